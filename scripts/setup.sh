@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs every build and test dependency of weft on Debian bookworm (run as root).
+# Idempotent: packages already present are left alone; apt-get runs only when one is missing.
+set -euo pipefail
+
+packages=(
+  # build
+  build-essential cmake pkg-config git
+  libnl-3-dev libnl-route-3-dev libcpprest-dev libssl-dev libboost-dev
+  nlohmann-json3-dev libspdlog-dev libfmt-dev libcli11-dev catch2
+  libnftables-dev
+  # tests and lab
+  iproute2 iputils-ping curl openssl python3 containernetworking-plugins
+  nftables procps psmisc iperf3 shellcheck
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+else
+  echo "setup: all ${#packages[@]} packages present"
+fi
