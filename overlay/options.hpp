@@ -1,0 +1,37 @@
+#pragma once
+// DaemonOptions: weftd's command line (flannel's flag names; each also WEFTD_<FLAG> in the environment).
+
+#include <string>
+#include <vector>
+
+namespace CLI {
+class App;
+}
+
+namespace weft {
+
+struct DaemonOptions {
+  bool kube_subnet_mgr = true;
+  std::string kubeconfig_file;
+  std::string kube_api_url;
+  std::string kube_annotation_prefix = "weft.io";
+  std::string node_name;
+  std::vector<std::string> iface;
+  std::vector<std::string> iface_regex;
+  std::string iface_can_reach;
+  std::string public_ip;
+  bool ip_masq = false;
+  std::string subnet_file = "/run/weft/subnet.env";
+  std::string net_config_path = "/etc/weft/net-conf.json";
+  std::string healthz_ip = "0.0.0.0";
+  int healthz_port = 0;  // 0: no health endpoint
+  std::string log_level = "info";
+  int resync_seconds = 300;  // periodic full reconcile, a safety net behind notifications
+  bool insecure_skip_tls_verify = false;
+  std::string check_config;  // --check-config PATH: validate, print, exit
+};
+
+// Registers every weftd flag on `app`, bound to `opts`.
+void add_daemon_flags(CLI::App& app, DaemonOptions& opts);
+
+}  // namespace weft
