@@ -1,0 +1,104 @@
+#include <catch2/catch.hpp>
+
+#include "overlay/external_iface.hpp"
+
+using weft::HostInterfaces;
+using weft::IfaceChoice;
+using weft::InterfaceAddr;
+using weft::Ipv4Addr;
+
+namespace {
+
+InterfaceAddr iface(const char* name, int index, const char* ip, bool loopback = false) {
+  InterfaceAddr a;
+  a.name = name;
+  a.index = index;
+  a.addr = Ipv4Addr::parse(ip).value();
+  a.up = true;
+  a.loopback = loopback;
+  a.mtu = loopback ? 65536 : 1500;
+  return a;
+}
+
+// A VirtualBox VM: NAT interface with the default route, and the private network on eth1.
+HostInterfaces vagrant_vm() {
+  HostInterfaces h;
+  h.addrs = {iface("lo", 1, "127.0.0.1", true), iface("eth0", 2, "10.0.2.15"), iface("eth1", 3, "192.168.56.10")};
+  h.default_route_iface = "eth0";
+  return h;
+}
+
+}  // namespace
+
+TEST_CASE("the default is the default route's interface, with a warning for VirtualBox NAT", "[iface]") {
+  auto ext = weft::choose_interface(vagrant_vm(), IfaceChoice{});
+  REQUIRE(ext);
+  CHECK(ext->name == "eth0");
+  REQUIRE(ext->warnings.size() == 1);
+  CHECK_THAT(ext->warnings[0], Catch::Contains("VirtualBox NAT") && Catch::Contains("--iface=eth1") &&
+                                   Catch::Contains("eth1 (192.168.56.10)"));
+}
+
+TEST_CASE("--iface takes a name or an address, first match wins", "[iface]") {
+  IfaceChoice by_name;
+  by_name.iface = {"eth9", "eth1"};
+  auto a = weft::choose_interface(vagrant_vm(), by_name);
+  REQUIRE(a);
+  CHECK(a->name == "eth1");
+  CHECK(a->public_ip.str() == "192.168.56.10");
+  CHECK(a->index == 3);
+  CHECK(a->warnings.empty());
+
+  IfaceChoice by_ip;
+  by_ip.iface = {"192.168.56.10"};
+  CHECK(weft::choose_interface(vagrant_vm(), by_ip)->name == "eth1");
+
+  IfaceChoice none;
+  none.iface = {"eth7"};
+  auto err = weft::choose_interface(vagrant_vm(), none);
+  REQUIRE_FALSE(err);
+  CHECK_THAT(err.error(), Catch::Contains("eth7") && Catch::Contains("eth1 (192.168.56.10)"));
+}
+
+TEST_CASE("--iface-regex matches addresses before names", "[iface]") {
+  IfaceChoice c;
+  c.iface_regex = {"^192\\.168\\."};
+  CHECK(weft::choose_interface(vagrant_vm(), c)->name == "eth1");
+  c.iface_regex = {"^eth1$"};
+  CHECK(weft::choose_interface(vagrant_vm(), c)->name == "eth1");
+  c.iface_regex = {"(["};
+  CHECK_THAT(weft::choose_interface(vagrant_vm(), c).error(), Catch::Contains("not a valid regular expression"));
+  c.iface_regex = {"^wlan"};
+  CHECK_FALSE(weft::choose_interface(vagrant_vm(), c));
+}
+
+TEST_CASE("--iface-can-reach uses the route's source address; --public-ip overrides", "[iface]") {
+  auto host = vagrant_vm();
+  host.can_reach_source = Ipv4Addr::parse("192.168.56.10").value();
+  IfaceChoice c;
+  c.can_reach = "192.168.56.11";
+  c.public_ip = "203.0.113.7";
+  auto ext = weft::choose_interface(host, c);
+  REQUIRE(ext);
+  CHECK(ext->name == "eth1");
+  CHECK(ext->iface_addr.str() == "192.168.56.10");
+  CHECK(ext->public_ip.str() == "203.0.113.7");
+  c.public_ip = "not-an-ip";
+  CHECK_THAT(weft::choose_interface(host, c).error(), Catch::Contains("--public-ip"));
+}
+
+TEST_CASE("no default route is a clear error", "[iface]") {
+  auto host = vagrant_vm();
+  host.default_route_iface.reset();
+  CHECK_THAT(weft::choose_interface(host, IfaceChoice{}).error(), Catch::Contains("set --iface"));
+}
+
+TEST_CASE("the host's own interfaces can be read", "[iface]") {
+  IfaceChoice c;
+  c.iface = {"lo"};
+  auto ext = weft::find_external_interface(c);
+  REQUIRE(ext);
+  CHECK(ext->iface_addr.str() == "127.0.0.1");
+  CHECK(ext->index > 0);
+  CHECK(ext->mtu > 0);
+}

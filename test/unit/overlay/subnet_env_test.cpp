@@ -1,0 +1,64 @@
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <fstream>
+
+#include "overlay/subnet_env.hpp"
+
+using weft::SubnetEnv;
+
+namespace {
+SubnetEnv sample() {
+  SubnetEnv env;
+  env.network = weft::Ipv4Prefix::parse("10.244.0.0/16").value();
+  env.subnet = weft::Ipv4Prefix::parse("10.244.7.0/24").value();
+  env.mtu = 1450;
+  env.ipmasq = true;
+  return env;
+}
+}  // namespace
+
+TEST_CASE("subnet.env holds the gateway form of the subnet, the MTU and IPMASQ", "[subnet_env]") {
+  CHECK(sample().format() ==
+        "WEFT_NETWORK=10.244.0.0/16\nWEFT_SUBNET=10.244.7.1/24\nWEFT_MTU=1450\nWEFT_IPMASQ=true\n");
+  auto v6 = sample();
+  v6.network_v6 = weft::Ipv6Prefix::parse("fd00:10:244::/56").value();
+  v6.subnet_v6 = weft::Ipv6Prefix::parse("fd00:10:244:7::/64").value();
+  CHECK_THAT(v6.format(), Catch::Contains("WEFT_IPV6_NETWORK=fd00:10:244::/56\nWEFT_IPV6_SUBNET=fd00:10:244:7::1/64\n"));
+  CHECK(SubnetEnv::parse(v6.format()).value() == v6);
+}
+
+TEST_CASE("subnet.env round-trips and rejects damage", "[subnet_env]") {
+  CHECK(SubnetEnv::parse(sample().format()).value() == sample());
+  CHECK_THAT(SubnetEnv::parse("WEFT_NETWORK=10.244.0.0/16\n").error(), Catch::Contains("no WEFT_SUBNET"));
+  CHECK_THAT(SubnetEnv::parse("garbage\n").error(), Catch::Contains("not KEY=value"));
+  CHECK_THAT(SubnetEnv::parse("WEFT_NETWORK=10.244.0.0/16\nWEFT_SUBNET=10.9.0.1/24\nWEFT_MTU=1450\nWEFT_IPMASQ=false\n")
+                 .error(),
+             Catch::Contains("outside WEFT_NETWORK"));
+  CHECK_THAT(
+      SubnetEnv::parse("WEFT_NETWORK=10.244.0.0/16\nWEFT_SUBNET=10.244.1.1/24\nWEFT_MTU=big\nWEFT_IPMASQ=false\n")
+          .error(),
+      Catch::Contains("WEFT_MTU=big"));
+  CHECK_THAT(
+      SubnetEnv::parse("WEFT_NETWORK=10.244.0.0/16\nWEFT_SUBNET=10.244.1.1/99\nWEFT_MTU=1450\nWEFT_IPMASQ=false\n")
+          .error(),
+      Catch::Contains("bad prefix length"));
+}
+
+TEST_CASE("subnet.env is written atomically and a missing file says weftd is not running", "[subnet_env]") {
+  namespace fs = std::filesystem;
+  auto dir = fs::temp_directory_path() / ("weft-subnet-env-" + std::to_string(::getpid()));
+  auto path = (dir / "run" / "subnet.env").string();
+  CHECK_THAT(SubnetEnv::load(path).error(), Catch::Contains("is weftd running on this node?"));
+  REQUIRE(sample().write_atomically(path));
+  CHECK(SubnetEnv::load(path).value() == sample());
+  auto changed = sample();
+  changed.mtu = 1400;
+  REQUIRE(changed.write_atomically(path));
+  CHECK(SubnetEnv::load(path)->mtu == 1400);
+  int files = 0;
+  for ([[maybe_unused]] const auto& e : fs::directory_iterator(dir / "run")) ++files;
+  CHECK(files == 1);  // no temp files left behind
+  fs::remove_all(dir);
+}
