@@ -1,7 +1,26 @@
 // weft: the CNI plugin. Delegates to bridge + host-local using the node's subnet.env.
+#include <unistd.h>
+
 #include <iostream>
 
+#include "cmd/weft/cni_plugin.hpp"
+
+extern char** environ;
+
 int main() {
-  std::cout << R"({"cniVersion":"1.0.0","supportedVersions":["0.3.1","0.4.0","1.0.0"]})" << "\n";
-  return 0;
+  weft::cni::Invocation inv;
+  for (char** e = environ; *e; ++e) {
+    std::string kv(*e);
+    auto eq = kv.find('=');
+    if (eq != std::string::npos) inv.env[kv.substr(0, eq)] = kv.substr(eq + 1);
+  }
+  // Read at most one byte past the limit: handle() refuses oversized input without us holding it all.
+  constexpr std::size_t kLimit = (1 << 20) + 1;
+  char c;
+  while (inv.stdin_text.size() < kLimit && std::cin.get(c)) inv.stdin_text += c;
+  weft::cni::ExecRunner runner;
+  auto out = weft::cni::handle(inv, runner);
+  std::cout << out.stdout_text;
+  if (!out.stdout_text.empty() && out.stdout_text.back() != '\n') std::cout << "\n";
+  return out.exit_code;
 }

@@ -1,0 +1,282 @@
+#include "cmd/weft/cni_plugin.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <vector>
+
+#include "overlay/subnet_env.hpp"
+
+namespace weft::cni {
+namespace {
+
+using nlohmann::json;
+
+const std::array<const char*, 4> kSupported = {"0.3.0", "0.3.1", "0.4.0", "1.0.0"};
+constexpr const char* kDefaultSubnetFile = "/run/weft/subnet.env";
+constexpr const char* kDefaultDataDir = "/var/lib/cni/weft";
+constexpr std::size_t kMaxStdin = 1 << 20;
+
+// CNI error codes (spec 1.0.0, "Error").
+enum Code { kIncompatibleVersion = 1, kInvalidEnv = 4, kDecodeFailure = 6, kInvalidConfig = 7, kTryLater = 11,
+            kInternal = 999 };
+
+Outcome error(const std::string& version, int code, const std::string& msg, const std::string& details = "") {
+  json j{{"cniVersion", version.empty() ? "1.0.0" : version}, {"code", code}, {"msg", msg}};
+  if (!details.empty()) j["details"] = details;
+  return {j.dump(), 1};
+}
+
+bool supported(const std::string& v) {
+  for (const char* s : kSupported) {
+    if (v == s) return true;
+  }
+  return false;
+}
+
+std::string supported_list() {
+  std::string out;
+  for (const char* s : kSupported) out += (out.empty() ? "" : ", ") + std::string(s);
+  return out;
+}
+
+// The CNI spec limits container IDs to this alphabet; it also keeps them safe as file names.
+bool valid_container_id(const std::string& id) {
+  if (id.empty() || id.size() > 256) return false;
+  for (char c : id) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '.' && c != '-') return false;
+  }
+  return id[0] != '.' && id[0] != '-';
+}
+
+std::string env_or(const Invocation& inv, const std::string& key, const std::string& fallback = "") {
+  auto it = inv.env.find(key);
+  return it == inv.env.end() ? fallback : it->second;
+}
+
+std::string string_key(const json& conf, const char* key, const std::string& fallback) {
+  auto it = conf.find(key);
+  return it != conf.end() && it->is_string() ? it->get<std::string>() : fallback;
+}
+
+json delegate_config(const json& conf, const SubnetEnv& env) {
+  json d = {{"cniVersion", conf["cniVersion"]}, {"name", conf["name"]}, {"type", "bridge"},
+            {"bridge", "weft0"}, {"isGateway", true}, {"isDefaultGateway", true}, {"hairpinMode", true},
+            {"ipMasq", !env.ipmasq}, {"mtu", env.mtu}};
+  json ranges = json::array({json::array({{{"subnet", env.subnet.str()}}})});
+  json routes = json::array({{{"dst", env.network.str()}}});
+  if (env.subnet_v6 && env.network_v6) {
+    ranges.push_back(json::array({{{"subnet", env.subnet_v6->str()}}}));
+    routes.push_back({{"dst", env.network_v6->str()}});
+  }
+  d["ipam"] = {{"type", "host-local"}, {"ranges", ranges}, {"routes", routes}};
+  if (auto it = conf.find("delegate"); it != conf.end() && it->is_object()) {
+    for (const auto& [k, v] : it->items()) d[k] = v;  // the operator's overrides win
+  }
+  return d;
+}
+
+std::filesystem::path saved_path(const json& conf, const std::string& container_id) {
+  return std::filesystem::path(string_key(conf, "dataDir", kDefaultDataDir)) / container_id;
+}
+
+bool save_atomically(const std::filesystem::path& path, const std::string& text, std::string& why) {
+  std::error_code ec;
+  std::filesystem::create_directories(path.parent_path(), ec);
+  auto tmp = path.string() + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << text;
+    if (!out.flush()) {
+      why = "cannot write " + tmp;
+      return false;
+    }
+  }
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    why = "cannot rename " + tmp + ": " + std::strerror(errno);
+    return false;
+  }
+  return true;
+}
+
+std::optional<json> load_saved(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  if (!in) return std::nullopt;
+  json j = json::parse(in, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return std::nullopt;
+  return j;
+}
+
+Outcome version_answer(const json& conf) {
+  std::string v = string_key(conf, "cniVersion", "1.0.0");
+  json j{{"cniVersion", supported(v) ? v : "1.0.0"}, {"supportedVersions", kSupported}};
+  return {j.dump(), 0};
+}
+
+Outcome do_add(const Invocation& inv, const json& conf, DelegateRunner& runner) {
+  const std::string version = conf["cniVersion"];
+  const std::string id = env_or(inv, "CNI_CONTAINERID");
+  auto env = SubnetEnv::load(string_key(conf, "subnetFile", kDefaultSubnetFile));
+  if (!env) return error(version, kTryLater, env.error());
+  json delegate = delegate_config(conf, *env);
+  auto path = saved_path(conf, id);
+  std::string why;
+  if (!save_atomically(path, delegate.dump(), why)) return error(version, kInternal, why);
+  auto out = runner.run(delegate["type"], "ADD", delegate.dump(), inv);
+  if (out.exit_code != 0) {
+    runner.run(delegate["type"], "DEL", delegate.dump(), inv);  // undo what the delegate half-made
+    std::filesystem::remove(path);
+  }
+  return out;
+}
+
+Outcome do_del(const Invocation& inv, const json& conf, DelegateRunner& runner) {
+  auto path = saved_path(conf, env_or(inv, "CNI_CONTAINERID"));
+  auto delegate = load_saved(path);
+  if (!delegate) return {"", 0};  // nothing of ours for this container: DEL is idempotent
+  auto out = runner.run((*delegate)["type"], "DEL", delegate->dump(), inv);
+  if (out.exit_code == 0) std::filesystem::remove(path);
+  return out;
+}
+
+Outcome do_check(const Invocation& inv, const json& conf, DelegateRunner& runner) {
+  const std::string version = conf["cniVersion"];
+  if (version == "0.3.0" || version == "0.3.1") {
+    return error(version, kIncompatibleVersion, "CHECK needs cniVersion 0.4.0 or later, the config says " + version);
+  }
+  auto delegate = load_saved(saved_path(conf, env_or(inv, "CNI_CONTAINERID")));
+  if (!delegate) return error(version, kInvalidConfig, "no weft network state for container " +
+                                                           env_or(inv, "CNI_CONTAINERID") + ": was ADD run?");
+  if (auto it = conf.find("prevResult"); it != conf.end()) (*delegate)["prevResult"] = *it;
+  return runner.run((*delegate)["type"], "CHECK", delegate->dump(), inv);
+}
+
+}  // namespace
+
+Outcome handle(const Invocation& inv, DelegateRunner& runner) {
+  if (inv.stdin_text.size() > kMaxStdin) return error("", kDecodeFailure, "network config on stdin is over 1 MiB");
+  json conf = json::parse(inv.stdin_text, nullptr, false);
+  if (conf.is_discarded() || !conf.is_object()) {
+    return error("", kDecodeFailure, "network config on stdin is not a JSON object",
+                 "the runtime must pass the network configuration (from the conflist) on stdin");
+  }
+  const std::string command = env_or(inv, "CNI_COMMAND");
+  if (command == "VERSION") return version_answer(conf);
+
+  std::string version = string_key(conf, "cniVersion", "");
+  if (!supported(version)) {
+    return error("", kIncompatibleVersion,
+                 "incompatible CNI versions: config has cniVersion \"" + version + "\", weft supports " +
+                     supported_list());
+  }
+  if (!conf.contains("name") || !conf["name"].is_string()) {
+    return error(version, kInvalidConfig, "network config has no \"name\"");
+  }
+  for (const char* key : {"CNI_CONTAINERID", "CNI_IFNAME", "CNI_PATH"}) {
+    if (env_or(inv, key).empty()) return error(version, kInvalidEnv, std::string(key) + " is not set");
+  }
+  if (command != "DEL" && env_or(inv, "CNI_NETNS").empty()) return error(version, kInvalidEnv, "CNI_NETNS is not set");
+  if (!valid_container_id(env_or(inv, "CNI_CONTAINERID"))) {
+    return error(version, kInvalidEnv, "CNI_CONTAINERID \"" + env_or(inv, "CNI_CONTAINERID").substr(0, 80) +
+                                           "\" has characters outside [A-Za-z0-9_.-]");
+  }
+  if (command == "ADD") return do_add(inv, conf, runner);
+  if (command == "DEL") return do_del(inv, conf, runner);
+  if (command == "CHECK") return do_check(inv, conf, runner);
+  return error(version, kInvalidEnv, "CNI_COMMAND \"" + command + "\" is not ADD, DEL, CHECK or VERSION");
+}
+
+namespace {
+
+std::optional<std::string> find_plugin(const std::string& type, const std::string& cni_path) {
+  std::size_t start = 0;
+  while (start <= cni_path.size()) {
+    auto end = cni_path.find(':', start);
+    std::string dir = cni_path.substr(start, end == std::string::npos ? std::string::npos : end - start);
+    if (!dir.empty()) {
+      std::string candidate = dir + "/" + type;
+      if (::access(candidate.c_str(), X_OK) == 0) return candidate;
+    }
+    if (end == std::string::npos) break;
+    start = end + 1;
+  }
+  return std::nullopt;
+}
+
+void write_all(int fd, const std::string& data) {
+  std::size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n = ::write(fd, data.data() + done, data.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return;
+    done += static_cast<std::size_t>(n);
+  }
+}
+
+std::string read_all(int fd) {
+  std::string out;
+  std::array<char, 4096> buf{};
+  for (;;) {
+    ssize_t n = ::read(fd, buf.data(), buf.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    out.append(buf.data(), static_cast<std::size_t>(n));
+  }
+  return out;
+}
+
+}  // namespace
+
+Outcome ExecRunner::run(const std::string& type, const std::string& command, const std::string& config_json,
+                        const Invocation& inv) {
+  const std::string version = json::parse(config_json, nullptr, false).value("cniVersion", "1.0.0");
+  auto binary = find_plugin(type, env_or(inv, "CNI_PATH"));
+  if (!binary) {
+    return error(version, kInvalidConfig, "delegate plugin \"" + type + "\" not found in CNI_PATH " +
+                                              env_or(inv, "CNI_PATH") +
+                                              " (install containernetworking-plugins)");
+  }
+  std::vector<std::string> env_strings;
+  for (const auto& [k, v] : inv.env) env_strings.push_back(k == "CNI_COMMAND" ? k + "=" + command : k + "=" + v);
+  std::vector<char*> envp;
+  for (auto& s : env_strings) envp.push_back(s.data());
+  envp.push_back(nullptr);
+
+  int in_pipe[2], out_pipe[2];
+  if (::pipe2(in_pipe, O_CLOEXEC) != 0 || ::pipe2(out_pipe, O_CLOEXEC) != 0) {
+    return error(version, kInternal, std::string("pipe: ") + std::strerror(errno));
+  }
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    ::dup2(in_pipe[0], 0);
+    ::dup2(out_pipe[1], 1);
+    char* argv[] = {binary->data(), nullptr};
+    ::execve(binary->c_str(), argv, envp.data());
+    ::_exit(127);
+  }
+  ::close(in_pipe[0]);
+  ::close(out_pipe[1]);
+  write_all(in_pipe[1], config_json);
+  ::close(in_pipe[1]);
+  Outcome out{read_all(out_pipe[0]), 1};
+  ::close(out_pipe[0]);
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  out.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+  if (out.exit_code != 0 && out.stdout_text.empty()) {
+    return error(version, kInternal, "delegate plugin " + *binary + " " + command + " failed without a message");
+  }
+  return out;
+}
+
+}  // namespace weft::cni

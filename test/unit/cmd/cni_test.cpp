@@ -1,0 +1,163 @@
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "cmd/weft/cni_plugin.hpp"
+#include "overlay/subnet_env.hpp"
+
+using nlohmann::json;
+using weft::cni::Invocation;
+using weft::cni::Outcome;
+
+namespace {
+
+namespace fs = std::filesystem;
+
+// Records delegate calls and answers with a canned outcome.
+struct FakeRunner : weft::cni::DelegateRunner {
+  struct Call {
+    std::string type, command;
+    json config;
+  };
+  std::vector<Call> calls;
+  Outcome answer{R"({"cniVersion":"1.0.0","ips":[{"address":"10.244.7.2/24"}]})", 0};
+  Outcome run(const std::string& type, const std::string& command, const std::string& config,
+              const Invocation&) override {
+    calls.push_back({type, command, json::parse(config)});
+    return command == "DEL" ? Outcome{"", 0} : answer;
+  }
+};
+
+struct Fixture {
+  fs::path dir = fs::temp_directory_path() / ("weft-cni-test-" + std::to_string(::getpid()));
+  FakeRunner runner;
+  Fixture() {
+    fs::remove_all(dir);
+    weft::SubnetEnv env;
+    env.network = weft::Ipv4Prefix::parse("10.244.0.0/16").value();
+    env.subnet = weft::Ipv4Prefix::parse("10.244.7.0/24").value();
+    env.mtu = 1450;
+    env.ipmasq = true;
+    REQUIRE(env.write_atomically((dir / "subnet.env").string()));
+  }
+  ~Fixture() { fs::remove_all(dir); }
+
+  std::string conf(const std::string& version = "1.0.0", const std::string& extra = "") const {
+    return R"({"cniVersion":")" + version + R"(","name":"weft","type":"weft","subnetFile":")" +
+           (dir / "subnet.env").string() + R"(","dataDir":")" + (dir / "data").string() + "\"" + extra + "}";
+  }
+  Outcome call(const std::string& command, const std::string& stdin_text, const std::string& id = "abc123") {
+    Invocation inv;
+    inv.env = {{"CNI_COMMAND", command}, {"CNI_CONTAINERID", id}, {"CNI_NETNS", "/var/run/netns/x"},
+               {"CNI_IFNAME", "eth0"}, {"CNI_PATH", "/usr/lib/cni"}};
+    inv.stdin_text = stdin_text;
+    return weft::cni::handle(inv, runner);
+  }
+};
+
+json error_of(const Outcome& o) {
+  REQUIRE(o.exit_code != 0);
+  return json::parse(o.stdout_text);
+}
+
+}  // namespace
+
+TEST_CASE("VERSION answers from stdin alone", "[cni]") {
+  Fixture f;
+  Invocation inv;
+  inv.env = {{"CNI_COMMAND", "VERSION"}};
+  inv.stdin_text = R"({"cniVersion":"0.4.0"})";
+  auto out = weft::cni::handle(inv, f.runner);
+  REQUIRE(out.exit_code == 0);
+  auto j = json::parse(out.stdout_text);
+  CHECK(j["cniVersion"] == "0.4.0");
+  CHECK(j["supportedVersions"] == json::array({"0.3.0", "0.3.1", "0.4.0", "1.0.0"}));
+}
+
+TEST_CASE("ADD delegates to bridge + host-local over the node's subnet and saves the config", "[cni]") {
+  Fixture f;
+  auto out = f.call("ADD", f.conf());
+  REQUIRE(out.exit_code == 0);
+  CHECK(out.stdout_text == f.runner.answer.stdout_text);
+  REQUIRE(f.runner.calls.size() == 1);
+  const json d = f.runner.calls[0].config;  // a copy: calls grows below
+  CHECK(f.runner.calls[0].type == "bridge");
+  CHECK(d["type"] == "bridge");
+  CHECK(d["cniVersion"] == "1.0.0");
+  CHECK(d["isGateway"] == true);
+  CHECK(d["hairpinMode"] == true);
+  CHECK(d["ipMasq"] == false);  // weftd masquerades (WEFT_IPMASQ=true)
+  CHECK(d["mtu"] == 1450);
+  CHECK(d["ipam"]["type"] == "host-local");
+  CHECK(d["ipam"]["ranges"][0][0]["subnet"] == "10.244.7.0/24");
+  CHECK(d["ipam"]["routes"][0]["dst"] == "10.244.0.0/16");
+  CHECK(fs::exists(f.dir / "data" / "abc123"));
+
+  SECTION("DEL uses the saved config and removes it") {
+    auto del = f.call("DEL", f.conf());
+    CHECK(del.exit_code == 0);
+    REQUIRE(f.runner.calls.size() == 2);
+    CHECK(f.runner.calls[1].command == "DEL");
+    CHECK(f.runner.calls[1].config == d);
+    CHECK_FALSE(fs::exists(f.dir / "data" / "abc123"));
+  }
+  SECTION("CHECK passes prevResult to the delegate") {
+    auto check = f.call("CHECK", f.conf("1.0.0", R"(,"prevResult":{"cniVersion":"1.0.0","ips":[]})"));
+    CHECK(check.exit_code == 0);
+    CHECK(f.runner.calls.back().command == "CHECK");
+    CHECK(f.runner.calls.back().config["prevResult"]["ips"] == json::array());
+  }
+}
+
+TEST_CASE("operator overrides in \"delegate\" win", "[cni]") {
+  Fixture f;
+  REQUIRE(f.call("ADD", f.conf("0.3.1", R"(,"delegate":{"bridge":"cni9","hairpinMode":false})")).exit_code == 0);
+  CHECK(f.runner.calls[0].config["bridge"] == "cni9");
+  CHECK(f.runner.calls[0].config["hairpinMode"] == false);
+  CHECK(f.runner.calls[0].config["cniVersion"] == "0.3.1");
+}
+
+TEST_CASE("DEL of an unknown container succeeds without calling anything", "[cni]") {
+  Fixture f;
+  auto out = f.call("DEL", f.conf(), "never-added");
+  CHECK(out.exit_code == 0);
+  CHECK(f.runner.calls.empty());
+}
+
+TEST_CASE("a failing delegate ADD is undone and leaves no saved state", "[cni]") {
+  Fixture f;
+  f.runner.answer = {R"({"cniVersion":"1.0.0","code":11,"msg":"boom"})", 1};
+  auto out = f.call("ADD", f.conf());
+  CHECK(out.exit_code == 1);
+  CHECK(json::parse(out.stdout_text)["msg"] == "boom");
+  REQUIRE(f.runner.calls.size() == 2);
+  CHECK(f.runner.calls[1].command == "DEL");
+  CHECK_FALSE(fs::exists(f.dir / "data" / "abc123"));
+}
+
+TEST_CASE("bad input gets a CNI error a person can act on, and nothing is left behind", "[cni]") {
+  Fixture f;
+  fs::remove(f.dir / "subnet.env");
+  auto missing = error_of(f.call("ADD", f.conf()));
+  CHECK(missing["code"] == 11);
+  CHECK_THAT(missing["msg"].get<std::string>(), Catch::Contains("not found: is weftd running on this node?"));
+  CHECK_FALSE(fs::exists(f.dir / "data"));
+
+  auto garbage = error_of(f.call("ADD", "{not json"));
+  CHECK(garbage["code"] == 6);
+
+  auto version = error_of(f.call("ADD", f.conf("9.9.9")));
+  CHECK(version["code"] == 1);
+  CHECK_THAT(version["msg"].get<std::string>(), Catch::Contains("\"9.9.9\"") && Catch::Contains("1.0.0"));
+
+  auto check_old = error_of(f.call("CHECK", f.conf("0.3.1")));
+  CHECK(check_old["code"] == 1);
+
+  auto bad_id = error_of(f.call("ADD", f.conf(), "../../etc/passwd"));
+  CHECK(bad_id["code"] == 4);
+  auto bad_cmd = error_of(f.call("FROB", f.conf()));
+  CHECK_THAT(bad_cmd["msg"].get<std::string>(), Catch::Contains("FROB"));
+  CHECK(f.runner.calls.empty());
+}
