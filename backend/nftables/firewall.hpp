@@ -1,0 +1,42 @@
+#pragma once
+// weft's own nftables table: masquerade for pod traffic leaving the cluster network,
+// forward accept for the cluster network, and the VXLAN source allow-list.
+
+#include <cstdint>
+#include <set>
+#include <string>
+
+#include "backend/nftables/nftables.hpp"
+#include "overlay/ip.hpp"
+
+namespace weft {
+
+struct FirewallSpec {
+  Ipv4Prefix network;          // the cluster network
+  Ipv4Prefix subnet;           // this node's subnet
+  bool ip_masq = false;        // --ip-masq
+  bool vxlan_allowlist = true; // accept VXLAN only from known nodes
+  std::uint16_t vxlan_port = 8472;
+  std::set<Ipv4Addr> vxlan_sources;  // public IPs of every known node, ours included
+  bool operator==(const FirewallSpec&) const = default;
+};
+
+// The table as nft lists it (pure; the kernel test checks the two agree).
+std::string render_table(const FirewallSpec& spec);
+
+struct FirewallReport {
+  bool replaced = false;  // false: the kernel already matched, nothing written
+};
+
+// Keeps the kernel's `table ip weft` equal to the spec. Reads first; writes only a difference,
+// and then replaces the whole table in one transaction (no moment without the rules).
+class Firewall {
+ public:
+  explicit Firewall(Nftables& nft) : nft_(nft) {}
+  Result<FirewallReport> reconcile(const FirewallSpec& spec);
+
+ private:
+  Nftables& nft_;
+};
+
+}  // namespace weft

@@ -1,0 +1,99 @@
+// Runs inside its own network namespace (see in_netns.sh): touches only that namespace's nftables.
+#include <poll.h>
+
+#include <catch2/catch.hpp>
+#include <cstdlib>
+
+#include "backend/nftables/firewall.hpp"
+
+using weft::Firewall;
+using weft::FirewallSpec;
+using weft::Ipv4Addr;
+
+namespace {
+
+FirewallSpec spec() {
+  FirewallSpec s;
+  s.network = weft::Ipv4Prefix::parse("10.244.0.0/16").value();
+  s.subnet = weft::Ipv4Prefix::parse("10.244.7.0/24").value();
+  s.ip_masq = true;
+  s.vxlan_sources = {Ipv4Addr::parse("192.0.2.2").value(), Ipv4Addr::parse("192.0.2.3").value()};
+  return s;
+}
+
+void sh(const std::string& cmd) { REQUIRE(std::system(cmd.c_str()) == 0); }
+
+bool readable_within(int fd, int ms) {
+  pollfd p{fd, POLLIN, 0};
+  return ::poll(&p, 1, ms) == 1;
+}
+
+}  // namespace
+
+TEST_CASE("the table is installed once and a second reconcile writes nothing", "[firewall]") {
+  auto nft = weft::make_libnftables();
+  Firewall fw(*nft);
+  sh("nft delete table ip weft 2>/dev/null || true");
+  CHECK(fw.reconcile(spec())->replaced);
+  CHECK_FALSE(fw.reconcile(spec())->replaced);  // the listing matches what we render
+  auto listing = nft->run("list table ip weft");
+  REQUIRE(listing);
+  CHECK_THAT(*listing, Catch::Contains("masquerade fully-random") && Catch::Contains("192.0.2.3"));
+}
+
+TEST_CASE("hand damage is noticed and repaired", "[firewall]") {
+  auto nft = weft::make_libnftables();
+  Firewall fw(*nft);
+  REQUIRE(fw.reconcile(spec()));
+  weft::NftablesMonitor monitor;
+  REQUIRE(monitor.ok());
+
+  SECTION("a deleted rule") {
+    sh("nft -a list chain ip weft postrouting | awk '/masquerade/ {print $NF; exit}' | "
+       "xargs -I{} nft delete rule ip weft postrouting handle {}");
+    CHECK(readable_within(monitor.fd(), 1000));
+    CHECK(monitor.drain());
+    auto after = nft->run("list chain ip weft postrouting");
+    REQUIRE(after);
+    REQUIRE(weft::render_table(spec()).find("daddr != 224.0.0.0/4 masquerade") != std::string::npos);
+    CHECK(after->find("daddr != 224.0.0.0/4 masquerade") == std::string::npos);
+  }
+  SECTION("the whole table") {
+    sh("nft delete table ip weft");
+    CHECK(readable_within(monitor.fd(), 1000));
+  }
+  SECTION("an allow-list element") { sh("nft delete element ip weft vxlan-sources '{ 192.0.2.2 }'"); }
+  SECTION("a foreign rule added to our chain") { sh("nft add rule ip weft forward drop"); }
+  CHECK(fw.reconcile(spec())->replaced);
+  CHECK_FALSE(fw.reconcile(spec())->replaced);
+}
+
+TEST_CASE("a changed spec replaces the table; other tables are left alone", "[firewall]") {
+  auto nft = weft::make_libnftables();
+  Firewall fw(*nft);
+  sh("nft add table ip other && nft add chain ip other c");
+  REQUIRE(fw.reconcile(spec()));
+  auto more = spec();
+  more.vxlan_sources.insert(Ipv4Addr::parse("192.0.2.4").value());
+  CHECK(fw.reconcile(more)->replaced);
+  CHECK_THAT(*nft->run("list set ip weft vxlan-sources"), Catch::Contains("192.0.2.4"));
+  auto no_masq = more;
+  no_masq.ip_masq = false;
+  CHECK(fw.reconcile(no_masq)->replaced);
+  CHECK(nft->run("list table ip weft")->find("masquerade") == std::string::npos);
+  auto empty = no_masq;
+  empty.vxlan_sources.clear();
+  CHECK(fw.reconcile(empty)->replaced);
+  CHECK_FALSE(fw.reconcile(empty)->replaced);
+  CHECK(nft->run("list table ip other"));
+  sh("nft delete table ip other");
+}
+
+TEST_CASE("many allow-list entries still compare equal", "[firewall]") {
+  auto nft = weft::make_libnftables();
+  Firewall fw(*nft);
+  auto big = spec();
+  for (std::uint32_t i = 0; i < 5000; ++i) big.vxlan_sources.insert(Ipv4Addr(0xc6120000U + i));  // 198.18.0.0/15
+  CHECK(fw.reconcile(big)->replaced);
+  CHECK_FALSE(fw.reconcile(big)->replaced);
+}
