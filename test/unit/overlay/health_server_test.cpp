@@ -1,0 +1,65 @@
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <catch2/catch.hpp>
+
+#include "overlay/health_server.hpp"
+#include "overlay/wakeup.hpp"
+
+namespace {
+
+std::string get(int port, const std::string& request) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in sin{};
+  sin.sin_family = AF_INET;
+  sin.sin_port = htons(static_cast<std::uint16_t>(port));
+  sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&sin), sizeof sin) == 0);
+  REQUIRE(::send(fd, request.data(), request.size(), 0) == static_cast<ssize_t>(request.size()));
+  std::string out;
+  char buf[1024];
+  for (ssize_t n; (n = ::recv(fd, buf, sizeof buf, 0)) > 0;) out.append(buf, static_cast<std::size_t>(n));
+  ::close(fd);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("the health server answers from the handler and refuses other methods", "[health]") {
+  std::atomic<bool> ready{false};
+  auto server = weft::HealthServer::start("127.0.0.1", 0, [&](const std::string& path) {
+    if (path == "/readyz") return ready ? weft::HttpReply{200, "ok\n"} : weft::HttpReply{503, "vtep missing\n"};
+    return weft::HttpReply{404, "no\n"};
+  });
+  REQUIRE(server);
+  int port = (*server)->port();
+  REQUIRE(port > 0);
+  auto not_ready = get(port, "GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n");
+  CHECK_THAT(not_ready, Catch::StartsWith("HTTP/1.1 503") && Catch::EndsWith("vtep missing\n"));
+  ready = true;
+  CHECK_THAT(get(port, "GET /readyz?verbose HTTP/1.1\r\n\r\n"), Catch::StartsWith("HTTP/1.1 200"));
+  CHECK_THAT(get(port, "POST /readyz HTTP/1.1\r\n\r\n"), Catch::StartsWith("HTTP/1.1 405"));
+  CHECK_THAT(get(port, "garbage\r\n\r\n"), Catch::StartsWith("HTTP/1.1 400"));
+  CHECK_THAT(get(port, "GET /nope HTTP/1.1\r\n\r\n"), Catch::StartsWith("HTTP/1.1 404"));
+}
+
+TEST_CASE("a port in use is a clear error", "[health]") {
+  auto first = weft::HealthServer::start("127.0.0.1", 0, [](const std::string&) { return weft::HttpReply{}; });
+  REQUIRE(first);
+  auto second = weft::HealthServer::start("127.0.0.1", (*first)->port(),
+                                          [](const std::string&) { return weft::HttpReply{}; });
+  REQUIRE_FALSE(second);
+  CHECK_THAT(second.error(), Catch::Contains("--healthz-port"));
+}
+
+TEST_CASE("wakeup coalesces bursts and times out", "[wakeup]") {
+  weft::Wakeup w;
+  for (int i = 0; i < 1000; ++i) w.post(weft::Wakeup::kPeers);
+  w.post(weft::Wakeup::kKernel);
+  auto now = std::chrono::steady_clock::now();
+  CHECK(w.wait_until(now + std::chrono::seconds(1)) == (weft::Wakeup::kPeers | weft::Wakeup::kKernel));
+  CHECK(w.wait_until(std::chrono::steady_clock::now() + std::chrono::milliseconds(10)) == 0);
+}
