@@ -79,6 +79,7 @@ json delegate_config(const json& conf, const SubnetEnv& env) {
     routes.push_back({{"dst", env.network_v6->str()}});
   }
   d["ipam"] = {{"type", "host-local"}, {"ranges", ranges}, {"routes", routes}};
+  if (auto dir = string_key(conf, "ipamDataDir", ""); !dir.empty()) d["ipam"]["dataDir"] = dir;
   if (auto it = conf.find("delegate"); it != conf.end() && it->is_object()) {
     for (const auto& [k, v] : it->items()) d[k] = v;  // the operator's overrides win
   }

@@ -113,7 +113,9 @@ TEST_CASE("ADD delegates to bridge + host-local over the node's subnet and saves
 
 TEST_CASE("operator overrides in \"delegate\" win", "[cni]") {
   Fixture f;
-  REQUIRE(f.call("ADD", f.conf("0.3.1", R"(,"delegate":{"bridge":"cni9","hairpinMode":false})")).exit_code == 0);
+  REQUIRE(f.call("ADD", f.conf("0.3.1", R"(,"ipamDataDir":"/x","delegate":{"bridge":"cni9","hairpinMode":false})"))
+              .exit_code == 0);
+  CHECK(f.runner.calls[0].config["ipam"]["dataDir"] == "/x");
   CHECK(f.runner.calls[0].config["bridge"] == "cni9");
   CHECK(f.runner.calls[0].config["hairpinMode"] == false);
   CHECK(f.runner.calls[0].config["cniVersion"] == "0.3.1");

@@ -1,0 +1,421 @@
+#!/usr/bin/env python3
+"""weft's multi-node lab in network namespaces.
+
+    lab.py up [--nodes N] [--pods M] [--pod-cidr]   build the lab and start weftd on every node
+    lab.py status                                    node, subnet, public IP, VTEP MAC, peers, pods
+    lab.py smoke                                     ping + curl from every pod to every other node's pods
+    lab.py down                                      remove everything the lab made
+
+Topology (see DESIGN.md):
+    <p>-ul       the underlay: a bridge joining every node and the API (192.0.2.0/24)
+    <p>-api      the Kubernetes API test double, https://192.0.2.254:6443
+    <p>-nK       node K: weftd, the pod bridge; eth0 = 192.0.2.K on the underlay
+    <p>-nK-pM    pod M on node K, wired by the CNI chain (weft + portmap) as a runtime does
+
+Nothing touches the root namespace's links, routes, addresses or firewall: every veth is
+created directly inside the namespaces it joins. State lives in /run/weft-lab/<name>/.
+Only the Python standard library is used.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.parse
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+KUBEAPI = os.path.join(ROOT, "test", "kubeapi", "kubeapi.py")
+KUBECTL = os.path.join(ROOT, "test", "kubeapi", "kubectl.py")
+STATE_ROOT = "/run/weft-lab"
+API_IP = "192.0.2.254"
+API_PORT = 6443
+NETWORK = "10.244.0.0/16"
+HEALTHZ_PORT = 8471
+HTTP_PORT = 8080
+CNI_PATH = "/usr/lib/cni"
+
+
+class LabError(Exception):
+    pass
+
+
+def sh(*args, check=True, capture=False, timeout=60, env=None, input_text=None):
+    """Runs a command; raises LabError with its stderr when it fails."""
+    res = subprocess.run(list(args), capture_output=True, text=True, timeout=timeout, env=env,
+                         input=input_text)
+    if check and res.returncode != 0:
+        raise LabError(f"{' '.join(args)}: exit {res.returncode}: {res.stderr.strip() or res.stdout.strip()}")
+    return res if capture or not check else res
+
+
+def in_ns(ns, *args, **kw):
+    return sh("ip", "netns", "exec", ns, *args, **kw)
+
+
+class Lab:
+    """One lab: its names, its state file, and the operations on it."""
+
+    def __init__(self, name="lab", build_dir=None):
+        self.name = name
+        self.prefix = "wl" + name if len(name) <= 8 else "wl" + name[:8]
+        self.dir = os.path.join(STATE_ROOT, name)
+        self.build_dir = build_dir or os.path.join(ROOT, "build")
+        self.state_file = os.path.join(self.dir, "state.json")
+        self.state = {"nodes": {}, "pods": {}, "pids": {}}
+        if os.path.exists(self.state_file):
+            with open(self.state_file) as fh:
+                self.state = json.load(fh)
+
+    # ---- names and paths
+    def ns(self, role):
+        return f"{self.prefix}-{role}"
+
+    def node_dir(self, node):
+        return os.path.join(self.dir, node)
+
+    @property
+    def weftd(self):
+        return os.path.join(self.build_dir, "cmd", "weftd", "weftd")
+
+    @property
+    def cni_bin_dir(self):
+        return os.path.join(self.dir, "cni-bin")
+
+    def save(self):
+        os.makedirs(self.dir, exist_ok=True)
+        tmp = self.state_file + ".tmp"
+        with open(tmp, "w") as fh:
+            json.dump(self.state, fh, indent=2)
+        os.replace(tmp, self.state_file)
+
+    # ---- the API test double
+    def kubectl(self, *args, check=True):
+        res = in_ns(self.ns("api"), sys.executable, KUBECTL, "--ready-file",
+                    os.path.join(self.dir, "api", "ready.json"), *args, check=check, capture=True)
+        return res.stdout
+
+    def start_api(self):
+        api_dir = os.path.join(self.dir, "api")
+        os.makedirs(api_dir, exist_ok=True)
+        ready = os.path.join(api_dir, "ready.json")
+        log = open(os.path.join(api_dir, "kubeapi.log"), "ab")
+        proc = subprocess.Popen(
+            ["ip", "netns", "exec", self.ns("api"), sys.executable, KUBEAPI,
+             "--listen", f"{API_IP}:{API_PORT}", "--cert-dir", os.path.join(api_dir, "certs"),
+             "--san", f"IP:{API_IP}", "--san", "IP:127.0.0.1", "--ready-file", ready,
+             "--kubeconfig-out", os.path.join(api_dir, "kubeconfig")],
+            stdout=log, stderr=log, start_new_session=True)
+        self.state["pids"]["api"] = proc.pid
+        self.save()
+        wait_for(lambda: os.path.exists(ready), 20, "the API test double to start")
+
+    # ---- topology
+    def add_underlay_port(self, ns, ifname, ip, port_name):
+        """A veth from namespace `ns` to the underlay bridge, made inside the namespaces."""
+        sh("ip", "link", "add", ifname, "netns", ns, "type", "veth", "peer", "name", port_name,
+           "netns", self.ns("ul"))
+        sh("ip", "-n", self.ns("ul"), "link", "set", port_name, "master", "br0", "up")
+        sh("ip", "-n", ns, "addr", "add", f"{ip}/24", "dev", ifname)
+        sh("ip", "-n", ns, "link", "set", ifname, "up")
+        sh("ip", "-n", ns, "link", "set", "lo", "up")
+
+    def create_underlay(self):
+        for role in ("ul", "api"):
+            sh("ip", "netns", "add", self.ns(role))
+        sh("ip", "-n", self.ns("ul"), "link", "add", "br0", "type", "bridge")
+        sh("ip", "-n", self.ns("ul"), "link", "set", "br0", "up")
+        self.add_underlay_port(self.ns("api"), "eth0", API_IP, "api")
+
+    def install_cni_bin(self):
+        """The runtime's CNI_PATH: Debian's reference plugins plus our weft."""
+        os.makedirs(self.cni_bin_dir, exist_ok=True)
+        for plugin in ("bridge", "host-local", "portmap", "loopback"):
+            link = os.path.join(self.cni_bin_dir, plugin)
+            if not os.path.exists(link):
+                os.symlink(os.path.join(CNI_PATH, plugin), link)
+        weft = os.path.join(self.build_dir, "cmd", "weft", "weft")
+        shutil.copy(weft, os.path.join(self.cni_bin_dir, "weft.tmp"))
+        os.replace(os.path.join(self.cni_bin_dir, "weft.tmp"), os.path.join(self.cni_bin_dir, "weft"))
+
+    def add_node(self, index, pod_cidr_mode=False, start=True, extra_args=()):
+        node = f"node{index}"
+        ns = self.ns(f"n{index}")
+        ip = f"192.0.2.{index}"
+        sh("ip", "netns", "add", ns)
+        self.add_underlay_port(ns, "eth0", ip, f"n{index}")
+        in_ns(ns, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+        os.makedirs(self.node_dir(node), exist_ok=True)
+        with open(os.path.join(self.node_dir(node), "net-conf.json"), "w") as fh:
+            json.dump({"Network": NETWORK, "Backend": {"Type": "vxlan"}}, fh)
+        cidr_args = ["--pod-cidr", f"10.244.{100 + index}.0/24"] if pod_cidr_mode else []
+        self.kubectl("create-node", node, "--internal-ip", ip, *cidr_args)
+        self.state["nodes"][node] = {"ns": ns, "ip": ip, "index": index}
+        self.save()
+        if start:
+            self.start_weftd(node, extra_args)
+        return node
+
+    def start_weftd(self, node, extra_args=()):
+        info = self.state["nodes"][node]
+        d = self.node_dir(node)
+        log = open(os.path.join(d, "weftd.log"), "ab")
+        proc = subprocess.Popen(
+            ["ip", "netns", "exec", info["ns"], self.weftd,
+             "--kubeconfig-file", os.path.join(self.dir, "api", "kubeconfig"),
+             "--node-name", node, "--iface", "eth0", "--ip-masq",
+             "--net-config-path", os.path.join(d, "net-conf.json"),
+             "--subnet-file", os.path.join(d, "subnet.env"),
+             "--healthz-ip", "127.0.0.1", "--healthz-port", str(HEALTHZ_PORT), *extra_args],
+            stdout=log, stderr=log, start_new_session=True)
+        self.state["pids"][f"weftd-{node}"] = proc.pid
+        self.save()
+        return proc
+
+    def stop_weftd(self, node, sig=signal.SIGTERM):
+        pid = self.state["pids"].pop(f"weftd-{node}", None)
+        self.save()
+        if pid:
+            kill_group(pid, sig)
+
+    def wait_ready(self, node, timeout=20):
+        ns = self.state["nodes"][node]["ns"]
+
+        def ready():
+            res = in_ns(ns, "curl", "-sf", "--max-time", "1",
+                        f"http://127.0.0.1:{HEALTHZ_PORT}/readyz", check=False)
+            return res.returncode == 0
+        wait_for(ready, timeout, f"weftd on {node} to be ready (log: {self.node_dir(node)}/weftd.log)")
+
+    # ---- pods, through the CNI chain
+    def cni(self, node, pod, command, check=True):
+        """Invokes the conflist (weft, then portmap) the way a container runtime does."""
+        info = self.state["nodes"][node]
+        d = self.node_dir(node)
+        pod_ns = self.ns(f"n{info['index']}-{pod}")
+        container_id = (self.name + node + pod).encode().hex()[:64].ljust(64, "0")
+        base_env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"),
+                    "CNI_CONTAINERID": container_id, "CNI_NETNS": f"/var/run/netns/{pod_ns}",
+                    "CNI_IFNAME": "eth0", "CNI_PATH": self.cni_bin_dir,
+                    "CNI_ARGS": f"IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME={pod}"}
+        weft_conf = {"cniVersion": "1.0.0", "name": "weft", "type": "weft",
+                     "subnetFile": os.path.join(d, "subnet.env"), "dataDir": os.path.join(d, "cni-state"),
+                     "ipamDataDir": os.path.join(d, "ipam")}
+        portmap_conf = {"cniVersion": "1.0.0", "name": "weft", "type": "portmap",
+                        "capabilities": {"portMappings": True}}
+        chain = [weft_conf, portmap_conf] if command == "ADD" else [portmap_conf, weft_conf]
+        prev = None
+        for conf in chain:
+            if prev is not None:
+                conf = dict(conf, prevResult=prev)
+            env = dict(base_env, CNI_COMMAND=command)
+            res = in_ns(info["ns"], os.path.join(self.cni_bin_dir, conf["type"]), env=env,
+                        input_text=json.dumps(conf), check=False, capture=True)
+            if res.returncode != 0:
+                if check:
+                    raise LabError(f"CNI {command} {conf['type']} for {node}/{pod}: {res.stdout.strip()}"
+                                   f" {res.stderr.strip()}")
+                return res
+            if command == "ADD":
+                prev = json.loads(res.stdout)
+        return prev
+
+    def add_pod(self, node, pod):
+        info = self.state["nodes"][node]
+        pod_ns = self.ns(f"n{info['index']}-{pod}")
+        sh("ip", "netns", "add", pod_ns)
+        sh("ip", "-n", pod_ns, "link", "set", "lo", "up")
+        result = self.cni(node, pod, "ADD")
+        ip = result["ips"][0]["address"].split("/")[0]
+        key = f"{node}/{pod}"
+        self.state["pods"][key] = {"ns": pod_ns, "ip": ip, "node": node, "pod": pod}
+        self.save()
+        self.start_http(key)
+        return ip
+
+    def delete_pod(self, key):
+        p = self.state["pods"][key]
+        pid = self.state["pids"].pop(f"http-{key}", None)
+        if pid:
+            kill_group(pid, signal.SIGTERM)
+        self.cni(p["node"], p["pod"], "DEL")
+        sh("ip", "netns", "del", p["ns"], check=False)
+        del self.state["pods"][key]
+        self.save()
+
+    def start_http(self, key):
+        p = self.state["pods"][key]
+        www = os.path.join(self.dir, "www", key.replace("/", "-"))
+        os.makedirs(www, exist_ok=True)
+        with open(os.path.join(www, "index.html"), "w") as fh:
+            fh.write(f"hello from {key}\n")
+        proc = subprocess.Popen(
+            ["ip", "netns", "exec", p["ns"], sys.executable, "-m", "http.server", str(HTTP_PORT),
+             "--bind", "0.0.0.0", "--directory", www],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        self.state["pids"][f"http-{key}"] = proc.pid
+        self.save()
+
+        def listening():
+            return in_ns(p["ns"], "curl", "-sf", "--max-time", "1",
+                         f"http://127.0.0.1:{HTTP_PORT}/", check=False).returncode == 0
+        wait_for(listening, 10, f"the HTTP server in {key}")
+
+    # ---- the lab as a whole
+    def up(self, nodes=3, pods=2, pod_cidr_mode=False):
+        if os.path.exists(self.state_file):
+            raise LabError(f"lab {self.name} exists: run `lab.py --name {self.name} down` first")
+        for binary in (self.weftd, os.path.join(self.build_dir, "cmd", "weft", "weft")):
+            if not os.access(binary, os.X_OK):
+                raise LabError(f"{binary} not found: build first (scripts/build.sh)")
+        self.save()
+        self.create_underlay()
+        self.start_api()
+        self.install_cni_bin()
+        for i in range(1, nodes + 1):
+            self.add_node(i, pod_cidr_mode=pod_cidr_mode)
+        for node in list(self.state["nodes"]):
+            self.wait_ready(node)
+        for node in list(self.state["nodes"]):
+            for m in range(1, pods + 1):
+                self.add_pod(node, f"p{m}")
+
+    def down(self):
+        for key, pid in list(self.state.get("pids", {}).items()):
+            kill_group(pid, signal.SIGTERM)
+        # Every namespace with our prefix, even ones a half-finished `up` left out of the state.
+        listing = sh("ip", "netns", "list", check=False, capture=True).stdout
+        for line in listing.splitlines():
+            name = line.split()[0] if line.split() else ""
+            if name.startswith(self.prefix + "-"):
+                sh("ip", "netns", "del", name, check=False)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def node_annotations(self, node):
+        obj = json.loads(self.kubectl("get-node", node))
+        return obj.get("metadata", {}).get("annotations", {})
+
+    def status_rows(self):
+        rows = []
+        for node, info in sorted(self.state["nodes"].items()):
+            ann = self.node_annotations(node)
+            data = {}
+            try:
+                data = json.loads(ann.get("weft.io/backend-data", "{}"))
+            except ValueError:
+                pass
+            routes = in_ns(info["ns"], "ip", "-4", "route", "show", "proto", "static", check=False,
+                           capture=True).stdout
+            peers = sum(1 for line in routes.splitlines() if " dev weft." in line)
+            pods = [f"{p['pod']}={p['ip']}" for p in self.state["pods"].values() if p["node"] == node]
+            rows.append([node, ann.get("weft.io/subnet", "-"), ann.get("weft.io/public-ip", "-"),
+                         data.get("VtepMAC", "-"), str(peers), " ".join(sorted(pods)) or "-"])
+        return rows
+
+    def smoke(self):
+        """Ping and curl from every pod to every pod on another node; returns (matrix, failures)."""
+        pods = sorted(self.state["pods"].items())
+        matrix, failures = [], 0
+        for src_key, src in pods:
+            row = [src_key]
+            for dst_key, dst in pods:
+                if dst["node"] == src["node"]:
+                    row.append("-")
+                    continue
+                ping = in_ns(src["ns"], "ping", "-c", "1", "-W", "2", dst["ip"], check=False).returncode == 0
+                body = in_ns(src["ns"], "curl", "-s", "--max-time", "3", f"http://{dst['ip']}:{HTTP_PORT}/",
+                             check=False, capture=True).stdout
+                curl = f"hello from {dst_key}" in body
+                failures += (not ping) + (not curl)
+                row.append(("ping" if ping else "PING-FAIL") + "+" + ("curl" if curl else "CURL-FAIL"))
+            matrix.append(row)
+        return [["from \\ to"] + [k for k, _ in pods]] + matrix, failures
+
+
+def kill_group(pid, sig):
+    try:
+        os.killpg(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        return
+    for _ in range(50):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        try:
+            if os.waitpid(pid, os.WNOHANG)[0] == pid:
+                return
+        except ChildProcessError:
+            pass
+        time.sleep(0.05)
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def wait_for(predicate, timeout, what):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise LabError(f"timed out after {timeout}s waiting for {what}")
+
+
+def print_table(rows, header=None):
+    rows = ([header] if header else []) + rows
+    widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        print("  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip())
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description="weft's multi-node lab in network namespaces")
+    p.add_argument("--name", default="lab", help="lab name (several labs can coexist)")
+    p.add_argument("--build-dir", help="where weftd and weft were built (default: ./build)")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    up = sub.add_parser("up")
+    up.add_argument("--nodes", type=int, default=3)
+    up.add_argument("--pods", type=int, default=2)
+    up.add_argument("--pod-cidr", action="store_true", help="nodes get spec.podCIDR (kubeadm mode)")
+    sub.add_parser("status")
+    sub.add_parser("smoke")
+    sub.add_parser("down")
+    args = p.parse_args(argv)
+    if os.geteuid() != 0:
+        raise SystemExit("lab.py: run as root (it creates network namespaces)")
+    lab = Lab(args.name, args.build_dir)
+    try:
+        if args.cmd == "up":
+            if not 1 <= args.nodes <= 200 or not 0 <= args.pods <= 50:
+                raise LabError("--nodes must be 1..200 and --pods 0..50")
+            try:
+                lab.up(args.nodes, args.pods, args.pod_cidr)
+            except BaseException:
+                lab.down()
+                raise
+            print(f"lab {args.name}: {args.nodes} nodes x {args.pods} pods up")
+        elif args.cmd == "status":
+            print_table(lab.status_rows(), ["node", "subnet", "public IP", "VTEP MAC", "peers", "pods"])
+        elif args.cmd == "smoke":
+            matrix, failures = lab.smoke()
+            print_table(matrix[1:], matrix[0])
+            checks = sum(1 for row in matrix[1:] for c in row[1:] if c != "-") * 2
+            print(f"smoke: {checks - failures} passed, {failures} failed")
+            return 1 if failures else 0
+        elif args.cmd == "down":
+            lab.down()
+            print(f"lab {args.name}: removed")
+    except LabError as e:
+        print(f"lab.py: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
