@@ -1,0 +1,208 @@
+"""End-to-end tests on the lab: weftd in network namespaces against the API test double.
+
+Each test builds a fresh lab with a unique name and removes it, also when it fails.
+Run one with: WEFT_BUILD_DIR=build python3 -m unittest -v test_lab.Smoke
+"""
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lab"))
+import lab as labmod  # noqa: E402
+
+BUILD = os.environ.get("WEFT_BUILD_DIR", os.path.join(labmod.ROOT, "build"))
+_counter = [0]
+
+
+def unique_name():
+    _counter[0] += 1
+    return f"e{os.getpid() % 100000}{_counter[0]}"
+
+
+class LabCase(unittest.TestCase):
+    nodes, pods, pod_cidr = 3, 2, False
+
+    def setUp(self):
+        self.lab = labmod.Lab(unique_name(), BUILD)
+        self.addCleanup(self.lab.down)
+        self.lab.up(self.nodes, self.pods, self.pod_cidr)
+
+    def ns(self, node):
+        return self.lab.state["nodes"][node]["ns"]
+
+    def subnet_of(self, node):
+        return self.lab.node_annotations(node)["weft.io/subnet"]
+
+    def routes(self, node):
+        return labmod.in_ns(self.ns(node), "ip", "-4", "route", "show", check=False, capture=True).stdout
+
+    def wait(self, predicate, timeout, what):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if predicate():
+                return time.monotonic()
+            time.sleep(0.01)
+        self.fail(f"not within {timeout}s: {what}")
+
+    def assert_smoke(self):
+        matrix, failures = self.lab.smoke()
+        table = "\n".join("  ".join(r) for r in matrix)
+        self.assertEqual(failures, 0, f"smoke failures:\n{table}")
+        checks = sum(1 for row in matrix[1:] for c in row[1:] if c != "-")
+        self.assertEqual(checks, self.nodes * self.pods * (self.nodes - 1) * self.pods)
+
+
+class Smoke(LabCase):
+    def test_every_cross_node_ping_and_curl_succeeds(self):
+        self.assert_smoke()
+        subnets = {self.subnet_of(n) for n in self.lab.state["nodes"]}
+        self.assertEqual(len(subnets), self.nodes, "every node has its own subnet")
+        for s in subnets:
+            self.assertTrue(s.startswith("10.244.") and s.endswith("/24"), s)
+
+
+class SmokePodCidr(LabCase):
+    pod_cidr = True
+
+    def test_podcidr_mode_uses_the_assigned_cidr(self):
+        self.assert_smoke()
+        for node, info in self.lab.state["nodes"].items():
+            self.assertEqual(self.subnet_of(node), f"10.244.{100 + info['index']}.0/24")
+
+
+class Join(LabCase):
+    pods = 1
+
+    def test_a_fourth_node_is_routed_everywhere_within_2s(self):
+        start = time.monotonic()
+        node = self.lab.add_node(4)
+        self.wait(lambda: "weft.io/subnet" in self.lab.node_annotations(node), 5, "node4 annotated")
+        subnet = self.subnet_of(node)
+        for peer in ("node1", "node2", "node3"):
+            self.wait(lambda: subnet in self.routes(peer), 2 - (time.monotonic() - start),
+                      f"{peer} routes node4's {subnet}")
+        elapsed = time.monotonic() - start
+        self.assertLess(elapsed, 2.0)
+        self.lab.wait_ready(node)
+        ip = self.lab.add_pod(node, "p1")
+        for key, pod in self.lab.state["pods"].items():
+            if pod["node"] != node:
+                res = labmod.in_ns(pod["ns"], "ping", "-c1", "-W2", ip, check=False)
+                self.assertEqual(res.returncode, 0, f"{key} -> node4/p1 {ip}")
+
+
+class Leave(LabCase):
+    pods = 1
+
+    def test_a_deleted_node_disappears_from_every_peer(self):
+        subnet = self.subnet_of("node3")
+        for peer in ("node1", "node2"):
+            self.assertIn(subnet, self.routes(peer))
+        self.lab.stop_weftd("node3")
+        self.lab.kubectl("delete-node", "node3")
+        for peer in ("node1", "node2"):
+            self.wait(lambda: subnet not in self.routes(peer), 2, f"{peer} drops {subnet}")
+            neigh = labmod.in_ns(self.ns(peer), "ip", "neigh", "show", "dev", "weft.1", check=False,
+                                 capture=True).stdout
+            self.assertNotIn(subnet.split("/")[0], neigh)
+
+
+class Restart(LabCase):
+    pods = 1
+
+    def continuous_ping(self, src, dst_ip):
+        return subprocess.Popen(["ip", "netns", "exec", src, "ping", "-i", "0.01", "-W", "1", dst_ip],
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+    def test_restarting_weftd_loses_no_packet(self):
+        src = self.lab.state["pods"]["node1/p1"]["ns"]
+        dst_ip = self.lab.state["pods"]["node2/p1"]["ip"]
+        ping = self.continuous_ping(src, dst_ip)
+        time.sleep(0.5)
+        self.lab.stop_weftd("node1", signal.SIGKILL)
+        self.lab.start_weftd("node1")
+        self.lab.wait_ready("node1")
+        self.lab.stop_weftd("node2", signal.SIGTERM)
+        self.lab.start_weftd("node2")
+        self.lab.wait_ready("node2")
+        time.sleep(0.5)
+        ping.send_signal(signal.SIGINT)
+        out, _ = ping.communicate(timeout=10)
+        m = re.search(r"(\d+) packets transmitted, (\d+) received", out)
+        self.assertIsNotNone(m, out)
+        sent, received = int(m.group(1)), int(m.group(2))
+        self.assertGreater(sent, 50, out)
+        self.assertEqual(sent, received, f"lost {sent - received} of {sent} pings:\n{out[-500:]}")
+
+
+class PodLifecycle(LabCase):
+    nodes, pods = 2, 1
+
+    def test_pod_del_releases_its_ip_and_a_new_pod_gets_one(self):
+        ipam_dir = os.path.join(self.lab.node_dir("node1"), "ipam", "weft")
+        old_ip = self.lab.state["pods"]["node1/p1"]["ip"]
+        self.assertTrue(os.path.exists(os.path.join(ipam_dir, old_ip)))
+        self.lab.delete_pod("node1/p1")
+        self.assertFalse(os.path.exists(os.path.join(ipam_dir, old_ip)), "the IP is released")
+        self.assertEqual(os.listdir(os.path.join(self.lab.node_dir("node1"), "cni-state")), [])
+        new_ip = self.lab.add_pod("node1", "p2")
+        self.assertTrue(new_ip.startswith(self.subnet_of("node1").rsplit(".", 1)[0] + "."), new_ip)
+        self.assert_smoke_from("node2/p1", new_ip)
+
+    def assert_smoke_from(self, key, ip):
+        res = labmod.in_ns(self.lab.state["pods"][key]["ns"], "ping", "-c1", "-W2", ip, check=False)
+        self.assertEqual(res.returncode, 0)
+
+
+class CniBadInput(LabCase):
+    nodes, pods = 1, 0
+
+    def run_plugin(self, stdin_text, command="ADD"):
+        node_ns = self.ns("node1")
+        pod_ns = self.lab.ns("n1-bad")
+        labmod.sh("ip", "netns", "add", pod_ns)
+        self.addCleanup(labmod.sh, "ip", "netns", "del", pod_ns, check=False)
+        env = {"PATH": os.environ["PATH"], "CNI_COMMAND": command, "CNI_CONTAINERID": "f" * 64,
+               "CNI_NETNS": f"/var/run/netns/{pod_ns}", "CNI_IFNAME": "eth0", "CNI_PATH": self.lab.cni_bin_dir}
+        before = labmod.in_ns(node_ns, "ip", "-o", "link", capture=True).stdout
+        res = labmod.in_ns(node_ns, os.path.join(self.lab.cni_bin_dir, "weft"), env=env, input_text=stdin_text,
+                           check=False, capture=True)
+        after = labmod.in_ns(node_ns, "ip", "-o", "link", capture=True).stdout
+        pod_links = labmod.in_ns(pod_ns, "ip", "-o", "link", capture=True).stdout
+        self.assertEqual(before, after, "no link left behind on the node")
+        self.assertEqual(len(pod_links.strip().splitlines()), 1, "only lo in the pod")
+        self.assertNotEqual(res.returncode, 0)
+        return json.loads(res.stdout)
+
+    def conf(self, **over):
+        d = self.lab.node_dir("node1")
+        c = {"cniVersion": "1.0.0", "name": "weft", "type": "weft", "subnetFile": os.path.join(d, "subnet.env"),
+             "dataDir": os.path.join(d, "cni-state")}
+        c.update(over)
+        return json.dumps(c)
+
+    def test_missing_subnet_env(self):
+        err = self.run_plugin(self.conf(subnetFile="/nonexistent/subnet.env"))
+        self.assertEqual(err["code"], 11)
+        self.assertIn("is weftd running on this node?", err["msg"])
+        self.assertFalse(os.listdir(os.path.join(self.lab.node_dir("node1"), "cni-state"))
+                         if os.path.exists(os.path.join(self.lab.node_dir("node1"), "cni-state")) else [])
+
+    def test_malformed_stdin(self):
+        err = self.run_plugin('{"cniVersion": "1.0.0", "name": ')
+        self.assertEqual(err["code"], 6)
+
+    def test_unknown_cni_version(self):
+        err = self.run_plugin(self.conf(cniVersion="7.0.0"))
+        self.assertEqual(err["code"], 1)
+        self.assertIn("7.0.0", err["msg"])
+
+
+if __name__ == "__main__":
+    unittest.main()
