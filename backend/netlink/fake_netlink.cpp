@@ -1,0 +1,244 @@
+#include "backend/netlink/fake_netlink.hpp"
+
+#include <algorithm>
+
+namespace weft {
+namespace {
+
+template <class T, class Pred>
+void erase_if_any(std::vector<T>& v, Pred pred) {
+  v.erase(std::remove_if(v.begin(), v.end(), pred), v.end());
+}
+
+std::string kind_of(const Write& w) {
+  std::string text = to_string(w);
+  auto second_space = text.find(' ', text.find(' ') + 1);
+  return text.substr(0, second_space);
+}
+
+Status no_device(int ifindex) { return fail("fake netlink: No such device (ifindex " + std::to_string(ifindex) + ")"); }
+
+}  // namespace
+
+struct FakeNetlink::Handlers {
+  std::map<int, EventHandler> by_id;
+  int next_id = 0;
+};
+
+namespace {
+
+class FakeSubscription final : public Subscription {
+ public:
+  FakeSubscription(std::weak_ptr<void> owner, std::map<int, Netlink::EventHandler>* map, int id)
+      : owner_(std::move(owner)), map_(map), id_(id) {}
+  ~FakeSubscription() override {
+    if (owner_.lock()) map_->erase(id_);
+  }
+  FakeSubscription(const FakeSubscription&) = delete;
+  FakeSubscription& operator=(const FakeSubscription&) = delete;
+
+ private:
+  std::weak_ptr<void> owner_;
+  std::map<int, Netlink::EventHandler>* map_;
+  int id_;
+};
+
+}  // namespace
+
+FakeNetlink::FakeNetlink() : handlers_(std::make_shared<Handlers>()) {}
+FakeNetlink::~FakeNetlink() = default;
+
+int FakeNetlink::add_link(Link link) {
+  if (link.ifindex == 0) link.ifindex = state_.next_ifindex++;
+  int ifindex = link.ifindex;
+  state_.links[ifindex] = std::move(link);
+  return ifindex;
+}
+
+int FakeNetlink::add_underlay(const std::string& name, Ipv4Addr ip, int prefix_len, int mtu) {
+  Link l;
+  l.name = name;
+  l.kind = "veth";
+  l.mtu = mtu;
+  l.up = true;
+  l.mac = Mac::random_local();
+  int ifindex = add_link(l);
+  state_.addresses.push_back({ifindex, ip, prefix_len});
+  return ifindex;
+}
+
+void FakeNetlink::fail_writes_containing(std::string needle, std::string message) {
+  failures_.emplace_back(std::move(needle), std::move(message));
+}
+
+void FakeNetlink::emit(const KernelEvent& event) {
+  auto copy = handlers_->by_id;  // a handler may unsubscribe
+  for (auto& [id, handler] : copy) handler(event);
+}
+
+std::uint64_t FakeNetlink::writes_of(const std::string& prefix) const {
+  std::uint64_t n = 0;
+  for (const auto& [kind, count] : writes_by_kind_) {
+    if (kind.rfind(prefix, 0) == 0) n += count;
+  }
+  return n;
+}
+
+Result<std::optional<Link>> FakeNetlink::get_link(const std::string& name) {
+  for (const auto& [ifindex, link] : state_.links) {
+    if (link.name == name) return std::optional<Link>(link);
+  }
+  return std::optional<Link>();
+}
+
+Status FakeNetlink::create_vxlan(const VxlanLinkSpec& spec) {
+  ++writes_;
+  ++writes_by_kind_["create link"];
+  if (get_link(spec.name).value()) return fail("fake netlink: create vxlan " + spec.name + ": File exists");
+  if (spec.vxlan.underlay_ifindex != 0 && !has_link(spec.vxlan.underlay_ifindex)) {
+    return no_device(spec.vxlan.underlay_ifindex);
+  }
+  Link l;
+  l.name = spec.name;
+  l.kind = "vxlan";
+  l.mac = spec.mac;
+  l.mtu = spec.mtu;
+  l.up = true;
+  l.vxlan = spec.vxlan;
+  add_link(l);
+  return ok_status();
+}
+
+Status FakeNetlink::set_link(int ifindex, int mtu, bool up) {
+  ++writes_;
+  ++writes_by_kind_["set link"];
+  auto it = state_.links.find(ifindex);
+  if (it == state_.links.end()) return no_device(ifindex);
+  if (mtu > 0) it->second.mtu = mtu;
+  it->second.up = up;
+  return ok_status();
+}
+
+Status FakeNetlink::delete_link(int ifindex) {
+  ++writes_;
+  ++writes_by_kind_["delete link"];
+  state_.links.erase(ifindex);
+  erase_if_any(state_.addresses, [&](const Address& a) { return a.ifindex == ifindex; });
+  erase_if_any(state_.neighbors, [&](const Neighbor& n) { return n.ifindex == ifindex; });
+  erase_if_any(state_.fdb, [&](const FdbEntry& f) { return f.ifindex == ifindex; });
+  erase_if_any(state_.routes, [&](const Route& r) { return r.ifindex == ifindex; });
+  return ok_status();
+}
+
+Result<std::vector<Address>> FakeNetlink::dump_addresses(int ifindex) {
+  std::vector<Address> out;
+  std::copy_if(state_.addresses.begin(), state_.addresses.end(), std::back_inserter(out),
+               [&](const Address& a) { return a.ifindex == ifindex; });
+  return out;
+}
+
+Result<std::vector<Neighbor>> FakeNetlink::dump_neighbors(int ifindex) {
+  std::vector<Neighbor> out;
+  std::copy_if(state_.neighbors.begin(), state_.neighbors.end(), std::back_inserter(out),
+               [&](const Neighbor& n) { return n.ifindex == ifindex; });
+  return out;
+}
+
+Result<std::vector<FdbEntry>> FakeNetlink::dump_fdb(int ifindex) {
+  std::vector<FdbEntry> out;
+  std::copy_if(state_.fdb.begin(), state_.fdb.end(), std::back_inserter(out),
+               [&](const FdbEntry& f) { return f.ifindex == ifindex; });
+  return out;
+}
+
+Result<std::vector<Route>> FakeNetlink::dump_routes() { return state_.routes; }
+
+Result<RouteLookup> FakeNetlink::lookup_route(Ipv4Addr dst) {
+  std::optional<RouteLookup> best;
+  int best_len = -1;
+  auto consider = [&](const Ipv4Prefix& p, RouteLookup r) {
+    if (p.contains(dst) && p.length() > best_len) {
+      best_len = p.length();
+      best = r;
+    }
+  };
+  for (const auto& a : state_.addresses) {
+    if (a.prefix_len < 32) consider(Ipv4Prefix::containing(a.ip, a.prefix_len), {a.ifindex, std::nullopt, true});
+  }
+  for (const auto& r : state_.routes) {
+    std::optional<Ipv4Addr> gw;
+    if (!r.gateway.is_unspecified()) gw = r.gateway;
+    consider(r.dst, {r.ifindex, gw, r.unicast});
+  }
+  if (!best) return fail("fake netlink: route lookup for " + dst.str() + ": Network is unreachable");
+  return *best;
+}
+
+std::vector<Status> FakeNetlink::write(std::span<const Write> writes) {
+  std::vector<Status> out;
+  for (const auto& w : writes) {
+    ++writes_;
+    ++writes_by_kind_[kind_of(w)];
+    std::string text = to_string(w);
+    auto injected = std::find_if(failures_.begin(), failures_.end(),
+                                 [&](const auto& f) { return text.find(f.first) != std::string::npos; });
+    if (injected != failures_.end()) {
+      out.emplace_back(fail("fake netlink: " + text + ": " + injected->second));
+    } else {
+      out.push_back(apply(w));
+    }
+  }
+  return out;
+}
+
+Status FakeNetlink::apply(const Write& w) {
+  const bool upsert = w.action == WriteAction::upsert;
+  if (const auto* a = std::get_if<Address>(&w.object)) {
+    if (upsert && !has_link(a->ifindex)) return no_device(a->ifindex);
+    erase_if_any(state_.addresses, [&](const Address& x) { return x.ifindex == a->ifindex && x.ip == a->ip; });
+    if (upsert) state_.addresses.push_back(*a);
+  } else if (const auto* n = std::get_if<Neighbor>(&w.object)) {
+    if (upsert && !has_link(n->ifindex)) return no_device(n->ifindex);
+    erase_if_any(state_.neighbors, [&](const Neighbor& x) { return x.ifindex == n->ifindex && x.ip == n->ip; });
+    if (upsert) state_.neighbors.push_back({n->ifindex, n->ip, n->mac, true});
+  } else if (const auto* f = std::get_if<FdbEntry>(&w.object)) {
+    auto same_mac = [&](const FdbEntry& x) { return x.ifindex == f->ifindex && x.mac == f->mac; };
+    if (!upsert) {
+      erase_if_any(state_.fdb, [&](const FdbEntry& x) { return same_mac(x) && (f->dst.is_unspecified() || x.dst == f->dst); });
+      return ok_status();
+    }
+    if (!has_link(f->ifindex)) return no_device(f->ifindex);
+    auto it = std::find_if(state_.fdb.begin(), state_.fdb.end(), same_mac);
+    bool present = std::any_of(state_.fdb.begin(), state_.fdb.end(),
+                               [&](const FdbEntry& x) { return same_mac(x) && x.dst == f->dst; });
+    if (present) return ok_status();
+    if (it != state_.fdb.end()) {
+      it->dst = f->dst;  // NLM_F_REPLACE rewrites the first remote
+    } else {
+      state_.fdb.push_back(*f);
+    }
+  } else if (const auto* r = std::get_if<Route>(&w.object)) {
+    if (!upsert) {
+      auto it = std::find_if(state_.routes.begin(), state_.routes.end(), [&](const Route& x) {
+        return x.dst == r->dst && x.ifindex == r->ifindex && (r->priority == 0 || x.priority == r->priority);
+      });
+      if (it != state_.routes.end()) state_.routes.erase(it);
+      return ok_status();
+    }
+    if (!has_link(r->ifindex)) return no_device(r->ifindex);
+    erase_if_any(state_.routes, [&](const Route& x) { return x.dst == r->dst && x.priority == r->priority; });
+    Route stored = *r;
+    stored.unicast = true;
+    stored.multipath = false;
+    state_.routes.push_back(stored);
+  }
+  return ok_status();
+}
+
+Result<std::unique_ptr<Subscription>> FakeNetlink::subscribe(EventHandler on_event) {
+  int id = handlers_->next_id++;
+  handlers_->by_id[id] = std::move(on_event);
+  return std::unique_ptr<Subscription>(new FakeSubscription(handlers_, &handlers_->by_id, id));
+}
+
+}  // namespace weft

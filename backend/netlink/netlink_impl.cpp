@@ -1,0 +1,179 @@
+#include "backend/netlink/netlink_impl.hpp"
+
+#include <fcntl.h>
+#include <linux/rtnetlink.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "backend/netlink/nl_channel.hpp"
+#include "backend/netlink/nl_codec.hpp"
+#include "backend/netlink/nl_monitor.hpp"
+
+namespace weft {
+namespace {
+
+constexpr int kDumpAttempts = 5;
+
+Error error_of(const std::string& what, const nl::Outcome& o) { return fail("netlink: " + what + ": " + o.message()); }
+
+// Sends one link request; ignored_error (an errno) counts as success.
+Status link_change(nl::NlChannel& channel, std::uint64_t& writes, nl::MsgPtr msg, const std::string& what,
+                   int ignored_error = 0) {
+  if (!msg) return fail("netlink: cannot encode " + what);
+  ++writes;
+  nl::MsgPtr only = std::move(msg);
+  auto outcome = channel.transact(1, [&](std::size_t) { return std::move(only); })[0];
+  if (!outcome.ok() && outcome.error != ignored_error) return error_of(what, outcome);
+  return ok_status();
+}
+
+// Runs a dump, retrying when the kernel reports it was interrupted by a concurrent change.
+Status dump(nl::NlChannel& channel, int rtm_type, int family, const std::string& what,
+            const nl::NlChannel::ReplyHandler& on_reply) {
+  nl::Outcome outcome;
+  for (int attempt = 0; attempt < kDumpAttempts; ++attempt) {
+    nl::MsgPtr msg = nl::build_dump(rtm_type, family);
+    if (!msg) return fail("netlink: cannot encode a dump of " + what);
+    outcome = channel.request(std::move(msg), on_reply);
+    if (outcome.error != EINTR) break;
+  }
+  if (!outcome.ok()) return error_of("dump " + what, outcome);
+  return ok_status();
+}
+
+}  // namespace
+
+Result<std::unique_ptr<NetlinkImpl>> NetlinkImpl::open(const std::string& netns_path) {
+  int netns_fd = -1;
+  if (!netns_path.empty()) {
+    netns_fd = ::open(netns_path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (netns_fd < 0) {
+      return fail("netlink: cannot open network namespace " + netns_path + ": " + std::strerror(errno));
+    }
+  }
+  auto channel = nl::NlChannel::open({netns_fd, 4 << 20, {}});
+  if (!channel) {
+    if (netns_fd >= 0) ::close(netns_fd);
+    return channel.take_error();
+  }
+  auto owned = std::make_unique<nl::NlChannel>(std::move(channel).value());
+  return std::unique_ptr<NetlinkImpl>(new NetlinkImpl(std::move(owned), netns_fd));
+}
+
+NetlinkImpl::NetlinkImpl(std::unique_ptr<nl::NlChannel> channel, int netns_fd)
+    : channel_(std::move(channel)), netns_fd_(netns_fd) {}
+
+NetlinkImpl::~NetlinkImpl() {
+  if (netns_fd_ >= 0) ::close(netns_fd_);
+}
+
+Result<std::optional<Link>> NetlinkImpl::get_link(const std::string& name) {
+  nl::MsgPtr msg = nl::build_get_link(name);
+  if (!msg) return fail("netlink: cannot encode a request for link " + name);
+  std::optional<Link> link;
+  auto outcome = channel_->request(std::move(msg), [&](nlmsghdr* h) {
+    if (h->nlmsg_type == RTM_NEWLINK) link = nl::parse_link(h);
+  });
+  if (outcome.error == ENODEV) return std::optional<Link>();
+  if (!outcome.ok()) return error_of("get link " + name, outcome);
+  return link;
+}
+
+Status NetlinkImpl::create_vxlan(const VxlanLinkSpec& spec) {
+  return link_change(*channel_, writes_, nl::build_create_vxlan(spec),
+                     "create vxlan " + spec.name + " (VNI " + std::to_string(spec.vxlan.vni) + ", port " +
+                         std::to_string(spec.vxlan.port) + ", local " + spec.vxlan.local.str() + ", underlay ifindex " +
+                         std::to_string(spec.vxlan.underlay_ifindex) + ")");
+}
+
+Status NetlinkImpl::set_link(int ifindex, int mtu, bool up) {
+  return link_change(*channel_, writes_, nl::build_set_link(ifindex, mtu, up), "set link ifindex " + std::to_string(ifindex) + " mtu " +
+                                                               std::to_string(mtu) + (up ? " up" : " down"));
+}
+
+Status NetlinkImpl::delete_link(int ifindex) {
+  return link_change(*channel_, writes_, nl::build_delete_link(ifindex), "delete link ifindex " + std::to_string(ifindex), ENODEV);
+}
+
+Result<std::vector<Address>> NetlinkImpl::dump_addresses(int ifindex) {
+  std::vector<Address> out;
+  Status st = dump(*channel_, RTM_GETADDR, AF_INET, "addresses", [&](nlmsghdr* h) {
+    if (h->nlmsg_type != RTM_NEWADDR) return;
+    if (auto a = nl::parse_address(h); a && a->ifindex == ifindex) out.push_back(*a);
+  });
+  if (!st) return st.take_error();
+  return out;
+}
+
+Result<std::vector<Neighbor>> NetlinkImpl::dump_neighbors(int ifindex) {
+  std::vector<Neighbor> out;
+  Status st = dump(*channel_, RTM_GETNEIGH, AF_INET, "neighbors", [&](nlmsghdr* h) {
+    if (h->nlmsg_type != RTM_NEWNEIGH) return;
+    if (auto n = nl::parse_neighbor(h); n && n->ifindex == ifindex) out.push_back(*n);
+  });
+  if (!st) return st.take_error();
+  return out;
+}
+
+Result<std::vector<FdbEntry>> NetlinkImpl::dump_fdb(int ifindex) {
+  std::vector<FdbEntry> out;
+  Status st = dump(*channel_, RTM_GETNEIGH, AF_BRIDGE, "fdb", [&](nlmsghdr* h) {
+    if (h->nlmsg_type != RTM_NEWNEIGH) return;
+    if (auto f = nl::parse_fdb(h); f && f->ifindex == ifindex) out.push_back(*f);
+  });
+  if (!st) return st.take_error();
+  return out;
+}
+
+Result<std::vector<Route>> NetlinkImpl::dump_routes() {
+  std::vector<Route> out;
+  Status st = dump(*channel_, RTM_GETROUTE, AF_INET, "routes", [&](nlmsghdr* h) {
+    if (h->nlmsg_type != RTM_NEWROUTE) return;
+    std::uint32_t table = 0;
+    if (auto r = nl::parse_route(h, &table); r && table == RT_TABLE_MAIN) out.push_back(*r);
+  });
+  if (!st) return st.take_error();
+  return out;
+}
+
+Result<RouteLookup> NetlinkImpl::lookup_route(Ipv4Addr dst) {
+  nl::MsgPtr msg = nl::build_route_get(dst);
+  if (!msg) return fail("netlink: cannot encode a route lookup for " + dst.str());
+  std::optional<Route> found;
+  auto outcome = channel_->request(std::move(msg), [&](nlmsghdr* h) {
+    if (h->nlmsg_type == RTM_NEWROUTE) found = nl::parse_route(h, nullptr);
+  });
+  if (!outcome.ok()) return error_of("route lookup for " + dst.str(), outcome);
+  if (!found) return fail("netlink: route lookup for " + dst.str() + ": no answer");
+  RouteLookup r{found->ifindex, std::nullopt, found->unicast};
+  if (!found->gateway.is_unspecified()) r.gateway = found->gateway;
+  return r;
+}
+
+std::vector<Status> NetlinkImpl::write(std::span<const Write> writes) {
+  writes_ += writes.size();
+  auto outcomes = channel_->transact(writes.size(), [&](std::size_t i) { return nl::build_write(writes[i]); });
+  std::vector<Status> out;
+  out.reserve(writes.size());
+  for (std::size_t i = 0; i < writes.size(); ++i) {
+    const auto& o = outcomes[i];
+    // Removing what is already gone is success: the goal is absence.
+    bool gone = writes[i].action == WriteAction::remove && (o.error == ENOENT || o.error == ESRCH ||
+                                                            o.error == EADDRNOTAVAIL || o.error == ENODEV);
+    if (o.ok() || gone) {
+      out.emplace_back(ok_status());
+    } else {
+      out.emplace_back(error_of(to_string(writes[i]), o));
+    }
+  }
+  return out;
+}
+
+Result<std::unique_ptr<Subscription>> NetlinkImpl::subscribe(EventHandler on_event) {
+  return nl::start_monitor(netns_fd_, channel_->port(), std::move(on_event));
+}
+
+}  // namespace weft
