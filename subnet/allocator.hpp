@@ -1,0 +1,29 @@
+#pragma once
+// The pure subnet allocator: which subnets of the cluster network are free, and a random pick.
+
+#include <cstdint>
+#include <random>
+#include <vector>
+
+#include "overlay/ip.hpp"
+#include "overlay/net_config.hpp"
+#include "overlay/result.hpp"
+
+namespace weft {
+
+// The leasable range: subnets of length subnet_len from SubnetMin to SubnetMax inside network.
+std::uint64_t leasable_count(const FamilyConfig<Ipv4Addr>& net);
+
+// Every free subnet in SubnetMin..SubnetMax, in address order. `taken` may hold prefixes of any
+// length (a /23 podCIDR covers two /24s); anything outside the range is ignored. For tests and
+// small networks: prefer count_free/pick_free_subnet, which do not enumerate.
+std::vector<Ipv4Prefix> free_subnets(const FamilyConfig<Ipv4Addr>& net, const std::vector<Ipv4Prefix>& taken);
+
+std::uint64_t count_free(const FamilyConfig<Ipv4Addr>& net, const std::vector<Ipv4Prefix>& taken);
+
+// A free subnet chosen uniformly at random (so that nodes joining at once rarely collide), or
+// a "network full" error naming the network, the range and how many subnets it holds.
+Result<Ipv4Prefix> pick_free_subnet(const FamilyConfig<Ipv4Addr>& net, const std::vector<Ipv4Prefix>& taken,
+                                    std::mt19937_64& rng);
+
+}  // namespace weft

@@ -1,0 +1,44 @@
+#include "subnet/kube/backoff.hpp"
+
+#include <algorithm>
+
+namespace weft::kube {
+
+Backoff::Backoff(BackoffPolicy policy) : policy_(policy), rng_(std::random_device{}()) {}
+
+std::chrono::milliseconds Backoff::next(const ApiError& error) {
+  using std::chrono::milliseconds;
+  auto cap = error.kind == ApiErrorKind::Transport ? policy_.max_transport : policy_.max;
+  cap = std::max(cap, policy_.initial);
+  int shift = std::min(attempts_, 20);
+  ++attempts_;
+  auto full = std::min<std::int64_t>(policy_.initial.count() << shift, cap.count());
+  std::uniform_int_distribution<std::int64_t> jitter(full / 2, full);
+  milliseconds d(jitter(rng_));
+  if (error.retry_after) {
+    // The server said when: wait that long, plus a little jitter so clients do not return in step.
+    auto ra = std::min(*error.retry_after, policy_.max_retry_after);
+    d = std::max(d, ra + milliseconds(std::uniform_int_distribution<std::int64_t>(0, ra.count() / 10)(rng_)));
+  }
+  return d;
+}
+
+void StopSignal::stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopped_ = true;
+  }
+  cv_.notify_all();
+}
+
+bool StopSignal::stopped() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return stopped_;
+}
+
+bool StopSignal::wait_for(std::chrono::milliseconds d) {
+  std::unique_lock<std::mutex> lock(mu_);
+  return !cv_.wait_for(lock, d, [this] { return stopped_; });
+}
+
+}  // namespace weft::kube

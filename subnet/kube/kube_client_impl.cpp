@@ -1,0 +1,424 @@
+// The real KubeClient over HTTPS with cpprestsdk (the only file that includes it: ~24 s to compile).
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/ssl.hpp>
+#include <cpprest/http_client.h>
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+#include <limits>
+#include <fstream>
+#include <pplx/threadpool.h>
+#include <random>
+#include <sstream>
+
+#include "subnet/kube/node_json.hpp"
+#include "subnet/kube/token_source.hpp"
+
+namespace weft::kube {
+namespace {
+
+using web::http::http_request;
+using web::http::http_response;
+using web::http::method;
+using web::http::methods;
+using web::http::client::http_client;
+using web::http::client::http_client_config;
+
+constexpr const char* kMetaList = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json";
+constexpr const char* kMetaWatch = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json";
+constexpr const char* kSmp = "application/strategic-merge-patch+json";
+constexpr std::size_t kMaxErrorBody = 64U << 10U;
+
+void init_pool_once(std::size_t threads) {
+  static std::once_flag once;
+  std::call_once(once, [threads] {
+    try {
+      crossplat::threadpool::initialize_with_threads(threads);
+    } catch (const std::exception&) {
+      // Already started by someone else: fine.
+    }
+  });
+}
+
+std::string path_escape(const std::string& s) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (char ch : s) {
+    auto c = static_cast<unsigned char>(ch);
+    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += kHex[c >> 4U];
+      out += kHex[c & 15U];
+    }
+  }
+  return out;
+}
+
+std::string now_rfc3339() {
+  std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+Result<std::string> read_pem_file(const std::string& path, const std::string& what) {
+  std::ifstream in(path);
+  if (!in) return fail("cannot read " + what + " " + path + ": " + std::strerror(errno));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// The TLS material, read once and checked up front so a bad file is a clear error, not an
+// opaque handshake failure.
+struct TlsMaterial {
+  std::string ca_pem, cert_pem, key_pem;
+  std::string ca_desc;  // "CA file /x" / "the kubeconfig's certificate-authority-data"
+};
+
+Result<TlsMaterial> load_tls(const KubeConfig& c) {
+  TlsMaterial m;
+  m.ca_pem = c.ca_pem;
+  m.ca_desc = c.ca_file.empty() ? (c.ca_pem.empty() ? "the system CA store" : "the certificate-authority-data of " + c.source)
+                                : "CA file " + c.ca_file;
+  if (!c.ca_file.empty()) {
+    auto pem = read_pem_file(c.ca_file, "CA file");
+    if (!pem) return pem.take_error();
+    m.ca_pem = *pem;
+  }
+  m.cert_pem = c.client_cert_pem;
+  m.key_pem = c.client_key_pem;
+  if (!c.client_cert_file.empty()) {
+    auto pem = read_pem_file(c.client_cert_file, "client certificate");
+    if (!pem) return pem.take_error();
+    m.cert_pem = *pem;
+  }
+  if (!c.client_key_file.empty()) {
+    auto pem = read_pem_file(c.client_key_file, "client key");
+    if (!pem) return pem.take_error();
+    m.key_pem = *pem;
+  }
+  boost::asio::ssl::context probe(boost::asio::ssl::context::tls_client);
+  boost::system::error_code ec;
+  if (!m.ca_pem.empty() && probe.add_certificate_authority(boost::asio::buffer(m.ca_pem), ec)) {
+    return fail(m.ca_desc + " holds no usable PEM certificate: " + ec.message());
+  }
+  if (!m.cert_pem.empty() && probe.use_certificate_chain(boost::asio::buffer(m.cert_pem), ec)) {
+    return fail("client certificate of " + c.source + " is not a PEM certificate: " + ec.message());
+  }
+  if (!m.key_pem.empty() && probe.use_private_key(boost::asio::buffer(m.key_pem), boost::asio::ssl::context::pem, ec)) {
+    return fail("client key of " + c.source + " is not a PEM private key: " + ec.message());
+  }
+  return m;
+}
+
+class RealKubeClient final : public KubeClient {
+ public:
+  RealKubeClient(const KubeConfig& cfg, const ClientOptions& opts)
+      : cfg_(cfg), opts_(opts), tokens_(cfg.token, cfg.token_file), rng_(std::random_device{}()) {
+    init_pool_once(opts.pool_threads);
+    auto tls = load_tls(cfg_);
+    if (tls) {
+      tls_ = *tls;
+    } else {
+      setup_error_ = tls.error();
+    }
+    if (cfg_.insecure_skip_tls_verify) {
+      spdlog::warn("TLS verification of the API server {} is OFF (insecure-skip-tls-verify): anyone on the path "
+                   "can impersonate it", cfg_.server);
+    } else if (cfg_.server.starts_with("http://")) {
+      spdlog::warn("the API server {} is plain HTTP: no TLS, credentials sent in clear", cfg_.server);
+    }
+    auto watch_timeout = std::chrono::seconds(opts_.watch_timeout_max_s) + opts_.watch_idle_margin;
+    try {
+      client_ = std::make_unique<http_client>(cfg_.server, make_config(opts_.request_timeout));
+      watch_client_ = std::make_unique<http_client>(cfg_.server, make_config(watch_timeout));
+    } catch (const std::exception& e) {
+      setup_error_ = "bad API server URL \"" + cfg_.server + "\" in " + cfg_.source + ": " + e.what();
+    }
+  }
+
+  ~RealKubeClient() override { shutdown(); }
+
+  ApiResult<NodeInfo> get_node(const std::string& name) override {
+    auto body = call(methods::GET, "/api/v1/nodes/" + path_escape(name), "", "application/json", opts_.max_body,
+                     "get nodes (node \"" + name + "\")");
+    if (!body) return body.error();
+    auto node = parse_node(*body, opts_.annotation_prefix);
+    if (!node) return bad_response("get node " + name, node.error());
+    return std::move(*node);
+  }
+
+  ApiResult<NodeList> list_nodes() override {
+    NodeList all;
+    std::string cont;
+    for (int page = 0;; ++page) {
+      std::string q = "/api/v1/nodes?limit=" + std::to_string(opts_.list_page_size);
+      if (!cont.empty()) q += "&continue=" + path_escape(cont);
+      auto body = call(methods::GET, q, "", kMetaList, opts_.max_list_body, "list nodes");
+      if (!body) return body.error();
+      auto parsed = parse_node_list(*body, opts_.annotation_prefix);
+      if (!parsed) return bad_response("list nodes", parsed.error());
+      if (page == 0) all.resource_version = parsed->list.resource_version;
+      for (auto& n : parsed->list.items) all.items.push_back(std::move(n));
+      if (parsed->continue_token.empty()) return all;
+      cont = parsed->continue_token;
+    }
+  }
+
+  ApiResult<WatchEnd> watch_nodes(const std::string& rv, const WatchHandler& on_event) override;
+
+  ApiResult<NodeInfo> patch_node_annotations(const std::string& name, const std::string& rv,
+                                             const std::map<std::string, std::optional<std::string>>& patch) override {
+    auto body = call(methods::PATCH, "/api/v1/nodes/" + path_escape(name) + "/status", annotations_patch_body(rv, patch),
+                     "application/json", opts_.max_body, "patch nodes/status (node \"" + name + "\")");
+    if (!body) return body.error();
+    auto node = parse_node(*body, opts_.annotation_prefix);
+    if (!node) return bad_response("patch node " + name, node.error());
+    return std::move(*node);
+  }
+
+  ApiStatus patch_node_condition(const std::string& name, const NodeCondition& condition) override {
+    auto body = call(methods::PATCH, "/api/v1/nodes/" + path_escape(name) + "/status",
+                     condition_patch_body(condition, now_rfc3339()), "application/json", opts_.max_body,
+                     "patch nodes/status (node \"" + name + "\")");
+    if (!body) return body.error();
+    return std::monostate{};
+  }
+
+  void shutdown() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    shut_ = true;
+    cts_.cancel();
+  }
+
+ private:
+  http_client_config make_config(std::chrono::milliseconds timeout) const {
+    http_client_config c;
+    c.set_timeout(std::chrono::duration_cast<std::chrono::microseconds>(timeout));
+    c.set_validate_certificates(!cfg_.insecure_skip_tls_verify);
+    TlsMaterial tls = tls_;
+    c.set_ssl_context_callback([tls](boost::asio::ssl::context& ctx) {
+      boost::system::error_code ec;
+      if (!tls.ca_pem.empty()) {
+        // Trust only the configured CA, as kubectl does, not the system store as well.
+        SSL_CTX_set_cert_store(ctx.native_handle(), X509_STORE_new());
+        ctx.add_certificate_authority(boost::asio::buffer(tls.ca_pem), ec);
+      }
+      if (!tls.cert_pem.empty()) ctx.use_certificate_chain(boost::asio::buffer(tls.cert_pem), ec);
+      if (!tls.key_pem.empty()) ctx.use_private_key(boost::asio::buffer(tls.key_pem), boost::asio::ssl::context::pem, ec);
+    });
+    return c;
+  }
+
+  ApiError bad_response(const std::string& what, const std::string& why) const {
+    return ApiError{ApiErrorKind::BadResponse, 200, what + ": bad response from " + cfg_.server + ": " + why, {}};
+  }
+
+  ApiError exception_error(const std::string& what, const std::exception& e, bool watch) const;
+
+  // A per-request cancellation source, linked to the client's (shutdown cancels everything).
+  std::optional<pplx::cancellation_token_source> request_source() {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (shut_) return std::nullopt;
+    auto token = cts_.get_token();
+    return pplx::cancellation_token_source::create_linked_source(token);
+  }
+
+  // Sends one request; the response headers, or an error.
+  ApiResult<http_response> send(http_client& client, const method& m, const std::string& path, const std::string& body,
+                                const std::string& accept, const pplx::cancellation_token_source& cts,
+                                const std::string& what, bool watch);
+  ApiResult<std::string> call(const method& m, const std::string& path, const std::string& body,
+                              const std::string& accept, std::size_t limit, const std::string& what);
+  ApiError status_error(http_response& resp, const std::string& what);
+
+  KubeConfig cfg_;
+  ClientOptions opts_;
+  TokenSource tokens_;
+  TlsMaterial tls_;
+  std::string setup_error_;
+  std::unique_ptr<http_client> client_;
+  std::unique_ptr<http_client> watch_client_;
+  mutable std::mutex mu_;
+  bool shut_ = false;
+  pplx::cancellation_token_source cts_;
+  std::mutex rng_mu_;
+  std::mt19937 rng_;
+};
+
+
+// Reads bytes as they arrive: blocks for the first, then takes whatever is already buffered.
+class BodyReader {
+ public:
+  explicit BodyReader(http_response& resp) : buf_(resp.body().streambuf()) {}
+
+  // Appends up to `max` bytes to `out`; false at the end of the body. Throws on I/O errors.
+  bool read_some(std::string& out, std::size_t max) {
+    auto c = buf_.bumpc().get();
+    if (c == std::char_traits<char>::eof()) return false;
+    out.push_back(static_cast<char>(c));
+    std::size_t n = std::min(buf_.in_avail(), max);
+    if (n) {
+      std::size_t old = out.size();
+      out.resize(old + n);
+      std::size_t got = buf_.getn(reinterpret_cast<std::uint8_t*>(out.data() + old), n).get();
+      out.resize(old + got);
+    }
+    return true;
+  }
+  bool more_buffered() const { return buf_.in_avail() > 0; }
+
+ private:
+  concurrency::streams::streambuf<std::uint8_t> buf_;
+};
+
+ApiResult<std::string> read_limited(http_response& resp, std::size_t limit, const std::string& what,
+                                    const std::string& server) {
+  auto declared = resp.headers().content_length();
+  auto too_big = [&](std::uint64_t n) {
+    return ApiError{ApiErrorKind::BadResponse, resp.status_code(),
+                    what + ": response from " + server + " is " + std::to_string(n) + " bytes, over the limit of " +
+                        std::to_string(limit), {}};
+  };
+  if (declared > limit && declared != std::numeric_limits<std::uint64_t>::max()) return too_big(declared);
+  BodyReader reader(resp);
+  std::string out;
+  while (reader.read_some(out, 64U << 10U)) {
+    if (out.size() > limit) return too_big(out.size());
+  }
+  return out;
+}
+
+ApiError RealKubeClient::exception_error(const std::string& what, const std::exception& e, bool watch) const {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (shut_) return ApiError{ApiErrorKind::Cancelled, 0, what + ": cancelled (shutting down)", {}};
+  }
+  auto timeout = watch ? std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::seconds(opts_.watch_timeout_max_s) + opts_.watch_idle_margin)
+                       : opts_.request_timeout;
+  return transport_error(what, e.what(), TransportContext{cfg_.server, tls_.ca_desc, cfg_.source, timeout});
+}
+
+ApiError RealKubeClient::status_error(http_response& resp, const std::string& what) {
+  int code = resp.status_code();
+  std::string message;
+  try {
+    auto body = read_limited(resp, kMaxErrorBody, what, cfg_.server);
+    if (body) {
+      if (auto st = parse_status(*body)) message = st->message;
+    }
+  } catch (const std::exception&) {
+    // The status line says enough.
+  }
+  std::optional<std::chrono::milliseconds> retry_after;
+  auto it = resp.headers().find("Retry-After");
+  if (it != resp.headers().end()) retry_after = parse_retry_after(it->second);
+  if (code == 401) tokens_.invalidate();
+  return http_error(code, what, message, retry_after);
+}
+
+ApiResult<http_response> RealKubeClient::send(http_client& client, const method& m, const std::string& path,
+                                              const std::string& body, const std::string& accept,
+                                              const pplx::cancellation_token_source& cts, const std::string& what,
+                                              bool watch) {
+  if (!setup_error_.empty()) return ApiError{ApiErrorKind::Tls, 0, setup_error_, {}};
+  auto token = tokens_.current();
+  if (!token) return ApiError{ApiErrorKind::Unauthorized, 0, what + ": " + token.error(), {}};
+  http_request req(m);
+  req.set_request_uri(path);
+  req.headers().add("Accept", accept);
+  req.headers().add("User-Agent", "weftd/0.1");
+  if (!token->empty()) req.headers().add("Authorization", "Bearer " + *token);
+  if (!body.empty()) req.set_body(body, kSmp);
+  try {
+    http_response resp = client.request(req, cts.get_token()).get();
+    if (resp.status_code() / 100 != 2) return status_error(resp, what);
+    return resp;
+  } catch (const std::exception& e) {
+    return exception_error(what, e, watch);
+  }
+}
+
+ApiResult<std::string> RealKubeClient::call(const method& m, const std::string& path, const std::string& body,
+                                            const std::string& accept, std::size_t limit, const std::string& what) {
+  auto cts = request_source();
+  if (!cts) return ApiError{ApiErrorKind::Cancelled, 0, what + ": cancelled (shutting down)", {}};
+  auto resp = send(*client_, m, path, body, accept, *cts, what, false);
+  if (!resp) return resp.error();
+  try {
+    auto out = read_limited(*resp, limit, what, cfg_.server);
+    if (!out) cts->cancel();  // drop the connection rather than read the rest
+    return out;
+  } catch (const std::exception& e) {
+    return exception_error(what, e, false);
+  }
+}
+
+ApiResult<WatchEnd> RealKubeClient::watch_nodes(const std::string& rv, const WatchHandler& on_event) {
+  const std::string what = "watch nodes";
+  auto cts = request_source();
+  if (!cts) return ApiError{ApiErrorKind::Cancelled, 0, what + ": cancelled (shutting down)", {}};
+  int timeout_s = 0;
+  {
+    std::lock_guard<std::mutex> lock(rng_mu_);
+    timeout_s = std::uniform_int_distribution<int>(opts_.watch_timeout_min_s, opts_.watch_timeout_max_s)(rng_);
+  }
+  std::string path = "/api/v1/nodes?watch=true&allowWatchBookmarks=true&resourceVersion=" + path_escape(rv) +
+                     "&timeoutSeconds=" + std::to_string(timeout_s);
+  auto resp = send(*watch_client_, methods::GET, path, "", kMetaWatch, *cts, what, true);
+  if (!resp) return resp.error();
+  // Whatever ends the stream early (a bad line, the handler throwing), drop the connection.
+  struct CancelOnExit {
+    pplx::cancellation_token_source& c;
+    ~CancelOnExit() { c.cancel(); }
+  } cancel_on_exit{*cts};
+  WatchEnd end;
+  try {
+    BodyReader reader(*resp);
+    std::string pending;
+    std::size_t scan_from = 0;
+    while (reader.read_some(pending, opts_.max_watch_line + 1)) {
+      std::size_t start = 0;
+      for (std::size_t nl; (nl = pending.find('\n', scan_from)) != std::string::npos; start = scan_from = nl + 1) {
+        std::string_view line(pending.data() + start, nl - start);
+        if (line.empty() || line == "\r") continue;
+        auto parsed = parse_watch_line(line, opts_.annotation_prefix);
+        if (!parsed) return bad_response(what, "watch line: " + parsed.error());
+        if (parsed->error) {
+          const auto& st = *parsed->error;
+          return http_error(st.code ? st.code : 500, what + " (ERROR event)", st.message, std::nullopt);
+        }
+        ++end.events;
+        bool more = pending.find('\n', nl + 1) != std::string::npos || reader.more_buffered();
+        on_event(*parsed->event, more);
+      }
+      pending.erase(0, start);
+      scan_from = pending.size();
+      if (pending.size() > opts_.max_watch_line) {
+        return bad_response(what, "a watch line is longer than " + std::to_string(opts_.max_watch_line) + " bytes");
+      }
+    }
+  } catch (const std::exception& e) {
+    return exception_error(what, e, true);
+  }
+  return end;
+}
+
+}  // namespace
+
+std::unique_ptr<KubeClient> make_kube_client(const KubeConfig& config, const ClientOptions& options) {
+  return std::make_unique<RealKubeClient>(config, options);
+}
+
+}  // namespace weft::kube

@@ -1,0 +1,261 @@
+#include "subnet/kube/kube_subnet_manager.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <condition_variable>
+#include <cstdlib>
+#include <mutex>
+#include <optional>
+#include <regex>
+#include <thread>
+
+#include "subnet/kube/lease_protocol.hpp"
+#include "subnet/kube/node_watch.hpp"
+#include "subnet/kube/peer_cache.hpp"
+#include "subnet/kube/retry.hpp"
+
+namespace weft::kube {
+namespace {
+
+class KubeSubnetManager final : public SubnetManager {
+ public:
+  KubeSubnetManager(std::shared_ptr<KubeClient> client, KubeSubnetConfig cfg)
+      : client_(std::move(client)),
+        cfg_(std::move(cfg)),
+        keys_(AnnotationKeys::with_prefix(cfg_.annotation_prefix)),
+        retry_{stop_, cfg_.backoff, [this] { count_error(); }} {}
+
+  ~KubeSubnetManager() override { stop(); }
+
+  Result<OwnNode> read_own_node() override;
+  Result<Lease> acquire(Ipv4Addr public_ip, Mac vtep_mac) override;
+  void start_watch(std::function<void()> peers_changed) override;
+  PeerSet peers() const override;
+  Status set_network_unavailable(bool unavailable, const std::string& message) override;
+  SubnetStats stats() const override;
+  void stop() override;
+
+ private:
+  void count_error() {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++stats_.api_errors;
+  }
+  void on_list(const NodeList& list);
+  void on_event(const WatchEvent& ev, bool more);
+  void publish_conditions();
+
+  std::shared_ptr<KubeClient> client_;
+  KubeSubnetConfig cfg_;
+  AnnotationKeys keys_;
+  StopSignal stop_;
+  RetryContext retry_;
+
+  mutable std::mutex mu_;  // guards everything below
+  SubnetStats stats_;
+  std::uint64_t watch_errors_ = 0;  // the watch's share of stats_.api_errors
+  std::optional<Ipv4Prefix> own_subnet_;
+  std::optional<PeerCache> cache_;
+  std::function<void()> peers_changed_;
+  bool first_list_done_ = false;
+  bool dirty_ = false;
+  std::thread watch_thread_;
+  // NetworkUnavailable: the wanted value, published by its own thread (latest wins).
+  std::optional<NodeCondition> wanted_condition_;
+  std::uint64_t wanted_gen_ = 0;
+  std::string condition_error_;  // the last non-transient failure, for the next caller
+  std::condition_variable condition_cv_;
+  std::thread condition_thread_;
+  bool stopped_ = false;
+};
+
+Result<OwnNode> KubeSubnetManager::read_own_node() {
+  auto node = retry(retry_, "read node " + cfg_.node_name, [&] { return client_->get_node(cfg_.node_name); });
+  if (!node) {
+    if (node.error().kind == ApiErrorKind::NotFound) {
+      return fail("node " + cfg_.node_name + " not found in the API: check --node-name/NODE_NAME (it must be the "
+                  "name kubelet registered)");
+    }
+    return fail(node.error().message);
+  }
+  OwnNode own;
+  own.name = node->name;
+  auto pod_cidr = ipv4_pod_cidr(*node);
+  if (!pod_cidr) return pod_cidr.take_error();
+  own.pod_cidr = *pod_cidr;
+  for (const auto& ip : node->internal_ips) {
+    if (auto a = Ipv4Addr::parse(ip)) {
+      own.internal_ip = *a;
+      break;
+    }
+  }
+  auto mine = parse_own(node->annotations, keys_);
+  own.subnet = mine.subnet;
+  own.public_ip = mine.public_ip;
+  own.vtep_mac = mine.vtep_mac;
+  return own;
+}
+
+Result<Lease> KubeSubnetManager::acquire(Ipv4Addr public_ip, Mac vtep_mac) {
+  auto node = retry(retry_, "read node " + cfg_.node_name, [&] { return client_->get_node(cfg_.node_name); });
+  if (!node) return fail(node.error().message);
+  LeaseSettings settings{cfg_.node_name, keys_, *cfg_.net.ipv4, cfg_.net.backend, cfg_.conflict_backoff};
+  LeaseProtocol protocol(*client_, retry_, settings);
+  auto lease = protocol.acquire(*node, public_ip, vtep_mac);
+  std::lock_guard<std::mutex> lock(mu_);
+  stats_.lease_attempts += protocol.attempts();
+  stats_.lease_conflicts += protocol.conflicts();
+  if (lease) own_subnet_ = lease->subnet;
+  return lease;
+}
+
+void KubeSubnetManager::start_watch(std::function<void()> peers_changed) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (watch_thread_.joinable() || stopped_) return;
+  PeerRules rules{*cfg_.net.ipv4, cfg_.net.backend.type, cfg_.net.backend.vni, own_subnet_};
+  cache_.emplace(cfg_.node_name, keys_, rules);
+  peers_changed_ = std::move(peers_changed);
+  watch_thread_ = std::thread([this] {
+    NodeWatch::Handlers h;
+    h.on_list = [this](const NodeList& l) { on_list(l); };
+    h.on_event = [this](const WatchEvent& ev, bool more) { on_event(ev, more); };
+    h.on_counters = [this](const WatchCounters& c) {
+      std::lock_guard<std::mutex> l(mu_);
+      stats_.lists = c.lists;
+      stats_.relists = c.relists;
+      stats_.watches = c.watches;
+      stats_.events = c.events;
+      stats_.bookmarks = c.bookmarks;
+      stats_.api_errors += c.errors - watch_errors_;
+      watch_errors_ = c.errors;
+    };
+    NodeWatch(*client_, stop_, cfg_.backoff, std::move(h)).run();
+  });
+}
+
+void KubeSubnetManager::on_list(const NodeList& list) {
+  bool notify = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    bool changed = cache_->replace(list.items);
+    notify = changed || dirty_ || !first_list_done_;
+    first_list_done_ = true;
+    dirty_ = false;
+    stats_.peers = cache_->peers().size();
+    stats_.skipped_peers = cache_->skipped();
+  }
+  if (notify && peers_changed_) peers_changed_();
+}
+
+void KubeSubnetManager::on_event(const WatchEvent& ev, bool more) {
+  bool notify = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    dirty_ |= cache_->apply(ev);
+    stats_.peers = cache_->peers().size();
+    stats_.skipped_peers = cache_->skipped();
+    if (dirty_ && !more) {
+      dirty_ = false;
+      notify = true;
+    }
+  }
+  if (notify && peers_changed_) peers_changed_();
+}
+
+PeerSet KubeSubnetManager::peers() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return cache_ ? cache_->peers() : PeerSet{};
+}
+
+SubnetStats KubeSubnetManager::stats() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return stats_;
+}
+
+Status KubeSubnetManager::set_network_unavailable(bool unavailable, const std::string& message) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (stopped_) return fail("subnet manager stopped");
+  wanted_condition_ = NodeCondition{"NetworkUnavailable", unavailable ? "True" : "False",
+                                    unavailable ? "WeftIsDown" : "WeftIsUp", message};
+  ++wanted_gen_;
+  if (!condition_thread_.joinable()) condition_thread_ = std::thread([this] { publish_conditions(); });
+  condition_cv_.notify_one();
+  std::string last = std::exchange(condition_error_, "");
+  if (!last.empty()) return fail(last);
+  return ok_status();
+}
+
+void KubeSubnetManager::publish_conditions() {
+  std::uint64_t done = 0;
+  for (;;) {
+    NodeCondition c;
+    std::uint64_t gen = 0;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      condition_cv_.wait(lock, [&] { return stopped_ || wanted_gen_ != done; });
+      if (stopped_) return;
+      c = *wanted_condition_;
+      gen = wanted_gen_;
+    }
+    auto r = retry(retry_, "set NetworkUnavailable on node " + cfg_.node_name,
+                   [&] { return client_->patch_node_condition(cfg_.node_name, c); });
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!r && r.error().kind != ApiErrorKind::Cancelled) {
+      spdlog::error("set NetworkUnavailable={} on node {}: {}", c.status, cfg_.node_name, r.error().message);
+      condition_error_ = r.error().message;
+    } else if (r) {
+      spdlog::info("node {}: NetworkUnavailable={} ({})", cfg_.node_name, c.status, c.reason);
+    }
+    done = gen;
+  }
+}
+
+void KubeSubnetManager::stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopped_ = true;
+  }
+  stop_.stop();
+  client_->shutdown();
+  condition_cv_.notify_all();
+  if (watch_thread_.joinable()) watch_thread_.join();
+  if (condition_thread_.joinable()) condition_thread_.join();
+}
+
+}  // namespace
+
+Result<std::string> resolve_node_name(const std::string& flag_value) {
+  std::string name = flag_value;
+  if (name.empty()) {
+    const char* env = std::getenv("NODE_NAME");
+    if (env) name = env;
+  }
+  if (name.empty()) {
+    return fail("no node name: give --node-name or set NODE_NAME (in the DaemonSet: env NODE_NAME from "
+                "fieldRef spec.nodeName)");
+  }
+  static const std::regex kDns1123(R"([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*)");
+  if (name.size() > 253 || !std::regex_match(name, kDns1123)) {
+    return fail("node name \"" + name.substr(0, 64) + "\" is not a valid Node name (lower-case DNS subdomain)");
+  }
+  return name;
+}
+
+Result<std::unique_ptr<SubnetManager>> make_kube_subnet_manager(std::shared_ptr<KubeClient> client,
+                                                                KubeSubnetConfig config) {
+  auto name = resolve_node_name(config.node_name);
+  if (!name) return name.take_error();
+  config.node_name = *name;
+  if (!config.net.ipv4) {
+    return fail("the Kubernetes subnet manager needs an IPv4 network (EnableIPv4 and Network in net-conf.json)");
+  }
+  return std::unique_ptr<SubnetManager>(new KubeSubnetManager(std::move(client), std::move(config)));
+}
+
+Result<std::unique_ptr<SubnetManager>> make_kube_subnet_manager(const KubeConfig& kube, ClientOptions options,
+                                                                KubeSubnetConfig config) {
+  options.annotation_prefix = AnnotationKeys::with_prefix(config.annotation_prefix).prefix;
+  std::shared_ptr<KubeClient> client = make_kube_client(kube, options);
+  return make_kube_subnet_manager(std::move(client), std::move(config));
+}
+
+}  // namespace weft::kube

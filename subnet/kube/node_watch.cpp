@@ -1,0 +1,85 @@
+#include "subnet/kube/node_watch.hpp"
+
+#include <spdlog/spdlog.h>
+
+namespace weft::kube {
+
+NodeWatch::NodeWatch(KubeClient& client, StopSignal& stop, BackoffPolicy policy, Handlers handlers)
+    : client_(client), stop_(stop), backoff_(policy), h_(std::move(handlers)) {}
+
+void NodeWatch::count(std::uint64_t WatchCounters::*field) {
+  ++(counters_.*field);
+  if (h_.on_counters) h_.on_counters(counters_);
+}
+
+void NodeWatch::run() {
+  while (!stop_.stopped()) {
+    if (need_list_ && !list()) continue;
+    watch();
+  }
+}
+
+bool NodeWatch::list() {
+  auto r = client_.list_nodes();
+  if (!r) {
+    failed(r.error());
+    return false;
+  }
+  count(&WatchCounters::lists);
+  if (counters_.lists > 1) {
+    count(&WatchCounters::relists);
+    spdlog::info("node watch: relisted {} nodes at resourceVersion {}", r->items.size(), r->resource_version);
+  }
+  rv_ = r->resource_version;
+  need_list_ = false;
+  h_.on_list(*r);
+  return true;
+}
+
+void NodeWatch::watch() {
+  count(&WatchCounters::watches);
+  bool any_event = false;
+  auto started = std::chrono::steady_clock::now();
+  auto r = client_.watch_nodes(rv_, [&](const WatchEvent& ev, bool more) {
+    any_event = true;
+    rv_ = ev.node.resource_version;
+    if (ev.type == WatchEventType::Bookmark) {
+      count(&WatchCounters::bookmarks);
+      return;
+    }
+    count(&WatchCounters::events);
+    h_.on_event(ev, more);
+  });
+  if (any_event) backoff_.reset();
+  if (r) {
+    if (failures_) spdlog::info("node watch: recovered after {} failed attempts", failures_);
+    failures_ = 0;
+    last_error_.clear();
+    // A normal end (timeoutSeconds): rewatch at once. A server that ends every watch at once
+    // without an event is misbehaving: pace it like an error.
+    if (!any_event && std::chrono::steady_clock::now() - started < std::chrono::seconds(1)) {
+      stop_.wait_for(backoff_.next(ApiError{ApiErrorKind::Server, 0, "watch ended at once", {}}));
+    }
+    return;
+  }
+  if (r.error().kind == ApiErrorKind::Gone) {
+    failures_ = 0;
+    spdlog::info("node watch: resourceVersion {} expired ({}); relisting", rv_, r.error().message);
+    need_list_ = true;
+    return;
+  }
+  failed(r.error());
+}
+
+void NodeWatch::failed(const ApiError& e) {
+  if (e.kind == ApiErrorKind::Cancelled) return;
+  count(&WatchCounters::errors);
+  ++failures_;
+  if (e.message != last_error_) {
+    spdlog::warn("node watch: {} (retrying)", e.message);
+    last_error_ = e.message;
+  }
+  stop_.wait_for(backoff_.next(e));
+}
+
+}  // namespace weft::kube

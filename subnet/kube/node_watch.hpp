@@ -1,0 +1,51 @@
+#pragma once
+// NodeWatch: keeps a consumer in step with the Nodes in the API: list, then watch from the
+// list's resourceVersion, each event handed over as it arrives. 410 Gone -> one relist; a
+// dropped, timed-out or failed stream -> rewatch from the last resourceVersion seen (bookmarks
+// keep it fresh), so steady state never relists. Errors are retried with jittered backoff
+// (Retry-After honoured), with a low cap while the server is unreachable.
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "subnet/kube/backoff.hpp"
+#include "subnet/kube/kube_client.hpp"
+
+namespace weft::kube {
+
+struct WatchCounters {
+  std::uint64_t lists = 0, relists = 0, watches = 0, events = 0, bookmarks = 0, errors = 0;
+};
+
+class NodeWatch {
+ public:
+  struct Handlers {
+    std::function<void(const NodeList&)> on_list;                  // replaces everything known
+    std::function<void(const WatchEvent&, bool more_buffered)> on_event;  // not for bookmarks
+    std::function<void(const WatchCounters&)> on_counters;         // after every change of a counter
+  };
+
+  NodeWatch(KubeClient& client, StopSignal& stop, BackoffPolicy policy, Handlers handlers);
+
+  // Runs on the calling thread until `stop` is signalled.
+  void run();
+
+ private:
+  bool list();                 // true once a list has been applied
+  void watch();                // one watch request and what its end means
+  void failed(const ApiError& e);
+  void count(std::uint64_t WatchCounters::*field);
+
+  KubeClient& client_;
+  StopSignal& stop_;
+  Backoff backoff_;
+  Handlers h_;
+  WatchCounters counters_;
+  std::string rv_;
+  bool need_list_ = true;
+  std::string last_error_;  // logged once per distinct error, not per retry
+  std::uint64_t failures_ = 0;
+};
+
+}  // namespace weft::kube
