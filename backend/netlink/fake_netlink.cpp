@@ -204,7 +204,8 @@ Status FakeNetlink::apply(const Write& w) {
   } else if (const auto* f = std::get_if<FdbEntry>(&w.object)) {
     auto same_mac = [&](const FdbEntry& x) { return x.ifindex == f->ifindex && x.mac == f->mac; };
     if (!upsert) {
-      erase_if_any(state_.fdb, [&](const FdbEntry& x) { return same_mac(x) && (f->dst.is_unspecified() || x.dst == f->dst); });
+      erase_if_any(state_.fdb,
+                   [&](const FdbEntry& x) { return same_mac(x) && (f->dst.is_unspecified() || x.dst == f->dst); });
       return ok_status();
     }
     if (!has_link(f->ifindex)) return no_device(f->ifindex);

@@ -35,7 +35,7 @@ class Netlink {
   // Links. get_link gives nullopt when no device has that name.
   virtual Result<std::optional<Link>> get_link(const std::string& name) = 0;
   virtual Status create_vxlan(const VxlanLinkSpec& spec) = 0;  // fails if the name exists
-  virtual Status set_link(int ifindex, int mtu, bool up) = 0;   // mtu 0: leave as is
+  virtual Status set_link(int ifindex, int mtu, bool up) = 0;  // mtu 0: leave as is
   virtual Status delete_link(int ifindex) = 0;
 
   // Dumps (reads, not writes). Routes: the IPv4 main table, every device.

@@ -90,12 +90,14 @@ Status NetlinkImpl::create_vxlan(const VxlanLinkSpec& spec) {
 }
 
 Status NetlinkImpl::set_link(int ifindex, int mtu, bool up) {
-  return link_change(*channel_, writes_, nl::build_set_link(ifindex, mtu, up), "set link ifindex " + std::to_string(ifindex) + " mtu " +
-                                                               std::to_string(mtu) + (up ? " up" : " down"));
+  return link_change(
+      *channel_, writes_, nl::build_set_link(ifindex, mtu, up),
+      "set link ifindex " + std::to_string(ifindex) + " mtu " + std::to_string(mtu) + (up ? " up" : " down"));
 }
 
 Status NetlinkImpl::delete_link(int ifindex) {
-  return link_change(*channel_, writes_, nl::build_delete_link(ifindex), "delete link ifindex " + std::to_string(ifindex), ENODEV);
+  return link_change(*channel_, writes_, nl::build_delete_link(ifindex),
+                     "delete link ifindex " + std::to_string(ifindex), ENODEV);
 }
 
 Result<std::vector<Address>> NetlinkImpl::dump_addresses(int ifindex) {
@@ -161,8 +163,8 @@ std::vector<Status> NetlinkImpl::write(std::span<const Write> writes) {
   for (std::size_t i = 0; i < writes.size(); ++i) {
     const auto& o = outcomes[i];
     // Removing what is already gone is success: the goal is absence.
-    bool gone = writes[i].action == WriteAction::remove && (o.error == ENOENT || o.error == ESRCH ||
-                                                            o.error == EADDRNOTAVAIL || o.error == ENODEV);
+    bool gone = writes[i].action == WriteAction::remove &&
+                (o.error == ENOENT || o.error == ESRCH || o.error == EADDRNOTAVAIL || o.error == ENODEV);
     if (o.ok() || gone) {
       out.emplace_back(ok_status());
     } else {

@@ -26,9 +26,9 @@ struct Outcome {
 class NlChannel {
  public:
   struct Options {
-    int netns_fd = -1;               // open the socket in this namespace (-1: the thread's own)
-    int rcvbuf = 4 << 20;            // bytes; SO_RCVBUFFORCE when allowed
-    std::vector<unsigned> groups;    // multicast groups (RTNLGRP_*) for a notification socket
+    int netns_fd = -1;             // open the socket in this namespace (-1: the thread's own)
+    int rcvbuf = 4 << 20;          // bytes; SO_RCVBUFFORCE when allowed
+    std::vector<unsigned> groups;  // multicast groups (RTNLGRP_*) for a notification socket
   };
   using Builder = std::function<MsgPtr(std::size_t)>;
   using ReplyHandler = std::function<void(nlmsghdr*)>;

@@ -4,11 +4,11 @@
 #include <linux/if_link.h>
 #include <linux/neighbour.h>
 #include <linux/rtnetlink.h>
+#include <net/if.h>
 #include <netlink/attr.h>
 #include <netlink/object.h>
 #include <netlink/route/link/vxlan.h>
 #include <netlink/route/nexthop.h>
-#include <net/if.h>
 #include <sys/socket.h>
 
 #include <cstring>

@@ -35,7 +35,8 @@ void sweep_stale(char tag) {
 }
 
 void must(int status, const std::string& what) {
-  if (status != 0) throw std::runtime_error("test fixture: " + what + " failed (exit status " + std::to_string(status) + ")");
+  if (status != 0)
+    throw std::runtime_error("test fixture: " + what + " failed (exit status " + std::to_string(status) + ")");
 }
 
 }  // namespace
@@ -76,8 +77,8 @@ std::string Netns::output(const std::string& cmd) const {
   return sh_output("ip netns exec " + name_ + " sh -c '" + cmd + "'");
 }
 
-void join(const Netns& a, const std::string& a_if, const std::string& a_cidr, const Netns& b,
-          const std::string& b_if, const std::string& b_cidr) {
+void join(const Netns& a, const std::string& a_if, const std::string& a_cidr, const Netns& b, const std::string& b_if,
+          const std::string& b_cidr) {
   must(a.ip("link add " + a_if + " type veth peer name " + b_if + " netns " + b.name()), "veth " + a_if);
   must(a.ip("addr add " + a_cidr + " dev " + a_if), "address " + a_cidr);
   must(b.ip("addr add " + b_cidr + " dev " + b_if), "address " + b_cidr);

@@ -37,7 +37,7 @@ class Netns {
 
 // Joins a and b with a veth pair (a_if in a, b_if in b), gives each end its address
 // (e.g. "192.0.2.1/24") and brings both up. Throws std::runtime_error on failure.
-void join(const Netns& a, const std::string& a_if, const std::string& a_cidr, const Netns& b,
-          const std::string& b_if, const std::string& b_cidr);
+void join(const Netns& a, const std::string& a_if, const std::string& a_cidr, const Netns& b, const std::string& b_if,
+          const std::string& b_cidr);
 
 }  // namespace weft::test

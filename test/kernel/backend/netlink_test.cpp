@@ -108,7 +108,8 @@ TEST_CASE("netlink: neighbor, FDB and route writes replace and read back", "[net
     REQUIRE(lab.ns.exec("bridge fdb append 00:00:00:00:00:00 dev weft.7 dst 192.0.2.8 self permanent") == 0);
     REQUIRE(lab.ns.exec("bridge fdb append 00:00:00:00:00:00 dev weft.7 dst 192.0.2.9 self permanent") == 0);
     CHECK(lab.nl->dump_fdb(vtep)->size() == 3);
-    std::vector<Write> removals{{WriteAction::remove, r}, {WriteAction::remove, n},
+    std::vector<Write> removals{{WriteAction::remove, r},
+                                {WriteAction::remove, n},
                                 {WriteAction::remove, FdbEntry{vtep, Mac{}, ip("192.0.2.9")}}};
     lab.write_ok(removals);
     lab.write_ok(removals);  // a second time: already absent

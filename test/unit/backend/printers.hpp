@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "backend/netlink/types.hpp"
+#include "backend/vxlan/diff.hpp"
 
 namespace Catch {
 template <>
@@ -27,6 +28,12 @@ struct StringMaker<weft::Address> {
 template <>
 struct StringMaker<weft::Write> {
   static std::string convert(const weft::Write& v) { return weft::to_string(v); }
+};
+template <>
+struct StringMaker<weft::Op> {
+  static std::string convert(const weft::Op& v) {
+    return std::string("[") + weft::to_string(v.phase) + "] " + weft::to_string(v.write) + " (" + v.peer + ")";
+  }
 };
 }  // namespace Catch
 

@@ -1,0 +1,142 @@
+#include "backend/vxlan/diff.hpp"
+
+#include <map>
+#include <unordered_map>
+
+namespace weft {
+namespace {
+
+bool same_route(const Route& want, const Route& have) {
+  return have.gateway == want.gateway && have.ifindex == want.ifindex && have.onlink == want.onlink && have.unicast &&
+         !have.multipath;
+}
+
+bool same_neighbor(const Neighbor& want, const Neighbor& have) { return have.mac == want.mac && have.permanent; }
+
+// The actual state indexed by key, remembering which entries some peer still wants.
+class ActualIndex {
+ public:
+  explicit ActualIndex(const ActualState& actual) : actual_(actual) {
+    for (std::size_t i = 0; i < actual.neighbors.size(); ++i) neighbor_by_ip_.try_emplace(actual.neighbors[i].ip, i);
+    for (std::size_t i = 0; i < actual.fdb.size(); ++i) fdb_by_mac_[actual.fdb[i].mac].push_back(i);
+    for (std::size_t i = 0; i < actual.routes.size(); ++i) routes_by_dst_[actual.routes[i].dst].push_back(i);
+    neighbor_used_.assign(actual.neighbors.size(), false);
+    fdb_used_.assign(actual.fdb.size(), false);
+    route_used_.assign(actual.routes.size(), false);
+  }
+
+  const Neighbor* take_neighbor(Ipv4Addr ip) {
+    auto it = neighbor_by_ip_.find(ip);
+    if (it == neighbor_by_ip_.end()) return nullptr;
+    neighbor_used_[it->second] = true;
+    return &actual_.neighbors[it->second];
+  }
+
+  const Route* take_route(const Route& want) {
+    auto it = routes_by_dst_.find(want.dst);
+    if (it == routes_by_dst_.end()) return nullptr;
+    for (std::size_t i : it->second) {
+      if (actual_.routes[i].priority == want.priority && !route_used_[i]) {
+        route_used_[i] = true;
+        return &actual_.routes[i];
+      }
+    }
+    return nullptr;
+  }
+
+  // The remotes the kernel holds for mac (unicast MACs have at most one).
+  std::vector<std::size_t> fdb_remotes(const Mac& mac) const {
+    auto it = fdb_by_mac_.find(mac);
+    return it == fdb_by_mac_.end() ? std::vector<std::size_t>{} : it->second;
+  }
+  void use_fdb(std::size_t i) { fdb_used_[i] = true; }
+  const FdbEntry& fdb(std::size_t i) const { return actual_.fdb[i]; }
+
+  template <class F>
+  void for_each_unused(F&& on_stale) const {
+    for (std::size_t i = 0; i < actual_.routes.size(); ++i) {
+      if (!route_used_[i]) on_stale(Phase::remove_routes, WriteObject{actual_.routes[i]});
+    }
+    for (std::size_t i = 0; i < actual_.neighbors.size(); ++i) {
+      if (!neighbor_used_[i]) on_stale(Phase::remove_neighbors, WriteObject{actual_.neighbors[i]});
+    }
+    for (std::size_t i = 0; i < actual_.fdb.size(); ++i) {
+      if (!fdb_used_[i]) on_stale(Phase::remove_neighbors, WriteObject{actual_.fdb[i]});
+    }
+  }
+
+ private:
+  const ActualState& actual_;
+  std::unordered_map<Ipv4Addr, std::size_t> neighbor_by_ip_;
+  std::map<Mac, std::vector<std::size_t>> fdb_by_mac_;
+  std::unordered_map<Ipv4Prefix, std::vector<std::size_t>> routes_by_dst_;
+  std::vector<bool> neighbor_used_, fdb_used_, route_used_;
+};
+
+// Appends the writes that make the kernel's remotes for want.mac exactly {want.dst}.
+void diff_fdb(const FdbEntry& want, const std::string& peer, ActualIndex& index, std::vector<Op>& out) {
+  auto remotes = index.fdb_remotes(want.mac);
+  for (std::size_t i : remotes) {
+    if (index.fdb(i).dst == want.dst) {
+      index.use_fdb(i);  // others (only possible for odd MACs) are removed as stale
+      return;
+    }
+  }
+  if (remotes.size() > 1) {  // which remote a replace rewrites is unclear: clear them first
+    for (std::size_t i : remotes) {
+      out.push_back({Phase::set_neighbors, {WriteAction::remove, index.fdb(i)}, peer});
+      index.use_fdb(i);
+    }
+  } else if (remotes.size() == 1) {
+    index.use_fdb(remotes[0]);  // the replace below rewrites it
+  }
+  out.push_back({Phase::set_neighbors, {WriteAction::upsert, want}, peer});
+}
+
+}  // namespace
+
+std::vector<Op> diff(const DesiredState& desired, const ActualState& actual) {
+  ActualIndex index(actual);
+  std::vector<Op> neighbors;
+  std::vector<Op> routes;
+  for (const PeerEntries& p : desired.peers) {
+    if (p.neighbor) {
+      const Neighbor* have = index.take_neighbor(p.neighbor->ip);
+      if (!have || !same_neighbor(*p.neighbor, *have)) {
+        neighbors.push_back({Phase::set_neighbors, {WriteAction::upsert, *p.neighbor}, p.peer});
+      }
+    }
+    if (p.fdb) diff_fdb(*p.fdb, p.peer, index, neighbors);
+    const Route* have = index.take_route(p.route);
+    if (!have || !same_route(p.route, *have))
+      routes.push_back({Phase::set_routes, {WriteAction::upsert, p.route}, p.peer});
+  }
+  std::vector<Op> stale_routes;
+  std::vector<Op> stale_neighbors;
+  index.for_each_unused([&](Phase phase, const WriteObject& object) {
+    auto& into = phase == Phase::remove_routes ? stale_routes : stale_neighbors;
+    into.push_back({phase, {WriteAction::remove, object}, ""});
+  });
+  std::vector<Op> out;
+  out.reserve(stale_routes.size() + neighbors.size() + routes.size() + stale_neighbors.size());
+  for (auto* part : {&stale_routes, &neighbors, &routes, &stale_neighbors}) {
+    out.insert(out.end(), part->begin(), part->end());
+  }
+  return out;
+}
+
+const char* to_string(Phase phase) {
+  switch (phase) {
+    case Phase::remove_routes:
+      return "remove routes";
+    case Phase::set_neighbors:
+      return "set neighbors and FDB entries";
+    case Phase::set_routes:
+      return "set routes";
+    case Phase::remove_neighbors:
+      return "remove neighbors and FDB entries";
+  }
+  return "?";
+}
+
+}  // namespace weft

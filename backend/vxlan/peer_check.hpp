@@ -1,0 +1,40 @@
+#pragma once
+// Peers are untrusted input: check_peers decides which ones may be programmed.
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "overlay/ip.hpp"
+#include "overlay/lease.hpp"
+
+namespace weft {
+
+// A peer left out, and why (one line for the operator's log).
+struct SkippedPeer {
+  std::string name;
+  std::string reason;
+  bool operator==(const SkippedPeer&) const = default;
+};
+
+// The outcome: peers to program (pointing into the PeerSet) and the ones skipped.
+struct PeerCheck {
+  std::vector<const Peer*> accepted;
+  std::vector<SkippedPeer> skipped;
+};
+
+// Rules, each independent of the order peers arrive in:
+//  - the subnet must lie inside the cluster network and not overlap this node's subnet;
+//  - the VTEP MAC must be unicast, not zero, and not this node's;
+//  - the public IP must be a unicast address outside the cluster network, and not this
+//    node's (unspecified, loopback, multicast, class E and broadcast are refused);
+//  - among peers that pass those: peers claiming the same subnet are all skipped, a peer
+//    whose subnet contains another peer's is skipped (the larger claim is the odd one:
+//    leases all have one length), and peers sharing a VTEP MAC are all skipped. A node that
+//    claims others' space thus cannot take their traffic, only lose its own.
+PeerCheck check_peers(const PeerSet& peers, const Lease& own, const Ipv4Prefix& network);
+
+// Why a public IP cannot be a VXLAN destination (nullopt: it can).
+std::optional<std::string> public_ip_problem(Ipv4Addr ip, const Ipv4Prefix& network);
+
+}  // namespace weft

@@ -1,0 +1,37 @@
+#pragma once
+// Small constructors for backend unit tests.
+
+#include <string>
+
+#include "overlay/lease.hpp"
+
+namespace weft::test {
+
+inline Ipv4Addr ip(const char* text) { return Ipv4Addr::parse(text).value(); }
+inline Ipv4Prefix prefix(const char* text) { return Ipv4Prefix::parse(text).value(); }
+inline Mac mac(const char* text) { return Mac::parse(text).value(); }
+
+inline Peer peer(const std::string& name, const char* subnet, const char* public_ip, const char* vtep_mac) {
+  Peer p;
+  p.name = name;
+  p.subnet = prefix(subnet);
+  p.public_ip = ip(public_ip);
+  p.vtep_mac = mac(vtep_mac);
+  return p;
+}
+
+inline Lease lease(const char* subnet, const char* public_ip, const char* vtep_mac) {
+  Lease l;
+  l.subnet = prefix(subnet);
+  l.public_ip = ip(public_ip);
+  l.vtep_mac = mac(vtep_mac);
+  return l;
+}
+
+inline PeerSet peer_set(std::initializer_list<Peer> peers) {
+  PeerSet set;
+  for (const auto& p : peers) set[p.name] = p;
+  return set;
+}
+
+}  // namespace weft::test
