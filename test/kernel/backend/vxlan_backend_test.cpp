@@ -166,13 +166,15 @@ TEST_CASE("vxlan: stale entries at start are removed, routes that are not weft's
   REQUIRE(a.ns.exec("bridge fdb add 0e:00:00:00:00:09 dev weft.1 dst 192.0.2.9 self permanent") == 0);
   REQUIRE(a.ns.ip("route add 203.0.113.0/24 via 192.0.2.2 dev ul0") == 0);
   REQUIRE(a.ns.ip("route add 10.244.50.0/24 via 192.0.2.2 dev ul0") == 0);
+  REQUIRE(a.ns.ip("route add 198.51.100.0/24 via 10.244.9.0 dev weft.1 onlink") == 0);  // outside, on the VTEP
   auto r = a.backend->reconcile({});
   CHECK(r.ok());
   CHECK(r.entries_removed == 3);
   const std::string routes = a.routes();
-  CHECK_THAT(routes, !Catch::Contains("10.244.9.0"));
+  CHECK_THAT(routes, !Catch::Contains("10.244.9.0/24"));
   CHECK_THAT(routes, Catch::Contains("203.0.113.0/24 via 192.0.2.2 dev ul0"));
   CHECK_THAT(routes, Catch::Contains("10.244.50.0/24 via 192.0.2.2 dev ul0"));
+  CHECK_THAT(routes, Catch::Contains("198.51.100.0/24 via 10.244.9.0 dev weft.1 onlink"));
   CHECK_THAT(a.ns.output("ip neigh show dev weft.1"), !Catch::Contains("10.244.9.0"));
   CHECK_THAT(a.ns.output("bridge fdb show dev weft.1"), !Catch::Contains("0e:00:00:00:00:09"));
 }
