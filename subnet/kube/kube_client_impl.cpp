@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <limits>
@@ -33,6 +34,18 @@ constexpr const char* kMetaList = "application/json;as=PartialObjectMetadataList
 constexpr const char* kMetaWatch = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json";
 constexpr const char* kSmp = "application/strategic-merge-patch+json";
 constexpr std::size_t kMaxErrorBody = 64U << 10U;
+
+// cpprest builds a TLS context for every connection and first loads the system CA bundle
+// into it (~30 ms of CPU with OpenSSL 3), which weft then replaces by the cluster's CA. When
+// a CA is configured, point OpenSSL's default file at it instead, once, before the first
+// connection exists (setenv is not safe while other threads read the environment).
+void skip_system_ca_bundle_once(const KubeConfig& c) {
+  static std::once_flag once;
+  std::call_once(once, [&c] {
+    if (c.insecure_skip_tls_verify || (c.ca_file.empty() && c.ca_pem.empty())) return;
+    ::setenv("SSL_CERT_FILE", c.ca_file.empty() ? "/dev/null" : c.ca_file.c_str(), /*overwrite=*/1);
+  });
+}
 
 void init_pool_once(std::size_t threads) {
   static std::once_flag once;
@@ -125,6 +138,7 @@ class RealKubeClient final : public KubeClient {
  public:
   RealKubeClient(const KubeConfig& cfg, const ClientOptions& opts)
       : cfg_(cfg), opts_(opts), tokens_(cfg.token, cfg.token_file), rng_(std::random_device{}()) {
+    skip_system_ca_bundle_once(cfg_);
     init_pool_once(opts.pool_threads);
     auto tls = load_tls(cfg_);
     if (tls) {
@@ -307,7 +321,12 @@ ApiError RealKubeClient::exception_error(const std::string& what, const std::exc
   auto timeout = watch ? std::chrono::duration_cast<std::chrono::milliseconds>(
                              std::chrono::seconds(opts_.watch_timeout_max_s) + opts_.watch_idle_margin)
                        : opts_.request_timeout;
-  return transport_error(what, e.what(), TransportContext{cfg_.server, tls_.ca_desc, cfg_.source, timeout});
+  std::string msg = e.what();
+  // cpprest reports a timeout as "Failed to read HTTP status line"; the error code says why.
+  if (const auto* he = dynamic_cast<const web::http::http_exception*>(&e); he && he->error_code()) {
+    msg += " (" + he->error_code().message() + ")";
+  }
+  return transport_error(what, msg, TransportContext{cfg_.server, tls_.ca_desc, cfg_.source, timeout});
 }
 
 ApiError RealKubeClient::status_error(http_response& resp, const std::string& what) {

@@ -183,6 +183,8 @@ void KubeApiServer::start(const Options& o) {
   port_ = r.at("port").get<int>();
   ca_ = r.at("ca").get<std::string>();
   other_ca_ = r.at("other_ca").get<std::string>();
+  client_cert_ = r.at("client_cert").get<std::string>();
+  client_key_ = r.at("client_key").get<std::string>();
   admin_token_ = r.at("admin_token").get<std::string>();
   tokens_ = r.at("tokens");
   weft_token_ = token_of("system:serviceaccount:kube-system:weft");
@@ -230,7 +232,8 @@ void KubeApiServer::create_node(const std::string& name, const std::string& inte
   json node = {{"apiVersion", "v1"}, {"kind", "Node"}, {"metadata", {{"name", name}}}};
   if (!annotations.empty()) node["metadata"]["annotations"] = annotations;
   if (!pod_cidr.empty()) node["spec"] = {{"podCIDR", pod_cidr}, {"podCIDRs", {pod_cidr}}};
-  node["status"] = {{"addresses", {{{"type", "InternalIP"}, {"address", internal_ip}}}}};
+  node["status"] = {{"addresses", {{{"type", "InternalIP"}, {"address", internal_ip}}}},
+                    {"conditions", {{{"type", "Ready"}, {"status", "True"}, {"reason", "KubeletReady"}}}}};
   checked(request("POST", "/api/v1/nodes", node.dump()), "create node " + name);
 }
 

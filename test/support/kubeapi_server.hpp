@@ -38,6 +38,8 @@ class KubeApiServer {
   int port() const { return port_; }
   const std::string& ca_file() const { return ca_; }
   const std::string& other_ca_file() const { return other_ca_; }
+  const std::string& client_cert_file() const { return client_cert_; }  // CN weft-client: get, list, watch
+  const std::string& client_key_file() const { return client_key_; }
   const std::string& admin_token() const { return admin_token_; }
   const std::string& weft_token() const { return weft_token_; }  // flannel's RBAC
   std::string token_of(const std::string& user) const;          // from the ready file's "tokens"
@@ -76,7 +78,7 @@ class KubeApiServer {
   void start(const Options& options);
   void stop();
 
-  std::string dir_, url_, ca_, other_ca_, admin_token_, weft_token_, kubeconfig_;
+  std::string dir_, url_, ca_, other_ca_, client_cert_, client_key_, admin_token_, weft_token_, kubeconfig_;
   nlohmann::json tokens_;
   int port_ = 0;
   pid_t pid_ = -1;
