@@ -46,7 +46,7 @@ Status dump(nl::NlChannel& channel, int rtm_type, int family, const std::string&
 
 }  // namespace
 
-Result<std::unique_ptr<NetlinkImpl>> NetlinkImpl::open(const std::string& netns_path) {
+Result<std::unique_ptr<NetlinkImpl>> NetlinkImpl::open(const std::string& netns_path, int notify_buffer_bytes) {
   int netns_fd = -1;
   if (!netns_path.empty()) {
     netns_fd = ::open(netns_path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -60,11 +60,11 @@ Result<std::unique_ptr<NetlinkImpl>> NetlinkImpl::open(const std::string& netns_
     return channel.take_error();
   }
   auto owned = std::make_unique<nl::NlChannel>(std::move(channel).value());
-  return std::unique_ptr<NetlinkImpl>(new NetlinkImpl(std::move(owned), netns_fd));
+  return std::unique_ptr<NetlinkImpl>(new NetlinkImpl(std::move(owned), netns_fd, notify_buffer_bytes));
 }
 
-NetlinkImpl::NetlinkImpl(std::unique_ptr<nl::NlChannel> channel, int netns_fd)
-    : channel_(std::move(channel)), netns_fd_(netns_fd) {}
+NetlinkImpl::NetlinkImpl(std::unique_ptr<nl::NlChannel> channel, int netns_fd, int notify_buffer_bytes)
+    : channel_(std::move(channel)), netns_fd_(netns_fd), notify_buffer_bytes_(notify_buffer_bytes) {}
 
 NetlinkImpl::~NetlinkImpl() {
   if (netns_fd_ >= 0) ::close(netns_fd_);
@@ -175,7 +175,7 @@ std::vector<Status> NetlinkImpl::write(std::span<const Write> writes) {
 }
 
 Result<std::unique_ptr<Subscription>> NetlinkImpl::subscribe(EventHandler on_event) {
-  return nl::start_monitor(netns_fd_, channel_->port(), std::move(on_event));
+  return nl::start_monitor(netns_fd_, channel_->port(), notify_buffer_bytes_, std::move(on_event));
 }
 
 }  // namespace weft

@@ -13,10 +13,14 @@ class NlChannel;
 
 class NetlinkImpl final : public Netlink {
  public:
+  static constexpr int kNotifyBufferBytes = 8 << 20;  // 15,000 changes fit (FACTS.md)
+
   // Opens the request socket in the calling thread's network namespace, or, when netns_path
   // is given (e.g. /run/netns/x), in that namespace: every socket this object opens, the
-  // subscription's too, lives there, whatever thread uses it.
-  static Result<std::unique_ptr<NetlinkImpl>> open(const std::string& netns_path = "");
+  // subscription's too, lives there, whatever thread uses it. notify_buffer_bytes sizes the
+  // subscription's receive buffer (tests shrink it to provoke an overflow).
+  static Result<std::unique_ptr<NetlinkImpl>> open(const std::string& netns_path = "",
+                                                   int notify_buffer_bytes = kNotifyBufferBytes);
   ~NetlinkImpl() override;
   NetlinkImpl(const NetlinkImpl&) = delete;
   NetlinkImpl& operator=(const NetlinkImpl&) = delete;
@@ -37,10 +41,11 @@ class NetlinkImpl final : public Netlink {
   std::uint64_t write_count() const override { return writes_; }
 
  private:
-  NetlinkImpl(std::unique_ptr<nl::NlChannel> channel, int netns_fd);
+  NetlinkImpl(std::unique_ptr<nl::NlChannel> channel, int netns_fd, int notify_buffer_bytes);
 
   std::unique_ptr<nl::NlChannel> channel_;
   int netns_fd_ = -1;
+  int notify_buffer_bytes_;
   std::uint64_t writes_ = 0;
 };
 

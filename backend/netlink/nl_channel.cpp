@@ -14,8 +14,8 @@
 namespace weft::nl {
 namespace {
 
-constexpr std::size_t kBatchBytes = 60 * 1024;  // well under the default 208 KiB send buffer
-constexpr std::size_t kRxBytes = 64 * 1024;     // a dump datagram is at most 32 KiB
+constexpr std::size_t kBatchBytes = std::size_t{60} * 1024;  // well under the default 208 KiB send buffer
+constexpr std::size_t kRxBytes = std::size_t{64} * 1024;     // a dump datagram is at most 32 KiB
 constexpr int kAnswerWaitMs = 5000;
 
 std::string errno_text(int e) { return std::strerror(e); }

@@ -19,8 +19,6 @@
 namespace weft::nl {
 namespace {
 
-constexpr int kNotifyBufferBytes = 8 << 20;  // 15,000 changes fit (FACTS.md)
-
 std::optional<KernelEvent> link_event(nlmsghdr* h) {
   if (!nlmsg_valid_hdr(h, sizeof(ifinfomsg))) return std::nullopt;
   const auto* ifi = static_cast<const ifinfomsg*>(nlmsg_data(h));
@@ -174,10 +172,10 @@ std::optional<KernelEvent> parse_event(nlmsghdr* h, std::uint32_t own_port) {
   return e;
 }
 
-Result<std::unique_ptr<Subscription>> start_monitor(int netns_fd, std::uint32_t own_port,
+Result<std::unique_ptr<Subscription>> start_monitor(int netns_fd, std::uint32_t own_port, int buffer_bytes,
                                                     Netlink::EventHandler on_event) {
-  auto channel = NlChannel::open(
-      {netns_fd, kNotifyBufferBytes, {RTNLGRP_LINK, RTNLGRP_NEIGH, RTNLGRP_IPV4_ROUTE, RTNLGRP_IPV4_IFADDR}});
+  auto channel =
+      NlChannel::open({netns_fd, buffer_bytes, {RTNLGRP_LINK, RTNLGRP_NEIGH, RTNLGRP_IPV4_ROUTE, RTNLGRP_IPV4_IFADDR}});
   if (!channel) return channel.take_error();
   int stop_fd = ::eventfd(0, EFD_CLOEXEC);
   if (stop_fd < 0) return fail(std::string("netlink monitor: eventfd: ") + std::strerror(errno));

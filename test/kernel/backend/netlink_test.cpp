@@ -1,8 +1,10 @@
 // The libnl implementation against a real kernel, inside fresh network namespaces.
+#include <atomic>
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
+#include <thread>
 
 #include "backend/netlink/netlink_impl.hpp"
 #include "test/support/netns.hpp"
@@ -180,4 +182,32 @@ TEST_CASE("netlink: the subscription reports a change made by hand, and marks ou
   CHECK(std::any_of(events.begin(), events.end(), [&](const KernelEvent& e) {
     return e.kind == KernelEvent::Kind::route && !e.deleted && e.own && e.dst == r.dst;
   }));
+}
+
+TEST_CASE("netlink: notifications lost to a full receive buffer are reported as an overflow", "[netlink]") {
+  Lab lab;
+  int vtep = lab.make_vtep();
+  auto small = NetlinkImpl::open(lab.ns.path(), 4096);
+  REQUIRE(small);
+  std::mutex gate;
+  std::unique_lock<std::mutex> closed(gate);
+  std::atomic<int> seen{0};
+  std::atomic<bool> overflow{false};
+  auto sub = (*small)->subscribe([&](const KernelEvent& e) {
+    if (seen++ == 0) std::lock_guard<std::mutex> wait(gate);  // stall on the first event
+    if (e.kind == KernelEvent::Kind::overflow) overflow = true;
+  });
+  REQUIRE(sub);
+  std::vector<Write> writes;
+  for (unsigned i = 1; i <= 500; ++i) {
+    auto dst = Ipv4Prefix::containing(Ipv4Addr(ip("10.0.0.0").to_uint() + (i << 8U)), 24);
+    writes.push_back({WriteAction::upsert, Route{dst, dst.address(), vtep, true}});
+  }
+  lab.write_ok(writes);
+  closed.unlock();
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  while (!overflow && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  CHECK(overflow);
+  CHECK(seen < 500);
 }

@@ -118,6 +118,14 @@ TEST_CASE("vxlan: hand damage is noticed through notifications and repaired with
     damage = "ip addr del 10.244.1.0/32 dev weft.1";
     repaired = [&] { return t.a.ns.output("ip -4 addr show dev weft.1").find("10.244.1.0/32") != std::string::npos; };
   }
+  SECTION("the device's up state") {
+    damage = "ip link set weft.1 down";  // the kernel also drops the routes through it
+    repaired = [&] { return t.a.ns.output("ip route show 10.244.2.0/24").find("weft.1") != std::string::npos; };
+  }
+  SECTION("the device's MTU") {
+    damage = "ip link set weft.1 mtu 1300";
+    repaired = [&] { return t.a.ns.output("cat /sys/class/net/weft.1/mtu") == "1450"; };
+  }
   SECTION("the device") {
     damage = "ip link del weft.1";
     repaired = [&] { return t.a.ns.output("ip route show 10.244.2.0/24").find("weft.1") != std::string::npos; };
