@@ -1,11 +1,25 @@
-// weftd: the per-node daemon. Parses flags, validates the config, runs the agent.
+// weftd: the per-node daemon. Parses flags, validates the config, wires the parts, runs the agent.
+#include <poll.h>
+#include <pthread.h>
+#include <spdlog/spdlog.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
 #include <CLI/CLI.hpp>
+#include <csignal>
 #include <cstdlib>
 #include <iostream>
+#include <thread>
 
+#include "backend/netlink/netlink_impl.hpp"
+#include "backend/nftables/firewall.hpp"
+#include "backend/vxlan/vxlan_backend.hpp"
+#include "overlay/agent.hpp"
+#include "overlay/external_iface.hpp"
 #include "overlay/log.hpp"
 #include "overlay/net_config.hpp"
 #include "overlay/options.hpp"
+#include "subnet/kube/kube_subnet_manager.hpp"
 
 namespace {
 
@@ -18,6 +32,134 @@ int check_config(const std::string& path) {
   for (const auto& w : cfg->warnings) std::cerr << "weftd: warning: " << w << "\n";
   std::cout << cfg->to_json() << "\n";
   return 0;
+}
+
+// Threads that only turn outside happenings into Wakeup events.
+class EventSources {
+ public:
+  explicit EventSources(weft::Wakeup& wakeup) : wakeup_(wakeup), stop_fd_(::eventfd(0, EFD_CLOEXEC)) {
+    signals_ = std::thread([this] { wait_for_signal(); });
+    if (monitor_.ok()) nftables_ = std::thread([this] { watch_nftables(); });
+  }
+  ~EventSources() {
+    std::uint64_t one = 1;
+    [[maybe_unused]] auto n = ::write(stop_fd_, &one, sizeof one);
+    ::kill(::getpid(), SIGUSR1);  // wakes sigwait
+    signals_.join();
+    if (nftables_.joinable()) nftables_.join();
+    ::close(stop_fd_);
+  }
+  EventSources(const EventSources&) = delete;
+  EventSources& operator=(const EventSources&) = delete;
+
+  static void block_signals() {
+    sigset_t set;
+    sigemptyset(&set);
+    for (int s : {SIGTERM, SIGINT, SIGUSR1}) sigaddset(&set, s);
+    pthread_sigmask(SIG_BLOCK, &set, nullptr);  // before any thread starts: they inherit it
+  }
+
+ private:
+  void wait_for_signal() {
+    sigset_t set;
+    sigemptyset(&set);
+    for (int s : {SIGTERM, SIGINT, SIGUSR1}) sigaddset(&set, s);
+    int sig = 0;
+    while (sigwait(&set, &sig) == 0) {
+      if (sig == SIGTERM || sig == SIGINT) {
+        spdlog::info("received {}", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+        wakeup_.post(weft::Wakeup::kStop);
+        return;
+      }
+      if (stopping()) return;
+    }
+  }
+
+  void watch_nftables() {
+    for (;;) {
+      std::array<pollfd, 2> fds{{{monitor_.fd(), POLLIN, 0}, {stop_fd_, POLLIN, 0}}};
+      if (::poll(fds.data(), fds.size(), -1) < 0 && errno != EINTR) return;
+      if (fds[1].revents) return;
+      if (fds[0].revents && monitor_.drain()) wakeup_.post(weft::Wakeup::kFirewall);
+    }
+  }
+
+  bool stopping() const {
+    pollfd p{stop_fd_, POLLIN, 0};
+    return ::poll(&p, 1, 0) == 1;
+  }
+
+  weft::Wakeup& wakeup_;
+  int stop_fd_;
+  weft::NftablesMonitor monitor_;
+  std::thread signals_;
+  std::thread nftables_;
+};
+
+int run_daemon(weft::DaemonOptions opts) {
+  if (!opts.kube_subnet_mgr) {
+    spdlog::error("--kube-subnet-mgr=false: weft has no other subnet manager (no etcd mode); remove the flag");
+    return 2;
+  }
+  auto net = weft::NetConfig::load(opts.net_config_path);
+  if (!net) {
+    spdlog::error("{}", net.error());
+    return 2;
+  }
+  for (const auto& w : net->warnings) spdlog::warn("{}", w);
+  if (!net->ipv4) {
+    spdlog::error("{}: IPv6-only clusters are not supported yet: set EnableIPv4 with a Network",
+                  opts.net_config_path);
+    return 2;
+  }
+  if (net->ipv6) spdlog::warn("EnableIPv6: weft programs IPv4 only for now; IPv6 keys are ignored");
+  if (opts.insecure_skip_tls_verify) {
+    spdlog::warn("--insecure-skip-tls-verify: the API server's certificate is NOT verified");
+  }
+  auto ext = weft::find_external_interface(
+      weft::IfaceChoice{opts.iface, opts.iface_regex, opts.iface_can_reach, opts.public_ip});
+  if (!ext) {
+    spdlog::error("{}", ext.error());
+    return 2;
+  }
+
+  auto kube = weft::kube::resolve_kube_config(opts.kubeconfig_file, opts.kube_api_url, opts.insecure_skip_tls_verify);
+  if (!kube) {
+    spdlog::error("{}", kube.error());
+    return 2;
+  }
+  weft::kube::KubeSubnetConfig sub_cfg;
+  sub_cfg.node_name = opts.node_name;
+  sub_cfg.annotation_prefix = opts.kube_annotation_prefix;
+  sub_cfg.net = *net;
+  auto subnets = weft::kube::make_kube_subnet_manager(*kube, weft::kube::ClientOptions{}, sub_cfg);
+  if (!subnets) {
+    spdlog::error("{}", subnets.error());
+    return 2;
+  }
+  auto netlink = weft::NetlinkImpl::open();
+  if (!netlink) {
+    spdlog::error("cannot open netlink: {}", netlink.error());
+    return 1;
+  }
+  weft::VxlanBackend backend(**netlink, net->ipv4->network, net->backend.direct_routing);
+  auto nft = weft::make_libnftables();
+  weft::Firewall firewall(*nft);
+
+  weft::Agent agent(weft::AgentSettings{opts, *net, *ext}, **subnets, backend, firewall);
+  weft::Wakeup wakeup;
+  EventSources sources(wakeup);
+  std::unique_ptr<weft::HealthServer> health;
+  if (opts.healthz_port > 0) {
+    auto server = weft::HealthServer::start(opts.healthz_ip, opts.healthz_port,
+                                            [&agent](const std::string& path) { return agent.health(path); });
+    if (!server) {
+      spdlog::error("{}", server.error());
+      return 2;
+    }
+    health = std::move(*server);
+  }
+  return agent.run(wakeup);
 }
 
 }  // namespace
@@ -37,6 +179,10 @@ int main(int argc, char** argv) {
     std::cerr << "weftd: " << st.error() << "\n";
     return 2;
   }
-  std::cerr << "weftd: the agent is not built yet\n";
-  return 1;
+  if (opts.node_name.empty()) {
+    spdlog::error("no node name: set --node-name or NODE_NAME (in a DaemonSet, from spec.nodeName)");
+    return 2;
+  }
+  EventSources::block_signals();
+  return run_daemon(std::move(opts));
 }

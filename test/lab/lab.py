@@ -308,7 +308,7 @@ class Lab:
                 data = json.loads(ann.get("weft.io/backend-data", "{}"))
             except ValueError:
                 pass
-            routes = in_ns(info["ns"], "ip", "-4", "route", "show", "proto", "static", check=False,
+            routes = in_ns(info["ns"], "ip", "-4", "route", "show", check=False,
                            capture=True).stdout
             peers = sum(1 for line in routes.splitlines() if " dev weft." in line)
             pods = [f"{p['pod']}={p['ip']}" for p in self.state["pods"].values() if p["node"] == node]

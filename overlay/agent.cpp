@@ -1,0 +1,309 @@
+#include "overlay/agent.hpp"
+
+#include <poll.h>
+#include <spdlog/spdlog.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <condition_variable>
+#include <optional>
+#include <sstream>
+#include <thread>
+
+#include "overlay/subnet_env.hpp"
+
+namespace weft {
+
+using Clock = std::chrono::steady_clock;
+
+// Publishes the NetworkUnavailable condition on its own thread: the API may be down for
+// minutes, and the agent's thread must keep the kernel right meanwhile. Only the latest
+// wanted state is kept; it is retried until it lands.
+class ConditionReporter {
+ public:
+  explicit ConditionReporter(SubnetManager& subnets) : subnets_(subnets), thread_([this] { loop(); }) {}
+  ~ConditionReporter() {
+    {
+      std::lock_guard lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+  ConditionReporter(const ConditionReporter&) = delete;
+  ConditionReporter& operator=(const ConditionReporter&) = delete;
+
+  void want(bool unavailable, std::string message) {
+    {
+      std::lock_guard lock(mu_);
+      wanted_ = Wanted{unavailable, std::move(message)};
+    }
+    cv_.notify_all();
+  }
+
+ private:
+  struct Wanted {
+    bool unavailable;
+    std::string message;
+    bool operator==(const Wanted&) const = default;
+  };
+
+  void loop() {
+    std::unique_lock lock(mu_);
+    auto delay = std::chrono::milliseconds(100);
+    for (;;) {
+      cv_.wait(lock, [this] { return stop_ || (wanted_ && wanted_ != applied_); });
+      if (stop_) return;
+      Wanted w = *wanted_;
+      lock.unlock();
+      auto st = subnets_.set_network_unavailable(w.unavailable, w.message);
+      lock.lock();
+      if (st) {
+        applied_ = w;
+        delay = std::chrono::milliseconds(100);
+        continue;
+      }
+      spdlog::warn("cannot set NetworkUnavailable={} on the node: {} (retrying)", w.unavailable, st.error());
+      cv_.wait_for(lock, delay, [this] { return stop_; });
+      delay = std::min(delay * 2, std::chrono::milliseconds(5000));
+    }
+  }
+
+  SubnetManager& subnets_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::optional<Wanted> wanted_, applied_;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
+Agent::Agent(AgentSettings settings, SubnetManager& subnets, VxlanBackend& backend, Firewall& firewall)
+    : s_(std::move(settings)), subnets_(subnets), backend_(backend), firewall_(firewall) {}
+
+Agent::~Agent() = default;
+
+int Agent::run(Wakeup& wakeup) {
+  if (auto st = start(wakeup); !st) {
+    spdlog::error("{}", st.error());
+    return 1;
+  }
+  auto resync = std::chrono::seconds(s_.opts.resync_seconds);
+  auto next_resync = Clock::now() + resync;
+  constexpr auto kNever = Clock::time_point::max();
+  auto repair_at = kNever;  // set while a repair is debounced
+  const char* repair_reason = "";
+  for (;;) {
+    auto deadline = std::min(repair_at, next_resync);
+    unsigned ev = wakeup.wait_until(deadline);
+    if (ev & Wakeup::kStop) break;
+    if (ev & Wakeup::kPeers) {
+      have_snapshot_ = true;
+      sync_peers();
+    }
+    if (ev & (Wakeup::kKernel | Wakeup::kFirewall)) {
+      if (repair_at == kNever) repair_at = Clock::now() + s_.repair_debounce;
+      repair_reason = (ev & Wakeup::kKernel) ? "kernel state changed" : "nftables changed";
+    }
+    auto now = Clock::now();
+    if (now >= repair_at) {
+      repair_at = kNever;
+      repair(repair_reason);
+    }
+    if (now >= next_resync) {
+      repair("periodic resync");
+      next_resync = now + resync;
+    }
+  }
+  spdlog::info("stopping: the datapath stays in place");
+  backend_.unwatch();
+  subnets_.stop();
+  condition_.reset();
+  return 0;
+}
+
+Status Agent::start(Wakeup& wakeup) {
+  for (const auto& w : s_.ext.warnings) spdlog::warn("{}", w);
+  spdlog::info("using interface {} (index {}, {}), public IP {}, MTU {}", s_.ext.name, s_.ext.index,
+               s_.ext.iface_addr.str(), s_.ext.public_ip.str(), s_.ext.mtu);
+  auto own = subnets_.read_own_node();
+  if (!own) return fail("cannot read this node from the API: " + own.error());
+
+  auto vtep = backend_.ensure_device(vtep_spec(own->vtep_mac));
+  if (!vtep) return fail("cannot set up the VXLAN device: " + vtep.error());
+  vtep_ = *vtep;
+
+  auto lease = subnets_.acquire(s_.ext.public_ip, vtep_.mac);
+  if (!lease) return fail("cannot lease a subnet: " + lease.error());
+  lease_ = *lease;
+  spdlog::info("lease {} on {} (VTEP {} {})", lease_.subnet.str(), lease_.public_ip.str(), vtep_.name,
+               vtep_.mac.str());
+  if (auto st = backend_.set_lease(lease_); !st) return fail("cannot address the VTEP: " + st.error());
+
+  SubnetEnv env;
+  env.network = s_.net.ipv4->network;
+  env.subnet = lease_.subnet;
+  env.mtu = vtep_.mtu;
+  env.ipmasq = s_.opts.ip_masq;
+  if (auto st = env.write_atomically(s_.opts.subnet_file); !st) return st;
+  {
+    std::lock_guard lock(mu_);
+    subnet_env_written_ = true;
+  }
+
+  condition_ = std::make_unique<ConditionReporter>(subnets_);
+  auto watching = backend_.watch([&wakeup](const KernelChange& change) {
+    spdlog::debug("kernel: {}", change.what);
+    wakeup.post(Wakeup::kKernel);
+  });
+  if (!watching) return fail("cannot watch kernel changes: " + watching.error());
+  subnets_.start_watch([&wakeup] { wakeup.post(Wakeup::kPeers); });
+  return ok_status();
+}
+
+void Agent::sync_peers() {
+  peers_ = subnets_.peers();
+  reconcile_firewall();  // allow a new node's VXLAN before its route is used
+  auto started = Clock::now();
+  auto report = backend_.reconcile(peers_);
+  auto seconds = std::chrono::duration<double>(Clock::now() - started).count();
+  if (report.writes || !report.errors.empty()) {
+    spdlog::info("reconciled {} peers: {} writes, {} errors in {:.1f} ms", peers_.size(), report.writes,
+                 report.errors.size(), seconds * 1000);
+  }
+  for (const auto& e : report.errors) spdlog::warn("{}", e);
+  {
+    std::lock_guard lock(mu_);
+    ++reconciles_;
+    reconcile_writes_ += report.writes;
+    reconcile_errors_ += report.errors.size();
+    skipped_peers_ = report.skipped.size();
+    programmed_peers_ = static_cast<std::uint64_t>(report.peers_programmed);
+    last_reconcile_seconds_ = seconds;
+    peers_programmed_ = report.errors.empty();
+  }
+  publish_readiness();
+}
+
+void Agent::repair(const char* why) {
+  spdlog::debug("repair: {}", why);
+  auto st = ensure_vtep();
+  {
+    std::lock_guard lock(mu_);
+    ++repairs_;
+  }
+  if (!st || !have_snapshot_) {
+    publish_readiness();
+    return;
+  }
+  sync_peers();
+}
+
+VtepSpec Agent::vtep_spec(std::optional<Mac> preferred_mac) const {
+  VtepSpec spec;
+  spec.vni = s_.net.backend.vni;
+  spec.port = s_.net.backend.port;
+  spec.local_ip = s_.ext.iface_addr;
+  spec.underlay_ifindex = s_.ext.index;
+  spec.underlay_mtu = s_.ext.mtu;
+  spec.mtu = s_.net.backend.mtu;
+  spec.gbp = s_.net.backend.gbp;
+  spec.learning = s_.net.backend.learning;
+  spec.preferred_mac = preferred_mac;
+  return spec;
+}
+
+Status Agent::ensure_vtep() {
+  auto vtep = backend_.ensure_device(vtep_spec(vtep_.mac));
+  Status st = ok_status();
+  if (!vtep) {
+    st = fail("VXLAN device unusable: " + vtep.error());
+  } else {
+    if (vtep->ifindex != vtep_.ifindex) spdlog::warn("VXLAN device {} was recreated", vtep->name);
+    vtep_ = *vtep;
+    st = backend_.set_lease(lease_);
+  }
+  reconcile_firewall();
+  std::lock_guard lock(mu_);
+  vtep_problem_ = st ? "" : st.error();
+  if (!st) spdlog::error("{}", st.error());
+  return st;
+}
+
+void Agent::reconcile_firewall() {
+  if (!have_snapshot_) return;  // an allow-list without the peers would drop their traffic
+  FirewallSpec spec;
+  spec.network = s_.net.ipv4->network;
+  spec.subnet = lease_.subnet;
+  spec.ip_masq = s_.opts.ip_masq;
+  spec.vxlan_port = s_.net.backend.port;
+  spec.vxlan_sources.insert(lease_.public_ip);
+  for (const auto& [name, peer] : peers_) spec.vxlan_sources.insert(peer.public_ip);
+  auto report = firewall_.reconcile(spec);
+  if (!report) {
+    spdlog::error("{}", report.error());
+    return;
+  }
+  if (report->replaced) {
+    std::lock_guard lock(mu_);
+    ++firewall_writes_;
+  }
+}
+
+void Agent::publish_readiness() {
+  bool ready;
+  std::string problem;
+  {
+    std::lock_guard lock(mu_);
+    ready = subnet_env_written_ && peers_programmed_ && vtep_problem_.empty();
+    problem = vtep_problem_;
+  }
+  if (!condition_) return;
+  if (ready) {
+    condition_->want(false, "weft is running on this node");
+  } else if (!problem.empty()) {
+    condition_->want(true, problem);
+  }
+}
+
+HttpReply Agent::health(const std::string& path) const {
+  if (path == "/healthz") return {200, "ok\n"};
+  if (path == "/metrics") return {200, metrics(), "text/plain; version=0.0.4; charset=utf-8"};
+  if (path != "/readyz") return {404, "not found: try /healthz, /readyz or /metrics\n"};
+  std::lock_guard lock(mu_);
+  if (!vtep_problem_.empty()) return {503, vtep_problem_ + "\n"};
+  if (!subnet_env_written_) return {503, "no lease yet: subnet.env not written\n"};
+  if (!peers_programmed_) return {503, "peers not programmed yet\n"};
+  return {200, "ok\n"};
+}
+
+std::string Agent::metrics() const {
+  auto k = subnets_.stats();
+  std::lock_guard lock(mu_);
+  std::ostringstream m;
+  auto metric = [&m](const char* name, const char* type, const char* help, auto value) {
+    m << "# HELP " << name << " " << help << "\n# TYPE " << name << " " << type << "\n" << name << " " << value
+      << "\n";
+  };
+  bool ready = subnet_env_written_ && peers_programmed_ && vtep_problem_.empty();
+  metric("weft_ready", "gauge", "1 when subnet.env is written, peers are programmed and the VTEP is healthy.",
+         ready ? 1 : 0);
+  metric("weft_peers_programmed", "gauge", "Peers whose routes are in the kernel.", programmed_peers_);
+  metric("weft_peers_skipped", "gauge", "Peers refused by the backend (bad or conflicting data).", skipped_peers_);
+  metric("weft_reconciles_total", "counter", "Reconciles of the kernel against the desired state.", reconciles_);
+  metric("weft_reconcile_writes_total", "counter", "Netlink writes made by reconciles.", reconcile_writes_);
+  metric("weft_reconcile_errors_total", "counter", "Netlink writes that failed.", reconcile_errors_);
+  metric("weft_repairs_total", "counter", "Repairs after kernel or nftables changes and periodic resyncs.",
+         repairs_);
+  metric("weft_firewall_replacements_total", "counter", "Times weft's nftables table was rewritten.",
+         firewall_writes_);
+  metric("weft_last_reconcile_seconds", "gauge", "Duration of the last reconcile.", last_reconcile_seconds_);
+  metric("weft_kube_lists_total", "counter", "Node lists made by the watch.", k.lists);
+  metric("weft_kube_relists_total", "counter", "Lists after the first (410 Gone or failed rewatch).", k.relists);
+  metric("weft_kube_watches_total", "counter", "Watch requests started.", k.watches);
+  metric("weft_kube_events_total", "counter", "Node watch events applied.", k.events);
+  metric("weft_kube_api_errors_total", "counter", "Failed Kubernetes API requests.", k.api_errors);
+  metric("weft_kube_nodes_skipped", "gauge", "Nodes skipped for bad annotations.", k.skipped_peers);
+  return m.str();
+}
+
+}  // namespace weft

@@ -1,0 +1,84 @@
+#pragma once
+// Agent: weftd's control loop. It acquires the lease, ensures the VTEP, writes subnet.env and
+// the nftables table, then keeps the kernel equal to the desired state as peers change.
+//
+// Threading: run() is the one thread that owns all state and calls the backend, the firewall
+// and the subnet manager's blocking methods. Other threads (the watch, the netlink and nftables
+// monitors, signals) only post to the Wakeup. health() may be called from any thread.
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "backend/nftables/firewall.hpp"
+#include "backend/vxlan/vxlan_backend.hpp"
+#include "overlay/external_iface.hpp"
+#include "overlay/health_server.hpp"
+#include "overlay/net_config.hpp"
+#include "overlay/options.hpp"
+#include "overlay/wakeup.hpp"
+#include "subnet/subnet_manager.hpp"
+
+namespace weft {
+
+class ConditionReporter;
+
+struct AgentSettings {
+  DaemonOptions opts;
+  NetConfig net;
+  ExternalInterface ext;
+  std::chrono::milliseconds repair_debounce{20};  // lets a burst of kernel events settle
+};
+
+class Agent {
+ public:
+  Agent(AgentSettings settings, SubnetManager& subnets, VxlanBackend& backend, Firewall& firewall);
+  ~Agent();
+
+  // Runs until kStop is posted; returns the process exit code.
+  int run(Wakeup& wakeup);
+
+  // /healthz, /readyz and /metrics (thread-safe).
+  HttpReply health(const std::string& path) const;
+
+ private:
+  Status start(Wakeup& wakeup);
+  VtepSpec vtep_spec(std::optional<Mac> preferred_mac) const;
+  Status ensure_vtep();
+  void sync_peers();
+  void repair(const char* why);
+  void reconcile_firewall();
+  void publish_readiness();
+  std::string metrics() const;
+
+  AgentSettings s_;
+  SubnetManager& subnets_;
+  VxlanBackend& backend_;
+  Firewall& firewall_;
+  std::unique_ptr<ConditionReporter> condition_;
+
+  // No peer entry or allow-list element is removed before the first consistent peer list:
+  // a restarted weftd must not drop what the kernel already carries.
+  bool have_snapshot_ = false;
+  Lease lease_;
+  Vtep vtep_;
+  PeerSet peers_;
+
+  // Shared with health(): written by the agent thread only.
+  mutable std::mutex mu_;
+  bool subnet_env_written_ = false;
+  bool peers_programmed_ = false;
+  std::string vtep_problem_;  // non-empty while the VTEP is missing or wrong
+  std::uint64_t reconciles_ = 0;
+  std::uint64_t reconcile_writes_ = 0;
+  std::uint64_t reconcile_errors_ = 0;
+  std::uint64_t repairs_ = 0;
+  std::uint64_t firewall_writes_ = 0;
+  std::uint64_t skipped_peers_ = 0;
+  std::uint64_t programmed_peers_ = 0;
+  double last_reconcile_seconds_ = 0;
+};
+
+}  // namespace weft
