@@ -12,6 +12,8 @@ packages=(
   # tests and lab
   iproute2 iputils-ping curl openssl python3 containernetworking-plugins
   nftables procps psmisc iperf3 shellcheck
+  # deploy checks (test/deploy): YAML, the Kubernetes API schema, the Vagrantfile, the .deb
+  python3-yaml python3-kubernetes ruby dpkg-dev file systemd
 )
 
 missing=()
