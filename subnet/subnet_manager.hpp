@@ -2,9 +2,10 @@
 // SubnetManager: the agent's view of the cluster: our own Node, our lease, and the peers.
 //
 // Threading contract:
-//  * read_own_node, acquire, set_network_unavailable block (with retries on transient API
-//    errors) and are meant for the agent's control thread; they are safe to call from any
-//    one thread while the watch runs.
+//  * read_own_node and acquire block, retrying transient API errors (backoff, Retry-After)
+//    until they succeed, fail for good, or stop() is called; meant for the agent's thread at
+//    start. set_network_unavailable is one attempt (bounded by the request timeout): call it
+//    from a thread that may wait on the API, and retry on error. All are thread-safe.
 //  * start_watch starts one watch thread owned by the manager. peers_changed() runs on that
 //    thread: it must be cheap and thread-safe (post to the agent's queue, set a flag); it must
 //    not call back into the manager's blocking methods. It is called once as soon as the first
@@ -68,7 +69,7 @@ class SubnetManager {
 
   // Sets the NetworkUnavailable condition on our Node's status (strategic-merge patch, other
   // conditions kept): False with reason WeftIsUp, or True with reason WeftIsDown; `message`
-  // says why for people (kubectl describe node).
+  // says why for people (kubectl describe node). One attempt; the error says what failed.
   virtual Status set_network_unavailable(bool unavailable, const std::string& message) = 0;
 
   virtual SubnetStats stats() const = 0;

@@ -2,7 +2,6 @@
 
 #include <spdlog/spdlog.h>
 
-#include <condition_variable>
 #include <cstdlib>
 #include <mutex>
 #include <optional>
@@ -42,7 +41,6 @@ class KubeSubnetManager final : public SubnetManager {
   }
   void on_list(const NodeList& list);
   void on_event(const WatchEvent& ev, bool more);
-  void publish_conditions();
 
   std::shared_ptr<KubeClient> client_;
   KubeSubnetConfig cfg_;
@@ -59,12 +57,6 @@ class KubeSubnetManager final : public SubnetManager {
   bool first_list_done_ = false;
   bool dirty_ = false;
   std::thread watch_thread_;
-  // NetworkUnavailable: the wanted value, published by its own thread (latest wins).
-  std::optional<NodeCondition> wanted_condition_;
-  std::uint64_t wanted_gen_ = 0;
-  std::string condition_error_;  // the last non-transient failure, for the next caller
-  std::condition_variable condition_cv_;
-  std::thread condition_thread_;
   bool stopped_ = false;
 };
 
@@ -172,41 +164,15 @@ SubnetStats KubeSubnetManager::stats() const {
 }
 
 Status KubeSubnetManager::set_network_unavailable(bool unavailable, const std::string& message) {
-  std::lock_guard<std::mutex> lock(mu_);
-  if (stopped_) return fail("subnet manager stopped");
-  wanted_condition_ = NodeCondition{"NetworkUnavailable", unavailable ? "True" : "False",
-                                    unavailable ? "WeftIsDown" : "WeftIsUp", message};
-  ++wanted_gen_;
-  if (!condition_thread_.joinable()) condition_thread_ = std::thread([this] { publish_conditions(); });
-  condition_cv_.notify_one();
-  std::string last = std::exchange(condition_error_, "");
-  if (!last.empty()) return fail(last);
-  return ok_status();
-}
-
-void KubeSubnetManager::publish_conditions() {
-  std::uint64_t done = 0;
-  for (;;) {
-    NodeCondition c;
-    std::uint64_t gen = 0;
-    {
-      std::unique_lock<std::mutex> lock(mu_);
-      condition_cv_.wait(lock, [&] { return stopped_ || wanted_gen_ != done; });
-      if (stopped_) return;
-      c = *wanted_condition_;
-      gen = wanted_gen_;
-    }
-    auto r = retry(retry_, "set NetworkUnavailable on node " + cfg_.node_name,
-                   [&] { return client_->patch_node_condition(cfg_.node_name, c); });
-    std::lock_guard<std::mutex> lock(mu_);
-    if (!r && r.error().kind != ApiErrorKind::Cancelled) {
-      spdlog::error("set NetworkUnavailable={} on node {}: {}", c.status, cfg_.node_name, r.error().message);
-      condition_error_ = r.error().message;
-    } else if (r) {
-      spdlog::info("node {}: NetworkUnavailable={} ({})", cfg_.node_name, c.status, c.reason);
-    }
-    done = gen;
+  NodeCondition c{"NetworkUnavailable", unavailable ? "True" : "False", unavailable ? "WeftIsDown" : "WeftIsUp",
+                  message};
+  auto r = client_->patch_node_condition(cfg_.node_name, c);
+  if (!r) {
+    count_error();
+    return fail("set NetworkUnavailable=" + c.status + " on node " + cfg_.node_name + ": " + r.error().message);
   }
+  spdlog::info("node {}: NetworkUnavailable={} ({})", cfg_.node_name, c.status, c.reason);
+  return ok_status();
 }
 
 void KubeSubnetManager::stop() {
@@ -216,9 +182,7 @@ void KubeSubnetManager::stop() {
   }
   stop_.stop();
   client_->shutdown();
-  condition_cv_.notify_all();
   if (watch_thread_.joinable()) watch_thread_.join();
-  if (condition_thread_.joinable()) condition_thread_.join();
 }
 
 }  // namespace

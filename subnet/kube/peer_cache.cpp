@@ -3,6 +3,20 @@
 #include <spdlog/spdlog.h>
 
 namespace weft::kube {
+namespace {
+
+std::uint64_t fingerprint(const Annotations& a) {
+  std::uint64_t h = 1469598103934665603ULL;  // FNV-1a over "key\0value\0" in key order
+  for (const auto& [k, v] : a) {
+    for (const std::string* s : {&k, &v}) {
+      for (char c : *s) h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ULL;
+      h = (h ^ 0U) * 1099511628211ULL;
+    }
+  }
+  return h;
+}
+
+}  // namespace
 
 PeerCache::PeerCache(std::string own_name, AnnotationKeys keys, PeerRules rules)
     : own_name_(std::move(own_name)), keys_(std::move(keys)), rules_(std::move(rules)) {}
@@ -16,7 +30,7 @@ bool PeerCache::replace(const std::vector<NodeInfo>& nodes) {
     changed |= upsert(n.name, n.annotations);
   }
   std::vector<std::string> gone;
-  for (const auto& [name, a] : annotations_) {
+  for (const auto& [name, fp] : known_) {
     if (!seen.count(name)) gone.push_back(name);
   }
   for (const auto& name : gone) changed |= remove(name);
@@ -30,9 +44,10 @@ bool PeerCache::apply(const WatchEvent& ev) {
 }
 
 bool PeerCache::upsert(const std::string& name, const Annotations& a) {
-  auto it = annotations_.find(name);
-  if (it != annotations_.end() && it->second == a) return false;  // a heartbeat: nothing of ours changed
-  annotations_[name] = a;
+  auto fp = fingerprint(a);
+  auto it = known_.find(name);
+  if (it != known_.end() && it->second == fp) return false;  // a heartbeat: nothing of ours changed
+  known_[name] = fp;
   std::set<std::string> affected{name};
   if (auto c = candidates_.find(name); c != candidates_.end()) {
     affected.merge(overlapping(c->second.subnet));
@@ -54,7 +69,7 @@ bool PeerCache::upsert(const std::string& name, const Annotations& a) {
 }
 
 bool PeerCache::remove(const std::string& name) {
-  if (!annotations_.erase(name)) return false;
+  if (!known_.erase(name)) return false;
   std::set<std::string> affected{name};
   if (auto c = candidates_.find(name); c != candidates_.end()) {
     index_remove(name, c->second.subnet);
@@ -123,7 +138,7 @@ void PeerCache::verdict(const std::string& name, const std::string& reason) {
   auto it = skip_reason_.find(name);
   if (reason.empty()) {
     if (it != skip_reason_.end()) {
-      if (annotations_.count(name)) spdlog::info("peer {}: annotations valid again", name);
+      if (known_.count(name)) spdlog::info("peer {}: annotations valid again", name);
       skip_reason_.erase(it);
     }
     return;

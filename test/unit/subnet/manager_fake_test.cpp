@@ -199,15 +199,17 @@ TEST_CASE("fake: errors are retried; stop() interrupts everything", "[watch][fak
   CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(1));
 }
 
-TEST_CASE("fake: NetworkUnavailable is published by its own thread, latest wins", "[condition][fake]") {
+TEST_CASE("fake: NetworkUnavailable is one attempt that reports its error", "[condition][fake]") {
   auto c = std::make_shared<Cluster>();
   c->add_node("me");
   auto m = manager(c, "me");
   REQUIRE(m->set_network_unavailable(true, "VTEP missing"));
   REQUIRE(m->set_network_unavailable(false, "weft is running"));
-  REQUIRE(eventually([&] {
-    std::lock_guard<std::mutex> lock(c->mu);
-    auto& conds = c->conditions["me"];
-    return conds.size() == 1 && conds[0].status == "False" && conds[0].reason == "WeftIsUp";
-  }));
+  CHECK(c->conditions["me"].size() == 1);
+  CHECK(c->conditions["me"][0].status == "False");
+  CHECK(c->conditions["me"][0].reason == "WeftIsUp");
+  c->fail_next.push_back(ApiError{ApiErrorKind::Forbidden, 403, "forbidden: may not patch nodes/status", {}});
+  auto st = m->set_network_unavailable(true, "x");
+  REQUIRE_FALSE(st);
+  CHECK_THAT(st.error(), Catch::Contains("NetworkUnavailable=True") && Catch::Contains("may not patch nodes/status"));
 }
