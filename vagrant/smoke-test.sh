@@ -5,7 +5,10 @@
 # Everything lives in the namespace weft-smoke, made anew on every run. Exit 0 = PASS.
 set -euo pipefail
 
-export KUBECONFIG=${KUBECONFIG:-/etc/kubernetes/admin.conf}
+# On the lab's control plane (as root) use the admin kubeconfig; elsewhere kubectl's own.
+if [[ -z ${KUBECONFIG:-} && -r /etc/kubernetes/admin.conf ]]; then
+  export KUBECONFIG=/etc/kubernetes/admin.conf
+fi
 ns=weft-smoke
 nodes_expected=${WEFT_SMOKE_NODES:-3}
 failures=0
