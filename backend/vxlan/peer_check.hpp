@@ -33,6 +33,8 @@ struct PeerCheck {
 //    leases all have one length), and peers sharing a VTEP MAC are all skipped. A node that
 //    claims others' space thus cannot take their traffic, only lose its own.
 PeerCheck check_peers(const PeerSet& peers, const Lease& own, const Ipv4Prefix& network);
+// `accepted` points into the PeerSet, so a temporary one is refused.
+PeerCheck check_peers(PeerSet&& peers, const Lease& own, const Ipv4Prefix& network) = delete;
 
 // Why a public IP cannot be a VXLAN destination (nullopt: it can).
 std::optional<std::string> public_ip_problem(Ipv4Addr ip, const Ipv4Prefix& network);

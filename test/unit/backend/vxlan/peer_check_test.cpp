@@ -21,8 +21,8 @@ std::vector<std::string> accepted_names(const PeerCheck& c) {
 
 // The one reason a single bad peer next to a good one is skipped for.
 std::string reason_for(const Peer& bad) {
-  auto c =
-      check_peers(peer_set({bad, peer("good", "10.244.2.0/24", "192.0.2.2", "0e:00:00:00:00:02")}), kOwn, kNetwork);
+  const PeerSet peers = peer_set({bad, peer("good", "10.244.2.0/24", "192.0.2.2", "0e:00:00:00:00:02")});
+  auto c = check_peers(peers, kOwn, kNetwork);
   REQUIRE(accepted_names(c) == std::vector<std::string>{"good"});
   REQUIRE(c.skipped.size() == 1);
   CHECK(c.skipped[0].name == bad.name);
@@ -32,9 +32,9 @@ std::string reason_for(const Peer& bad) {
 }  // namespace
 
 TEST_CASE("well-formed peers are accepted", "[peers]") {
-  auto c = check_peers(peer_set({peer("node2", "10.244.2.0/24", "192.0.2.2", "0e:00:00:00:00:02"),
-                                 peer("node3", "10.244.3.0/24", "192.0.2.3", "0e:00:00:00:00:03")}),
-                       kOwn, kNetwork);
+  const PeerSet peers = peer_set({peer("node2", "10.244.2.0/24", "192.0.2.2", "0e:00:00:00:00:02"),
+                                  peer("node3", "10.244.3.0/24", "192.0.2.3", "0e:00:00:00:00:03")});
+  auto c = check_peers(peers, kOwn, kNetwork);
   CHECK(accepted_names(c) == std::vector<std::string>{"node2", "node3"});
   CHECK(c.skipped.empty());
 }
@@ -76,21 +76,21 @@ TEST_CASE("a peer whose public IP cannot carry VXLAN is skipped", "[peers]") {
 }
 
 TEST_CASE("peers claiming the same subnet are all skipped, whatever their names", "[peers]") {
-  auto c = check_peers(peer_set({peer("a", "10.244.5.0/24", "192.0.2.5", "0e:00:00:00:00:05"),
-                                 peer("b", "10.244.5.0/24", "192.0.2.6", "0e:00:00:00:00:06"),
-                                 peer("c", "10.244.7.0/24", "192.0.2.7", "0e:00:00:00:00:07")}),
-                       kOwn, kNetwork);
+  const PeerSet peers = peer_set({peer("a", "10.244.5.0/24", "192.0.2.5", "0e:00:00:00:00:05"),
+                                  peer("b", "10.244.5.0/24", "192.0.2.6", "0e:00:00:00:00:06"),
+                                  peer("c", "10.244.7.0/24", "192.0.2.7", "0e:00:00:00:00:07")});
+  auto c = check_peers(peers, kOwn, kNetwork);
   CHECK(accepted_names(c) == std::vector<std::string>{"c"});
   REQUIRE(c.skipped == std::vector<SkippedPeer>{{"a", "subnet 10.244.5.0/24 also claimed by node b"},
                                                 {"b", "subnet 10.244.5.0/24 also claimed by node a"}});
 }
 
 TEST_CASE("a peer whose subnet contains other peers' subnets is skipped, they are kept", "[peers]") {
-  auto c = check_peers(peer_set({peer("big", "10.244.128.0/17", "192.0.2.9", "0e:00:00:00:00:09"),
-                                 peer("x", "10.244.130.0/24", "192.0.2.5", "0e:00:00:00:00:05"),
-                                 peer("y", "10.244.200.0/24", "192.0.2.6", "0e:00:00:00:00:06"),
-                                 peer("z", "10.244.2.0/24", "192.0.2.7", "0e:00:00:00:00:07")}),
-                       kOwn, kNetwork);
+  const PeerSet peers = peer_set({peer("big", "10.244.128.0/17", "192.0.2.9", "0e:00:00:00:00:09"),
+                                  peer("x", "10.244.130.0/24", "192.0.2.5", "0e:00:00:00:00:05"),
+                                  peer("y", "10.244.200.0/24", "192.0.2.6", "0e:00:00:00:00:06"),
+                                  peer("z", "10.244.2.0/24", "192.0.2.7", "0e:00:00:00:00:07")});
+  auto c = check_peers(peers, kOwn, kNetwork);
   CHECK(accepted_names(c) == std::vector<std::string>{"x", "y", "z"});
   REQUIRE(c.skipped.size() == 1);
   CHECK(c.skipped[0].name == "big");
@@ -98,9 +98,9 @@ TEST_CASE("a peer whose subnet contains other peers' subnets is skipped, they ar
 }
 
 TEST_CASE("peers sharing a VTEP MAC are all skipped", "[peers]") {
-  auto c = check_peers(peer_set({peer("a", "10.244.5.0/24", "192.0.2.5", "0e:00:00:00:00:05"),
-                                 peer("b", "10.244.6.0/24", "192.0.2.6", "0e:00:00:00:00:05")}),
-                       kOwn, kNetwork);
+  const PeerSet peers = peer_set({peer("a", "10.244.5.0/24", "192.0.2.5", "0e:00:00:00:00:05"),
+                                  peer("b", "10.244.6.0/24", "192.0.2.6", "0e:00:00:00:00:05")});
+  auto c = check_peers(peers, kOwn, kNetwork);
   CHECK(c.accepted.empty());
   REQUIRE(c.skipped == std::vector<SkippedPeer>{{"a", "VTEP MAC 0e:00:00:00:00:05 also used by node b"},
                                                 {"b", "VTEP MAC 0e:00:00:00:00:05 also used by node a"}});
@@ -108,8 +108,36 @@ TEST_CASE("peers sharing a VTEP MAC are all skipped", "[peers]") {
 
 TEST_CASE("an individually bad peer does not knock out a good one it collides with", "[peers]") {
   // "evil" claims node2's subnet but also fails on its own (a multicast MAC): node2 stays.
-  auto c = check_peers(peer_set({peer("evil", "10.244.2.0/24", "192.0.2.9", "01:00:00:00:00:09"),
-                                 peer("node2", "10.244.2.0/24", "192.0.2.2", "0e:00:00:00:00:02")}),
-                       kOwn, kNetwork);
+  const PeerSet peers = peer_set({peer("evil", "10.244.2.0/24", "192.0.2.9", "01:00:00:00:00:09"),
+                                  peer("node2", "10.244.2.0/24", "192.0.2.2", "0e:00:00:00:00:02")});
+  auto c = check_peers(peers, kOwn, kNetwork);
   CHECK(accepted_names(c) == std::vector<std::string>{"node2"});
+}
+
+TEST_CASE("a peer that is this node itself is skipped", "[peers]") {
+  // The same node seen through the watch: its own subnet, public IP and VTEP MAC.
+  const PeerSet peers = peer_set({peer("self", "10.244.1.0/24", "192.0.2.1", "0e:00:00:00:00:01")});
+  auto c = check_peers(peers, kOwn, kNetwork);
+  CHECK(c.accepted.empty());
+  REQUIRE(c.skipped.size() == 1);
+  CHECK(c.skipped[0].name == "self");
+  CHECK_THAT(c.skipped[0].reason, Catch::Contains("this node's"));
+}
+
+TEST_CASE("the outcome does not depend on peer names or order", "[peers]") {
+  // The same four claims under names that sort the other way round.
+  auto claims = [](const char* n1, const char* n2, const char* n3, const char* n4) {
+    return peer_set({peer(n1, "10.244.5.0/24", "192.0.2.5", "0e:00:00:00:00:05"),
+                     peer(n2, "10.244.5.0/24", "192.0.2.6", "0e:00:00:00:00:06"),
+                     peer(n3, "10.244.128.0/17", "192.0.2.7", "0e:00:00:00:00:07"),
+                     peer(n4, "10.244.130.0/24", "192.0.2.8", "0e:00:00:00:00:08")});
+  };
+  const PeerSet one = claims("a", "b", "c", "d");
+  const PeerSet other = claims("z", "y", "x", "w");
+  auto forward = check_peers(one, kOwn, kNetwork);  // accepted points into the set: keep it alive
+  auto backward = check_peers(other, kOwn, kNetwork);
+  CHECK(accepted_names(forward) == std::vector<std::string>{"d"});
+  CHECK(accepted_names(backward) == std::vector<std::string>{"w"});
+  CHECK(forward.skipped.size() == 3);
+  CHECK(backward.skipped.size() == 3);
 }
