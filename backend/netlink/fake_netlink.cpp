@@ -212,9 +212,15 @@ Status FakeNetlink::apply(const Write& w) {
     auto it = std::find_if(state_.fdb.begin(), state_.fdb.end(), same_mac);
     bool present = std::any_of(state_.fdb.begin(), state_.fdb.end(),
                                [&](const FdbEntry& x) { return same_mac(x) && x.dst == f->dst; });
-    if (present) return ok_status();
+    if (present) {
+      for (auto& x : state_.fdb) {
+        if (same_mac(x) && x.dst == f->dst) x.permanent = true;
+      }
+      return ok_status();
+    }
     if (it != state_.fdb.end()) {
       it->dst = f->dst;  // NLM_F_REPLACE rewrites the first remote
+      it->permanent = true;
     } else {
       state_.fdb.push_back(*f);
     }

@@ -309,7 +309,7 @@ std::optional<FdbEntry> parse_fdb(nlmsghdr* h) {
     if (!ip) return std::nullopt;  // an IPv6 remote: not weft's
     dst = *ip;
   }
-  return FdbEntry{nd->ndm_ifindex, *mac, dst};
+  return FdbEntry{nd->ndm_ifindex, *mac, dst, (nd->ndm_state & (NUD_PERMANENT | NUD_NOARP)) != 0};
 }
 
 std::optional<Route> parse_route(nlmsghdr* h, std::uint32_t* table) {

@@ -23,7 +23,8 @@ std::string to_string(const Neighbor& n) {
 }
 
 std::string to_string(const FdbEntry& f) {
-  return "fdb " + f.mac.str() + (f.dst.is_unspecified() ? "" : " dst " + f.dst.str()) + dev(f.ifindex);
+  return "fdb " + f.mac.str() + (f.dst.is_unspecified() ? "" : " dst " + f.dst.str()) + dev(f.ifindex) +
+         (f.permanent ? "" : " (learned)");
 }
 
 std::string to_string(const Route& r) {

@@ -59,7 +59,7 @@ struct Neighbor {
   int ifindex = 0;
   Ipv4Addr ip;
   Mac mac;
-  bool permanent = true;  // weft writes only permanent entries
+  bool permanent = true;  // weft writes only permanent ones; others are the kernel's ARP cache
   bool operator==(const Neighbor&) const = default;
 };
 
@@ -69,6 +69,7 @@ struct FdbEntry {
   int ifindex = 0;
   Mac mac;
   Ipv4Addr dst;
+  bool permanent = true;  // configured (permanent or static); false: learned by the kernel
   bool operator==(const FdbEntry&) const = default;
 };
 

@@ -57,11 +57,15 @@ class ActualIndex {
     for (std::size_t i = 0; i < actual_.routes.size(); ++i) {
       if (!route_used_[i]) on_stale(Phase::remove_routes, WriteObject{actual_.routes[i]});
     }
+    // Entries the kernel made itself (ARP cache, learned FDB) are left to its garbage
+    // collector: removing them would only make it recreate them, and wake us again.
     for (std::size_t i = 0; i < actual_.neighbors.size(); ++i) {
-      if (!neighbor_used_[i]) on_stale(Phase::remove_neighbors, WriteObject{actual_.neighbors[i]});
+      const Neighbor& n = actual_.neighbors[i];
+      if (!neighbor_used_[i] && n.permanent) on_stale(Phase::remove_neighbors, WriteObject{n});
     }
     for (std::size_t i = 0; i < actual_.fdb.size(); ++i) {
-      if (!fdb_used_[i]) on_stale(Phase::remove_neighbors, WriteObject{actual_.fdb[i]});
+      const FdbEntry& f = actual_.fdb[i];
+      if (!fdb_used_[i] && f.permanent) on_stale(Phase::remove_neighbors, WriteObject{f});
     }
   }
 
@@ -79,6 +83,7 @@ void diff_fdb(const FdbEntry& want, const std::string& peer, ActualIndex& index,
   for (std::size_t i : remotes) {
     if (index.fdb(i).dst == want.dst) {
       index.use_fdb(i);  // others (only possible for odd MACs) are removed as stale
+      if (!index.fdb(i).permanent) out.push_back({Phase::set_neighbors, {WriteAction::upsert, want}, peer});
       return;
     }
   }

@@ -22,7 +22,8 @@ struct Op {
 };
 
 // The writes that turn actual into desired, sorted by phase; nothing for what already
-// matches. "Neighbor" phases cover FDB entries too.
+// matches. "Neighbor" phases cover FDB entries too. Entries the kernel made itself (its ARP
+// cache, learned FDB entries) are never removed, only made permanent when a peer needs them.
 std::vector<Op> diff(const DesiredState& desired, const ActualState& actual);
 
 const char* to_string(Phase phase);

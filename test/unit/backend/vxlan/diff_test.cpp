@@ -87,13 +87,12 @@ TEST_CASE("a peer that left loses its route first and its neighbor and FDB entry
 
 TEST_CASE("stale entries found at start are removed while new peers are added in order", "[diff]") {
   ActualState actual = have({kNode3});
-  Neighbor failed{kVtep, ip("10.244.9.0"), Mac{}, false};  // an ARP attempt the kernel left
-  actual.neighbors.push_back(failed);
+  actual.routes.push_back({prefix("10.244.9.0/24"), ip("10.244.9.0"), kVtep, true, 0, 3});  // made by hand
   auto ops = diff(want({kNode2}), actual);
   std::vector<Phase> phases;
   for (const auto& op : ops) phases.push_back(op.phase);
   CHECK(std::is_sorted(phases.begin(), phases.end()));
-  CHECK(ops.size() == 7);  // node2: 3 sets; node3: 3 removals; the failed neighbor
+  CHECK(ops.size() == 7);  // node2: 3 sets; node3: 3 removals; the hand-made route
   CHECK(std::count_if(ops.begin(), ops.end(), [](const Op& o) { return o.write.action == WriteAction::remove; }) == 4);
   CHECK(ops.front() == remove(Phase::remove_routes, peer_entries(kNode3, kVtep, std::nullopt).route));
 }
@@ -122,6 +121,20 @@ TEST_CASE("a neighbor entry that is not permanent is made permanent", "[diff]") 
   actual.neighbors[0].permanent = false;
   auto e = peer_entries(kNode2, kVtep, std::nullopt);
   REQUIRE(diff(want({kNode2}), actual) == std::vector<Op>{set(Phase::set_neighbors, *e.neighbor, "node2")});
+}
+
+TEST_CASE("the kernel's own ARP cache and learned FDB entries are left alone", "[diff]") {
+  ActualState actual = have({kNode2});
+  actual.neighbors.push_back({kVtep, ip("10.244.9.0"), Mac{}, false});              // an ARP attempt (FAILED)
+  actual.fdb.push_back({kVtep, mac("0e:00:00:00:00:09"), ip("192.0.2.9"), false});  // learned
+  CHECK(diff(want({kNode2}), actual).empty());
+}
+
+TEST_CASE("a learned FDB entry for a peer's MAC is made permanent", "[diff]") {
+  ActualState actual = have({kNode2});
+  actual.fdb[0].permanent = false;
+  auto e = peer_entries(kNode2, kVtep, std::nullopt);
+  REQUIRE(diff(want({kNode2}), actual) == std::vector<Op>{set(Phase::set_neighbors, *e.fdb, "node2")});
 }
 
 TEST_CASE("a stale route with another metric at a peer's destination goes, the peer's route stays", "[diff]") {
