@@ -5,7 +5,9 @@
 // Threading: one thread (the agent's) owns the object and makes every call. The only other
 // thread is the kernel monitor started by watch(): it calls `post` for each change to
 // something weft owns (or an overflow), and post must be cheap and thread-safe; the owner
-// debounces and calls reconcile() on its own thread. No locks inside.
+// debounces and calls reconcile() on its own thread. No locks inside. Echoes of weft's own
+// route and neighbor writes are filtered out; FDB and link changes carry no sender, so a
+// burst of weft's own writes is followed by one reconcile that writes nothing.
 
 #include <atomic>
 #include <chrono>
@@ -30,7 +32,7 @@ struct ReconcileReport {
   std::uint64_t writes = 0;  // netlink writes sent: 0 when the kernel already matched
   int entries_set = 0;
   int entries_removed = 0;
-  int peers_programmed = 0;
+  int peers_programmed = 0;  // peers that passed check_peers (see errors for failed writes)
   bool device_recreated = false;  // the VTEP was (re)created, so every entry was replayed
   std::vector<SkippedPeer> skipped;
   std::vector<std::string> errors;  // each names the object and the kernel's reason
