@@ -5,7 +5,7 @@
 #   buildah build -t "$image" .        (or: docker build -t "$image" .)
 
 # --- build: Debian bookworm with the same -dev packages scripts/setup.sh installs ---------
-FROM debian:bookworm AS build
+FROM docker.io/library/debian:bookworm AS build
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       build-essential cmake pkg-config \
@@ -21,7 +21,7 @@ RUN cmake -S /src -B /build -DCMAKE_BUILD_TYPE=Release -DWEFT_BUILD_TESTS=OFF \
  && install -D -s /build/cmd/weft/weft /out/opt/cni/bin/weft
 
 # --- runtime: bookworm-slim with only the shared libraries the three binaries load ------
-FROM debian:bookworm-slim AS runtime
+FROM docker.io/library/debian:bookworm-slim AS runtime
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       libnl-3-200 libnl-route-3-200 libcpprest2.10 libspdlog1.10 libfmt9 libnftables1 libssl3 \

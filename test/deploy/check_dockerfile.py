@@ -129,10 +129,12 @@ def main():
     if not checks.expect(len(st) == 2, f"expected two stages (build, runtime), found {len(st)}"):
         checks.finish()
     build, runtime = st
-    checks.expect(build["from"] == "debian:bookworm" and build["name"],
-                  f"the build stage should be `FROM debian:bookworm AS build`, is {build['from']} AS {build['name']}")
-    checks.expect(runtime["from"] == "debian:bookworm-slim", f"the runtime stage should be debian:bookworm-slim, is "
-                                                             f"{runtime['from']}")
+    # Fully qualified: buildah (the Vagrant lab's builder) will not guess a registry for short names.
+    checks.expect(build["from"] == "docker.io/library/debian:bookworm" and build["name"],
+                  f"the build stage should be `FROM docker.io/library/debian:bookworm AS build`, is "
+                  f"{build['from']} AS {build['name']}")
+    checks.expect(runtime["from"] == "docker.io/library/debian:bookworm-slim",
+                  f"the runtime stage should be docker.io/library/debian:bookworm-slim, is {runtime['from']}")
 
     # The runtime stage: exactly the three binaries from the build stage, and weftd as the entry point.
     copies = {}

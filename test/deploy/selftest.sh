@@ -156,7 +156,7 @@ fresh && mutate Dockerfile "libspdlog1.10 " "" &&
   expect_fail "Dockerfile: a library the binaries load is missing" "add libspdlog1.10 to the runtime stage" dockerfile
 fresh && mutate Dockerfile "libcli11-dev " "" &&
   expect_fail "Dockerfile: build stage lacks a setup.sh build package" "the Dockerfile's build stage lacks it" dockerfile
-fresh && mutate Dockerfile "FROM debian:bookworm-slim" "FROM debian:bookworm" &&
+fresh && mutate Dockerfile "debian:bookworm-slim" "debian:bookworm" &&
   expect_fail "Dockerfile: a fat runtime stage" "bookworm-slim" dockerfile
 
 fresh && mutate vagrant/Vagrantfile "Vagrant.configure(\"2\") do |config|" "Vagrant.configure(\"2\") do |config" &&

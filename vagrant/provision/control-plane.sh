@@ -14,7 +14,7 @@ export KUBECONFIG=/etc/kubernetes/admin.conf
 if [[ ! -f $KUBECONFIG ]]; then
   echo "control-plane: kubeadm init (advertise ${node_ip}, pod network ${pod_cidr})"
   kubeadm init --apiserver-advertise-address="$node_ip" --pod-network-cidr="$pod_cidr" \
-    --token="$token" --token-ttl=24h --skip-token-print
+    --token="$token" --token-ttl=0 --skip-token-print  # a lab token that never expires
 else
   echo "control-plane: already initialised"
 fi
