@@ -10,7 +10,7 @@ namespace {
 struct Range {
   std::uint64_t first;  // SubnetMin >> host bits
   std::uint64_t count;
-  unsigned shift;       // host bits of a subnet
+  unsigned shift;  // host bits of a subnet
 };
 
 Range range_of(const FamilyConfig<Ipv4Addr>& net) {
@@ -83,9 +83,8 @@ Result<Ipv4Prefix> pick_free_subnet(const FamilyConfig<Ipv4Addr>& net, const std
   std::uint64_t free = r.count - taken_total(spans);
   if (free == 0) {
     return fail("network " + net.network.str() + " is full: all " + std::to_string(r.count) + " /" +
-                std::to_string(net.subnet_len) + " subnets from SubnetMin " + net.subnet_min.str() +
-                " to SubnetMax " + net.subnet_max.str() +
-                " are leased; remove departed Nodes or enlarge Network in net-conf.json");
+                std::to_string(net.subnet_len) + " subnets from SubnetMin " + net.subnet_min.str() + " to SubnetMax " +
+                net.subnet_max.str() + " are leased; remove departed Nodes or enlarge Network in net-conf.json");
   }
   // The k-th free number: step over every taken interval that starts at or before it.
   std::uint64_t k = std::uniform_int_distribution<std::uint64_t>(0, free - 1)(rng);

@@ -28,25 +28,26 @@ namespace weft {
 // Our own Node as the API shows it before we lease.
 struct OwnNode {
   std::string name;
-  std::optional<Ipv4Prefix> pod_cidr;    // spec.podCIDR (the IPv4 one of spec.podCIDRs)
-  std::optional<Ipv4Addr> internal_ip;   // first InternalIP of status.addresses
-  std::optional<Ipv4Prefix> subnet;      // our confirmed subnet annotation from an earlier run
-  std::optional<Ipv4Addr> public_ip;     // our public-ip annotation from an earlier run
-  std::optional<Mac> vtep_mac;           // our VtepMAC from an earlier run: keep it across restarts
+  std::optional<Ipv4Prefix> pod_cidr;   // spec.podCIDR (the IPv4 one of spec.podCIDRs)
+  std::optional<Ipv4Addr> internal_ip;  // first InternalIP of status.addresses
+  std::optional<Ipv4Prefix> subnet;     // our confirmed subnet annotation from an earlier run
+  std::optional<Ipv4Addr> public_ip;    // our public-ip annotation from an earlier run
+  std::optional<Mac> vtep_mac;          // our VtepMAC from an earlier run: keep it across restarts
 };
 
 // Counters for metrics and tests (monotonic unless noted).
 struct SubnetStats {
-  std::uint64_t lists = 0;           // full lists of the watch (initial + relists)
-  std::uint64_t relists = 0;         // lists after the first (410 Gone, or a failed rewatch)
-  std::uint64_t watches = 0;         // watch requests started
-  std::uint64_t events = 0;          // ADDED/MODIFIED/DELETED events applied
+  std::uint64_t lists = 0;    // full lists of the watch (initial + relists)
+  std::uint64_t relists = 0;  // lists after the first (only after 410 Gone)
+  std::uint64_t watches = 0;  // watch requests started
+  std::uint64_t events = 0;   // ADDED/MODIFIED/DELETED events applied
   std::uint64_t bookmarks = 0;
-  std::uint64_t api_errors = 0;      // failed requests (each retry counts)
-  std::uint64_t peers = 0;           // current number of valid peers
-  std::uint64_t skipped_peers = 0;   // current number of Nodes skipped for bad annotations
-  std::uint64_t lease_attempts = 0;  // subnets claimed by acquire (1 without contention)
-  std::uint64_t lease_conflicts = 0; // claims withdrawn because another node claimed the same subnet
+  std::uint64_t api_errors = 0;       // failed requests (each retry counts)
+  std::uint64_t peers = 0;            // current number of valid peers
+  std::uint64_t skipped_peers = 0;    // current number of Nodes skipped for bad annotations
+  std::uint64_t unjoined_nodes = 0;   // current number of other Nodes without lease annotations
+  std::uint64_t lease_attempts = 0;   // subnets claimed by acquire (1 without contention)
+  std::uint64_t lease_conflicts = 0;  // claims withdrawn because another node claimed the same subnet
 };
 
 class SubnetManager {

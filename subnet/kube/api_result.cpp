@@ -21,18 +21,30 @@ bool ApiError::transient() const {
 
 std::string to_string(ApiErrorKind kind) {
   switch (kind) {
-    case ApiErrorKind::Transport: return "transport";
-    case ApiErrorKind::Tls: return "tls";
-    case ApiErrorKind::Unauthorized: return "unauthorized";
-    case ApiErrorKind::Forbidden: return "forbidden";
-    case ApiErrorKind::NotFound: return "not found";
-    case ApiErrorKind::Conflict: return "conflict";
-    case ApiErrorKind::Gone: return "gone";
-    case ApiErrorKind::TooMany: return "too many requests";
-    case ApiErrorKind::Server: return "server error";
-    case ApiErrorKind::BadResponse: return "bad response";
-    case ApiErrorKind::Rejected: return "rejected";
-    case ApiErrorKind::Cancelled: return "cancelled";
+    case ApiErrorKind::Transport:
+      return "transport";
+    case ApiErrorKind::Tls:
+      return "tls";
+    case ApiErrorKind::Unauthorized:
+      return "unauthorized";
+    case ApiErrorKind::Forbidden:
+      return "forbidden";
+    case ApiErrorKind::NotFound:
+      return "not found";
+    case ApiErrorKind::Conflict:
+      return "conflict";
+    case ApiErrorKind::Gone:
+      return "gone";
+    case ApiErrorKind::TooMany:
+      return "too many requests";
+    case ApiErrorKind::Server:
+      return "server error";
+    case ApiErrorKind::BadResponse:
+      return "bad response";
+    case ApiErrorKind::Rejected:
+      return "rejected";
+    case ApiErrorKind::Cancelled:
+      return "cancelled";
   }
   return "unknown";
 }
@@ -48,12 +60,14 @@ ApiError http_error(int http_status, const std::string& what, const std::string&
     e.kind = ApiErrorKind::Unauthorized;
     e.message = "unauthorized: the API server rejected weft's credentials for " + what +
                 ": the token is wrong or expired, or the client certificate is not trusted; check the "
-                "kubeconfig or the service account token" + code + said;
+                "kubeconfig or the service account token" +
+                code + said;
   } else if (http_status == 403) {
     e.kind = ApiErrorKind::Forbidden;
     e.message = "forbidden: weft's service account may not " + what +
                 " - check the ClusterRole in manifests/ (weft needs get, list, watch on nodes and patch on "
-                "nodes/status)" + code + said;
+                "nodes/status)" +
+                code + said;
   } else if (http_status == 404) {
     e.kind = ApiErrorKind::NotFound;
     e.message = "not found: " + what + code + said;
@@ -81,14 +95,16 @@ ApiError transport_error(const std::string& what, const std::string& msg, const 
   std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char ch) { return std::tolower(ch); });
   auto has = [&](const char* s) { return lower.find(s) != std::string::npos; };
   if (has("ssl") || has("handshake") || has("certificate") || has("tls")) {
-    return ApiError{ApiErrorKind::Tls, 0,
+    return ApiError{ApiErrorKind::Tls,
+                    0,
                     what + ": TLS with " + ctx.server + " failed (" + msg + "): check that " + ctx.ca_desc +
                         " signed the server's certificate and that the certificate names this host or IP (" +
                         ctx.source + ")",
                     {}};
   }
   if (has("timed out") || has("timeout")) {
-    return ApiError{ApiErrorKind::Transport, 0,
+    return ApiError{ApiErrorKind::Transport,
+                    0,
                     what + ": no data from " + ctx.server + " for " + std::to_string(ctx.timeout.count()) +
                         " ms (API server hung or unreachable)",
                     {}};

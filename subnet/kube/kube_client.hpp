@@ -78,8 +78,9 @@ class KubeClient {
   // Strategic-merge patch of metadata.annotations (through nodes/NAME/status, as flannel's RBAC
   // allows), with metadata.resourceVersion as a precondition when not empty (409 -> Conflict).
   // nullopt values remove keys. Returns the Node after the patch.
-  virtual ApiResult<NodeInfo> patch_node_annotations(const std::string& name, const std::string& resource_version,
-                                                     const std::map<std::string, std::optional<std::string>>& patch) = 0;
+  virtual ApiResult<NodeInfo> patch_node_annotations(
+      const std::string& name, const std::string& resource_version,
+      const std::map<std::string, std::optional<std::string>>& patch) = 0;
 
   // Strategic-merge patch of one status condition (other conditions are kept).
   virtual ApiStatus patch_node_condition(const std::string& name, const NodeCondition& condition) = 0;
@@ -89,16 +90,16 @@ class KubeClient {
 
 // Tunables; tests shorten the timeouts.
 struct ClientOptions {
-  std::string annotation_prefix = "weft.io/";          // NodeInfo keeps only these annotations
-  std::chrono::milliseconds request_timeout{10000};     // idle timeout of list/get/patch
-  int watch_timeout_min_s = 60;                         // timeoutSeconds drawn from [min, max]
+  std::string annotation_prefix = "weft.io/";        // NodeInfo keeps only these annotations
+  std::chrono::milliseconds request_timeout{10000};  // idle timeout of list/get/patch
+  int watch_timeout_min_s = 60;                      // timeoutSeconds drawn from [min, max]
   int watch_timeout_max_s = 90;
-  std::chrono::milliseconds watch_idle_margin{15000};   // read timeout = timeoutSeconds + this
-  std::size_t max_list_body = 16U << 20U;               // per page
-  std::size_t max_body = 1U << 20U;                     // get/patch responses
+  std::chrono::milliseconds watch_idle_margin{15000};  // read timeout = timeoutSeconds + this
+  std::size_t max_list_body = 16U << 20U;              // per page
+  std::size_t max_body = 1U << 20U;                    // get/patch responses
   std::size_t max_watch_line = 1U << 20U;
   int list_page_size = 500;
-  std::size_t pool_threads = 2;                         // cpprest's global pool (first client only)
+  std::size_t pool_threads = 2;  // cpprest's global pool (first client only)
 };
 
 // The real client over HTTPS (cpprestsdk). Logs once if TLS verification is off.

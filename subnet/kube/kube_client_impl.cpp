@@ -3,17 +3,17 @@
 #include <openssl/x509.h>
 #include <spdlog/spdlog.h>
 
-#include <boost/asio/ssl.hpp>
 #include <cpprest/http_client.h>
+#include <pplx/threadpool.h>
 #include <algorithm>
+#include <boost/asio/ssl.hpp>
 #include <cctype>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
-#include <limits>
 #include <fstream>
-#include <pplx/threadpool.h>
+#include <limits>
 #include <random>
 #include <sstream>
 
@@ -101,8 +101,9 @@ struct TlsMaterial {
 Result<TlsMaterial> load_tls(const KubeConfig& c) {
   TlsMaterial m;
   m.ca_pem = c.ca_pem;
-  m.ca_desc = c.ca_file.empty() ? (c.ca_pem.empty() ? "the system CA store" : "the certificate-authority-data of " + c.source)
-                                : "CA file " + c.ca_file;
+  m.ca_desc = c.ca_file.empty()
+                  ? (c.ca_pem.empty() ? "the system CA store" : "the certificate-authority-data of " + c.source)
+                  : "CA file " + c.ca_file;
   if (!c.ca_file.empty()) {
     auto pem = read_pem_file(c.ca_file, "CA file");
     if (!pem) return pem.take_error();
@@ -147,8 +148,10 @@ class RealKubeClient final : public KubeClient {
       setup_error_ = tls.error();
     }
     if (cfg_.insecure_skip_tls_verify) {
-      spdlog::warn("TLS verification of the API server {} is OFF (insecure-skip-tls-verify): anyone on the path "
-                   "can impersonate it", cfg_.server);
+      spdlog::warn(
+          "TLS verification of the API server {} is OFF (insecure-skip-tls-verify): anyone on the path "
+          "can impersonate it",
+          cfg_.server);
     } else if (cfg_.server.starts_with("http://")) {
       spdlog::warn("the API server {} is plain HTTP: no TLS, credentials sent in clear", cfg_.server);
     }
@@ -193,8 +196,9 @@ class RealKubeClient final : public KubeClient {
 
   ApiResult<NodeInfo> patch_node_annotations(const std::string& name, const std::string& rv,
                                              const std::map<std::string, std::optional<std::string>>& patch) override {
-    auto body = call(methods::PATCH, "/api/v1/nodes/" + path_escape(name) + "/status", annotations_patch_body(rv, patch),
-                     "application/json", opts_.max_body, "patch nodes/status (node \"" + name + "\")");
+    auto body =
+        call(methods::PATCH, "/api/v1/nodes/" + path_escape(name) + "/status", annotations_patch_body(rv, patch),
+             "application/json", opts_.max_body, "patch nodes/status (node \"" + name + "\")");
     if (!body) return body.error();
     auto node = parse_node(*body, opts_.annotation_prefix);
     if (!node) return bad_response("patch node " + name, node.error());
@@ -229,7 +233,8 @@ class RealKubeClient final : public KubeClient {
         ctx.add_certificate_authority(boost::asio::buffer(tls.ca_pem), ec);
       }
       if (!tls.cert_pem.empty()) ctx.use_certificate_chain(boost::asio::buffer(tls.cert_pem), ec);
-      if (!tls.key_pem.empty()) ctx.use_private_key(boost::asio::buffer(tls.key_pem), boost::asio::ssl::context::pem, ec);
+      if (!tls.key_pem.empty())
+        ctx.use_private_key(boost::asio::buffer(tls.key_pem), boost::asio::ssl::context::pem, ec);
     });
     return c;
   }
@@ -270,7 +275,6 @@ class RealKubeClient final : public KubeClient {
   std::mt19937 rng_;
 };
 
-
 // Reads bytes as they arrive: blocks for the first, then takes whatever is already buffered.
 class BodyReader {
  public:
@@ -300,9 +304,11 @@ ApiResult<std::string> read_limited(http_response& resp, std::size_t limit, cons
                                     const std::string& server) {
   auto declared = resp.headers().content_length();
   auto too_big = [&](std::uint64_t n) {
-    return ApiError{ApiErrorKind::BadResponse, resp.status_code(),
+    return ApiError{ApiErrorKind::BadResponse,
+                    resp.status_code(),
                     what + ": response from " + server + " is " + std::to_string(n) + " bytes, over the limit of " +
-                        std::to_string(limit), {}};
+                        std::to_string(limit),
+                    {}};
   };
   if (declared > limit && declared != std::numeric_limits<std::uint64_t>::max()) return too_big(declared);
   BodyReader reader(resp);

@@ -110,7 +110,8 @@ Status read_user(const json& user, const std::string& where, const std::string& 
   c.token_file = resolve_path(*token_file, base_dir);
   if (auto st = file_or_data(user, "client-certificate", where, base_dir, &c.client_cert_file, &c.client_cert_pem); !st)
     return st;
-  if (auto st = file_or_data(user, "client-key", where, base_dir, &c.client_key_file, &c.client_key_pem); !st) return st;
+  if (auto st = file_or_data(user, "client-key", where, base_dir, &c.client_key_file, &c.client_key_pem); !st)
+    return st;
   bool has_cert = !c.client_cert_file.empty() || !c.client_cert_pem.empty();
   bool has_key = !c.client_key_file.empty() || !c.client_key_pem.empty();
   if (has_cert != has_key) return fail(where + ": client-certificate and client-key must be given together");
@@ -205,8 +206,9 @@ Result<KubeConfig> load_in_cluster(const std::string& token_dir) {
   const char* host = std::getenv("KUBERNETES_SERVICE_HOST");
   const char* port = std::getenv("KUBERNETES_SERVICE_PORT");
   if (!host || !*host || !port || !*port) {
-    return fail("not running in a pod (KUBERNETES_SERVICE_HOST/PORT are not set): give --kubeconfig-file or "
-                "--kube-api-url");
+    return fail(
+        "not running in a pod (KUBERNETES_SERVICE_HOST/PORT are not set): give --kubeconfig-file or "
+        "--kube-api-url");
   }
   KubeConfig c;
   std::string h = host;

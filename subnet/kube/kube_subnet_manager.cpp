@@ -64,7 +64,8 @@ Result<OwnNode> KubeSubnetManager::read_own_node() {
   auto node = retry(retry_, "read node " + cfg_.node_name, [&] { return client_->get_node(cfg_.node_name); });
   if (!node) {
     if (node.error().kind == ApiErrorKind::NotFound) {
-      return fail("node " + cfg_.node_name + " not found in the API: check --node-name/NODE_NAME (it must be the "
+      return fail("node " + cfg_.node_name +
+                  " not found in the API: check --node-name/NODE_NAME (it must be the "
                   "name kubelet registered)");
     }
     return fail(node.error().message);
@@ -134,6 +135,7 @@ void KubeSubnetManager::on_list(const NodeList& list) {
     dirty_ = false;
     stats_.peers = cache_->peers().size();
     stats_.skipped_peers = cache_->skipped();
+    stats_.unjoined_nodes = cache_->unjoined();
   }
   if (notify && peers_changed_) peers_changed_();
 }
@@ -145,6 +147,7 @@ void KubeSubnetManager::on_event(const WatchEvent& ev, bool more) {
     dirty_ |= cache_->apply(ev);
     stats_.peers = cache_->peers().size();
     stats_.skipped_peers = cache_->skipped();
+    stats_.unjoined_nodes = cache_->unjoined();
     if (dirty_ && !more) {
       dirty_ = false;
       notify = true;
@@ -194,8 +197,9 @@ Result<std::string> resolve_node_name(const std::string& flag_value) {
     if (env) name = env;
   }
   if (name.empty()) {
-    return fail("no node name: give --node-name or set NODE_NAME (in the DaemonSet: env NODE_NAME from "
-                "fieldRef spec.nodeName)");
+    return fail(
+        "no node name: give --node-name or set NODE_NAME (in the DaemonSet: env NODE_NAME from "
+        "fieldRef spec.nodeName)");
   }
   static const std::regex kDns1123(R"([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*)");
   if (name.size() > 253 || !std::regex_match(name, kDns1123)) {

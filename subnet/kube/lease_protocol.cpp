@@ -44,7 +44,8 @@ Result<std::optional<Ipv4Prefix>> ipv4_pod_cidr(const NodeInfo& node) {
   std::string seen;
   for (const auto& text : node.pod_cidrs) {
     if (auto p = Ipv4Prefix::parse(text)) return std::optional<Ipv4Prefix>(*p);
-    if (!Ipv6Prefix::parse(text)) return fail("node " + node.name + " has a malformed podCIDR \"" + text.substr(0, 64) + "\"");
+    if (!Ipv6Prefix::parse(text))
+      return fail("node " + node.name + " has a malformed podCIDR \"" + text.substr(0, 64) + "\"");
     seen += (seen.empty() ? "" : ", ") + text;
   }
   if (!seen.empty()) {
@@ -69,7 +70,8 @@ Result<Lease> LeaseProtocol::acquire(const NodeInfo& own, Ipv4Addr public_ip, Ma
 Result<Lease> LeaseProtocol::from_pod_cidr(const NodeInfo& own, Ipv4Prefix pod_cidr, const Lease& base) {
   if (!s_.network.network.contains(pod_cidr)) {
     return fail("podCIDR " + pod_cidr.str() + " of node " + own.name + " is outside the network " +
-                s_.network.network.str() + " of net-conf.json: make kube-controller-manager's --cluster-cidr "
+                s_.network.network.str() +
+                " of net-conf.json: make kube-controller-manager's --cluster-cidr "
                 "(kubeadm --pod-network-cidr) and net-conf.json's Network the same");
   }
   Lease lease = base;
@@ -109,8 +111,9 @@ Status LeaseProtocol::publish(const NodeInfo& own, const Lease& lease) {
     auto mine = parse_own(fresh->annotations, s_.keys);
     bool still_ours = (mine.subnet_claim && *mine.subnet_claim == lease.subnet) ||
                       (mine.subnet && *mine.subnet == lease.subnet) || !own.pod_cidrs.empty();
-    if (!still_ours) return fail("lease: the claim on " + lease.subnet.str() + " of node " + s_.node_name +
-                                 " was removed by someone else while weft confirmed it");
+    if (!still_ours)
+      return fail("lease: the claim on " + lease.subnet.str() + " of node " + s_.node_name +
+                  " was removed by someone else while weft confirmed it");
     rv = fresh->resource_version;
   }
 }
@@ -135,15 +138,18 @@ Result<Lease> LeaseProtocol::by_annotations(const Lease& base) {
     if (mine.subnet && fits(*mine.subnet)) {
       // Confirmed by an earlier run: keep it, whatever anyone else claims now.
       if (auto other = other_holder(*before, s_.node_name, s_.keys, *mine.subnet); !other.empty()) {
-        spdlog::error("lease {}: node {} holds or claims an overlapping subnet; keeping ours (a confirmed lease is "
-                      "never withdrawn); peers refuse both until one is removed", mine.subnet->str(), other);
+        spdlog::error(
+            "lease {}: node {} holds or claims an overlapping subnet; keeping ours (a confirmed lease is "
+            "never withdrawn); peers refuse both until one is removed",
+            mine.subnet->str(), other);
       }
       lease.subnet = *mine.subnet;
       if (auto st = publish(*own, lease); !st) return st.take_error();
       spdlog::info("lease {} kept from an earlier run", lease.subnet.str());
       return lease;
     }
-    if (mine.subnet) spdlog::warn("lease {} no longer fits the network configuration; leasing anew", mine.subnet->str());
+    if (mine.subnet)
+      spdlog::warn("lease {} no longer fits the network configuration; leasing anew", mine.subnet->str());
 
     NodeInfo claimed = *own;
     Ipv4Prefix subnet;
@@ -156,9 +162,8 @@ Result<Lease> LeaseProtocol::by_annotations(const Lease& base) {
       ++attempts_;
       AnnotationPatch claim{{s_.keys.subnet_claim, subnet.str()}};
       if (mine.subnet) claim[s_.keys.subnet] = std::nullopt;
-      auto r = retry(retry_, "lease: claim", [&] {
-        return client_.patch_node_annotations(s_.node_name, own->resource_version, claim);
-      });
+      auto r = retry(retry_, "lease: claim",
+                     [&] { return client_.patch_node_annotations(s_.node_name, own->resource_version, claim); });
       if (!r && r.error().kind == ApiErrorKind::Conflict) continue;  // our Node changed under us: start over
       if (!r) return api_fail(r.error());
       claimed = std::move(*r);

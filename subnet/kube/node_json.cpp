@@ -52,20 +52,28 @@ class NodeSax : public nlohmann::json_sax<json> {
     if (path_.empty()) return true;  // a bare string: rejected by the root check
     std::size_t depth = path_.size();
     if (depth == 1) {
-      if (leaf == "kind") kind = v;
-      else if (leaf == "type") type = v;
-      else if (leaf == "reason") status.reason = v;
-      else if (leaf == "message") status.message = v;
+      if (leaf == "kind")
+        kind = v;
+      else if (leaf == "type")
+        type = v;
+      else if (leaf == "reason")
+        status.reason = v;
+      else if (leaf == "message")
+        status.message = v;
       return true;
     }
     if (depth == 2 && path_[1] == "metadata" && shape_ == Shape::List) {
-      if (leaf == "resourceVersion") list_rv = v;
-      else if (leaf == "continue") continue_token = v;
+      if (leaf == "resourceVersion")
+        list_rv = v;
+      else if (leaf == "continue")
+        continue_token = v;
       return true;
     }
     if (shape_ == Shape::Watch && depth == 2 && path_[1] == "object") {
-      if (leaf == "reason") status.reason = v;
-      else if (leaf == "message") status.message = v;
+      if (leaf == "reason")
+        status.reason = v;
+      else if (leaf == "message")
+        status.message = v;
     }
     node_string(leaf, v);
     return true;
@@ -140,8 +148,10 @@ class NodeSax : public nlohmann::json_sax<json> {
   void node_string(std::string_view leaf, const std::string& v) {
     if (!node_open_) return;
     if (rel_is({"metadata"})) {
-      if (leaf == "name") cur_.name = v;
-      else if (leaf == "resourceVersion") cur_.resource_version = v;
+      if (leaf == "name")
+        cur_.name = v;
+      else if (leaf == "resourceVersion")
+        cur_.resource_version = v;
     } else if (rel_is({"metadata", "annotations"})) {
       if (leaf.starts_with(prefix_)) cur_.annotations[std::string(leaf)] = v;
     } else if ((rel_is({"spec"}) && leaf == "podCIDR") || rel_is({"spec", "podCIDRs"})) {
@@ -149,8 +159,10 @@ class NodeSax : public nlohmann::json_sax<json> {
         cur_.pod_cidrs.push_back(v);
       }
     } else if (rel_is({"status", "addresses", "[]"})) {
-      if (leaf == "type") addr_type_ = v;
-      else if (leaf == "address") addr_ = v;
+      if (leaf == "type")
+        addr_type_ = v;
+      else if (leaf == "address")
+        addr_ = v;
     }
   }
 
@@ -243,9 +255,12 @@ std::string annotations_patch_body(const std::string& resource_version,
 }
 
 std::string condition_patch_body(const NodeCondition& c, const std::string& now_rfc3339) {
-  json cond = {{"type", c.type},       {"status", c.status},
-               {"reason", c.reason},   {"message", c.message},
-               {"lastHeartbeatTime", now_rfc3339}, {"lastTransitionTime", now_rfc3339}};
+  json cond = {{"type", c.type},
+               {"status", c.status},
+               {"reason", c.reason},
+               {"message", c.message},
+               {"lastHeartbeatTime", now_rfc3339},
+               {"lastTransitionTime", now_rfc3339}};
   return json{{"status", {{"conditions", json::array({cond})}}}}.dump();
 }
 

@@ -21,9 +21,9 @@ struct WatchCounters {
 class NodeWatch {
  public:
   struct Handlers {
-    std::function<void(const NodeList&)> on_list;                  // replaces everything known
+    std::function<void(const NodeList&)> on_list;                         // replaces everything known
     std::function<void(const WatchEvent&, bool more_buffered)> on_event;  // not for bookmarks
-    std::function<void(const WatchCounters&)> on_counters;         // after every change of a counter
+    std::function<void(const WatchCounters&)> on_counters;                // after every change of a counter
   };
 
   NodeWatch(KubeClient& client, StopSignal& stop, BackoffPolicy policy, Handlers handlers);
@@ -32,8 +32,8 @@ class NodeWatch {
   void run();
 
  private:
-  bool list();                 // true once a list has been applied
-  void watch();                // one watch request and what its end means
+  bool list();   // true once a list has been applied
+  void watch();  // one watch request and what its end means
   void failed(const ApiError& e);
   void count(std::uint64_t WatchCounters::*field);
 

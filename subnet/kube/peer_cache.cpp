@@ -48,6 +48,7 @@ bool PeerCache::upsert(const std::string& name, const Annotations& a) {
   auto it = known_.find(name);
   if (it != known_.end() && it->second == fp) return false;  // a heartbeat: nothing of ours changed
   known_[name] = fp;
+  bool had_lease = candidates_.count(name) || parse_error_.count(name);
   std::set<std::string> affected{name};
   if (auto c = candidates_.find(name); c != candidates_.end()) {
     affected.merge(overlapping(c->second.subnet));
@@ -58,6 +59,11 @@ bool PeerCache::upsert(const std::string& name, const Annotations& a) {
   unjoined_.erase(name);
   if (!has_lease_annotations(a, keys_)) {  // not joined yet, or only claiming a subnet
     unjoined_.insert(name);
+    if (had_lease) {
+      spdlog::info("node {}: its {} lease annotations were removed; no longer a peer", name, keys_.prefix);
+    } else {
+      spdlog::debug("node {} has no {} lease annotations yet (weftd not running there)", name, keys_.prefix);
+    }
   } else if (auto peer = parse_peer(name, a, keys_, rules_)) {
     affected.merge(overlapping(peer->subnet));
     index_add(name, peer->subnet);
@@ -112,8 +118,8 @@ bool PeerCache::reconsider(const std::set<std::string>& names) {
     if (c != candidates_.end()) {
       for (const auto& other : overlapping(c->second.subnet)) {
         if (other == name) continue;
-        reason = "subnet " + c->second.subnet.str() + " overlaps node " + other + "'s " +
-                 candidates_.at(other).subnet.str();
+        reason =
+            "subnet " + c->second.subnet.str() + " overlaps node " + other + "'s " + candidates_.at(other).subnet.str();
         break;
       }
     } else if (auto e = parse_error_.find(name); e != parse_error_.end()) {

@@ -46,8 +46,8 @@ class PeerCache {
   // Every other Node, with a fingerprint of its annotations: a Node's heartbeats (MODIFIED
   // events with the same annotations) are recognised without keeping the strings.
   std::map<std::string, std::uint64_t> known_;
-  std::map<std::string, Peer> candidates_;           // individually valid
-  std::map<std::string, std::string> parse_error_;   // individually invalid, with the reason
+  std::map<std::string, Peer> candidates_;                 // individually valid
+  std::map<std::string, std::string> parse_error_;         // individually invalid, with the reason
   std::map<Ipv4Prefix, std::set<std::string>> by_subnet_;  // candidates by subnet
   PeerSet peers_;
   std::map<std::string, std::string> skip_reason_;

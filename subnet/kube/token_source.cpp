@@ -31,7 +31,7 @@ Result<std::string> TokenSource::current() {
   ss << in.rdbuf();
   std::string t = ss.str();
   while (!t.empty() && (t.back() == '\n' || t.back() == '\r' || t.back() == ' ')) t.pop_back();
-  if (t.empty() || t.size() > 64 * 1024 || t.find_first_of("\r\n") != std::string::npos) {
+  if (t.empty() || t.size() > 64U * 1024U || t.find_first_of("\r\n") != std::string::npos) {
     if (loaded_) return token_;
     return fail("token file " + file_ + " does not hold a single-line token");
   }

@@ -2,9 +2,9 @@
 // TokenSource: the bearer token, static or from a file that is re-read when it changes
 // (projected service account tokens rotate about hourly). Thread-safe.
 
+#include <sys/types.h>
 #include <mutex>
 #include <string>
-#include <sys/types.h>
 
 #include "overlay/result.hpp"
 

@@ -52,7 +52,8 @@ Result<std::vector<Line>> split_lines(std::string_view text) {
     ++number;
     std::size_t indent = 0;
     while (indent < raw.size() && raw[indent] == ' ') ++indent;
-    if (indent < raw.size() && raw[indent] == '\t') return fail(at_line(number) + "tabs are not allowed for indentation");
+    if (indent < raw.size() && raw[indent] == '\t')
+      return fail(at_line(number) + "tabs are not allowed for indentation");
     std::string body = trim(strip_comment(raw.substr(indent)));
     if (body.empty() || body == "---" || body.starts_with("%")) continue;
     if (body == "...") break;

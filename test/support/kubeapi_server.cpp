@@ -142,13 +142,20 @@ void KubeApiServer::start(const Options& o) {
   kubeconfig_ = dir_ + "/kubeconfig";
   std::vector<std::string> args = {"python3",
                                    std::string(WEFT_SOURCE_DIR) + "/test/kubeapi/kubeapi.py",
-                                   "--listen", "127.0.0.1:0",
-                                   "--cert-dir", cert_dir(),
-                                   "--ready-file", ready,
-                                   "--kubeconfig-out", kubeconfig_,
-                                   "--bookmark-interval", std::to_string(o.bookmark_interval_s),
-                                   "--history", std::to_string(o.history),
-                                   "--log-file", log};
+                                   "--listen",
+                                   "127.0.0.1:0",
+                                   "--cert-dir",
+                                   cert_dir(),
+                                   "--ready-file",
+                                   ready,
+                                   "--kubeconfig-out",
+                                   kubeconfig_,
+                                   "--bookmark-interval",
+                                   std::to_string(o.bookmark_interval_s),
+                                   "--history",
+                                   std::to_string(o.history),
+                                   "--log-file",
+                                   log};
   args.insert(args.end(), o.extra_args.begin(), o.extra_args.end());
   pid_ = ::fork();
   if (pid_ < 0) throw std::runtime_error("fork failed");
@@ -160,6 +167,7 @@ void KubeApiServer::start(const Options& o) {
       ::dup2(out, 2);
     }
     std::vector<char*> argv;
+    argv.reserve(args.size() + 1);
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
     ::execvp("python3", argv.data());

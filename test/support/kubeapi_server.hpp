@@ -7,10 +7,10 @@
 // tokens are made once per test process and shared by every server it starts.
 // Failures to start or to talk to it throw std::runtime_error (the test fails with the reason).
 
-#include <nlohmann/json.hpp>
-#include <map>
-#include <string>
 #include <sys/types.h>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <string>
 #include <vector>
 
 namespace weft::test {
@@ -42,7 +42,7 @@ class KubeApiServer {
   const std::string& client_key_file() const { return client_key_; }
   const std::string& admin_token() const { return admin_token_; }
   const std::string& weft_token() const { return weft_token_; }  // flannel's RBAC
-  std::string token_of(const std::string& user) const;          // from the ready file's "tokens"
+  std::string token_of(const std::string& user) const;           // from the ready file's "tokens"
   const std::string& kubeconfig() const { return kubeconfig_; }  // weft's service account
   const std::string& dir() const { return dir_; }
   pid_t pid() const { return pid_; }

@@ -66,7 +66,8 @@ TEST_CASE("bad peer annotations are refused with the reason", "[annotations]") {
   CHECK_THAT(refused(data(R"({"VNI":-1,"VtepMAC":"0e:8f:12:34:56:78"})")), Catch::Contains("is not a VNI"));
   CHECK_THAT(refused(data(std::string(5000, '['))), Catch::Contains("too long"));
   CHECK_THAT(refused(with("weft.io/subnet", "10.9.0.0/24")), Catch::Contains("outside network 10.244.0.0/16"));
-  CHECK_THAT(refused(with("weft.io/subnet", "10.244.1.0/25")), Catch::Contains("overlaps our own subnet 10.244.1.0/24"));
+  CHECK_THAT(refused(with("weft.io/subnet", "10.244.1.0/25")),
+             Catch::Contains("overlaps our own subnet 10.244.1.0/24"));
   CHECK_THAT(refused(with("weft.io/subnet", "10.244.0.0/16")), Catch::Contains("overlaps our own"));
   CHECK_THAT(refused(with("weft.io/subnet", "10.244.7.1/24")), Catch::Contains("host bits"));
   CHECK_THAT(refused(with("weft.io/subnet", "garbage")), Catch::Contains("weft.io/subnet"));

@@ -96,15 +96,18 @@ TEST_CASE("kubeconfig errors name the file and the field", "[kubeconfig]") {
   };
   CHECK_THAT(err(kKubectlYaml, "nope"), Catch::Contains("kubeconfig /k") && Catch::Contains("no entry named \"nope\""));
   CHECK_THAT(err("kind: Config\n"), Catch::Contains("\"current-context\" is not set"));
-  CHECK_THAT(err("current-context: x\ncontexts:\n- name: x\n  context:\n    cluster: c\nclusters:\n- name: c\n  cluster:\n"
-                 "    insecure-skip-tls-verify: true\n"),
-             Catch::Contains("cluster \"c\": \"server\" is missing"));
-  CHECK_THAT(err("current-context: x\ncontexts:\n- name: x\n  context:\n    cluster: c\nclusters:\n- name: c\n  cluster:\n"
-                 "    server: https://a\n    certificate-authority-data: '%%%'\n"),
-             Catch::Contains("\"certificate-authority-data\" is not base64"));
-  CHECK_THAT(err("current-context: x\ncontexts:\n- name: x\n  context:\n    cluster: c\n    user: u\nclusters:\n- name: c\n"
-                 "  cluster:\n    server: https://a\nusers:\n- name: u\n  user:\n    exec:\n      command: aws\n"),
-             Catch::Contains("user \"u\": \"exec\" credentials are not supported"));
+  CHECK_THAT(
+      err("current-context: x\ncontexts:\n- name: x\n  context:\n    cluster: c\nclusters:\n- name: c\n  cluster:\n"
+          "    insecure-skip-tls-verify: true\n"),
+      Catch::Contains("cluster \"c\": \"server\" is missing"));
+  CHECK_THAT(
+      err("current-context: x\ncontexts:\n- name: x\n  context:\n    cluster: c\nclusters:\n- name: c\n  cluster:\n"
+          "    server: https://a\n    certificate-authority-data: '%%%'\n"),
+      Catch::Contains("\"certificate-authority-data\" is not base64"));
+  CHECK_THAT(
+      err("current-context: x\ncontexts:\n- name: x\n  context:\n    cluster: c\n    user: u\nclusters:\n- name: c\n"
+          "  cluster:\n    server: https://a\nusers:\n- name: u\n  user:\n    exec:\n      command: aws\n"),
+      Catch::Contains("user \"u\": \"exec\" credentials are not supported"));
   CHECK_THAT(err("a: b\n  c: d\n"), Catch::Contains("line 2"));
   CHECK_THAT(err("a: &anchor b\n"), Catch::Contains("anchors"));
   auto missing = load_kubeconfig("/nonexistent/kubeconfig");
@@ -113,7 +116,8 @@ TEST_CASE("kubeconfig errors name the file and the field", "[kubeconfig]") {
 }
 
 TEST_CASE("the YAML reader: sequences at the key's indentation, quotes, comments, flow", "[kubeconfig]") {
-  auto j = parse_yaml_lite("# c\na:\n- x: 1\n  y: 'it''s'\n- \"two\\n\"\nb: {\"k\": [1]}  # trailing\nc: ~\nd: x # y\n");
+  auto j =
+      parse_yaml_lite("# c\na:\n- x: 1\n  y: 'it''s'\n- \"two\\n\"\nb: {\"k\": [1]}  # trailing\nc: ~\nd: x # y\n");
   REQUIRE(j);
   CHECK(j->at("a").at(0).at("x") == "1");
   CHECK(j->at("a").at(0).at("y") == "it's");

@@ -42,7 +42,7 @@ inline std::unique_ptr<SubnetManager> real_manager(const KubeApiServer& s, const
 }
 
 inline std::map<std::string, std::string> peer_annotations(const std::string& subnet,
-                                                          const std::string& mac = "0e:00:00:00:00:09") {
+                                                           const std::string& mac = "0e:00:00:00:00:09") {
   return {{"weft.io/subnet", subnet},
           {"weft.io/public-ip", "192.0.2.9"},
           {"weft.io/backend-type", "vxlan"},

@@ -140,7 +140,7 @@ void race(int rounds) {
     check_distinct(s, n);
   }
   WARN(rounds << " rounds of " << n << " managers: " << ms_since(t_all) << " ms in all, " << conflicts
-                << " lost races withdrawn");
+              << " lost races withdrawn");
 }
 
 TEST_CASE("lease: fifty managers joining at once never share a subnet (2 rounds)", "[lease]") { race(2); }

@@ -68,7 +68,7 @@ TEST_CASE("hostile responses are errors, never crashes", "[nodejson]") {
   CHECK_FALSE(parse_watch_line("[1,2,3]", ""));
   CHECK_FALSE(parse_watch_line("", ""));
   CHECK_FALSE(parse_watch_line(R"({"type":"ADDED"} trailing)", ""));
-  CHECK_FALSE(parse_node_list(std::string(100000, '[') , ""));
+  CHECK_FALSE(parse_node_list(std::string(100000, '['), ""));
   CHECK_FALSE(parse_node_list("{" + std::string(100000, ' ') + std::string(50000, '{'), ""));
   std::string deep = R"({"items":)";
   for (int i = 0; i < 10000; ++i) deep += "[";
@@ -77,8 +77,8 @@ TEST_CASE("hostile responses are errors, never crashes", "[nodejson]") {
   CHECK_THAT(parse_node_list(R"({"kind":"Status","code":500,"reason":"InternalError","message":"boom"})", "").error(),
              Catch::Contains("boom"));
   CHECK_FALSE(parse_node(R"({"metadata":{"annotations":{"weft.io/a":1}}})", "weft.io/"));  // no name
-  auto odd = parse_node(R"({"metadata":{"name":"n","annotations":{"weft.io/a":1,"weft.io/b":"ok"}},"spec":[]})",
-                        "weft.io/");
+  auto odd =
+      parse_node(R"({"metadata":{"name":"n","annotations":{"weft.io/a":1,"weft.io/b":"ok"}},"spec":[]})", "weft.io/");
   REQUIRE(odd);
   CHECK(odd->annotations == std::map<std::string, std::string>{{"weft.io/b", "ok"}});
 }
@@ -98,7 +98,8 @@ TEST_CASE("Status bodies and patch bodies", "[nodejson]") {
 TEST_CASE("HTTP errors say what to fix", "[nodejson]") {
   auto e403 = http_error(403, "patch nodes/status (node \"n1\")", "nodes \"n1\" is forbidden: ...", std::nullopt);
   CHECK(e403.kind == ApiErrorKind::Forbidden);
-  CHECK_THAT(e403.message, Catch::Contains("may not patch nodes/status") && Catch::Contains("ClusterRole in manifests/"));
+  CHECK_THAT(e403.message,
+             Catch::Contains("may not patch nodes/status") && Catch::Contains("ClusterRole in manifests/"));
   auto e401 = http_error(401, "list nodes", "Unauthorized", std::nullopt);
   CHECK_THAT(e401.message, Catch::Contains("token is wrong or expired"));
   CHECK(e401.transient());
@@ -107,7 +108,8 @@ TEST_CASE("HTTP errors say what to fix", "[nodejson]") {
   CHECK_FALSE(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"));
   CHECK(http_error(503, "x", "", std::nullopt).transient());
   CHECK_FALSE(http_error(422, "x", "", std::nullopt).transient());
-  auto tls = transport_error("list nodes", "Error in SSL handshake", {"https://a:1", "CA file /c", "kubeconfig /k", {}});
+  auto tls =
+      transport_error("list nodes", "Error in SSL handshake", {"https://a:1", "CA file /c", "kubeconfig /k", {}});
   CHECK(tls.kind == ApiErrorKind::Tls);
   CHECK_THAT(tls.message, Catch::Contains("https://a:1") && Catch::Contains("CA file /c"));
 }

@@ -23,7 +23,8 @@ NodeInfo node(const std::string& name, const std::string& subnet, const std::str
 }
 
 PeerCache cache() {
-  return PeerCache("me", kKeys, PeerRules{test::v4(R"({"Network":"10.244.0.0/16"})"), "vxlan", 1, pfx("10.244.1.0/24")});
+  return PeerCache("me", kKeys,
+                   PeerRules{test::v4(R"({"Network":"10.244.0.0/16"})"), "vxlan", 1, pfx("10.244.1.0/24")});
 }
 
 WatchEvent ev(WatchEventType t, NodeInfo n) { return WatchEvent{t, std::move(n)}; }

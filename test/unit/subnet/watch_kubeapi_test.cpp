@@ -50,7 +50,7 @@ TEST_CASE("watch: list then watch sees add, modify and delete; bad peers are ski
   not_json["weft.io/backend-data"] = "{not json";
   s.create_node("not-json", "192.0.2.7", "", not_json);
   s.create_node("bare");
-  REQUIRE(eventually([&] { return w.m->stats().skipped_peers == 4; }));
+  REQUIRE(eventually([&] { return w.m->stats().skipped_peers == 4 && w.m->stats().unjoined_nodes == 1; }));
   CHECK(w.m->peers().size() == 1);
   CHECK(w.m->stats().relists == 0);
 }
@@ -180,4 +180,19 @@ TEST_CASE("watch: NetworkUnavailable is set on /status without dropping Ready", 
   auto denied = (*reader)->set_network_unavailable(false, "up");
   REQUIRE_FALSE(denied);
   CHECK_THAT(denied.error(), Catch::Contains("may not patch nodes/status"));
+}
+
+TEST_CASE("watch: while the API server refuses connections, attempts come at least every 150 ms", "[watch][hostile]") {
+  KubeApiServer s;  // only for a CA and a token; the manager is pointed at a closed port
+  auto cfg = config_for(s, s.weft_token());
+  cfg.server = "https://127.0.0.1:1";
+  kube::KubeSubnetConfig c{"me", "weft.io", net_config(R"({"Network":"10.244.0.0/16"})"), {}, {}};
+  auto m = kube::make_kube_subnet_manager(cfg, fast_options(), c);
+  REQUIRE(m);
+  (*m)->start_watch([] {});
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  auto errors = (*m)->stats().api_errors;
+  (*m)->stop();
+  CHECK(errors >= 10);  // 1.5 s / 150 ms
+  CHECK(errors <= 100);
 }
