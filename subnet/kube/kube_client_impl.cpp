@@ -1,6 +1,4 @@
 // The real KubeClient over HTTPS with cpprestsdk (the only file that includes it: ~24 s to compile).
-#include <openssl/ssl.h>
-#include <openssl/x509.h>
 #include <spdlog/spdlog.h>
 
 #include <cpprest/http_client.h>
@@ -8,16 +6,12 @@
 #include <algorithm>
 #include <boost/asio/ssl.hpp>
 #include <cctype>
-#include <cerrno>
-#include <cstdlib>
-#include <cstring>
 #include <ctime>
-#include <fstream>
 #include <limits>
 #include <random>
-#include <sstream>
 
 #include "subnet/kube/node_json.hpp"
+#include "subnet/kube/tls_material.hpp"
 #include "subnet/kube/token_source.hpp"
 
 namespace weft::kube {
@@ -34,18 +28,6 @@ constexpr const char* kMetaList = "application/json;as=PartialObjectMetadataList
 constexpr const char* kMetaWatch = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json";
 constexpr const char* kSmp = "application/strategic-merge-patch+json";
 constexpr std::size_t kMaxErrorBody = 64U << 10U;
-
-// cpprest builds a TLS context for every connection and first loads the system CA bundle
-// into it (~30 ms of CPU with OpenSSL 3), which weft then replaces by the cluster's CA. When
-// a CA is configured, point OpenSSL's default file at it instead, once, before the first
-// connection exists (setenv is not safe while other threads read the environment).
-void skip_system_ca_bundle_once(const KubeConfig& c) {
-  static std::once_flag once;
-  std::call_once(once, [&c] {
-    if (c.insecure_skip_tls_verify || (c.ca_file.empty() && c.ca_pem.empty())) return;
-    ::setenv("SSL_CERT_FILE", c.ca_file.empty() ? "/dev/null" : c.ca_file.c_str(), /*overwrite=*/1);
-  });
-}
 
 void init_pool_once(std::size_t threads) {
   static std::once_flag once;
@@ -81,58 +63,6 @@ std::string now_rfc3339() {
   char buf[32];
   std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
   return buf;
-}
-
-Result<std::string> read_pem_file(const std::string& path, const std::string& what) {
-  std::ifstream in(path);
-  if (!in) return fail("cannot read " + what + " " + path + ": " + std::strerror(errno));
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-// The TLS material, read once and checked up front so a bad file is a clear error, not an
-// opaque handshake failure.
-struct TlsMaterial {
-  std::string ca_pem, cert_pem, key_pem;
-  std::string ca_desc;  // "CA file /x" / "the kubeconfig's certificate-authority-data"
-};
-
-Result<TlsMaterial> load_tls(const KubeConfig& c) {
-  TlsMaterial m;
-  m.ca_pem = c.ca_pem;
-  m.ca_desc = c.ca_file.empty()
-                  ? (c.ca_pem.empty() ? "the system CA store" : "the certificate-authority-data of " + c.source)
-                  : "CA file " + c.ca_file;
-  if (!c.ca_file.empty()) {
-    auto pem = read_pem_file(c.ca_file, "CA file");
-    if (!pem) return pem.take_error();
-    m.ca_pem = *pem;
-  }
-  m.cert_pem = c.client_cert_pem;
-  m.key_pem = c.client_key_pem;
-  if (!c.client_cert_file.empty()) {
-    auto pem = read_pem_file(c.client_cert_file, "client certificate");
-    if (!pem) return pem.take_error();
-    m.cert_pem = *pem;
-  }
-  if (!c.client_key_file.empty()) {
-    auto pem = read_pem_file(c.client_key_file, "client key");
-    if (!pem) return pem.take_error();
-    m.key_pem = *pem;
-  }
-  boost::asio::ssl::context probe(boost::asio::ssl::context::tls_client);
-  boost::system::error_code ec;
-  if (!m.ca_pem.empty() && probe.add_certificate_authority(boost::asio::buffer(m.ca_pem), ec)) {
-    return fail(m.ca_desc + " holds no usable PEM certificate: " + ec.message());
-  }
-  if (!m.cert_pem.empty() && probe.use_certificate_chain(boost::asio::buffer(m.cert_pem), ec)) {
-    return fail("client certificate of " + c.source + " is not a PEM certificate: " + ec.message());
-  }
-  if (!m.key_pem.empty() && probe.use_private_key(boost::asio::buffer(m.key_pem), boost::asio::ssl::context::pem, ec)) {
-    return fail("client key of " + c.source + " is not a PEM private key: " + ec.message());
-  }
-  return m;
 }
 
 class RealKubeClient final : public KubeClient {
@@ -225,17 +155,7 @@ class RealKubeClient final : public KubeClient {
     c.set_timeout(std::chrono::duration_cast<std::chrono::microseconds>(timeout));
     c.set_validate_certificates(!cfg_.insecure_skip_tls_verify);
     TlsMaterial tls = tls_;
-    c.set_ssl_context_callback([tls](boost::asio::ssl::context& ctx) {
-      boost::system::error_code ec;
-      if (!tls.ca_pem.empty()) {
-        // Trust only the configured CA, as kubectl does, not the system store as well.
-        SSL_CTX_set_cert_store(ctx.native_handle(), X509_STORE_new());
-        ctx.add_certificate_authority(boost::asio::buffer(tls.ca_pem), ec);
-      }
-      if (!tls.cert_pem.empty()) ctx.use_certificate_chain(boost::asio::buffer(tls.cert_pem), ec);
-      if (!tls.key_pem.empty())
-        ctx.use_private_key(boost::asio::buffer(tls.key_pem), boost::asio::ssl::context::pem, ec);
-    });
+    c.set_ssl_context_callback([tls](boost::asio::ssl::context& ctx) { apply_tls(ctx, tls); });
     return c;
   }
 
