@@ -51,7 +51,8 @@ expect_fail() {  # expect_fail NAME MESSAGE COMMAND...: COMMAND must fail and pr
 }
 
 manifests() { "$python" "$here/check_manifests.py" "$1" --repo "$tmp/r" --weftd "$weftd" --version 0.1.0; }
-dockerfile() { "$python" "$here/check_dockerfile.py" --repo "$tmp/r" "${bins[@]}"; }
+dockerfile() { "$python" "$here/check_dockerfile.py" --repo "$tmp/r"; }  # static checks only: fast
+dockerfile_libs() { "$python" "$here/check_dockerfile.py" --repo "$tmp/r" "${bins[@]}"; }  # + the binaries' libraries
 vagrant() { "$python" "$here/check_vagrant.py" --repo "$tmp/r"; }
 
 # The unbroken copy passes every check (so the failures below come from the mutations).
@@ -59,7 +60,7 @@ fresh
 for c in schema rbac cni netconf daemonset; do
   manifests "$c" >/dev/null || { echo "selftest: the unbroken copy fails manifests $c"; exit 1; }
 done
-dockerfile >/dev/null || { echo "selftest: the unbroken copy fails the Dockerfile check"; exit 1; }
+dockerfile_libs >/dev/null || { echo "selftest: the unbroken copy fails the Dockerfile check"; exit 1; }
 vagrant >/dev/null || { echo "selftest: the unbroken copy fails the Vagrant check"; exit 1; }
 
 fresh && mutate manifests/03-daemonset.yaml "hostNetwork: true" "hostNetwrok: true" &&
@@ -153,7 +154,7 @@ COPY --from=build /src/scripts /scripts" &&
 fresh && mutate Dockerfile "libnl-3-200 " "libnl-3-2000 " &&
   expect_fail "Dockerfile: a package Debian does not have" "no Debian package 'libnl-3-2000'" dockerfile
 fresh && mutate Dockerfile "libspdlog1.10 " "" &&
-  expect_fail "Dockerfile: a library the binaries load is missing" "add libspdlog1.10 to the runtime stage" dockerfile
+  expect_fail "Dockerfile: a library the binaries load is missing" "add libspdlog1.10 to the runtime stage" dockerfile_libs
 fresh && mutate Dockerfile "libcli11-dev " "" &&
   expect_fail "Dockerfile: build stage lacks a setup.sh build package" "the Dockerfile's build stage lacks it" dockerfile
 fresh && mutate Dockerfile "debian:bookworm-slim" "debian:bookworm" &&
