@@ -14,6 +14,8 @@ packages=(
   nftables procps psmisc iperf3 shellcheck
   # deploy checks (test/deploy): YAML, the Kubernetes API schema, the Vagrantfile, the .deb
   python3-yaml python3-kubernetes ruby dpkg-dev file systemd
+  # fuzzing (test/fuzz): clang, libFuzzer and the sanitizer runtimes, llvm-symbolizer
+  clang libclang-rt-dev llvm
 )
 
 missing=()

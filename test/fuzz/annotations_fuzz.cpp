@@ -1,0 +1,67 @@
+// Peer annotations: parse_peer on a Node's annotations built from arbitrary bytes, against a
+// fixed cluster (10.244.0.0/16 in /24s, ours 10.244.1.0/24). An accepted peer never routes
+// outside the network or over our subnet, and has a unicast VTEP MAC and a usable public IP.
+//
+// Input: lines of key=value; a key without '/' is put under "weft.io/" (so "subnet=10.244.2.0/24"
+// is the weft.io/subnet annotation). Values are raw bytes up to the newline, NULs included. Each
+// input is also tried as the raw value of every lease annotation in an otherwise valid set.
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "subnet/annotations.hpp"
+#include "test/fuzz/peer_invariant.hpp"
+
+namespace {
+
+using weft::Annotations;
+
+Annotations from_lines(std::string_view text) {
+  Annotations a;
+  while (!text.empty()) {
+    auto nl = text.find('\n');
+    std::string_view line = text.substr(0, nl);
+    text = nl == std::string_view::npos ? std::string_view() : text.substr(nl + 1);
+    auto eq = line.find('=');
+    std::string key(line.substr(0, eq));
+    std::string value(eq == std::string_view::npos ? std::string_view() : line.substr(eq + 1));
+    if (key.find('/') == std::string::npos) key = "weft.io/" + key;
+    a[key] = value;  // the last of repeated keys wins, as in a JSON object
+  }
+  return a;
+}
+
+const Annotations& valid_peer() {
+  static const Annotations a = {
+      {"weft.io/subnet", "10.244.2.0/24"},
+      {"weft.io/public-ip", "192.168.50.12"},
+      {"weft.io/backend-type", "vxlan"},
+      {"weft.io/backend-data", R"({"VNI":1,"VtepMAC":"0e:5a:10:00:00:02"})"},
+  };
+  return a;
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  std::string_view text(reinterpret_cast<const char*>(data), size);
+  const auto& keys = weft::fuzz::cluster_keys();
+
+  Annotations a = from_lines(text);
+  weft::fuzz::check_peer("node-fuzz", a);
+  (void)weft::has_lease_annotations(a, keys);
+  (void)weft::parse_own(a, keys);
+  std::vector<weft::Ipv4Prefix> taken;
+  weft::add_taken_subnets(a, keys, taken);
+
+  for (const std::string* key :
+       {&keys.subnet, &keys.subnet_claim, &keys.public_ip, &keys.backend_type, &keys.backend_data}) {
+    Annotations one = valid_peer();
+    one[*key] = std::string(text);
+    weft::fuzz::check_peer("node-fuzz", one);
+    (void)weft::parse_own(one, keys);
+    weft::add_taken_subnets(one, keys, taken);
+  }
+  return 0;
+}

@@ -1,0 +1,94 @@
+// API responses: every input goes through parse_watch_line, parse_node, parse_node_list and
+// parse_status (the SAX reader of subnet/kube/node_json). Checked: the promises of each parser
+// (names, resourceVersions, only prefixed annotations), agreement with nlohmann's DOM parser on
+// whether the text is a JSON object at all, and the peer invariant for every Node that parses,
+// as the watch loop would feed it to parse_peer.
+#include <cstddef>
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <string_view>
+
+#include "subnet/kube/node_json.hpp"
+#include "test/fuzz/peer_invariant.hpp"
+
+namespace {
+
+constexpr std::string_view kPrefix = "weft.io/";
+constexpr std::size_t kMaxDepth = 32;  // node_json's nesting limit
+
+using nlohmann::json;
+
+// True when containers nest deeper than `limit` ({} is depth 1); recursion stops at the limit.
+bool deeper_than(const json& j, std::size_t limit) {
+  if (!j.is_structured()) return false;
+  if (limit == 0) return true;
+  for (const auto& v : j) {
+    if (deeper_than(v, limit - 1)) return true;
+  }
+  return false;
+}
+
+void check_node(const weft::kube::NodeInfo& n, const std::string& where) {
+  for (const auto& [k, v] : n.annotations) {
+    FUZZ_CHECK(std::string_view(k).starts_with(kPrefix), where + ": kept annotation " + k + " outside the prefix");
+  }
+  weft::fuzz::check_peer(n.name, n.annotations);
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  std::string_view text(reinterpret_cast<const char*>(data), size);
+
+  // The reference: nlohmann's DOM parser on the same bytes.
+  json dom = json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
+  const bool is_object = !dom.is_discarded() && dom.is_object();
+  const bool readable = is_object && !deeper_than(dom, kMaxDepth);
+
+  auto line = weft::kube::parse_watch_line(text, kPrefix);
+  if (line) {
+    FUZZ_CHECK(is_object, "parse_watch_line accepted what is not a JSON object");
+    FUZZ_CHECK(line->event.has_value() != line->error.has_value(), "a watch line is an event or an error");
+    if (line->error) {
+      FUZZ_CHECK(line->error->code >= 0 && line->error->code <= 999,
+                 "status code " + std::to_string(line->error->code));
+    } else {
+      const auto& ev = *line->event;
+      FUZZ_CHECK(!ev.node.resource_version.empty(), "watch event without resourceVersion");
+      if (ev.type != weft::kube::WatchEventType::Bookmark) {
+        FUZZ_CHECK(!ev.node.name.empty(), "ADDED/MODIFIED/DELETED event without a name");
+        check_node(ev.node, "watch");
+      }
+    }
+  } else {
+    FUZZ_CHECK(!readable || line.error().rfind("malformed JSON", 0) != 0,
+               "parse_watch_line called a readable JSON object malformed: " + line.error());
+  }
+
+  auto node = weft::kube::parse_node(text, kPrefix);
+  if (node) {
+    FUZZ_CHECK(is_object, "parse_node accepted what is not a JSON object");
+    FUZZ_CHECK(!node->name.empty(), "parse_node returned a Node without a name");
+    check_node(*node, "node");
+  } else {
+    FUZZ_CHECK(!readable || node.error().rfind("malformed JSON", 0) != 0,
+               "parse_node called a readable JSON object malformed: " + node.error());
+  }
+
+  auto page = weft::kube::parse_node_list(text, kPrefix);
+  if (page) {
+    FUZZ_CHECK(is_object, "parse_node_list accepted what is not a JSON object");
+    FUZZ_CHECK(!page->list.resource_version.empty(), "a list without resourceVersion");
+    for (const auto& n : page->list.items) {
+      FUZZ_CHECK(!n.name.empty(), "a list item without a name");
+      check_node(n, "list");
+    }
+  }
+
+  if (auto status = weft::kube::parse_status(text)) {
+    FUZZ_CHECK(is_object, "parse_status accepted what is not a JSON object");
+    FUZZ_CHECK(status->code >= 0 && status->code <= 999, "status code " + std::to_string(status->code));
+  }
+  return 0;
+}

@@ -1,0 +1,54 @@
+#pragma once
+// The peer invariant shared by the annotations and node_json targets: whatever parse_peer
+// accepts under a fixed cluster can be routed without leaving the cluster network.
+
+#include <string>
+#include <string_view>
+
+#include "overlay/lease.hpp"
+#include "subnet/annotations.hpp"
+#include "test/fuzz/check.hpp"
+
+namespace weft::fuzz {
+
+// The cluster every peer is checked against: 10.244.0.0/16 in /24s, ours is 10.244.1.0/24, VNI 1.
+inline const PeerRules& cluster_rules() {
+  static const PeerRules rules = [] {
+    PeerRules r;
+    r.network.network = Ipv4Prefix::parse("10.244.0.0/16").value();
+    r.network.subnet_len = 24;
+    r.network.subnet_min = Ipv4Addr::parse("10.244.1.0").value();
+    r.network.subnet_max = Ipv4Addr::parse("10.244.255.0").value();
+    r.backend_type = "vxlan";
+    r.vni = 1;
+    r.own_subnet = Ipv4Prefix::parse("10.244.1.0/24").value();
+    return r;
+  }();
+  return rules;
+}
+
+inline const AnnotationKeys& cluster_keys() {
+  static const AnnotationKeys keys = AnnotationKeys::with_prefix("weft.io/");
+  return keys;
+}
+
+// parse_peer under the fixed cluster; when it accepts, the peer must be routable without
+// putting a route outside the cluster network or over our own subnet.
+inline void check_peer(std::string_view name, const Annotations& a) {
+  const PeerRules& rules = cluster_rules();
+  auto peer = parse_peer(name, a, cluster_keys(), rules);
+  if (!peer) {
+    FUZZ_CHECK(!peer.error().empty(), "a refused peer must say why");
+    return;
+  }
+  const std::string shown =
+      std::string(name) + " " + peer->subnet.str() + " via " + peer->public_ip.str() + " " + peer->vtep_mac.str();
+  FUZZ_CHECK(peer->name == name, shown);
+  FUZZ_CHECK(rules.network.network.contains(peer->subnet), "peer subnet outside the network: " + shown);
+  FUZZ_CHECK(!rules.own_subnet->overlaps(peer->subnet), "peer subnet overlaps our own: " + shown);
+  FUZZ_CHECK(peer->vtep_mac.is_unicast() && !peer->vtep_mac.is_zero(), "peer VTEP MAC not unicast: " + shown);
+  FUZZ_CHECK(!peer->public_ip.is_unspecified(), "peer public IP unspecified: " + shown);
+  FUZZ_CHECK(!rules.network.network.contains(peer->public_ip), "peer public IP inside the network: " + shown);
+}
+
+}  // namespace weft::fuzz
