@@ -209,7 +209,7 @@ Result<NetConfig> NetConfig::parse(std::string_view json_text) {
   json root;
   try {
     root = json::parse(json_text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, and out_of_range for numbers like 1e400
     return fail(std::string("net-conf.json is not valid JSON: ") + e.what());
   }
   if (!root.is_object()) return fail("net-conf.json must be a JSON object, got " + type_name(root));

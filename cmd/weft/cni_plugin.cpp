@@ -68,6 +68,9 @@ std::string string_key(const json& conf, const char* key, const std::string& fal
   return it != conf.end() && it->is_string() ? it->get<std::string>() : fallback;
 }
 
+// A delegate config (from the operator's overrides or a saved file) must name its plugin.
+bool has_type(const json& delegate) { return delegate.contains("type") && delegate["type"].is_string(); }
+
 json delegate_config(const json& conf, const SubnetEnv& env) {
   json d = {{"cniVersion", conf["cniVersion"]}, {"name", conf["name"]}, {"type", "bridge"},
             {"bridge", "weft0"}, {"isGateway", true}, {"isDefaultGateway", true}, {"hairpinMode", true},
@@ -129,6 +132,7 @@ Outcome do_add(const Invocation& inv, const json& conf, DelegateRunner& runner) 
   auto env = SubnetEnv::load(string_key(conf, "subnetFile", kDefaultSubnetFile));
   if (!env) return error(version, kTryLater, env.error());
   json delegate = delegate_config(conf, *env);
+  if (!has_type(delegate)) return error(version, kInvalidConfig, "\"delegate.type\" must be a plugin name (a string)");
   auto path = saved_path(conf, id);
   std::string why;
   if (!save_atomically(path, delegate.dump(), why)) return error(version, kInternal, why);
@@ -144,6 +148,10 @@ Outcome do_del(const Invocation& inv, const json& conf, DelegateRunner& runner) 
   auto path = saved_path(conf, env_or(inv, "CNI_CONTAINERID"));
   auto delegate = load_saved(path);
   if (!delegate) return {"", 0};  // nothing of ours for this container: DEL is idempotent
+  if (!has_type(*delegate)) {
+    std::filesystem::remove(path);  // unusable state: nothing can be undone with it
+    return {"", 0};
+  }
   auto out = runner.run((*delegate)["type"], "DEL", delegate->dump(), inv);
   if (out.exit_code == 0) std::filesystem::remove(path);
   return out;
@@ -155,15 +163,30 @@ Outcome do_check(const Invocation& inv, const json& conf, DelegateRunner& runner
     return error(version, kIncompatibleVersion, "CHECK needs cniVersion 0.4.0 or later, the config says " + version);
   }
   auto delegate = load_saved(saved_path(conf, env_or(inv, "CNI_CONTAINERID")));
-  if (!delegate) return error(version, kInvalidConfig, "no weft network state for container " +
-                                                           env_or(inv, "CNI_CONTAINERID") + ": was ADD run?");
+  if (!delegate || !has_type(*delegate)) {
+    return error(version, kInvalidConfig,
+                 "no usable weft network state for container " + env_or(inv, "CNI_CONTAINERID") + ": was ADD run?");
+  }
   if (auto it = conf.find("prevResult"); it != conf.end()) (*delegate)["prevResult"] = *it;
   return runner.run((*delegate)["type"], "CHECK", delegate->dump(), inv);
 }
 
 }  // namespace
 
+namespace {
+Outcome handle_checked(const Invocation& inv, DelegateRunner& runner);
+}  // namespace
+
 Outcome handle(const Invocation& inv, DelegateRunner& runner) {
+  try {
+    return handle_checked(inv, runner);
+  } catch (const std::exception& e) {  // a JSON value of an unexpected type: an error, never a crash
+    return error("", kInvalidConfig, std::string("invalid network config: ") + e.what());
+  }
+}
+
+namespace {
+Outcome handle_checked(const Invocation& inv, DelegateRunner& runner) {
   if (inv.stdin_text.size() > kMaxStdin) return error("", kDecodeFailure, "network config on stdin is over 1 MiB");
   json conf = json::parse(inv.stdin_text, nullptr, false);
   if (conf.is_discarded() || !conf.is_object()) {
@@ -195,6 +218,7 @@ Outcome handle(const Invocation& inv, DelegateRunner& runner) {
   if (command == "CHECK") return do_check(inv, conf, runner);
   return error(version, kInvalidEnv, "CNI_COMMAND \"" + command + "\" is not ADD, DEL, CHECK or VERSION");
 }
+}  // namespace
 
 namespace {
 
