@@ -39,7 +39,7 @@ TEST_CASE("the default is the default route's interface, with a warning for Virt
                                    Catch::Contains("eth1 (192.168.56.10)"));
 }
 
-TEST_CASE("--iface takes a name or an address, first match wins", "[iface]") {
+TEST_CASE("iface by name or address, first match wins", "[iface]") {
   IfaceChoice by_name;
   by_name.iface = {"eth9", "eth1"};
   auto a = weft::choose_interface(vagrant_vm(), by_name);
@@ -60,7 +60,7 @@ TEST_CASE("--iface takes a name or an address, first match wins", "[iface]") {
   CHECK_THAT(err.error(), Catch::Contains("eth7") && Catch::Contains("eth1 (192.168.56.10)"));
 }
 
-TEST_CASE("--iface-regex matches addresses before names", "[iface]") {
+TEST_CASE("iface-regex matches addresses before names", "[iface]") {
   IfaceChoice c;
   c.iface_regex = {"^192\\.168\\."};
   CHECK(weft::choose_interface(vagrant_vm(), c)->name == "eth1");
@@ -72,7 +72,7 @@ TEST_CASE("--iface-regex matches addresses before names", "[iface]") {
   CHECK_FALSE(weft::choose_interface(vagrant_vm(), c));
 }
 
-TEST_CASE("--iface-can-reach uses the route's source address; --public-ip overrides", "[iface]") {
+TEST_CASE("iface-can-reach uses the route source address, public-ip overrides", "[iface]") {
   auto host = vagrant_vm();
   host.can_reach_source = Ipv4Addr::parse("192.168.56.10").value();
   IfaceChoice c;
