@@ -254,7 +254,7 @@ void Agent::publish_readiness() {
   std::string problem;
   {
     std::lock_guard lock(mu_);
-    ready = subnet_env_written_ && peers_programmed_ && vtep_problem_.empty();
+    ready = ready_locked();
     problem = vtep_problem_;
   }
   if (!condition_) return;
@@ -264,6 +264,8 @@ void Agent::publish_readiness() {
     condition_->want(true, problem);
   }
 }
+
+bool Agent::ready_locked() const { return subnet_env_written_ && peers_programmed_ && vtep_problem_.empty(); }
 
 HttpReply Agent::health(const std::string& path) const {
   if (path == "/healthz") return {200, "ok\n"};
@@ -284,9 +286,8 @@ std::string Agent::metrics() const {
     m << "# HELP " << name << " " << help << "\n# TYPE " << name << " " << type << "\n" << name << " " << value
       << "\n";
   };
-  bool ready = subnet_env_written_ && peers_programmed_ && vtep_problem_.empty();
   metric("weft_ready", "gauge", "1 when subnet.env is written, peers are programmed and the VTEP is healthy.",
-         ready ? 1 : 0);
+         ready_locked() ? 1 : 0);
   metric("weft_peers_programmed", "gauge", "Peers whose routes are in the kernel.", programmed_peers_);
   metric("weft_peers_skipped", "gauge", "Peers refused by the backend (bad or conflicting data).", skipped_peers_);
   metric("weft_reconciles_total", "counter", "Reconciles of the kernel against the desired state.", reconciles_);

@@ -52,6 +52,7 @@ class Agent {
   void reconcile_firewall();
   void publish_readiness();
   std::string metrics() const;
+  bool ready_locked() const;  // caller holds mu_
 
   AgentSettings s_;
   SubnetManager& subnets_;

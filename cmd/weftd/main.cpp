@@ -53,17 +53,21 @@ class EventSources {
   EventSources& operator=(const EventSources&) = delete;
 
   static void block_signals() {
-    sigset_t set;
-    sigemptyset(&set);
-    for (int s : {SIGTERM, SIGINT, SIGUSR1}) sigaddset(&set, s);
+    sigset_t set = handled_signals();
     pthread_sigmask(SIG_BLOCK, &set, nullptr);  // before any thread starts: they inherit it
   }
 
  private:
-  void wait_for_signal() {
+  // SIGUSR1 only wakes sigwait when the sources are torn down.
+  static sigset_t handled_signals() {
     sigset_t set;
     sigemptyset(&set);
     for (int s : {SIGTERM, SIGINT, SIGUSR1}) sigaddset(&set, s);
+    return set;
+  }
+
+  void wait_for_signal() {
+    sigset_t set = handled_signals();
     int sig = 0;
     while (sigwait(&set, &sig) == 0) {
       if (sig == SIGTERM || sig == SIGINT) {
@@ -113,9 +117,6 @@ int run_daemon(weft::DaemonOptions opts) {
     return 2;
   }
   if (net->ipv6) spdlog::warn("EnableIPv6: weft programs IPv4 only for now; IPv6 keys are ignored");
-  if (opts.insecure_skip_tls_verify) {
-    spdlog::warn("--insecure-skip-tls-verify: the API server's certificate is NOT verified");
-  }
   auto ext = weft::find_external_interface(
       weft::IfaceChoice{opts.iface, opts.iface_regex, opts.iface_can_reach, opts.public_ip});
   if (!ext) {
