@@ -10,7 +10,7 @@ RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       build-essential cmake pkg-config \
       libnl-3-dev libnl-route-3-dev libcpprest-dev libssl-dev libboost-dev \
-      nlohmann-json3-dev libspdlog-dev libfmt-dev libcli11-dev libnftables-dev \
+      nlohmann-json3-dev libspdlog-dev libfmt-dev libcli11-dev libnftables-dev libyaml-cpp-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
@@ -24,7 +24,7 @@ RUN cmake -S /src -B /build -DCMAKE_BUILD_TYPE=Release -DWEFT_BUILD_TESTS=OFF \
 FROM docker.io/library/debian:bookworm-slim AS runtime
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      libnl-3-200 libnl-route-3-200 libcpprest2.10 libspdlog1.10 libfmt9 libnftables1 libssl3 \
+      libnl-3-200 libnl-route-3-200 libcpprest2.10 libspdlog1.10 libfmt9 libnftables1 libyaml-cpp0.7 libssl3 \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=build /out/usr/bin/weftd /usr/bin/weftd
 COPY --from=build /out/usr/bin/weftctl /usr/bin/weftctl

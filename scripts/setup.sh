@@ -8,10 +8,10 @@ packages=(
   build-essential cmake pkg-config git
   libnl-3-dev libnl-route-3-dev libcpprest-dev libssl-dev libboost-dev
   nlohmann-json3-dev libspdlog-dev libfmt-dev libcli11-dev catch2
-  libnftables-dev
+  libnftables-dev libyaml-cpp-dev
   # tests and lab
   iproute2 iputils-ping curl openssl python3 containernetworking-plugins
-  nftables procps psmisc iperf3 shellcheck
+  nftables procps psmisc iperf3 shellcheck strace
   # deploy checks (test/deploy): YAML, the Kubernetes API schema, the Vagrantfile, the .deb
   python3-yaml python3-kubernetes ruby dpkg-dev file systemd
   # fuzzing (test/fuzz): clang, libFuzzer and the sanitizer runtimes, llvm-symbolizer

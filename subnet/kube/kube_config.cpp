@@ -9,7 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "subnet/kube/yaml_lite.hpp"
+#include "subnet/kube/yaml_json.hpp"
 
 namespace weft::kube {
 namespace {
@@ -159,7 +159,7 @@ Result<std::string> base64_decode(const std::string& text) {
 
 Result<KubeConfig> parse_kubeconfig(const std::string& text, const std::string& path, const std::string& context) {
   std::string where = "kubeconfig " + path;
-  auto root = parse_yaml_lite(text);
+  auto root = parse_yaml(text);
   if (!root) return fail(where + ": " + root.error());
   if (!root->is_object()) return fail(where + ": not a kubeconfig (expected a mapping with clusters, users, contexts)");
   std::string ctx_name = context;

@@ -4,7 +4,7 @@
 #include <fstream>
 
 #include "subnet/kube/kube_config.hpp"
-#include "subnet/kube/yaml_lite.hpp"
+#include "subnet/kube/yaml_json.hpp"
 
 using namespace weft::kube;
 namespace fs = std::filesystem;
@@ -109,28 +109,32 @@ TEST_CASE("kubeconfig errors name the file and the field", "[kubeconfig]") {
           "  cluster:\n    server: https://a\nusers:\n- name: u\n  user:\n    exec:\n      command: aws\n"),
       Catch::Contains("user \"u\": \"exec\" credentials are not supported"));
   CHECK_THAT(err("a: b\n  c: d\n"), Catch::Contains("line 2"));
-  CHECK_THAT(err("a: &anchor b\n"), Catch::Contains("anchors"));
   auto missing = load_kubeconfig("/nonexistent/kubeconfig");
   REQUIRE_FALSE(missing);
   CHECK_THAT(missing.error(), Catch::Contains("cannot read kubeconfig /nonexistent/kubeconfig"));
 }
 
 TEST_CASE("the YAML reader: sequences at the key's indentation, quotes, comments, flow", "[kubeconfig]") {
-  auto j =
-      parse_yaml_lite("# c\na:\n- x: 1\n  y: 'it''s'\n- \"two\\n\"\nb: {\"k\": [1]}  # trailing\nc: ~\nd: x # y\n");
+  auto j = parse_yaml("# c\na:\n- x: 1\n  y: 'it''s'\n- \"two\\n\"\nb: {\"k\": [1]}  # trailing\nc: ~\nd: x # y\ne: &v z\nf: *v\n");
   REQUIRE(j);
   CHECK(j->at("a").at(0).at("x") == "1");
   CHECK(j->at("a").at(0).at("y") == "it's");
   CHECK(j->at("a").at(1) == "two\n");
-  CHECK(j->at("b").at("k").at(0) == 1);
+  CHECK(j->at("b").at("k").at(0) == "1");  // scalars stay text
   CHECK(j->at("c").is_null());
   CHECK(j->at("d") == "x");
-  CHECK_FALSE(parse_yaml_lite("a:\n\tb: c\n"));
-  CHECK(parse_yaml_lite(std::string(100, '-') + " x"));  // a plain scalar, oddly spelt
-  CHECK_FALSE(parse_yaml_lite("- a\nb: c\n"));           // a sequence, then a key at its level
+  CHECK(j->at("f") == "z");
+  CHECK_FALSE(parse_yaml("a:\n\tb: c\n"));
+  auto unclosed = parse_yaml("a: [b\n");
+  REQUIRE_FALSE(unclosed);
+  CHECK_THAT(unclosed.error(), Catch::Contains("line "));
+  CHECK_FALSE(parse_yaml("? [a]\n: b\n"));  // a key that is not a plain value
   std::string deep;
   for (int i = 0; i < 200; ++i) deep += std::string(static_cast<std::size_t>(i) * 2, ' ') + "k:\n";
-  CHECK_FALSE(parse_yaml_lite(deep));
+  auto too_deep = parse_yaml(deep);
+  REQUIRE_FALSE(too_deep);
+  CHECK_THAT(too_deep.error(), Catch::Contains("nested deeper than 64"));
+  CHECK_FALSE(parse_yaml(std::string(1U << 20U, '[')));  // no stack overflow on hostile flow nesting
 }
 
 TEST_CASE("base64 decoding accepts padding, newlines and the URL alphabet", "[kubeconfig]") {
