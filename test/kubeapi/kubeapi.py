@@ -462,8 +462,10 @@ class Store:
         self.close_mode = "clean"
         self.garbage_generation = 0    # bumped to inject a garbage line into open watches
         self.stopping = False
+        self.writes = 0                # bumped by every change a state file must keep
 
     def _commit(self, etype, obj, prev):
+        self.writes += 1
         self.rv += 1
         obj["metadata"]["resourceVersion"] = str(self.rv)
         entry = Entry(obj)
@@ -555,6 +557,8 @@ class Store:
         with self.cond:
             self.history.clear()
             self.floor = self.rv
+            self.writes += 1
+            self.cond.notify_all()
             return self.rv
 
     def close_watches(self, mode):
@@ -572,6 +576,85 @@ class Store:
         with self.cond:
             self.stopping = True
             self.cond.notify_all()
+
+
+class StateFile:
+    """--state-file: the Nodes, the resourceVersion counter and the watch history kept in a
+    file, so that a server stopped and started again with the same file continues where it
+    was: same objects and RVs, and watches resume from an RV without a relist, as they do
+    across a kube-apiserver restart (etcd keeps that state there).
+
+    Loaded at start; written (tmp + rename) shortly after every change and on SIGTERM/SIGINT.
+    A SIGKILL loses at most the last SAVE_DELAY seconds of writes."""
+
+    SAVE_DELAY = 0.05
+    VERSION = 1
+
+    def __init__(self, store, path):
+        self.store, self.path = store, path
+        self.saved_writes = None
+        self.thread = None
+
+    def load(self):
+        """Fills the (empty) store from the file; False when there is no file yet."""
+        if not os.path.exists(self.path):
+            return False
+        with open(self.path) as f:
+            data = json.load(f)
+        if data.get("version") != self.VERSION:
+            raise SystemExit(f"--state-file {self.path}: version {data.get('version')!r}, "
+                             f"want {self.VERSION}: remove the file to start empty")
+        store = self.store
+        with store.cond:
+            store.rv, store.floor = int(data["rv"]), int(data["floor"])
+            store.objects = {o["metadata"]["name"]: Entry(o) for o in data["objects"]}
+            store.history.clear()
+            for e in data["history"]:
+                prev = Entry(e["prev"]) if e.get("prev") is not None else None
+                store.history.append(Event(e["type"], int(e["rv"]), Entry(e["object"]), prev))
+            while len(store.history) > store.history_cap:
+                store.floor = store.history.popleft().rv
+            self.saved_writes = store.writes
+        return True
+
+    def save(self):
+        """Writes the current state (entries are immutable: serialised outside the lock)."""
+        store = self.store
+        with store.cond:
+            writes = store.writes
+            rv, floor = store.rv, store.floor
+            objects = [store.objects[n].obj for n in sorted(store.objects)]
+            history = list(store.history)
+        data = {"version": self.VERSION, "rv": rv, "floor": floor, "objects": objects,
+                "history": [{"type": e.type, "rv": e.rv, "object": e.entry.obj,
+                             "prev": e.prev.obj if e.prev is not None else None}
+                            for e in history]}
+        write_atomic(self.path, dumps(data), 0o600)
+        self.saved_writes = writes
+
+    def start(self):
+        self.thread = threading.Thread(target=self._run, name="state-file", daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        store = self.store
+        while True:
+            with store.cond:
+                while not store.stopping and store.writes == self.saved_writes:
+                    store.cond.wait(1.0)
+                if store.stopping:
+                    return
+            time.sleep(self.SAVE_DELAY)     # coalesce a burst of writes into one save
+            try:
+                self.save()
+            except OSError as e:
+                log.error("cannot write --state-file %s: %s", self.path, e)
+
+    def stop(self):
+        """After store.stop(): waits for the saver, then writes the final state."""
+        if self.thread:
+            self.thread.join(timeout=5)
+        self.save()
 
 
 def validate_node(obj, name_from_url=None):
@@ -1831,6 +1914,8 @@ def parse_args(argv):
                    help="put client.crt/client.key into the kubeconfig instead of a token")
     p.add_argument("--nodes-file", help="JSON list (or NodeList) of Nodes to start with")
     p.add_argument("--history", type=int, default=1000, help="watch events kept for replay")
+    p.add_argument("--state-file", help="keep Nodes, resourceVersions and watch history in this "
+                                        "file: loaded at start, saved after changes and on exit")
     p.add_argument("--bookmark-interval", type=float, default=1.0, help="seconds")
     p.add_argument("--watch-timeout", type=int, default=DEFAULT_WATCH_TIMEOUT,
                    help="seconds a watch lasts without timeoutSeconds")
@@ -1853,7 +1938,11 @@ def main(argv=None):
     ensure_certs(cert_dir, sans, args.client_cn)
     entries, tokens_path = load_users(args, cert_dir)
     store = Store(max(10, args.history))   # it also feeds live watchers: never tiny
-    if args.nodes_file:
+    state = StateFile(store, os.path.abspath(args.state_file)) if args.state_file else None
+    if state and state.load():
+        log.warning("state from %s: %d nodes at resourceVersion %d (history from %d)",
+                    args.state_file, len(store.objects), store.rv, store.floor)
+    elif args.nodes_file:
         n = seed_nodes(store, args.nodes_file)
         log.warning("seeded %d nodes from %s", n, args.nodes_file)
     api = Api(store, Auth(entries), Faults(args.bookmark_interval), args.watch_timeout)
@@ -1864,6 +1953,8 @@ def main(argv=None):
     serving = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1},
                                name="serve", daemon=True)
     serving.start()
+    if state:
+        state.start()
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -1895,6 +1986,8 @@ def main(argv=None):
     server.shutdown()
     server.close_all()
     server.server_close()
+    if state:
+        state.stop()
     if args.ready_file:
         try:
             os.unlink(args.ready_file)

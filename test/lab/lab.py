@@ -60,6 +60,8 @@ def in_ns(ns, *args, **kw):
 class Lab:
     """One lab: its names, its state file, and the operations on it."""
 
+    api_extra_args = ()  # more kubeapi.py flags for start_api (e.g. --state-file FILE)
+
     def __init__(self, name="lab", build_dir=None):
         self.name = name
         self.prefix = "wl" + name if len(name) <= 8 else "wl" + name[:8]
@@ -108,7 +110,7 @@ class Lab:
             ["ip", "netns", "exec", self.ns("api"), sys.executable, KUBEAPI,
              "--listen", f"{API_IP}:{API_PORT}", "--cert-dir", os.path.join(api_dir, "certs"),
              "--san", f"IP:{API_IP}", "--san", "IP:127.0.0.1", "--ready-file", ready,
-             "--kubeconfig-out", os.path.join(api_dir, "kubeconfig")],
+             "--kubeconfig-out", os.path.join(api_dir, "kubeconfig"), *self.api_extra_args],
             stdout=log, stderr=log, start_new_session=True)
         self.state["pids"]["api"] = proc.pid
         self.save()
