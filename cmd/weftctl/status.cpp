@@ -1,0 +1,141 @@
+#include "cmd/weftctl/status.hpp"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <fmt/format.h>
+#include <sstream>
+
+namespace weft::ctl {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct Fd {
+  int fd;
+  ~Fd() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+// Waits for `events` on fd until the deadline; false on timeout or error.
+bool wait_for(int fd, short events, Clock::time_point deadline) {
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+  if (left <= 0) return false;
+  pollfd p{fd, events, 0};
+  return ::poll(&p, 1, static_cast<int>(left)) == 1;
+}
+
+Result<HttpAnswer> parse_answer(const std::string& raw) {
+  auto head_end = raw.find("\r\n\r\n");
+  if (raw.rfind("HTTP/1.", 0) != 0 || head_end == std::string::npos) return fail("not an HTTP answer");
+  HttpAnswer a;
+  a.status = std::atoi(raw.c_str() + 9);
+  a.body = raw.substr(head_end + 4);
+  return a;
+}
+
+std::string metric(const std::map<std::string, double>& m, const std::string& name) {
+  auto it = m.find(name);
+  return it == m.end() ? "?" : fmt::format("{}", it->second);
+}
+
+}  // namespace
+
+Result<HttpAnswer> http_get(const std::string& ip, int port, const std::string& path, int timeout_ms) {
+  std::string where = fmt::format("{}:{}", ip, port);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<std::uint16_t>(port));
+  if (port <= 0 || port > 65535 || ::inet_pton(AF_INET, ip.c_str(), &addr.sin_addr) != 1) {
+    return fail(where + " is not an IPv4 address and port");
+  }
+  auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
+  Fd s{::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)};
+  if (s.fd < 0) return fail(std::string("socket: ") + std::strerror(errno));
+  if (::connect(s.fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 && errno != EINPROGRESS) {
+    return fail(where + ": " + std::strerror(errno));
+  }
+  if (!wait_for(s.fd, POLLOUT, deadline)) return fail(where + ": no answer within " + std::to_string(timeout_ms) + " ms");
+  int err = 0;
+  socklen_t len = sizeof err;
+  ::getsockopt(s.fd, SOL_SOCKET, SO_ERROR, &err, &len);
+  if (err != 0) return fail(where + ": " + std::strerror(err));
+  std::string req = "GET " + path + " HTTP/1.1\r\nHost: " + where + "\r\nConnection: close\r\n\r\n";
+  if (::send(s.fd, req.data(), req.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(req.size())) {
+    return fail(where + ": cannot send the request");
+  }
+  std::string raw;
+  char buf[16384];
+  constexpr std::size_t kMaxAnswer = 4U << 20U;
+  for (;;) {
+    if (!wait_for(s.fd, POLLIN, deadline)) return fail(where + ": answer incomplete after " + std::to_string(timeout_ms) + " ms");
+    auto n = ::recv(s.fd, buf, sizeof buf, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return fail(where + ": " + std::strerror(errno));
+    if (n == 0) break;
+    raw.append(buf, static_cast<std::size_t>(n));
+    if (raw.size() > kMaxAnswer) return fail(where + ": answer larger than 4 MiB");
+  }
+  auto a = parse_answer(raw);
+  if (!a) return fail(where + path + ": " + a.error());
+  return a;
+}
+
+std::map<std::string, double> parse_metrics(const std::string& text) {
+  std::map<std::string, double> out;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty() || line[0] == '#' || line.find('{') != std::string::npos) continue;
+    auto sp = line.find(' ');
+    if (sp == std::string::npos) continue;
+    char* end = nullptr;
+    double v = std::strtod(line.c_str() + sp + 1, &end);
+    if (end != line.c_str() + sp + 1) out[line.substr(0, sp)] = v;
+  }
+  return out;
+}
+
+std::string render(const Status& s) {
+  std::string out;
+  if (s.env) {
+    out += fmt::format("subnet      {} (network {}, MTU {}, masquerade {})\n", s.env->subnet.str(),
+                       s.env->network.str(), s.env->mtu, s.env->ipmasq ? "on" : "off");
+  } else {
+    out += fmt::format("subnet      unknown: {}\n", s.env.error());
+  }
+  if (!s.readyz) {
+    out += fmt::format("weftd       not reachable: {}\n", s.reach_error);
+    out += "            is weftd running with --healthz-port? (give weftctl --endpoint IP:PORT)\n";
+    return out;
+  }
+  std::string reason = s.readyz->body;
+  while (!reason.empty() && reason.back() == '\n') reason.pop_back();
+  out += s.readyz->status == 200 ? "ready       yes\n" : fmt::format("ready       no: {}\n", reason);
+  const auto& m = s.metrics;
+  out += fmt::format("peers       {} programmed, {} skipped (bad or conflicting data)\n",
+                     metric(m, "weft_peers_programmed"), metric(m, "weft_peers_skipped"));
+  out += fmt::format("kernel      {} reconciles, {} writes, {} errors, {} repairs, last reconcile {} s\n",
+                     metric(m, "weft_reconciles_total"), metric(m, "weft_reconcile_writes_total"),
+                     metric(m, "weft_reconcile_errors_total"), metric(m, "weft_repairs_total"),
+                     metric(m, "weft_last_reconcile_seconds"));
+  out += fmt::format("kubernetes  {} lists, {} relists, {} watches, {} API errors, {} nodes skipped\n",
+                     metric(m, "weft_kube_lists_total"), metric(m, "weft_kube_relists_total"),
+                     metric(m, "weft_kube_watches_total"), metric(m, "weft_kube_api_errors_total"),
+                     metric(m, "weft_kube_nodes_skipped"));
+  return out;
+}
+
+int exit_code(const Status& s) {
+  if (!s.readyz) return 2;
+  return s.readyz->status == 200 ? 0 : 1;
+}
+
+}  // namespace weft::ctl

@@ -1,0 +1,36 @@
+#pragma once
+// weftctl status: what the local weftd says about itself (subnet.env, /readyz, /metrics),
+// rendered for a person. The HTTP client is only for weftd's own loopback health endpoint.
+
+#include <map>
+#include <optional>
+#include <string>
+
+#include "overlay/result.hpp"
+#include "overlay/subnet_env.hpp"
+
+namespace weft::ctl {
+
+struct HttpAnswer {
+  int status = 0;
+  std::string body;
+};
+
+// One GET over a fresh TCP connection to an IPv4 address (HTTP/1.0 style: read to EOF).
+Result<HttpAnswer> http_get(const std::string& ip, int port, const std::string& path, int timeout_ms);
+
+// Prometheus text format -> name -> value (lines without labels only; comments skipped).
+std::map<std::string, double> parse_metrics(const std::string& text);
+
+struct Status {
+  Result<SubnetEnv> env = fail("not read");
+  std::optional<HttpAnswer> readyz;  // empty when weftd could not be reached
+  std::map<std::string, double> metrics;
+  std::string reach_error;  // why weftd could not be reached
+};
+
+std::string render(const Status& s);
+// 0 ready, 1 running but not ready, 2 not reachable.
+int exit_code(const Status& s);
+
+}  // namespace weft::ctl
