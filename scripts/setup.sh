@@ -11,7 +11,7 @@ packages=(
   libnftables-dev libyaml-cpp-dev
   # tests and lab
   iproute2 iputils-ping curl openssl python3 containernetworking-plugins
-  nftables procps psmisc iperf3 shellcheck strace
+  nftables procps psmisc iperf3 ethtool shellcheck strace
   # deploy checks (test/deploy): YAML, the Kubernetes API schema, the Vagrantfile, the .deb
   python3-yaml python3-kubernetes ruby dpkg-dev file systemd
   # fuzzing (test/fuzz): clang, libFuzzer and the sanitizer runtimes, llvm-symbolizer

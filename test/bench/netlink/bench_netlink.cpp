@@ -2,6 +2,7 @@
 // fresh namespace through VxlanBackend, and the identical entries with `ip -batch` +
 // `bridge -batch` into another fresh namespace, in the same run; prints a Markdown table.
 // Usage: bench_netlink [N...]   (default: 1000 5000; each measured 3 times, median shown)
+// With WEFT_BENCH_OUT set, appends its figures as JSON lines (test/bench/README.md).
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -143,6 +144,27 @@ Timing median(F run) {
   return {mid(&Timing::total), mid(&Timing::routes), mid(&Timing::resync)};
 }
 
+// One figure as a JSON line appended to $WEFT_BENCH_OUT (no-op when unset); the texts
+// carry no characters that need JSON escaping.
+void emit(const std::string& id, const std::string& figure, std::uint32_t n, double value, const std::string& detail,
+          const std::string& target, bool met, const std::string& flannel) {
+  const char* path = std::getenv("WEFT_BENCH_OUT");
+  if (path == nullptr || *path == '\0') return;
+  std::ofstream out(path, std::ios::app);
+  char number[32];
+  std::snprintf(number, sizeof number, "%.2f", value);
+  out << "{\"id\": \"" << id << "\", \"figure\": \"" << figure << "\", \"n\": " << n << ", \"value\": " << number
+      << ", \"unit\": \"x\", \"detail\": \"" << detail << "\", \"target\": \"" << target
+      << "\", \"met\": " << (met ? "true" : "false") << ", \"flannel\": \"" << flannel << "\"}\n";
+  if (!out) std::fprintf(stderr, "bench_netlink: cannot append to %s\n", path);
+}
+
+std::string seconds_vs(double weft, double ip) {
+  char text[96];
+  std::snprintf(text, sizeof text, "%.3f s vs %.3f s, median of %d", weft, ip, kRounds);
+  return text;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -162,6 +184,16 @@ int main(int argc, char** argv) {
     std::printf("| %u | %u | %.3f s | %.3f s | %.3f s | %.2fx | %.3f s | %.3f s | %.2fx | %.3f s |\n", n, 3 * n,
                 weft.total, weft_monitored.total, ip.total, weft_monitored.total / ip.total, weft.routes, ip.routes,
                 weft.routes / ip.routes, weft.resync);
+    const std::string peers_text = std::to_string(n) + " peers: ";
+    const double entries_ratio = weft_monitored.total / ip.total;
+    emit("netlink_entries_ratio_" + std::to_string(n),
+         peers_text + "VxlanBackend reconcile, all route/neigh/FDB entries (monitor on) / ip+bridge -batch", n,
+         entries_ratio, seconds_vs(weft_monitored.total, ip.total), "<= 1.5x", entries_ratio <= 1.5,
+         "6.6x (whole daemon)");
+    const double routes_ratio = weft_monitored.routes / ip.routes;
+    emit("netlink_routes_ratio_" + std::to_string(n),
+         peers_text + "first -> last route, VxlanBackend (monitor on) / ip -batch routes", n, routes_ratio,
+         seconds_vs(weft_monitored.routes, ip.routes), "<= 1.2x", routes_ratio <= 1.2, "3.5x");
   }
   std::printf("\nratio = weft with its monitor on (as in weftd) / ip+bridge -batch; target at 5,000 peers: <= 1.2x\n");
   return 0;
