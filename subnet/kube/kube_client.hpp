@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "subnet/kube/api_result.hpp"
+#include "subnet/kube/backoff.hpp"
 #include "subnet/kube/kube_config.hpp"
 
 namespace weft::kube {
@@ -85,6 +86,13 @@ class KubeClient {
   // Strategic-merge patch of one status condition (other conditions are kept).
   virtual ApiStatus patch_node_condition(const std::string& name, const NodeCondition& condition) = 0;
 
+  // After a transport failure: returns when the next attempt is worth making -- after `pace`
+  // while the server refuses connections or was never unreachable, at once when it answers
+  // again after being unreachable, and not while connects get no answer at all (a request
+  // sent then would hang in its handshake). The real client probes with TCP connects every
+  // 50 ms (ServerProbe); this default just waits `pace`. Returns early when `stop` fires.
+  virtual void wait_for_server(std::chrono::milliseconds pace, StopSignal& stop) { stop.wait_for(pace); }
+
   virtual void shutdown() = 0;
 };
 
@@ -95,8 +103,16 @@ struct ClientOptions {
   int watch_timeout_min_s = 60;                      // timeoutSeconds drawn from [min, max]
   int watch_timeout_max_s = 90;
   std::chrono::milliseconds watch_idle_margin{15000};  // read timeout = timeoutSeconds + this
-  std::size_t max_list_body = 16U << 20U;              // per page
-  std::size_t max_body = 1U << 20U;                    // get/patch responses
+  // Silence deadline of a watch once the server's bookmark cadence is known (two bookmarks on
+  // one stream): no byte for factor x that gap (at least the minimum) and the stream is
+  // dropped and resumed from its resourceVersion. Catches a path that drops packets without a
+  // reset long before the read timeout. Each deadline that fires doubles the next one, so a
+  // server that slows its bookmarks costs a few early rewatches, never a relist. 0: off.
+  int watch_silence_factor = 3;
+  std::chrono::milliseconds watch_silence_min{2000};
+  bool probe_server = true;                // wait_for_server() probes with TCP connects (else it just waits)
+  std::size_t max_list_body = 16U << 20U;  // per page
+  std::size_t max_body = 1U << 20U;        // get/patch responses
   std::size_t max_watch_line = 1U << 20U;
   int list_page_size = 500;
   std::size_t pool_threads = 2;  // cpprest's global pool (first client only)

@@ -4,6 +4,7 @@
 #include <cpprest/http_client.h>
 #include <pplx/threadpool.h>
 #include <algorithm>
+#include <atomic>
 #include <boost/asio/ssl.hpp>
 #include <cctype>
 #include <ctime>
@@ -11,6 +12,8 @@
 #include <random>
 
 #include "subnet/kube/node_json.hpp"
+#include "subnet/kube/server_probe.hpp"
+#include "subnet/kube/silence_watchdog.hpp"
 #include "subnet/kube/tls_material.hpp"
 #include "subnet/kube/token_source.hpp"
 
@@ -85,10 +88,12 @@ class RealKubeClient final : public KubeClient {
     } else if (cfg_.server.starts_with("http://")) {
       spdlog::warn("the API server {} is plain HTTP: no TLS, credentials sent in clear", cfg_.server);
     }
-    auto watch_timeout = std::chrono::seconds(opts_.watch_timeout_max_s) + opts_.watch_idle_margin;
     try {
       client_ = std::make_unique<http_client>(cfg_.server, make_config(opts_.request_timeout));
-      watch_client_ = std::make_unique<http_client>(cfg_.server, make_config(watch_timeout));
+      watch_client_ = std::make_unique<http_client>(cfg_.server, make_config(watch_timeout()));
+      web::uri uri(cfg_.server);
+      int port = uri.port() > 0 ? uri.port() : (uri.scheme() == "http" ? 80 : 443);
+      if (opts_.probe_server) probe_ = std::make_unique<ServerProbe>(uri.host(), std::to_string(port));
     } catch (const std::exception& e) {
       setup_error_ = "bad API server URL \"" + cfg_.server + "\" in " + cfg_.source + ": " + e.what();
     }
@@ -143,6 +148,8 @@ class RealKubeClient final : public KubeClient {
     return std::monostate{};
   }
 
+  void wait_for_server(std::chrono::milliseconds pace, StopSignal& stop) override;
+
   void shutdown() override {
     std::lock_guard<std::mutex> lock(mu_);
     shut_ = true;
@@ -163,7 +170,17 @@ class RealKubeClient final : public KubeClient {
     return ApiError{ApiErrorKind::BadResponse, 200, what + ": bad response from " + cfg_.server + ": " + why, {}};
   }
 
-  ApiError exception_error(const std::string& what, const std::exception& e, bool watch) const;
+  ApiError exception_error(const std::string& what, const std::exception& e, std::chrono::milliseconds timeout) const;
+  bool is_shut() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return shut_;
+  }
+  std::chrono::milliseconds watch_timeout() const {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::seconds(opts_.watch_timeout_max_s) +
+                                                                 opts_.watch_idle_margin);
+  }
+  // How long a watch may stay silent: factor x the bookmark gap once known, else 0 (no limit).
+  std::chrono::milliseconds watch_silence_deadline() const;
 
   // A per-request cancellation source, linked to the client's (shutdown cancels everything).
   std::optional<pplx::cancellation_token_source> request_source() {
@@ -176,7 +193,7 @@ class RealKubeClient final : public KubeClient {
   // Sends one request; the response headers, or an error.
   ApiResult<http_response> send(http_client& client, const method& m, const std::string& path, const std::string& body,
                                 const std::string& accept, const pplx::cancellation_token_source& cts,
-                                const std::string& what, bool watch);
+                                const std::string& what, std::chrono::milliseconds timeout);
   ApiResult<std::string> call(const method& m, const std::string& path, const std::string& body,
                               const std::string& accept, std::size_t limit, const std::string& what);
   ApiError status_error(http_response& resp, const std::string& what);
@@ -188,6 +205,8 @@ class RealKubeClient final : public KubeClient {
   std::string setup_error_;
   std::unique_ptr<http_client> client_;
   std::unique_ptr<http_client> watch_client_;
+  std::unique_ptr<ServerProbe> probe_;
+  std::atomic<std::int64_t> bookmark_gap_ms_{0};  // last gap between two bookmarks on one stream; 0 unknown
   mutable std::mutex mu_;
   bool shut_ = false;
   pplx::cancellation_token_source cts_;
@@ -239,14 +258,9 @@ ApiResult<std::string> read_limited(http_response& resp, std::size_t limit, cons
   return out;
 }
 
-ApiError RealKubeClient::exception_error(const std::string& what, const std::exception& e, bool watch) const {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (shut_) return ApiError{ApiErrorKind::Cancelled, 0, what + ": cancelled (shutting down)", {}};
-  }
-  auto timeout = watch ? std::chrono::duration_cast<std::chrono::milliseconds>(
-                             std::chrono::seconds(opts_.watch_timeout_max_s) + opts_.watch_idle_margin)
-                       : opts_.request_timeout;
+ApiError RealKubeClient::exception_error(const std::string& what, const std::exception& e,
+                                         std::chrono::milliseconds timeout) const {
+  if (is_shut()) return ApiError{ApiErrorKind::Cancelled, 0, what + ": cancelled (shutting down)", {}};
   std::string msg = e.what();
   // cpprest reports a timeout as "Failed to read HTTP status line"; the error code says why.
   if (const auto* he = dynamic_cast<const web::http::http_exception*>(&e); he && he->error_code()) {
@@ -276,7 +290,7 @@ ApiError RealKubeClient::status_error(http_response& resp, const std::string& wh
 ApiResult<http_response> RealKubeClient::send(http_client& client, const method& m, const std::string& path,
                                               const std::string& body, const std::string& accept,
                                               const pplx::cancellation_token_source& cts, const std::string& what,
-                                              bool watch) {
+                                              std::chrono::milliseconds timeout) {
   if (!setup_error_.empty()) return ApiError{ApiErrorKind::Tls, 0, setup_error_, {}};
   auto token = tokens_.current();
   if (!token) return ApiError{ApiErrorKind::Unauthorized, 0, what + ": " + token.error(), {}};
@@ -291,7 +305,7 @@ ApiResult<http_response> RealKubeClient::send(http_client& client, const method&
     if (resp.status_code() / 100 != 2) return status_error(resp, what);
     return resp;
   } catch (const std::exception& e) {
-    return exception_error(what, e, watch);
+    return exception_error(what, e, timeout);
   }
 }
 
@@ -299,14 +313,14 @@ ApiResult<std::string> RealKubeClient::call(const method& m, const std::string& 
                                             const std::string& accept, std::size_t limit, const std::string& what) {
   auto cts = request_source();
   if (!cts) return ApiError{ApiErrorKind::Cancelled, 0, what + ": cancelled (shutting down)", {}};
-  auto resp = send(*client_, m, path, body, accept, *cts, what, false);
+  auto resp = send(*client_, m, path, body, accept, *cts, what, opts_.request_timeout);
   if (!resp) return resp.error();
   try {
     auto out = read_limited(*resp, limit, what, cfg_.server);
     if (!out) cts->cancel();  // drop the connection rather than read the rest
     return out;
   } catch (const std::exception& e) {
-    return exception_error(what, e, false);
+    return exception_error(what, e, opts_.request_timeout);
   }
 }
 
@@ -321,19 +335,42 @@ ApiResult<WatchEnd> RealKubeClient::watch_nodes(const std::string& rv, const Wat
   }
   std::string path = "/api/v1/nodes?watch=true&allowWatchBookmarks=true&resourceVersion=" + path_escape(rv) +
                      "&timeoutSeconds=" + std::to_string(timeout_s);
-  auto resp = send(*watch_client_, methods::GET, path, "", kMetaWatch, *cts, what, true);
-  if (!resp) return resp.error();
+  // A path that drops packets without a reset leaves the stream silent: end it once the silence
+  // is well past the server's bookmark cadence (headers included: the request may hang too).
+  SilenceWatchdog watchdog([this] { return watch_silence_deadline(); }, [&cts] { cts->cancel(); });
+  auto silence_error = [&] {
+    auto gap = bookmark_gap_ms_.load();
+    bookmark_gap_ms_ = gap * 2;  // a server that slowed its bookmarks gets a longer deadline next time
+    spdlog::info("watch nodes: nothing from {} for {} ms (bookmarks came every {} ms): resuming the watch", cfg_.server,
+                 watchdog.fired_after().count(), gap);
+    return ApiError{ApiErrorKind::Transport,
+                    0,
+                    what + ": no data from " + cfg_.server + " for " + std::to_string(watchdog.fired_after().count()) +
+                        " ms while bookmarks came every " + std::to_string(gap) + " ms (connection presumed dead)",
+                    {}};
+  };
+  auto resp = send(*watch_client_, methods::GET, path, "", kMetaWatch, *cts, what, watch_timeout());
+  if (!resp) return watchdog.fired() ? silence_error() : resp.error();
   // Whatever ends the stream early (a bad line, the handler throwing), drop the connection.
   struct CancelOnExit {
     pplx::cancellation_token_source& c;
     ~CancelOnExit() { c.cancel(); }
   } cancel_on_exit{*cts};
   WatchEnd end;
+  std::optional<std::chrono::steady_clock::time_point> last_bookmark;
+  auto learn_bookmark_gap = [this](std::optional<std::chrono::steady_clock::time_point>& last) {
+    auto now = std::chrono::steady_clock::now();
+    if (last) {
+      bookmark_gap_ms_ = std::chrono::duration_cast<std::chrono::milliseconds>(now - *last).count();
+    }
+    last = now;
+  };
   try {
     BodyReader reader(*resp);
     std::string pending;
     std::size_t scan_from = 0;
     while (reader.read_some(pending, opts_.max_watch_line + 1)) {
+      watchdog.touch();
       std::size_t start = 0;
       for (std::size_t nl; (nl = pending.find('\n', scan_from)) != std::string::npos; start = scan_from = nl + 1) {
         std::string_view line(pending.data() + start, nl - start);
@@ -345,6 +382,7 @@ ApiResult<WatchEnd> RealKubeClient::watch_nodes(const std::string& rv, const Wat
           return http_error(st.code ? st.code : 500, what + " (ERROR event)", st.message, std::nullopt);
         }
         ++end.events;
+        if (parsed->event->type == WatchEventType::Bookmark) learn_bookmark_gap(last_bookmark);
         bool more = pending.find('\n', nl + 1) != std::string::npos || reader.more_buffered();
         on_event(*parsed->event, more);
       }
@@ -355,9 +393,30 @@ ApiResult<WatchEnd> RealKubeClient::watch_nodes(const std::string& rv, const Wat
       }
     }
   } catch (const std::exception& e) {
-    return exception_error(what, e, true);
+    if (watchdog.fired() && !is_shut()) return silence_error();
+    return exception_error(what, e, watch_timeout());
   }
   return end;
+}
+
+std::chrono::milliseconds RealKubeClient::watch_silence_deadline() const {
+  auto gap = bookmark_gap_ms_.load();
+  if (gap <= 0 || opts_.watch_silence_factor <= 0) return std::chrono::milliseconds(0);
+  return std::max(opts_.watch_silence_min, std::chrono::milliseconds(gap * opts_.watch_silence_factor));
+}
+
+void RealKubeClient::wait_for_server(std::chrono::milliseconds pace, StopSignal& stop) {
+  if (!probe_) {
+    stop.wait_for(pace);
+    return;
+  }
+  auto t0 = std::chrono::steady_clock::now();
+  auto outcome = probe_->wait(pace, [&] { return stop.stopped() || is_shut(); });
+  auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
+  if (outcome == ServerProbe::Outcome::Back && waited > std::chrono::seconds(1)) {
+    spdlog::info("API server {} answers TCP connects again after {} ms without an answer", probe_->target(),
+                 waited.count());
+  }
 }
 
 }  // namespace

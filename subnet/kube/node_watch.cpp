@@ -79,7 +79,14 @@ void NodeWatch::failed(const ApiError& e) {
     spdlog::warn("node watch: {} (retrying)", e.message);
     last_error_ = e.message;
   }
-  stop_.wait_for(backoff_.next(e));
+  auto pace = backoff_.next(e);
+  if (e.kind == ApiErrorKind::Transport) {
+    // Unreachable or hung: retry as soon as the server answers again (probed), never into a
+    // path that swallows packets.
+    client_.wait_for_server(pace, stop_);
+  } else {
+    stop_.wait_for(pace);
+  }
 }
 
 }  // namespace weft::kube

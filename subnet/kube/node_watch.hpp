@@ -3,7 +3,9 @@
 // list's resourceVersion, each event handed over as it arrives. 410 Gone -> one relist; a
 // dropped, timed-out or failed stream -> rewatch from the last resourceVersion seen (bookmarks
 // keep it fresh), so steady state never relists. Errors are retried with jittered backoff
-// (Retry-After honoured), with a low cap while the server is unreachable.
+// (Retry-After honoured), with a low cap while the server is unreachable; after a transport
+// failure the client's wait_for_server() paces the retry, so it comes within ~50 ms of the
+// server (or the path to it) coming back.
 
 #include <cstdint>
 #include <functional>
