@@ -3,8 +3,8 @@
     ApiStop   the API test double is stopped for 30 s and started again with the same state
               (--state-file: Nodes, resourceVersions, watch history), as kube-apiserver comes
               back with etcd's.
-    LinkCut   the API's link drops every packet for 30 s (nftables in the API's namespace):
-              connections hang without a reset, then the path comes back.
+    LinkCut   the API's link drops every frame for 30 s (nftables on the lab's underlay bridge,
+              at the API's port): connections hang without a reset, then the path comes back.
 
 Each asserts: no ping lost, every weftd still running, every watch resumed from its
 resourceVersion (at most one relist, from weftd's /metrics), and a Node created right after the
@@ -137,16 +137,19 @@ class ApiLab:
         return time.monotonic()
 
     def cut_link(self):
-        """Every packet to and from the API is dropped in its namespace: no reset, no answer."""
-        rules = ("table inet weft_drill_cut {\n"
-                 "  chain in { type filter hook input priority -300; policy drop; }\n"
-                 "  chain out { type filter hook output priority -300; policy drop; }\n"
+        """Every frame to and from the API's port is dropped on the underlay bridge (the lab's
+        switch, its own namespace): no reset, no answer, and -- unlike a drop in the API's own
+        namespace, which TCP sees as a local error and retries every 500 ms -- the endpoints'
+        retransmissions back off as over a real dead link."""
+        rules = ("table bridge weft_drill_cut {\n"
+                 "  chain forward { type filter hook forward priority -300; policy accept;\n"
+                 "    iifname \"api\" drop\n    oifname \"api\" drop\n  }\n"
                  "}\n")
-        labmod.in_ns(self.lab.ns("api"), "nft", "-f", "-", input_text=rules)
+        labmod.in_ns(self.lab.ns("ul"), "nft", "-f", "-", input_text=rules)
         self.cut_on = True
 
     def restore_link(self):
-        labmod.in_ns(self.lab.ns("api"), "nft", "delete", "table", "inet", "weft_drill_cut")
+        labmod.in_ns(self.lab.ns("ul"), "nft", "delete", "table", "bridge", "weft_drill_cut")
         self.cut_on = False
         return time.monotonic()
 
