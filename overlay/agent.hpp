@@ -49,7 +49,7 @@ class Agent {
   Status ensure_vtep();
   void sync_peers();
   void repair(const char* why);
-  void reconcile_firewall();
+  void reconcile_firewall(const PeerSet& peers);
   void publish_readiness();
   std::string metrics() const;
   bool ready_locked() const;  // caller holds mu_
@@ -63,9 +63,9 @@ class Agent {
   // No peer entry or allow-list element is removed before the first consistent peer list:
   // a restarted weftd must not drop what the kernel already carries.
   bool have_snapshot_ = false;
+  bool firewall_seen_ = false;  // weft's nftables table is in the kernel (ours or an earlier run's)
   Lease lease_;
   Vtep vtep_;
-  PeerSet peers_;
 
   // Shared with health(): written by the agent thread only.
   mutable std::mutex mu_;

@@ -79,6 +79,8 @@ std::string render_table(const FirewallSpec& s) {
   return t.str();
 }
 
+bool Firewall::present() { return static_cast<bool>(nft_.run(std::string("list table ip ") + kTable)); }
+
 Result<FirewallReport> Firewall::reconcile(const FirewallSpec& spec) {
   std::string desired = render_table(spec);
   auto current = nft_.run(std::string("list table ip ") + kTable);

@@ -34,6 +34,8 @@ class Firewall {
  public:
   explicit Firewall(Nftables& nft) : nft_(nft) {}
   Result<FirewallReport> reconcile(const FirewallSpec& spec);
+  // True when weft's table is in the kernel (left by an earlier run or installed by reconcile).
+  bool present();
 
  private:
   Nftables& nft_;

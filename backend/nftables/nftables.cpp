@@ -8,30 +8,27 @@
 
 #include <array>
 #include <cerrno>
+#include <memory>
 
 namespace weft {
 namespace {
 
+// A fresh libnftables context per batch: a context keeps a cache of every table, set and
+// element it has listed (megabytes with thousands of peers in the VXLAN allow-list) until it is
+// freed, and a batch is rare (peer changes, repairs), so holding it costs more than it saves.
 class LibNftables : public Nftables {
  public:
-  LibNftables() : ctx_(nft_ctx_new(NFT_CTX_DEFAULT)) {
-    nft_ctx_buffer_output(ctx_);
-    nft_ctx_buffer_error(ctx_);
-  }
-  ~LibNftables() override { nft_ctx_free(ctx_); }
-  LibNftables(const LibNftables&) = delete;
-  LibNftables& operator=(const LibNftables&) = delete;
-
   Result<std::string> run(const std::string& commands) override {
-    int rc = nft_run_cmd_from_buffer(ctx_, commands.c_str());
-    std::string out = nft_ctx_get_output_buffer(ctx_);
-    std::string err = nft_ctx_get_error_buffer(ctx_);
+    std::unique_ptr<nft_ctx, decltype(&nft_ctx_free)> ctx(nft_ctx_new(NFT_CTX_DEFAULT), &nft_ctx_free);
+    if (!ctx) return fail("nftables: cannot create a libnftables context");
+    nft_ctx_buffer_output(ctx.get());
+    nft_ctx_buffer_error(ctx.get());
+    int rc = nft_run_cmd_from_buffer(ctx.get(), commands.c_str());
+    std::string out = nft_ctx_get_output_buffer(ctx.get());
+    std::string err = nft_ctx_get_error_buffer(ctx.get());
     if (rc != 0) return fail(err.empty() ? "nft command failed" : err);
     return out;
   }
-
- private:
-  nft_ctx* ctx_;
 };
 
 }  // namespace

@@ -19,11 +19,12 @@ std::string owner_of(const Op& op) { return op.peer.empty() ? "stale entry" : "p
 void log_summary(const ReconcileReport& r) {
   if (r.writes == 0 && r.errors.empty()) return;
   auto level = r.errors.empty() ? spdlog::level::info : spdlog::level::warn;
-  spdlog::log(
-      level,
-      "reconcile: {} peers programmed, {} entries set, {} removed, {} peers skipped, {} errors; {} writes in {} ms",
-      r.peers_programmed, r.entries_set, r.entries_removed, r.skipped.size(), r.errors.size(), r.writes,
-      r.took.count() / 1000);
+  spdlog::log(level,
+              "reconcile: {} peers programmed, {} entries set, {} removed, {} peers skipped, {} errors; {} writes in "
+              "{:.1f} ms (routes {:.1f} ms)",
+              r.peers_programmed, r.entries_set, r.entries_removed, r.skipped.size(), r.errors.size(), r.writes,
+              std::chrono::duration<double, std::milli>(r.took).count(),
+              std::chrono::duration<double, std::milli>(r.routes_took).count());
 }
 
 }  // namespace

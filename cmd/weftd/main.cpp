@@ -1,4 +1,5 @@
 // weftd: the per-node daemon. Parses flags, validates the config, wires the parts, runs the agent.
+#include <malloc.h>
 #include <poll.h>
 #include <pthread.h>
 #include <spdlog/spdlog.h>
@@ -32,6 +33,15 @@ int check_config(const std::string& path) {
   for (const auto& w : cfg->warnings) std::cerr << "weftd: warning: " << w << "\n";
   std::cout << cfg->to_json() << "\n";
   return 0;
+}
+
+// weftd's heap is a few MiB of peers and a burst of JSON per list. One arena instead of one
+// per thread, and large buffers (list bodies) mmapped and unmapped on free (a fixed threshold,
+// not glibc's sliding one), keep the settled RSS near the live data: at 5,000 peers 6.5 MiB of
+// anonymous memory instead of 10-12 (test/bench/daemon). Set before any thread starts.
+void tune_malloc() {
+  ::mallopt(M_ARENA_MAX, 1);
+  ::mallopt(M_MMAP_THRESHOLD, 128 * 1024);
 }
 
 // Threads that only turn outside happenings into Wakeup events.
@@ -185,5 +195,6 @@ int main(int argc, char** argv) {
     return 2;
   }
   EventSources::block_signals();
+  tune_malloc();
   return run_daemon(std::move(opts));
 }
