@@ -2,6 +2,7 @@
 
 #include <malloc.h>
 #include <poll.h>
+#include <pthread.h>
 #include <spdlog/spdlog.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -24,7 +25,11 @@ constexpr auto kTrimDelay = std::chrono::seconds(1);
 // wanted state is kept; it is retried until it lands.
 class ConditionReporter {
  public:
-  explicit ConditionReporter(SubnetManager& subnets) : subnets_(subnets), thread_([this] { loop(); }) {}
+  explicit ConditionReporter(SubnetManager& subnets)
+      : subnets_(subnets), thread_([this] {
+          pthread_setname_np(pthread_self(), "weft-condition");
+          loop();
+        }) {}
   ~ConditionReporter() {
     {
       std::lock_guard lock(mu_);

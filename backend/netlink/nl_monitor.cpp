@@ -4,6 +4,7 @@
 #include <linux/neighbour.h>
 #include <linux/rtnetlink.h>
 #include <poll.h>
+#include <pthread.h>
 #include <spdlog/spdlog.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -101,7 +102,10 @@ class Monitor final : public Subscription {
  public:
   Monitor(NlChannel channel, int stop_fd, std::uint32_t own_port, Netlink::EventHandler on_event)
       : channel_(std::move(channel)), stop_fd_(stop_fd), own_port_(own_port), on_event_(std::move(on_event)) {
-    thread_ = std::thread([this] { run(); });
+    thread_ = std::thread([this] {
+      pthread_setname_np(pthread_self(), "weft-netlink");  // names the thread in top -H and /proc
+      run();
+    });
   }
   ~Monitor() override {
     std::uint64_t one = 1;

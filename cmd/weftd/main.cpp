@@ -48,8 +48,16 @@ void tune_malloc() {
 class EventSources {
  public:
   explicit EventSources(weft::Wakeup& wakeup) : wakeup_(wakeup), stop_fd_(::eventfd(0, EFD_CLOEXEC)) {
-    signals_ = std::thread([this] { wait_for_signal(); });
-    if (monitor_.ok()) nftables_ = std::thread([this] { watch_nftables(); });
+    signals_ = std::thread([this] {
+      pthread_setname_np(pthread_self(), "weft-signals");
+      wait_for_signal();
+    });
+    if (monitor_.ok()) {
+      nftables_ = std::thread([this] {
+        pthread_setname_np(pthread_self(), "weft-nftables");
+        watch_nftables();
+      });
+    }
   }
   ~EventSources() {
     std::uint64_t one = 1;

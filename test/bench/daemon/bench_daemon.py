@@ -226,6 +226,19 @@ def tasks(pid):
     return set(os.listdir(f"/proc/{pid}/task"))
 
 
+def thread_cpu(pid):
+    """{"TID name": CPU seconds} for every thread (names from /proc/PID/task/TID/comm)."""
+    out = {}
+    for tid in tasks(pid):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/comm") as f:
+                name = f.read().strip()
+            out[f"{tid} {name}"] = cpu_seconds(f"{pid}/task/{tid}")
+        except OSError:
+            pass
+    return out
+
+
 def parse_ts(text):
     return datetime.datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(
         tzinfo=datetime.timezone.utc).timestamp()
@@ -365,9 +378,11 @@ def idle_period(run, seconds, use_strace):
         strace = subprocess.Popen(["strace", "-f", "-qq", "-e", "trace=process", "-o", trace, "-p", str(pid)],
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(0.5)  # attached to every thread
-    cpu0 = cpu_seconds(pid)
+    cpu0, threads0 = cpu_seconds(pid), thread_cpu(pid)
     time.sleep(seconds)
-    cpu1 = cpu_seconds(pid)
+    cpu1, threads1 = cpu_seconds(pid), thread_cpu(pid)
+    busy = sorted(((threads1[t] - threads0.get(t, 0), t) for t in threads1), reverse=True)
+    busy = ", ".join(f"{t} {d:.2f} s" for d, t in busy if d > 0) or "no thread used a clock tick"
     created = len(tasks(pid) - before_tasks)
     how = [f"{created} new entries in /proc/PID/task"]
     if counter:
@@ -383,7 +398,7 @@ def idle_period(run, seconds, use_strace):
             traced = sum(1 for line in f if re.search(r"\b(clone3?|fork|vfork|execve)\(.*= \d+", line))
         created = max(created, traced)
         how.append(f"{traced} under strace -f -e trace=process")
-    return created, cpu1 - cpu0, "; ".join(how)
+    return created, cpu1 - cpu0, "; ".join(how), busy
 
 
 def bench_n(args, nsset, work, n, nodes_file, do_idle):
@@ -410,7 +425,7 @@ def bench_n(args, nsset, work, n, nodes_file, do_idle):
             res["requests"], res["by_verb"] = stats["total"], stats.get("by_verb", {})
             res["idle_requests"] = None
             if do_idle and r == args.runs - 1:
-                res["forks"], res["idle_cpu"], res["fork_method"] = idle_period(run, args.idle_seconds, args.strace)
+                res["forks"], res["idle_cpu"], res["fork_method"], res["idle_threads"] = idle_period(run, args.idle_seconds, args.strace)
                 stats = run.api_stats()
                 res["idle_requests"] = stats["total"] - res["requests"]
                 res["requests"], res["by_verb"] = stats["total"], stats.get("by_verb", {})
@@ -466,7 +481,8 @@ def report(n, results, args):
         emit("idle_cpu_seconds" if n == 5000 else f"idle_cpu_seconds_{n}",
              f"idle minute at {n:,} peers: weftd CPU seconds (all threads)", cpu, "s", "< 0.02 s", cpu < 0.02,
              "0.43 s" if n == 5000 else "", n,
-             f"utime+stime delta {r['idle_cpu']:.3f} s over {args.idle_seconds:g} s"
+             f"utime+stime delta {r['idle_cpu']:.3f} s over {args.idle_seconds:g} s (10 ms ticks; by thread: "
+             f"{r['idle_threads']})"
              + (" (scaled to a minute)" if args.idle_seconds != 60 else ""))
     reqs = [r["requests"] for r in results]
     last = results[-1]
