@@ -22,7 +22,8 @@ rss_peak_mib, idle_forks, idle_cpu_seconds, api_requests. How each is measured:
     (first route message sent -> last route ACK), against `ip -batch` of the routes alone.
   * RSS: VmRSS and VmHWM from /proc/PID/status, a few seconds after the first reconcile.
   * idle CPU: the run time of every weftd thread over the idle period, in nanoseconds from
-    /proc/PID/task/TID/schedstat (utime+stime from /proc/PID/stat, in 10 ms ticks, is given too).
+    /proc/PID/task/TID/schedstat sampled every second (utime+stime from /proc/PID/stat, in
+    10 ms ticks but including threads that ended, is given too).
   * idle forks: processes forked (and execs) by weftd in the same period, from the kernel's
     process connector (netlink fork/exec events, no ptrace); threads started are reported
     beside it. `--strace` also attaches `strace -f -e trace=process` (which costs weftd CPU).
@@ -353,10 +354,12 @@ class ForkCounter:
             what = struct.unpack_from("=I", data, 36)[0]
             if what == self.PROC_EVENT_FORK:
                 parent_pid, parent_tgid, child_pid, child_tgid = struct.unpack_from("=IIII", data, 52)
-                if parent_tgid == self.pid and child_tgid == self.pid:
-                    self.threads += 1  # a new thread of weftd
+                # A thread's parent is the process's parent (CLONE_THREAD), so threads are
+                # recognised by their thread group, processes by their parent.
+                if child_tgid == self.pid and child_pid != child_tgid:
+                    self.threads += 1
                 elif parent_tgid == self.pid:
-                    self.forks += 1  # a new process
+                    self.forks += 1
             elif what == self.PROC_EVENT_EXEC:
                 if struct.unpack_from("=II", data, 52)[1] == self.pid:
                     self.execs += 1
@@ -384,8 +387,14 @@ def idle_period(run, seconds, use_strace):
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(0.5)  # attached to every thread
     cpu0, threads0 = cpu_seconds(pid), thread_cpu(pid)
-    time.sleep(seconds)
-    cpu1, threads1 = cpu_seconds(pid), thread_cpu(pid)
+    # Sampled every second, so a thread that ends in the period (a watch's helper when the watch
+    # is renewed) still counts, up to its last second.
+    threads1 = dict(threads0)
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        time.sleep(min(1.0, left))
+        threads1.update(thread_cpu(pid))
+    cpu1 = cpu_seconds(pid)
     busy = sorted(((threads1[t] - threads0.get(t, 0), t) for t in threads1), reverse=True)
     precise = sum(d for d, _ in busy)
     busy = ", ".join(f"{t} {d:.4f} s" for d, t in busy if d >= 0.0005) or "every thread under 0.5 ms"
