@@ -6,8 +6,11 @@ using std::chrono::milliseconds;
 using Clock = std::chrono::steady_clock;
 
 SilenceWatchdog::SilenceWatchdog(std::function<milliseconds()> deadline, std::function<void()> on_silence,
-                                 milliseconds check)
-    : deadline_(std::move(deadline)), on_silence_(std::move(on_silence)), check_(check), last_(Clock::now()) {
+                                 milliseconds unknown_recheck)
+    : deadline_(std::move(deadline)),
+      on_silence_(std::move(on_silence)),
+      unknown_recheck_(unknown_recheck),
+      last_(Clock::now()) {
   thread_ = std::thread([this] { run(); });
 }
 
@@ -38,17 +41,22 @@ milliseconds SilenceWatchdog::fired_after() const {
 void SilenceWatchdog::run() {
   std::unique_lock<std::mutex> lock(mu_);
   while (!done_) {
-    cv_.wait_for(lock, check_, [this] { return done_; });
-    if (done_) return;
     auto allowed = deadline_();
-    auto silent = std::chrono::duration_cast<milliseconds>(Clock::now() - last_);
-    if (allowed.count() > 0 && silent > allowed) {
+    auto now = Clock::now();
+    if (allowed.count() <= 0) {
+      cv_.wait_until(lock, now + unknown_recheck_, [this] { return done_; });
+      continue;
+    }
+    auto silent = std::chrono::duration_cast<milliseconds>(now - last_);
+    if (silent > allowed) {
       fired_ = true;
       fired_after_ = silent;
       lock.unlock();
       on_silence_();
       return;
     }
+    // touch() only moves last_ later, so nothing can fire before this; wake then and look again.
+    cv_.wait_until(lock, last_ + allowed + milliseconds(1), [this] { return done_; });
   }
 }
 

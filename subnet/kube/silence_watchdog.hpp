@@ -3,7 +3,8 @@
 // watch over a path that drops packets without a reset would otherwise wait for its read
 // timeout (minutes); the server's bookmarks give a cadence to judge silence by. The deadline is
 // asked again on every check, so it can tighten while the stream runs (it is learned from the
-// stream's own bookmarks). A thread per watched stream, checking every `check` interval.
+// stream's own bookmarks). A thread per watched stream; it sleeps until the stream could first
+// have been silent too long (an idle daemon's watch costs a wake-up per deadline, not a poll).
 
 #include <chrono>
 #include <condition_variable>
@@ -15,10 +16,10 @@ namespace weft::kube {
 
 class SilenceWatchdog {
  public:
-  // `deadline()` gives the allowed silence, zero for none (yet); `on_silence` runs once, on the
-  // watchdog's thread, when it is exceeded.
+  // `deadline()` gives the allowed silence, zero for none (yet: asked again every `unknown_recheck`);
+  // `on_silence` runs once, on the watchdog's thread, when it is exceeded.
   SilenceWatchdog(std::function<std::chrono::milliseconds()> deadline, std::function<void()> on_silence,
-                  std::chrono::milliseconds check = std::chrono::milliseconds(50));
+                  std::chrono::milliseconds unknown_recheck = std::chrono::milliseconds(1000));
   ~SilenceWatchdog();
   SilenceWatchdog(const SilenceWatchdog&) = delete;
   SilenceWatchdog& operator=(const SilenceWatchdog&) = delete;
@@ -32,7 +33,7 @@ class SilenceWatchdog {
 
   std::function<std::chrono::milliseconds()> deadline_;
   std::function<void()> on_silence_;
-  std::chrono::milliseconds check_;
+  std::chrono::milliseconds unknown_recheck_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::chrono::steady_clock::time_point last_;
