@@ -19,6 +19,9 @@ namespace weft {
 
 using Clock = std::chrono::steady_clock;
 constexpr auto kTrimDelay = std::chrono::seconds(1);
+// While the VTEP cannot be set up (say another device holds its VNI and port), no kernel event
+// about our device will come to say the obstacle is gone: retry on this cadence.
+constexpr auto kVtepRetry = std::chrono::milliseconds(500);
 
 // Publishes the NetworkUnavailable condition on its own thread: the API may be down for
 // minutes, and the agent's thread must keep the kernel right meanwhile. Only the latest
@@ -132,6 +135,10 @@ int Agent::run(Wakeup& wakeup) {
     if (now >= trim_at) {
       trim_at = kNever;
       ::malloc_trim(0);
+    }
+    if (repair_at == kNever && vtep_unusable()) {
+      repair_at = now + kVtepRetry;
+      repair_reason = "VXLAN device unusable: retrying";
     }
   }
   spdlog::info("stopping: the datapath stays in place");
@@ -256,9 +263,18 @@ Status Agent::ensure_vtep() {
     st = backend_.set_lease(lease_);
   }
   std::lock_guard lock(mu_);
-  vtep_problem_ = st ? "" : st.error();
-  if (!st) spdlog::error("{}", st.error());
+  std::string problem = st ? "" : st.error();
+  if (problem != vtep_problem_) {  // once per change: retries would repeat it twice a second
+    if (!st) spdlog::error("{}", problem);
+    if (st && !vtep_problem_.empty()) spdlog::info("VXLAN device {} is usable again", vtep_.name);
+  }
+  vtep_problem_ = problem;
   return st;
+}
+
+bool Agent::vtep_unusable() const {
+  std::lock_guard lock(mu_);
+  return !vtep_problem_.empty();
 }
 
 void Agent::reconcile_firewall(const PeerSet& peers) {

@@ -47,6 +47,7 @@ class Agent {
   Status start(Wakeup& wakeup);
   VtepSpec vtep_spec(std::optional<Mac> preferred_mac) const;
   Status ensure_vtep();
+  bool vtep_unusable() const;
   void sync_peers();
   void repair(const char* why);
   void reconcile_firewall(const PeerSet& peers);
