@@ -3,8 +3,9 @@
     ApiStop   the API test double is stopped for 30 s and started again with the same state
               (--state-file: Nodes, resourceVersions, watch history), as kube-apiserver comes
               back with etcd's.
-    LinkCut   the API's link drops every frame for 30 s (nftables on the lab's underlay bridge,
-              at the API's port): connections hang without a reset, then the path comes back.
+    LinkCut   the API's link drops every IPv4 frame for 30 s (nftables on the lab's underlay
+              bridge, at the API's port): connections hang without a reset, then the path comes
+              back (WEFT_DRILL_CUT_ARP=1 drops ARP too: see cut_link).
 
 Each asserts: no ping lost, every weftd still running, every watch resumed from its
 resourceVersion (at most one relist, from weftd's /metrics), and a Node created right after the
@@ -136,14 +137,19 @@ class ApiLab:
         self.lab.start_api()
         return time.monotonic()
 
-    def cut_link(self):
-        """Every frame to and from the API's port is dropped on the underlay bridge (the lab's
-        switch, its own namespace): no reset, no answer, and -- unlike a drop in the API's own
-        namespace, which TCP sees as a local error and retries every 500 ms -- the endpoints'
-        retransmissions back off as over a real dead link."""
+    def cut_link(self, arp=None):
+        """IPv4 to and from the API's port is dropped on the underlay bridge (the lab's switch,
+        its own namespace): no reset, no answer, and -- unlike a drop in the API's own namespace,
+        which TCP sees as a local error and retries every 500 ms -- the endpoints' retransmissions
+        back off as over a real dead link. ARP passes, as for an API server behind a router; with
+        arp=True (or WEFT_DRILL_CUT_ARP=1) it is dropped too, and the kernel's ARP retry (every
+        1 s while a neighbour is unresolved) then adds up to 1 s after the path is back."""
+        if arp is None:
+            arp = os.environ.get("WEFT_DRILL_CUT_ARP") == "1"
+        match = "" if arp else "ether type ip "
         rules = ("table bridge weft_drill_cut {\n"
                  "  chain forward { type filter hook forward priority -300; policy accept;\n"
-                 "    iifname \"api\" drop\n    oifname \"api\" drop\n  }\n"
+                 f"    {match}iifname \"api\" drop\n    {match}oifname \"api\" drop\n  }}\n"
                  "}\n")
         labmod.in_ns(self.lab.ns("ul"), "nft", "-f", "-", input_text=rules)
         self.cut_on = True
