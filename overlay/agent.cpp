@@ -117,6 +117,7 @@ int Agent::run(Wakeup& wakeup) {
       sync_peers();
       settle();
     }
+    if (ev & Wakeup::kFirewall) firewall_applied_.reset();  // read the table again before trusting it
     if (ev & (Wakeup::kKernel | Wakeup::kFirewall)) {
       if (repair_at == kNever) repair_at = Clock::now() + s_.repair_debounce;
       repair_reason = (ev & Wakeup::kKernel) ? "kernel state changed" : "nftables changed";
@@ -128,6 +129,7 @@ int Agent::run(Wakeup& wakeup) {
       settle();
     }
     if (now >= next_resync) {
+      firewall_applied_.reset();
       repair("periodic resync");
       next_resync = now + resync;
       settle();
@@ -190,24 +192,29 @@ Status Agent::start(Wakeup& wakeup) {
 void Agent::sync_peers() {
   // A local copy, not a member: between reconciles the subnet manager's cache is the only one.
   const PeerSet peers = subnets_.peers();
-  // Allow a new node's VXLAN before its route is used. While weft's table is absent (a first
-  // start on this node) nothing is dropped yet, so the routes go first: the table with every
-  // peer's address costs tens of milliseconds at 5,000 peers, and the first routes matter more.
+  const FirewallSpec spec = firewall_spec(peers);
+  const bool firewall_changes = !firewall_applied_ || *firewall_applied_ != spec;
+  // Allow a new node's VXLAN before its route is used. What only narrows the allow-list (a
+  // node left or moved) goes after the routes: deleting set elements waits for an RCU grace
+  // period (~15 ms), which a delete or change must not wait for. While weft's table is absent
+  // (a first start on this node) nothing is dropped yet, so the routes go first: the table
+  // with every peer's address costs tens of milliseconds at 5,000 peers.
   if (!firewall_seen_) firewall_seen_ = firewall_.present();
-  const bool firewall_first = firewall_seen_;
+  const bool firewall_first = firewall_seen_ && firewall_changes && allows_more(spec);
   const auto firewall_started = Clock::now();
-  if (firewall_first) reconcile_firewall(peers);
+  if (firewall_first) reconcile_firewall(widened(spec));
   const auto firewall_took = Clock::now() - firewall_started;
   auto started = Clock::now();
   auto report = backend_.reconcile(peers);
   auto seconds = std::chrono::duration<double>(Clock::now() - started).count();
-  if (!firewall_first) reconcile_firewall(peers);
+  reconcile_firewall(spec);  // nothing to do when the first step already made it so
   if (report.writes || !report.errors.empty()) {
     spdlog::info("reconciled {} peers: {} writes, {} errors in {:.1f} ms{}", peers.size(), report.writes,
                  report.errors.size(), seconds * 1000,
-                 firewall_first ? fmt::format(" (after {:.1f} ms of firewall)",
-                                              std::chrono::duration<double, std::milli>(firewall_took).count())
-                                : " (firewall table installed after the routes)");
+                 firewall_first    ? fmt::format(" (after {:.1f} ms of firewall)",
+                                                 std::chrono::duration<double, std::milli>(firewall_took).count())
+                 : firewall_changes ? " (firewall updated after the routes)"
+                                    : "");
   }
   for (const auto& e : report.errors) spdlog::warn("{}", e);
   {
@@ -231,7 +238,7 @@ void Agent::repair(const char* why) {
     ++repairs_;
   }
   if (!st || !have_snapshot_) {
-    if (have_snapshot_) reconcile_firewall(subnets_.peers());  // sync_peers does it otherwise
+    if (have_snapshot_) reconcile_firewall(firewall_spec(subnets_.peers()));  // sync_peers does it otherwise
     publish_readiness();
     return;
   }
@@ -277,8 +284,7 @@ bool Agent::vtep_unusable() const {
   return !vtep_problem_.empty();
 }
 
-void Agent::reconcile_firewall(const PeerSet& peers) {
-  if (!have_snapshot_) return;  // an allow-list without the peers would drop their traffic
+FirewallSpec Agent::firewall_spec(const PeerSet& peers) const {
   FirewallSpec spec;
   spec.network = s_.net.ipv4->network;
   spec.subnet = lease_.subnet;
@@ -286,12 +292,53 @@ void Agent::reconcile_firewall(const PeerSet& peers) {
   spec.vxlan_port = s_.net.backend.port;
   spec.vxlan_sources.insert(lease_.public_ip);
   for (const auto& [name, peer] : peers) spec.vxlan_sources.insert(peer.public_ip);
+  return spec;
+}
+
+namespace {
+
+bool sources_differ_only(FirewallSpec a, FirewallSpec b) {
+  a.vxlan_sources.clear();
+  b.vxlan_sources.clear();
+  return a == b;
+}
+
+}  // namespace
+
+// `spec` with the applied allow-list's addresses kept too: only additions, when the two differ
+// in their sources alone (the removals come after the routes).
+FirewallSpec Agent::widened(const FirewallSpec& spec) const {
+  if (!firewall_applied_ || !sources_differ_only(*firewall_applied_, spec)) return spec;
+  FirewallSpec wide = spec;
+  wide.vxlan_sources.insert(firewall_applied_->vxlan_sources.begin(), firewall_applied_->vxlan_sources.end());
+  return wide;
+}
+
+// True when `spec` lets in something the applied table does not (or nothing is known applied).
+bool Agent::allows_more(const FirewallSpec& spec) const {
+  if (!firewall_applied_) return true;
+  if (!sources_differ_only(spec, *firewall_applied_)) return true;
+  const auto& had = firewall_applied_->vxlan_sources;
+  return !std::includes(had.begin(), had.end(), spec.vxlan_sources.begin(), spec.vxlan_sources.end());
+}
+
+void Agent::reconcile_firewall(const FirewallSpec& spec) {
+  if (!have_snapshot_) return;  // an allow-list without the peers would drop their traffic
+  if (firewall_applied_ == spec) return;  // the kernel matched it, and nftables has said nothing since
+  if (firewall_applied_ && sources_differ_only(*firewall_applied_, spec)) {
+    if (firewall_.update_sources(*firewall_applied_, spec)) {
+      firewall_applied_ = spec;
+      return;
+    }
+  }
+  firewall_applied_.reset();
   auto report = firewall_.reconcile(spec);
-  if (report) firewall_seen_ = true;
   if (!report) {
     spdlog::error("{}", report.error());
     return;
   }
+  firewall_seen_ = true;
+  firewall_applied_ = spec;
   if (report->replaced) {
     std::lock_guard lock(mu_);
     ++firewall_writes_;

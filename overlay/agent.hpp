@@ -10,6 +10,7 @@
 #include <chrono>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 
 #include "backend/nftables/firewall.hpp"
@@ -50,7 +51,10 @@ class Agent {
   bool vtep_unusable() const;
   void sync_peers();
   void repair(const char* why);
-  void reconcile_firewall(const PeerSet& peers);
+  FirewallSpec firewall_spec(const PeerSet& peers) const;
+  bool allows_more(const FirewallSpec& spec) const;
+  FirewallSpec widened(const FirewallSpec& spec) const;
+  void reconcile_firewall(const FirewallSpec& spec);
   void publish_readiness();
   std::string metrics() const;
   bool ready_locked() const;  // caller holds mu_
@@ -64,6 +68,7 @@ class Agent {
   // No peer entry or allow-list element is removed before the first consistent peer list:
   // a restarted weftd must not drop what the kernel already carries.
   bool have_snapshot_ = false;
+  std::optional<FirewallSpec> firewall_applied_;  // what the kernel held at the last reconcile
   bool firewall_seen_ = false;  // weft's nftables table is in the kernel (ours or an earlier run's)
   Lease lease_;
   Vtep vtep_;

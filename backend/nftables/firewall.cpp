@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <iterator>
 #include <sstream>
 
 namespace weft {
@@ -89,6 +90,22 @@ Result<FirewallReport> Firewall::reconcile(const FirewallSpec& spec) {
   auto applied = nft_.run(std::string("add table ip ") + kTable + "\ndelete table ip " + kTable + "\n" + desired);
   if (!applied) return fail("cannot install nftables table ip " + std::string(kTable) + ": " + applied.error());
   return FirewallReport{true};
+}
+
+Status Firewall::update_sources(const FirewallSpec& from, const FirewallSpec& to) {
+  std::set<Ipv4Addr> added, removed;
+  std::set_difference(to.vxlan_sources.begin(), to.vxlan_sources.end(), from.vxlan_sources.begin(),
+                      from.vxlan_sources.end(), std::inserter(added, added.end()));
+  std::set_difference(from.vxlan_sources.begin(), from.vxlan_sources.end(), to.vxlan_sources.begin(),
+                      to.vxlan_sources.end(), std::inserter(removed, removed.end()));
+  const std::string set = std::string(" element ip ") + kTable + " vxlan-sources { ";
+  std::string batch;
+  if (!added.empty()) batch += "add" + set + join_sources(added) + " }\n";
+  if (!removed.empty()) batch += "delete" + set + join_sources(removed) + " }\n";
+  if (batch.empty()) return ok_status();
+  auto applied = nft_.run(batch);
+  if (!applied) return fail("cannot update the VXLAN allow-list in table ip " + std::string(kTable) + ": " + applied.error());
+  return ok_status();
 }
 
 }  // namespace weft

@@ -34,6 +34,11 @@ class Firewall {
  public:
   explicit Firewall(Nftables& nft) : nft_(nft) {}
   Result<FirewallReport> reconcile(const FirewallSpec& spec);
+  // Moves the allow-list from `from` to `to` by adding and deleting elements in one transaction,
+  // without reading or rewriting the table (a node joining or leaving costs ~1 ms, not ~10).
+  // Only when the kernel is known to hold `from` and the two differ in their sources alone; an
+  // error (say an element to delete is gone) changes nothing: reconcile() then.
+  Status update_sources(const FirewallSpec& from, const FirewallSpec& to);
   // True when weft's table is in the kernel (left by an earlier run or installed by reconcile).
   bool present();
 

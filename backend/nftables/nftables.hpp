@@ -1,6 +1,9 @@
 #pragma once
 // The seam to nftables: run a batch of nft commands in-process (libnftables, no fork).
 
+#include <cstddef>
+#include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -18,6 +21,23 @@ class Nftables {
 // libnftables in the calling thread's network namespace.
 std::unique_ptr<Nftables> make_libnftables();
 
+// Sorts nftables notifications by who made them. Each transaction's messages end with a
+// NEWGEN message that names the process; messages of one transaction may span reads.
+class NftablesEvents {
+ public:
+  struct Writer {
+    std::uint32_t pid = 0;  // the writing thread's id
+    std::string name;       // and its name
+  };
+  explicit NftablesEvents(std::function<bool(const Writer&)> ours) : ours_(std::move(ours)) {}
+  // Feeds one read of netlink messages; true when a transaction by another process ended in it.
+  bool feed(const void* data, std::size_t len);
+
+ private:
+  std::function<bool(const Writer&)> ours_;
+  bool open_ = false;  // messages seen whose NEWGEN has not come yet
+};
+
 // A socket that becomes readable when any nftables object changes (NFNLGRP_NFTABLES),
 // so hand edits of weft's table are noticed without polling.
 class NftablesMonitor {
@@ -29,11 +49,14 @@ class NftablesMonitor {
 
   int fd() const { return fd_; }
   bool ok() const { return fd_ >= 0; }
-  // Reads everything pending; true if any message (or an overflow) arrived.
+  // Reads everything pending; true if another process changed nftables (or messages were
+  // lost). Our own transactions are told apart by the pid in their closing NEWGEN message, so
+  // weftd's writes do not wake weftd.
   bool drain();
 
  private:
   int fd_ = -1;
+  NftablesEvents events_;
 };
 
 }  // namespace weft

@@ -68,6 +68,21 @@ TEST_CASE("hand damage is noticed and repaired", "[firewall]") {
   CHECK_FALSE(fw.reconcile(spec())->replaced);
 }
 
+TEST_CASE("the monitor ignores our own transactions and reports another process's", "[firewall]") {
+  auto nft = weft::make_libnftables();
+  Firewall fw(*nft);
+  weft::NftablesMonitor monitor;
+  REQUIRE(monitor.ok());
+  sh("nft delete table ip weft 2>/dev/null || true");
+  if (readable_within(monitor.fd(), 200)) (void)monitor.drain();  // the delete, if there was a table
+  REQUIRE(fw.reconcile(spec())->replaced);
+  REQUIRE(readable_within(monitor.fd(), 1000));  // the kernel did notify...
+  CHECK_FALSE(monitor.drain());                  // ...of a change made by this process
+  sh("nft add element ip weft vxlan-sources '{ 192.0.2.50 }'");
+  REQUIRE(readable_within(monitor.fd(), 1000));
+  CHECK(monitor.drain());  // nft(8) is another process
+}
+
 TEST_CASE("a changed spec replaces the table; other tables are left alone", "[firewall]") {
   auto nft = weft::make_libnftables();
   Firewall fw(*nft);
@@ -96,4 +111,23 @@ TEST_CASE("many allow-list entries still compare equal", "[firewall]") {
   for (std::uint32_t i = 0; i < 5000; ++i) big.vxlan_sources.insert(Ipv4Addr(0xc6120000U + i));  // 198.18.0.0/15
   CHECK(fw.reconcile(big)->replaced);
   CHECK_FALSE(fw.reconcile(big)->replaced);
+}
+
+TEST_CASE("the allow-list follows joins and leaves by element, and ends equal to a full reconcile", "[firewall]") {
+  auto nft = weft::make_libnftables();
+  Firewall fw(*nft);
+  REQUIRE(fw.reconcile(spec()));
+  auto next = spec();
+  next.vxlan_sources.erase(Ipv4Addr::parse("192.0.2.2").value());
+  next.vxlan_sources.insert(Ipv4Addr::parse("192.0.2.9").value());
+  REQUIRE(fw.update_sources(spec(), next));
+  auto listing = *nft->run("list set ip weft vxlan-sources");
+  CHECK_THAT(listing, Catch::Contains("192.0.2.9") && Catch::Contains("192.0.2.3"));
+  CHECK(listing.find("192.0.2.2") == std::string::npos);
+  CHECK_FALSE(fw.reconcile(next)->replaced);  // the kernel holds exactly `next`
+  // A stale idea of the kernel (an element to delete is already gone) fails and changes nothing.
+  auto stale = next;
+  stale.vxlan_sources.insert(Ipv4Addr::parse("192.0.2.77").value());
+  CHECK_FALSE(fw.update_sources(stale, spec()));
+  CHECK_FALSE(fw.reconcile(next)->replaced);
 }
