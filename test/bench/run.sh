@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every benchmark (ctest label `bench`; as root) and writes $BUILD/bench-results.md.
 #   bash test/bench/run.sh            build dir: $WEFT_BUILD_DIR, default <repo>/build
-# Builds first (incremental; WEFT_BENCH_NO_BUILD=1 skips it). Extra arguments go to ctest,
+# Installs what it needs (scripts/setup.sh) and builds first (incremental; WEFT_BENCH_NO_BUILD=1
+# skips both). Extra arguments go to ctest,
 # e.g. `-R bench_lab` for one benchmark.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -13,6 +14,7 @@ if ((EUID != 0)); then
   exit 1
 fi
 if [[ ${WEFT_BENCH_NO_BUILD:-0} != 1 ]]; then
+  "$root/scripts/setup.sh"
   WEFT_BUILD_DIR=$build "$root/scripts/build.sh"
 fi
 
