@@ -7,6 +7,7 @@
 #include <optional>
 #include <regex>
 #include <thread>
+#include <utility>
 
 #include "subnet/kube/lease_protocol.hpp"
 #include "subnet/kube/node_watch.hpp"
@@ -52,6 +53,7 @@ class KubeSubnetManager final : public SubnetManager {
   SubnetStats stats_;
   std::uint64_t watch_errors_ = 0;  // the watch's share of stats_.api_errors
   std::optional<Ipv4Prefix> own_subnet_;
+  std::optional<NodeList> seed_list_;  // the lease's last list: the watch starts from it
   std::optional<PeerCache> cache_;
   std::function<void()> peers_changed_;
   bool first_list_done_ = false;
@@ -95,6 +97,7 @@ Result<Lease> KubeSubnetManager::acquire(Ipv4Addr public_ip, Mac vtep_mac) {
   LeaseProtocol protocol(*client_, retry_, settings);
   auto lease = protocol.acquire(*node, public_ip, vtep_mac);
   std::lock_guard<std::mutex> lock(mu_);
+  seed_list_ = protocol.take_last_list();
   stats_.lease_attempts += protocol.attempts();
   stats_.lease_conflicts += protocol.conflicts();
   if (lease) own_subnet_ = lease->subnet;
@@ -121,7 +124,12 @@ void KubeSubnetManager::start_watch(std::function<void()> peers_changed) {
       stats_.api_errors += c.errors - watch_errors_;
       watch_errors_ = c.errors;
     };
-    NodeWatch(*client_, stop_, cfg_.backoff, std::move(h)).run();
+    std::optional<NodeList> seed;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      seed = std::exchange(seed_list_, std::nullopt);
+    }
+    NodeWatch(*client_, stop_, cfg_.backoff, std::move(h), std::move(seed)).run();
   });
 }
 

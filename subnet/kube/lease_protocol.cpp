@@ -146,6 +146,7 @@ Result<Lease> LeaseProtocol::by_annotations(const Lease& base) {
       lease.subnet = *mine.subnet;
       if (auto st = publish(*own, lease); !st) return st.take_error();
       spdlog::info("lease {} kept from an earlier run", lease.subnet.str());
+      last_list_ = std::move(*before);
       return lease;
     }
     if (mine.subnet)
@@ -177,6 +178,7 @@ Result<Lease> LeaseProtocol::by_annotations(const Lease& base) {
       lease.subnet = subnet;
       if (auto st = publish(claimed, lease); !st) return st.take_error();
       spdlog::info("lease {} confirmed after {} claim(s)", subnet.str(), attempts_);
+      last_list_ = std::move(*before);
       return lease;
     }
     ++conflicts_;

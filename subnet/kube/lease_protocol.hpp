@@ -13,7 +13,9 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <random>
+#include <utility>
 #include <string>
 
 #include "overlay/lease.hpp"
@@ -41,6 +43,9 @@ class LeaseProtocol {
   Result<Lease> acquire(const NodeInfo& own, Ipv4Addr public_ip, Mac vtep_mac);
 
   std::uint64_t attempts() const { return attempts_; }
+  // The last Node list the lease was decided on (annotation mode), for the watch to start
+  // from instead of listing again; empty in podCIDR mode. Moved out.
+  std::optional<NodeList> take_last_list() { return std::exchange(last_list_, std::nullopt); }
   std::uint64_t conflicts() const { return conflicts_; }
 
  private:
@@ -58,6 +63,7 @@ class LeaseProtocol {
   std::mt19937_64 rng_;
   std::uint64_t attempts_ = 0;
   std::uint64_t conflicts_ = 0;
+  std::optional<NodeList> last_list_;
 };
 
 // The IPv4 prefix among spec.podCIDR/podCIDRs, nullopt when there is none; an error when a

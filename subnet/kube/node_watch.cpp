@@ -4,8 +4,9 @@
 
 namespace weft::kube {
 
-NodeWatch::NodeWatch(KubeClient& client, StopSignal& stop, BackoffPolicy policy, Handlers handlers)
-    : client_(client), stop_(stop), backoff_(policy), h_(std::move(handlers)) {}
+NodeWatch::NodeWatch(KubeClient& client, StopSignal& stop, BackoffPolicy policy, Handlers handlers,
+                     std::optional<NodeList> seed)
+    : client_(client), stop_(stop), backoff_(policy), h_(std::move(handlers)), seed_(std::move(seed)) {}
 
 void NodeWatch::count(std::uint64_t WatchCounters::*field) {
   ++(counters_.*field);
@@ -13,6 +14,10 @@ void NodeWatch::count(std::uint64_t WatchCounters::*field) {
 }
 
 void NodeWatch::run() {
+  if (seed_) {
+    apply(*seed_);
+    seed_.reset();
+  }
   while (!stop_.stopped()) {
     if (need_list_ && !list()) continue;
     watch();
@@ -25,15 +30,19 @@ bool NodeWatch::list() {
     failed(r.error());
     return false;
   }
-  count(&WatchCounters::lists);
-  if (counters_.lists > 1) {
+  if (counters_.lists > 0) {
     count(&WatchCounters::relists);
     spdlog::info("node watch: relisted {} nodes at resourceVersion {}", r->items.size(), r->resource_version);
   }
-  rv_ = r->resource_version;
-  need_list_ = false;
-  h_.on_list(*r);
+  apply(*r);
   return true;
+}
+
+void NodeWatch::apply(const NodeList& list) {
+  count(&WatchCounters::lists);
+  rv_ = list.resource_version;
+  need_list_ = false;
+  h_.on_list(list);
 }
 
 void NodeWatch::watch() {

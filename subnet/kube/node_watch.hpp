@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 
 #include "subnet/kube/backoff.hpp"
@@ -28,13 +29,17 @@ class NodeWatch {
     std::function<void(const WatchCounters&)> on_counters;                // after every change of a counter
   };
 
-  NodeWatch(KubeClient& client, StopSignal& stop, BackoffPolicy policy, Handlers handlers);
+  // `seed`: a list just made for another purpose (the lease's), applied as the first list;
+  // the watch starts from its resourceVersion, so events since then are not missed.
+  NodeWatch(KubeClient& client, StopSignal& stop, BackoffPolicy policy, Handlers handlers,
+            std::optional<NodeList> seed = std::nullopt);
 
   // Runs on the calling thread until `stop` is signalled.
   void run();
 
  private:
   bool list();   // true once a list has been applied
+  void apply(const NodeList& list);
   void watch();  // one watch request and what its end means
   void failed(const ApiError& e);
   void count(std::uint64_t WatchCounters::*field);
@@ -48,6 +53,7 @@ class NodeWatch {
   bool need_list_ = true;
   std::string last_error_;  // logged once per distinct error, not per retry
   std::uint64_t failures_ = 0;
+  std::optional<NodeList> seed_;
 };
 
 }  // namespace weft::kube
