@@ -295,20 +295,10 @@ FirewallSpec Agent::firewall_spec(const PeerSet& peers) const {
   return spec;
 }
 
-namespace {
-
-bool sources_differ_only(FirewallSpec a, FirewallSpec b) {
-  a.vxlan_sources.clear();
-  b.vxlan_sources.clear();
-  return a == b;
-}
-
-}  // namespace
-
 // `spec` with the applied allow-list's addresses kept too: only additions, when the two differ
 // in their sources alone (the removals come after the routes).
 FirewallSpec Agent::widened(const FirewallSpec& spec) const {
-  if (!firewall_applied_ || !sources_differ_only(*firewall_applied_, spec)) return spec;
+  if (!firewall_applied_ || !same_rules(*firewall_applied_, spec)) return spec;
   FirewallSpec wide = spec;
   wide.vxlan_sources.insert(firewall_applied_->vxlan_sources.begin(), firewall_applied_->vxlan_sources.end());
   return wide;
@@ -317,7 +307,7 @@ FirewallSpec Agent::widened(const FirewallSpec& spec) const {
 // True when `spec` lets in something the applied table does not (or nothing is known applied).
 bool Agent::allows_more(const FirewallSpec& spec) const {
   if (!firewall_applied_) return true;
-  if (!sources_differ_only(spec, *firewall_applied_)) return true;
+  if (!same_rules(spec, *firewall_applied_)) return true;
   const auto& had = firewall_applied_->vxlan_sources;
   return !std::includes(had.begin(), had.end(), spec.vxlan_sources.begin(), spec.vxlan_sources.end());
 }
@@ -325,7 +315,7 @@ bool Agent::allows_more(const FirewallSpec& spec) const {
 void Agent::reconcile_firewall(const FirewallSpec& spec) {
   if (!have_snapshot_) return;  // an allow-list without the peers would drop their traffic
   if (firewall_applied_ == spec) return;  // the kernel matched it, and nftables has said nothing since
-  if (firewall_applied_ && sources_differ_only(*firewall_applied_, spec)) {
+  if (firewall_applied_ && same_rules(*firewall_applied_, spec)) {
     if (firewall_.update_sources(*firewall_applied_, spec)) {
       firewall_applied_ = spec;
       return;

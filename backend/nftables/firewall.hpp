@@ -21,6 +21,12 @@ struct FirewallSpec {
   bool operator==(const FirewallSpec&) const = default;
 };
 
+// True when the two specs differ at most in their VXLAN sources (every other field above).
+inline bool same_rules(const FirewallSpec& a, const FirewallSpec& b) {
+  return a.network == b.network && a.subnet == b.subnet && a.ip_masq == b.ip_masq &&
+         a.vxlan_allowlist == b.vxlan_allowlist && a.vxlan_port == b.vxlan_port;
+}
+
 // The table as nft lists it (pure; the kernel test checks the two agree).
 std::string render_table(const FirewallSpec& spec);
 

@@ -8,12 +8,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <array>
-#include <climits>
+#include <cerrno>
 #include <cstring>
 #include <fstream>
-#include <cerrno>
 #include <memory>
 
 namespace weft {

@@ -22,7 +22,7 @@ class Nftables {
 std::unique_ptr<Nftables> make_libnftables();
 
 // Sorts nftables notifications by who made them. Each transaction's messages end with a
-// NEWGEN message that names the process; messages of one transaction may span reads.
+// NEWGEN message that names the writing thread; messages of one transaction may span reads.
 class NftablesEvents {
  public:
   struct Writer {
@@ -50,8 +50,8 @@ class NftablesMonitor {
   int fd() const { return fd_; }
   bool ok() const { return fd_ >= 0; }
   // Reads everything pending; true if another process changed nftables (or messages were
-  // lost). Our own transactions are told apart by the pid in their closing NEWGEN message, so
-  // weftd's writes do not wake weftd.
+  // lost). Our own transactions are told apart by the thread named in their closing NEWGEN
+  // message, so weftd's writes do not wake weftd.
   bool drain();
 
  private:

@@ -21,7 +21,7 @@ bool split_endpoint(const std::string& endpoint, std::string& ip, int& port) {
 }
 
 int status(const std::string& subnet_file, const std::string& endpoint, int timeout_ms) {
-  weft::ctl::Status s;
+  weft::ctl::NodeStatus s;
   s.env = weft::SubnetEnv::load(subnet_file);
   std::string ip;
   int port = 0;

@@ -103,7 +103,7 @@ std::map<std::string, double> parse_metrics(const std::string& text) {
   return out;
 }
 
-std::string render(const Status& s) {
+std::string render(const NodeStatus& s) {
   std::string out;
   if (s.env) {
     out += fmt::format("subnet      {} (network {}, MTU {}, masquerade {})\n", s.env->subnet.str(),
@@ -133,7 +133,7 @@ std::string render(const Status& s) {
   return out;
 }
 
-int exit_code(const Status& s) {
+int exit_code(const NodeStatus& s) {
   if (!s.readyz) return 2;
   return s.readyz->status == 200 ? 0 : 1;
 }

@@ -22,15 +22,15 @@ Result<HttpAnswer> http_get(const std::string& ip, int port, const std::string& 
 // Prometheus text format -> name -> value (lines without labels only; comments skipped).
 std::map<std::string, double> parse_metrics(const std::string& text);
 
-struct Status {
+struct NodeStatus {
   Result<SubnetEnv> env = fail("not read");
   std::optional<HttpAnswer> readyz;  // empty when weftd could not be reached
   std::map<std::string, double> metrics;
   std::string reach_error;  // why weftd could not be reached
 };
 
-std::string render(const Status& s);
+std::string render(const NodeStatus& s);
 // 0 ready, 1 running but not ready, 2 not reachable.
-int exit_code(const Status& s);
+int exit_code(const NodeStatus& s);
 
 }  // namespace weft::ctl

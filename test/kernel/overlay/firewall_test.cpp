@@ -131,3 +131,19 @@ TEST_CASE("the allow-list follows joins and leaves by element, and ends equal to
   CHECK_FALSE(fw.update_sources(stale, spec()));
   CHECK_FALSE(fw.reconcile(next)->replaced);
 }
+
+TEST_CASE("same_rules ignores the allow-list and nothing else", "[firewall]") {
+  auto other_sources = spec();
+  other_sources.vxlan_sources.insert(Ipv4Addr::parse("192.0.2.60").value());
+  CHECK(weft::same_rules(spec(), other_sources));
+  auto changed = [](auto mutate) {
+    auto s = spec();
+    mutate(s);
+    return weft::same_rules(spec(), s);
+  };
+  CHECK_FALSE(changed([](FirewallSpec& s) { s.network = weft::Ipv4Prefix::parse("10.245.0.0/16").value(); }));
+  CHECK_FALSE(changed([](FirewallSpec& s) { s.subnet = weft::Ipv4Prefix::parse("10.244.8.0/24").value(); }));
+  CHECK_FALSE(changed([](FirewallSpec& s) { s.ip_masq = false; }));
+  CHECK_FALSE(changed([](FirewallSpec& s) { s.vxlan_allowlist = false; }));
+  CHECK_FALSE(changed([](FirewallSpec& s) { s.vxlan_port = 4789; }));
+}
