@@ -164,8 +164,7 @@ Status Agent::start(Wakeup& wakeup) {
   auto lease = subnets_.acquire(s_.ext.public_ip, vtep_.mac);
   if (!lease) return fail("cannot lease a subnet: " + lease.error());
   lease_ = *lease;
-  spdlog::info("lease {} on {} (VTEP {} {})", lease_.subnet.str(), lease_.public_ip.str(), vtep_.name,
-               vtep_.mac.str());
+  spdlog::info("lease {} on {} (VTEP {} {})", lease_.subnet.str(), lease_.public_ip.str(), vtep_.name, vtep_.mac.str());
   if (auto st = backend_.set_lease(lease_); !st) return fail("cannot address the VTEP: " + st.error());
 
   SubnetEnv env;
@@ -211,8 +210,8 @@ void Agent::sync_peers() {
   if (report.writes || !report.errors.empty()) {
     spdlog::info("reconciled {} peers: {} writes, {} errors in {:.1f} ms{}", peers.size(), report.writes,
                  report.errors.size(), seconds * 1000,
-                 firewall_first    ? fmt::format(" (after {:.1f} ms of firewall)",
-                                                 std::chrono::duration<double, std::milli>(firewall_took).count())
+                 firewall_first     ? fmt::format(" (after {:.1f} ms of firewall)",
+                                                  std::chrono::duration<double, std::milli>(firewall_took).count())
                  : firewall_changes ? " (firewall updated after the routes)"
                                     : "");
   }
@@ -313,7 +312,7 @@ bool Agent::allows_more(const FirewallSpec& spec) const {
 }
 
 void Agent::reconcile_firewall(const FirewallSpec& spec) {
-  if (!have_snapshot_) return;  // an allow-list without the peers would drop their traffic
+  if (!have_snapshot_) return;            // an allow-list without the peers would drop their traffic
   if (firewall_applied_ == spec) return;  // the kernel matched it, and nftables has said nothing since
   if (firewall_applied_ && same_rules(*firewall_applied_, spec)) {
     if (firewall_.update_sources(*firewall_applied_, spec)) {
@@ -369,8 +368,7 @@ std::string Agent::metrics() const {
   std::lock_guard lock(mu_);
   std::ostringstream m;
   auto metric = [&m](const char* name, const char* type, const char* help, auto value) {
-    m << "# HELP " << name << " " << help << "\n# TYPE " << name << " " << type << "\n" << name << " " << value
-      << "\n";
+    m << "# HELP " << name << " " << help << "\n# TYPE " << name << " " << type << "\n" << name << " " << value << "\n";
   };
   metric("weft_ready", "gauge", "1 when subnet.env is written, peers are programmed and the VTEP is healthy.",
          ready_locked() ? 1 : 0);
@@ -379,10 +377,8 @@ std::string Agent::metrics() const {
   metric("weft_reconciles_total", "counter", "Reconciles of the kernel against the desired state.", reconciles_);
   metric("weft_reconcile_writes_total", "counter", "Netlink writes made by reconciles.", reconcile_writes_);
   metric("weft_reconcile_errors_total", "counter", "Netlink writes that failed.", reconcile_errors_);
-  metric("weft_repairs_total", "counter", "Repairs after kernel or nftables changes and periodic resyncs.",
-         repairs_);
-  metric("weft_firewall_replacements_total", "counter", "Times weft's nftables table was rewritten.",
-         firewall_writes_);
+  metric("weft_repairs_total", "counter", "Repairs after kernel or nftables changes and periodic resyncs.", repairs_);
+  metric("weft_firewall_replacements_total", "counter", "Times weft's nftables table was rewritten.", firewall_writes_);
   metric("weft_last_reconcile_seconds", "gauge", "Duration of the last reconcile.", last_reconcile_seconds_);
   metric("weft_kube_lists_total", "counter", "Node lists made by the watch.", k.lists);
   metric("weft_kube_relists_total", "counter", "Lists after the first (410 Gone or failed rewatch).", k.relists);

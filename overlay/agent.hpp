@@ -69,7 +69,7 @@ class Agent {
   // a restarted weftd must not drop what the kernel already carries.
   bool have_snapshot_ = false;
   std::optional<FirewallSpec> firewall_applied_;  // what the kernel held at the last reconcile
-  bool firewall_seen_ = false;  // weft's nftables table is in the kernel (ours or an earlier run's)
+  bool firewall_seen_ = false;                    // weft's nftables table is in the kernel (ours or an earlier run's)
   Lease lease_;
   Vtep vtep_;
 

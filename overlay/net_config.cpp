@@ -91,18 +91,18 @@ class ObjectReader {
 // Key names and limits that differ between the IPv4 and IPv6 halves of the config.
 struct FamilyKeys {
   std::string network, subnet_len, subnet_min, subnet_max, enable, example;
-  int max_subnet_len;     // leaves room for the gateway and at least one pod
-  int smallest_network;   // longest network prefix that still holds four subnets
-  int default_len;        // SubnetLen when the network is large enough
+  int max_subnet_len;    // leaves room for the gateway and at least one pod
+  int smallest_network;  // longest network prefix that still holds four subnets
+  int default_len;       // SubnetLen when the network is large enough
 };
 
 const FamilyKeys kV4Keys{"Network", "SubnetLen", "SubnetMin", "SubnetMax", "EnableIPv4", "10.244.0.0/16", 30, 28, 24};
-const FamilyKeys kV6Keys{"IPv6Network", "IPv6SubnetLen", "IPv6SubnetMin", "IPv6SubnetMax", "EnableIPv6",
-                         "fd00:10:244::/56",  126,         126,          64};
+const FamilyKeys kV6Keys{
+    "IPv6Network", "IPv6SubnetLen", "IPv6SubnetMin", "IPv6SubnetMax", "EnableIPv6", "fd00:10:244::/56", 126, 126, 64};
 
 template <class Addr>
-Result<Addr> subnet_bound(ObjectReader& r, const FamilyKeys& keys, const std::string& key,
-                          const Prefix<Addr>& network, int len, Addr fallback) {
+Result<Addr> subnet_bound(ObjectReader& r, const FamilyKeys& keys, const std::string& key, const Prefix<Addr>& network,
+                          int len, Addr fallback) {
   auto text = r.string(key);
   if (!text) return text.take_error();
   if (!*text) return fallback;
@@ -128,8 +128,8 @@ Result<int> subnet_len(ObjectReader& r, const FamilyKeys& keys, const Prefix<Add
     auto len = static_cast<int>(**given);
     if (len > keys.max_subnet_len || len < net_len + 2) {
       return fail("\"" + keys.subnet_len + "\" is " + std::to_string(len) + " but must be from " +
-                  std::to_string(net_len + 2) + " to " + std::to_string(keys.max_subnet_len) + " for " +
-                  keys.network + " " + network.str() + " (the network must hold at least four subnets)");
+                  std::to_string(net_len + 2) + " to " + std::to_string(keys.max_subnet_len) + " for " + keys.network +
+                  " " + network.str() + " (the network must hold at least four subnets)");
     }
     return len;
   }
@@ -194,7 +194,8 @@ Result<BackendConfig> parse_backend(const json* obj, std::vector<std::string>& w
   if (!mtu) return mtu.take_error();
   if (*mtu) b.mtu = static_cast<int>(**mtu);
 
-  for (auto [key, field] : {std::pair{"GBP", &b.gbp}, {"Learning", &b.learning}, {"DirectRouting", &b.direct_routing}}) {
+  for (auto [key, field] :
+       {std::pair{"GBP", &b.gbp}, {"Learning", &b.learning}, {"DirectRouting", &b.direct_routing}}) {
     auto v = r.boolean(key);
     if (!v) return v.take_error();
     if (*v) *field = **v;

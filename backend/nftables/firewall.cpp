@@ -104,7 +104,8 @@ Status Firewall::update_sources(const FirewallSpec& from, const FirewallSpec& to
   if (!removed.empty()) batch += "delete" + set + join_sources(removed) + " }\n";
   if (batch.empty()) return ok_status();
   auto applied = nft_.run(batch);
-  if (!applied) return fail("cannot update the VXLAN allow-list in table ip " + std::string(kTable) + ": " + applied.error());
+  if (!applied)
+    return fail("cannot update the VXLAN allow-list in table ip " + std::string(kTable) + ": " + applied.error());
   return ok_status();
 }
 

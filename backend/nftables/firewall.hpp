@@ -12,10 +12,10 @@
 namespace weft {
 
 struct FirewallSpec {
-  Ipv4Prefix network;          // the cluster network
-  Ipv4Prefix subnet;           // this node's subnet
-  bool ip_masq = false;        // --ip-masq
-  bool vxlan_allowlist = true; // accept VXLAN only from known nodes
+  Ipv4Prefix network;           // the cluster network
+  Ipv4Prefix subnet;            // this node's subnet
+  bool ip_masq = false;         // --ip-masq
+  bool vxlan_allowlist = true;  // accept VXLAN only from known nodes
   std::uint16_t vxlan_port = 8472;
   std::set<Ipv4Addr> vxlan_sources;  // public IPs of every known node, ours included
   bool operator==(const FirewallSpec&) const = default;

@@ -27,8 +27,14 @@ constexpr const char* kDefaultDataDir = "/var/lib/cni/weft";
 constexpr std::size_t kMaxStdin = 1 << 20;
 
 // CNI error codes (spec 1.0.0, "Error").
-enum Code { kIncompatibleVersion = 1, kInvalidEnv = 4, kDecodeFailure = 6, kInvalidConfig = 7, kTryLater = 11,
-            kInternal = 999 };
+enum Code {
+  kIncompatibleVersion = 1,
+  kInvalidEnv = 4,
+  kDecodeFailure = 6,
+  kInvalidConfig = 7,
+  kTryLater = 11,
+  kInternal = 999
+};
 
 Outcome error(const std::string& version, int code, const std::string& msg, const std::string& details = "") {
   json j{{"cniVersion", version.empty() ? "1.0.0" : version}, {"code", code}, {"msg", msg}};
@@ -72,9 +78,15 @@ std::string string_key(const json& conf, const char* key, const std::string& fal
 bool has_type(const json& delegate) { return delegate.contains("type") && delegate["type"].is_string(); }
 
 json delegate_config(const json& conf, const SubnetEnv& env) {
-  json d = {{"cniVersion", conf["cniVersion"]}, {"name", conf["name"]}, {"type", "bridge"},
-            {"bridge", "weft0"}, {"isGateway", true}, {"isDefaultGateway", true}, {"hairpinMode", true},
-            {"ipMasq", !env.ipmasq}, {"mtu", env.mtu}};
+  json d = {{"cniVersion", conf["cniVersion"]},
+            {"name", conf["name"]},
+            {"type", "bridge"},
+            {"bridge", "weft0"},
+            {"isGateway", true},
+            {"isDefaultGateway", true},
+            {"hairpinMode", true},
+            {"ipMasq", !env.ipmasq},
+            {"mtu", env.mtu}};
   json ranges = json::array({json::array({{{"subnet", env.subnet.str()}}})});
   json routes = json::array({{{"dst", env.network.str()}}});
   if (env.subnet_v6 && env.network_v6) {
@@ -198,9 +210,9 @@ Outcome handle_checked(const Invocation& inv, DelegateRunner& runner) {
 
   std::string version = string_key(conf, "cniVersion", "");
   if (!supported(version)) {
-    return error("", kIncompatibleVersion,
-                 "incompatible CNI versions: config has cniVersion \"" + version + "\", weft supports " +
-                     supported_list());
+    return error(
+        "", kIncompatibleVersion,
+        "incompatible CNI versions: config has cniVersion \"" + version + "\", weft supports " + supported_list());
   }
   if (!conf.contains("name") || !conf["name"].is_string()) {
     return error(version, kInvalidConfig, "network config has no \"name\"");
@@ -210,8 +222,9 @@ Outcome handle_checked(const Invocation& inv, DelegateRunner& runner) {
   }
   if (command != "DEL" && env_or(inv, "CNI_NETNS").empty()) return error(version, kInvalidEnv, "CNI_NETNS is not set");
   if (!valid_container_id(env_or(inv, "CNI_CONTAINERID"))) {
-    return error(version, kInvalidEnv, "CNI_CONTAINERID \"" + env_or(inv, "CNI_CONTAINERID").substr(0, 80) +
-                                           "\" has characters outside [A-Za-z0-9_.-]");
+    return error(version, kInvalidEnv,
+                 "CNI_CONTAINERID \"" + env_or(inv, "CNI_CONTAINERID").substr(0, 80) +
+                     "\" has characters outside [A-Za-z0-9_.-]");
   }
   if (command == "ADD") return do_add(inv, conf, runner);
   if (command == "DEL") return do_del(inv, conf, runner);
@@ -266,9 +279,9 @@ Outcome ExecRunner::run(const std::string& type, const std::string& command, con
   const std::string version = json::parse(config_json, nullptr, false).value("cniVersion", "1.0.0");
   auto binary = find_plugin(type, env_or(inv, "CNI_PATH"));
   if (!binary) {
-    return error(version, kInvalidConfig, "delegate plugin \"" + type + "\" not found in CNI_PATH " +
-                                              env_or(inv, "CNI_PATH") +
-                                              " (install containernetworking-plugins)");
+    return error(version, kInvalidConfig,
+                 "delegate plugin \"" + type + "\" not found in CNI_PATH " + env_or(inv, "CNI_PATH") +
+                     " (install containernetworking-plugins)");
   }
   std::vector<std::string> env_strings;
   for (const auto& [k, v] : inv.env) env_strings.push_back(k == "CNI_COMMAND" ? k + "=" + command : k + "=" + v);

@@ -51,8 +51,9 @@ int main(int argc, char** argv) {
   std::string subnet_file = "/run/weft/subnet.env";
   std::string endpoint = "127.0.0.1:8471";
   int timeout_ms = 2000;
-  auto* st = app.add_subcommand("status", "this node's lease, readiness, peers and API counters; exit 0 ready, "
-                                          "1 not ready, 2 weftd not reachable");
+  auto* st = app.add_subcommand("status",
+                                "this node's lease, readiness, peers and API counters; exit 0 ready, "
+                                "1 not ready, 2 weftd not reachable");
   st->add_option("--subnet-file", subnet_file, "the subnet.env weftd writes")->capture_default_str();
   st->add_option("--endpoint", endpoint, "weftd's --healthz-ip:--healthz-port")->capture_default_str();
   st->add_option("--timeout-ms", timeout_ms, "per request")->capture_default_str()->check(CLI::Range(1, 60000));

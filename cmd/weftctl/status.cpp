@@ -6,10 +6,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <fmt/format.h>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
-#include <fmt/format.h>
 #include <sstream>
 
 namespace weft::ctl {
@@ -62,7 +62,8 @@ Result<HttpAnswer> http_get(const std::string& ip, int port, const std::string& 
   if (::connect(s.fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 && errno != EINPROGRESS) {
     return fail(where + ": " + std::strerror(errno));
   }
-  if (!wait_for(s.fd, POLLOUT, deadline)) return fail(where + ": no answer within " + std::to_string(timeout_ms) + " ms");
+  if (!wait_for(s.fd, POLLOUT, deadline))
+    return fail(where + ": no answer within " + std::to_string(timeout_ms) + " ms");
   int err = 0;
   socklen_t len = sizeof err;
   ::getsockopt(s.fd, SOL_SOCKET, SO_ERROR, &err, &len);
@@ -75,7 +76,8 @@ Result<HttpAnswer> http_get(const std::string& ip, int port, const std::string& 
   char buf[16384];
   constexpr std::size_t kMaxAnswer = 4U << 20U;
   for (;;) {
-    if (!wait_for(s.fd, POLLIN, deadline)) return fail(where + ": answer incomplete after " + std::to_string(timeout_ms) + " ms");
+    if (!wait_for(s.fd, POLLIN, deadline))
+      return fail(where + ": answer incomplete after " + std::to_string(timeout_ms) + " ms");
     auto n = ::recv(s.fd, buf, sizeof buf, 0);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return fail(where + ": " + std::strerror(errno));

@@ -130,8 +130,7 @@ int run_daemon(weft::DaemonOptions opts) {
   }
   for (const auto& w : net->warnings) spdlog::warn("{}", w);
   if (!net->ipv4) {
-    spdlog::error("{}: IPv6-only clusters are not supported yet: set EnableIPv4 with a Network",
-                  opts.net_config_path);
+    spdlog::error("{}: IPv6-only clusters are not supported yet: set EnableIPv4 with a Network", opts.net_config_path);
     return 2;
   }
   if (net->ipv6) spdlog::warn("EnableIPv6: weft programs IPv4 only for now; IPv6 keys are ignored");

@@ -15,8 +15,8 @@
 #include <cstdint>
 #include <optional>
 #include <random>
-#include <utility>
 #include <string>
+#include <utility>
 
 #include "overlay/lease.hpp"
 #include "overlay/net_config.hpp"

@@ -38,7 +38,7 @@ class NodeWatch {
   void run();
 
  private:
-  bool list();   // true once a list has been applied
+  bool list();  // true once a list has been applied
   void apply(const NodeList& list);
   void watch();  // one watch request and what its end means
   void failed(const ApiError& e);

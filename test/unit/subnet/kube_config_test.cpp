@@ -115,7 +115,8 @@ TEST_CASE("kubeconfig errors name the file and the field", "[kubeconfig]") {
 }
 
 TEST_CASE("the YAML reader: sequences at the key's indentation, quotes, comments, flow", "[kubeconfig]") {
-  auto j = parse_yaml("# c\na:\n- x: 1\n  y: 'it''s'\n- \"two\\n\"\nb: {\"k\": [1]}  # trailing\nc: ~\nd: x # y\ne: &v z\nf: *v\n");
+  auto j = parse_yaml(
+      "# c\na:\n- x: 1\n  y: 'it''s'\n- \"two\\n\"\nb: {\"k\": [1]}  # trailing\nc: ~\nd: x # y\ne: &v z\nf: *v\n");
   REQUIRE(j);
   CHECK(j->at("a").at(0).at("x") == "1");
   CHECK(j->at("a").at(0).at("y") == "it's");

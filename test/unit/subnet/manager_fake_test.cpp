@@ -214,14 +214,13 @@ TEST_CASE("fake: NetworkUnavailable is one attempt that reports its error", "[co
   CHECK_THAT(st.error(), Catch::Contains("NetworkUnavailable=True") && Catch::Contains("may not patch nodes/status"));
 }
 
-TEST_CASE("fake: the watch starts from the lease's last list; a node added in between is still seen",
-          "[watch][fake]") {
+TEST_CASE("fake: the watch starts from the lease's last list; a node added in between is still seen", "[watch][fake]") {
   auto c = std::make_shared<Cluster>();
   c->add_node("me");
   c->add_node("a", peer_annotations("10.244.2.0/24"));
   auto m = manager(c, "me");
   REQUIRE(m->acquire(kIp, kMac));
-  CHECK(c->lists == 2);  // the lease's list and its verification
+  CHECK(c->lists == 2);                                 // the lease's list and its verification
   c->add_node("b", peer_annotations("10.244.3.0/24"));  // after that list, before the watch
   std::atomic<int> calls{0};
   m->start_watch([&] { ++calls; });

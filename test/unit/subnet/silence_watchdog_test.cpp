@@ -21,8 +21,7 @@ bool wait_fired(const SilenceWatchdog& w, std::chrono::milliseconds limit) {
 
 }  // namespace
 
-TEST_CASE("the silence watchdog fires once the stream is silent past its deadline, without polling",
-          "[watchdog]") {
+TEST_CASE("the silence watchdog fires once the stream is silent past its deadline, without polling", "[watchdog]") {
   std::atomic<int> asked{0}, fired{0};
   auto t0 = Clock::now();
   SilenceWatchdog w([&] { return ++asked, std::chrono::milliseconds(300); }, [&] { ++fired; });
@@ -49,8 +48,7 @@ TEST_CASE("the silence watchdog stays quiet while data arrives, then fires when 
 
 TEST_CASE("the silence watchdog waits for a deadline it does not know yet", "[watchdog]") {
   std::atomic<bool> known{false};
-  SilenceWatchdog w([&] { return known ? std::chrono::milliseconds(100) : std::chrono::milliseconds(0); }, [] {},
-                    50ms);
+  SilenceWatchdog w([&] { return known ? std::chrono::milliseconds(100) : std::chrono::milliseconds(0); }, [] {}, 50ms);
   std::this_thread::sleep_for(400ms);
   CHECK_FALSE(w.fired());  // silent for 400 ms, but no deadline is known
   known = true;
