@@ -165,11 +165,9 @@ class ApiLab:
         while the API is up: it reads node1's annotations as the template)."""
         template = self.lab.node_annotations("node1")
         used = {self.lab.node_annotations(n).get("weft.io/subnet") for n in self.lab.state["nodes"]}
-        # Lab nodes lease random subnets: step past any of them (the third octet stays < 256).
-        third = 100 + index
-        while f"10.244.{third}.0/24" in used:
-            third += 50
-        subnet = f"10.244.{third}.0/24"
+        subnet = f"10.244.{150 + index}.0/24"  # above the lab's SubnetMax (lab.py)
+        if subnet in used:
+            raise labmod.LabError(f"{subnet} is taken by a lab node")
         ann = {k: v for k, v in template.items() if k.startswith("weft.io/")}
         ann["weft.io/subnet"] = subnet
         ann["weft.io/public-ip"] = f"192.0.2.{200 + index}"

@@ -306,11 +306,8 @@ class VtepHeldBroken(Drill):
         self.assertTrue(self.weftd_alive(node))
         self.assertEqual(self.metric(node, "weft_ready"), 0)
 
-        # The obstacle goes: weftd must notice by itself (no event names weft.1 any more).
-        # KNOWN BUG, this test fails until it is fixed: weftd retries a broken VTEP only on a
-        # kernel event about its old ifindex or at the periodic resync (--resync-interval, 300 s),
-        # so the node stays without a VTEP for up to 5 minutes. Fix: the agent retries on a timer
-        # while the VTEP is unusable (with --resync-interval 1 as a stand-in, this passes).
+        # The obstacle goes: weftd must notice by itself (no event names weft.1 any more): the
+        # agent retries an unusable VTEP every 500 ms.
         run("ip", "-n", ns, "link", "del", "weftblock")
         t = self.wait(lambda: self.http(node, "/readyz")[0] == 200, 2 * REPAIR_BAR,
                       "/readyz recovers after the obstacle is removed")

@@ -35,6 +35,9 @@ STATE_ROOT = "/run/weft-lab"
 API_IP = "192.0.2.254"
 API_PORT = 6443
 NETWORK = "10.244.0.0/16"
+# Lab nodes lease their random subnets below 10.244.100.0: tests place fixed subnets above it
+# (podCIDR mode 10.244.100+, drills' hand-made peers 10.244.150+), so they never collide.
+SUBNET_MAX = "10.244.99.0"
 HEALTHZ_PORT = 8471
 HTTP_PORT = 8080
 CNI_PATH = "/usr/lib/cni"
@@ -153,7 +156,7 @@ class Lab:
         in_ns(ns, "sysctl", "-qw", "net.ipv4.ip_forward=1")
         os.makedirs(self.node_dir(node), exist_ok=True)
         with open(os.path.join(self.node_dir(node), "net-conf.json"), "w") as fh:
-            json.dump({"Network": NETWORK, "Backend": {"Type": "vxlan"}}, fh)
+            json.dump({"Network": NETWORK, "SubnetMax": SUBNET_MAX, "Backend": {"Type": "vxlan"}}, fh)
         cidr_args = ["--pod-cidr", f"10.244.{100 + index}.0/24"] if pod_cidr_mode else []
         self.kubectl("create-node", node, "--internal-ip", ip, *cidr_args)
         self.state["nodes"][node] = {"ns": ns, "ip": ip, "index": index}
