@@ -25,7 +25,8 @@ import controlplane  # noqa: E402
 from controlplane import ControlPlane, ControlPlaneError  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(HERE))
-MANIFESTS = os.path.join(REPO, "manifests")
+# WEFT_MANIFESTS: run against another copy (e.g. a broken one, to see the test fail).
+MANIFESTS = os.environ.get("WEFT_MANIFESTS", os.path.join(REPO, "manifests"))
 API_IP, PEER_IP = "192.0.2.254", "192.0.2.1"
 CLUSTER_CIDR = "10.244.0.0/16"
 WEFT = None  # the weft user name, set from the ControlPlane
@@ -240,12 +241,14 @@ class RealControlPlane(unittest.TestCase):
         self.assertFalse(controlplane.pid_alive(pids["kube-apiserver"]))
         self.cp.start_apiserver()
         seen = self.probe_weft_and_readyz(90)
-        ready = self.cp.wait_ready(90)
+        self.cp.wait_ready(90)
         window, count = self.wait_weft_can_list()
-        print("\napiserver %s: stop %.1f s, start -> /readyz %.1f s; weft's GET /nodes: first "
-              "answer %s, first 200 at %s, %d x 403 (%s), 403 window after /readyz %.2f s (%d)"
-              % (how, took_stop, ready, seen["first_answer"], seen["weft_200"], seen["weft_403"],
-                 seen["last_403"], seen.get("first_403_message"), seen["readyz"], window, count), file=sys.stderr)
+        print("\napiserver %s: stop took %.1f s; after the start: weft's first answer %s, "
+              "its first 200 at %s s, /readyz 200 at %s s; %d x 403 before (last at %s s: %s); "
+              "403s after /readyz: %d over %.2f s"
+              % (how, took_stop, seen["first_answer"], seen["weft_200"], seen["readyz"],
+                 seen["weft_403"], seen["last_403"], seen.get("first_403_message"), count,
+                 window), file=sys.stderr)
         return seen
 
     def probe_weft_and_readyz(self, timeout):
