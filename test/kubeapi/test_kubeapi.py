@@ -363,11 +363,17 @@ class TestPatch(Base):
                           "strategic", status=True)
         self.assertNotIn("DiskPressure", [c["type"] for c in node["status"]["conditions"]])
         self.assertEqual(len(node["status"]["conditions"]), 3)
-        node = self.patch({"spec": {"podCIDRs": ["fd00:10:244:1::/64"]}}, "strategic")
-        self.assertEqual(node["spec"]["podCIDRs"], ["10.244.1.0/24", "fd00:10:244:1::/64"])
-        node = self.patch({"spec": {"$deleteFromPrimitiveList/podCIDRs": ["10.244.1.0/24"]}},
+        # A set podCIDRs is immutable (422, as kube-apiserver): list directives are shown
+        # on finalizers, another list of primitives merged as a set.
+        with self.assertRaises(KubeError) as ctx:
+            self.patch({"spec": {"podCIDRs": ["fd00:10:244:1::/64"]}}, "strategic")
+        self.assertStatus(ctx, 422, "Invalid")
+        self.patch({"metadata": {"finalizers": ["weft.io/a"]}}, "strategic")
+        node = self.patch({"metadata": {"finalizers": ["weft.io/b"]}}, "strategic")
+        self.assertEqual(node["metadata"]["finalizers"], ["weft.io/a", "weft.io/b"])
+        node = self.patch({"metadata": {"$deleteFromPrimitiveList/finalizers": ["weft.io/a"]}},
                           "strategic")
-        self.assertEqual(node["spec"]["podCIDRs"], ["fd00:10:244:1::/64"])
+        self.assertEqual(node["metadata"]["finalizers"], ["weft.io/b"])
         node = self.patch({"status": {"conditions": [{"$patch": "replace"},
                                                      {"type": "Ready", "status": "False"}]}},
                           "strategic", status=True)
@@ -397,10 +403,10 @@ class TestPatch(Base):
     def test_json_patch(self):
         self.create()
         node = self.patch([{"op": "add", "path": "/metadata/annotations",
-                            "value": {"weft.io~1x": "1"}},
+                            "value": {"weft.io/x": "1"}},
                            {"op": "add", "path": "/metadata/annotations/weft.io~1y",
                             "value": "2"}], "json")
-        self.assertEqual(node["metadata"]["annotations"], {"weft.io~1x": "1", "weft.io/y": "2"})
+        self.assertEqual(node["metadata"]["annotations"], {"weft.io/x": "1", "weft.io/y": "2"})
         with self.assertRaises(KubeError) as ctx:
             self.patch([{"op": "test", "path": "/metadata/annotations/weft.io~1y",
                          "value": "3"}], "json")
@@ -1091,14 +1097,12 @@ class TestScale(unittest.TestCase):
 
 
 class StateFileRestart(unittest.TestCase):
-    """--state-file: a server stopped and started again continues with the same Nodes, RVs
-    and watch history, so a watch resumes from an RV across the restart without a relist."""
+    """--state-file: a server stopped and started again continues with the same Nodes and
+    RVs; like kube-apiserver's fresh watch cache, it has no history, so a watch from an RV
+    before the restart gets 410 (--state-keep-history replays instead)."""
 
-    def test_restart_keeps_nodes_rvs_and_history(self):
-        workdir = tempfile.mkdtemp(prefix="state-", dir=TMP)
-        state = os.path.join(workdir, "state.json")
-        cert_dir = os.path.join(TMP, "certs")
-        first = ServerProcess(workdir, cert_dir, "--state-file", state, name="first")
+    def run_first(self, workdir, cert_dir, state, *extra):
+        first = ServerProcess(workdir, cert_dir, "--state-file", state, *extra, name="first")
         try:
             c = first.client()
             c.create_node("st-a", ["192.0.2.1"])
@@ -1111,20 +1115,38 @@ class StateFileRestart(unittest.TestCase):
         finally:
             self.assertEqual(first.stop(), 0)
         self.assertTrue(os.path.exists(state))
+        return rv_a, before, list_rv
+
+    def test_restart_keeps_nodes_and_rvs_not_history(self):
+        workdir = tempfile.mkdtemp(prefix="state-", dir=TMP)
+        state = os.path.join(workdir, "state.json")
+        cert_dir = os.path.join(TMP, "certs")
+        rv_a, before, list_rv = self.run_first(workdir, cert_dir, state)
         second = ServerProcess(workdir, cert_dir, "--state-file", state, name="second")
         try:
             c = second.client()
             self.addCleanup(c.close)
             self.assertEqual(c.get_node("st-a"), before)
             self.assertEqual(c.list_nodes()["metadata"]["resourceVersion"], list_rv)
-            # A watch from an RV before the restart replays what came after it.
+            # A watch from an RV before the restart: 410 Expired, as from a fresh watch cache.
             with c.watch(rv_a, timeout=5, bookmarks=False, read_timeout=10) as w:
-                events = [next(iter(w)) for _ in range(2)]
-            self.assertEqual([(e["type"], e["object"]["metadata"]["name"]) for e in events],
-                             [("MODIFIED", "st-a"), ("DELETED", "st-b")])
+                events = list(w)
+            self.assertEqual(len(events), 1, events)
+            self.assertEqual(events[0]["type"], "ERROR")
+            self.assertEqual(events[0]["object"]["code"], 410)
+            self.assertEqual(events[0]["object"]["message"],
+                             f"too old resource version: {rv_a} ({list_rv})")
+            # From the RV the server came back at, a watch works.
+            with c.watch(list_rv, timeout=5, bookmarks=False, read_timeout=10) as w:
+                c2 = second.client()
+                c2.create_node("st-d", ["192.0.2.4"])
+                c2.close()
+                event = next(iter(w))
+            self.assertEqual((event["type"], event["object"]["metadata"]["name"]),
+                             ("ADDED", "st-d"))
             # Writes continue the counter; they are saved without a clean exit too.
             created = c.create_node("st-c", ["192.0.2.3"])
-            self.assertEqual(int(created["metadata"]["resourceVersion"]), int(list_rv) + 1)
+            self.assertEqual(int(created["metadata"]["resourceVersion"]), int(list_rv) + 2)
             deadline = time.monotonic() + 5
             while time.monotonic() < deadline:
                 with open(state) as f:
@@ -1145,6 +1167,24 @@ class StateFileRestart(unittest.TestCase):
                              created["metadata"]["resourceVersion"])
         finally:
             third.stop()
+
+    def test_keep_history_replays_across_restart(self):
+        workdir = tempfile.mkdtemp(prefix="state-", dir=TMP)
+        state = os.path.join(workdir, "state.json")
+        cert_dir = os.path.join(TMP, "certs")
+        rv_a, before, list_rv = self.run_first(workdir, cert_dir, state, "--state-keep-history")
+        second = ServerProcess(workdir, cert_dir, "--state-file", state, "--state-keep-history",
+                               name="second")
+        try:
+            c = second.client()
+            self.addCleanup(c.close)
+            self.assertEqual(c.get_node("st-a"), before)
+            with c.watch(rv_a, timeout=5, bookmarks=False, read_timeout=10) as w:
+                events = [next(iter(w)) for _ in range(2)]
+            self.assertEqual([(e["type"], e["object"]["metadata"]["name"]) for e in events],
+                             [("MODIFIED", "st-a"), ("DELETED", "st-b")])
+        finally:
+            second.stop()
 
 
 if __name__ == "__main__":
