@@ -1807,6 +1807,18 @@ def merge_subresource(old, new, status):
     return new
 
 
+# A bookmark's object is an empty Node (the cacher's newFunc()) with only the RV set; Go's
+# encoder writes its struct fields even when empty.
+EMPTY_NODE_BODY = {
+    "spec": {},
+    "status": {"daemonEndpoints": {"kubeletEndpoint": {"Port": 0}},
+               "nodeInfo": {k: "" for k in (
+                   "machineID", "systemUUID", "bootID", "kernelVersion", "osImage",
+                   "containerRuntimeVersion", "kubeletVersion", "kubeProxyVersion",
+                   "operatingSystem", "architecture")}},
+}
+
+
 def next_bookmark_time(now, interval, deadline):
     """The cacheWatcher's nextBookmarkTime: every interval, but also PRE_TIMEOUT_BOOKMARK
     seconds before the watch's deadline, and never in the last of those seconds."""
@@ -1840,7 +1852,7 @@ class Watch:
     def bookmark(self, rv):
         md = {"resourceVersion": str(rv), "creationTimestamp": None}
         if self.view is None:
-            obj = {"kind": "Node", "apiVersion": "v1", "metadata": md}
+            obj = {"kind": "Node", "apiVersion": "v1", "metadata": md, **EMPTY_NODE_BODY}
         else:
             obj = {"kind": "PartialObjectMetadata", "apiVersion": f"{META_GROUP}/{self.view}",
                    "metadata": md}

@@ -25,6 +25,7 @@ import unittest
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
+import kubeapi  # noqa: E402
 import kubectl  # noqa: E402
 from kubectl import Client, KubeError  # noqa: E402
 
@@ -502,7 +503,8 @@ class TestWatch(Base):
         self.assertLess(time.monotonic() - start, BOOKMARK_INTERVAL + 1.0)
         self.assertEqual(event, {"type": "BOOKMARK", "object": {
             "kind": "Node", "apiVersion": "v1",
-            "metadata": {"resourceVersion": rv, "creationTimestamp": None}}})
+            "metadata": {"resourceVersion": rv, "creationTimestamp": None},
+            **kubeapi.EMPTY_NODE_BODY}})
         changed = self.admin.annotate(self.name(), {"k": "v"})
         self.assertEqual(self.next_event(w)["object"], changed)
         event = next(iter(w))
