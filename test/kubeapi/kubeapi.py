@@ -57,7 +57,7 @@ IDLE_TIMEOUT = 120.0
 WRITE_BATCH = 256 * 1024                # list/replay output is written in pieces of this size
 DEFAULT_WATCH_TIMEOUT = 1800            # kube-apiserver's --min-request-timeout
 DEFAULT_BOOKMARK_INTERVAL = 60.0        # the watch cache's bookmarkFrequency (1 minute)
-PRE_TIMEOUT_BOOKMARK = 2.0              # 1.20 also bookmarks 2 s before a watch's deadline
+PRE_TIMEOUT_BOOKMARK = 2.0              # after the first, also 2 s before a watch's deadline
 LIVENESS_CHECK = 1.0                    # seconds between checks that a quiet watcher's client is there
 GARBAGE_LINE = b"%%% weft-kubeapi injected garbage: this line is not JSON %%%\n"
 
@@ -863,17 +863,19 @@ def metadata_errors(md, name):
 
 
 def normalize_pod_cidrs(obj):
-    """The v1 <-> internal conversion of NodeSpec: a lone podCIDR becomes podCIDRs, and
-    podCIDR is always written back as podCIDRs[0] (a podCIDR that disagrees with a set
-    podCIDRs is dropped, as in Convert_v1_NodeSpec_To_core_NodeSpec)."""
+    """podCIDR and podCIDRs as kube-apiserver 1.20 stores them: a lone podCIDR becomes
+    podCIDRs, a podCIDR that differs from podCIDRs[0] replaces it (measured: patching only
+    podCIDR of a node that has one is a podCIDRs change, 422), and podCIDR is always
+    written back as podCIDRs[0]."""
     spec = obj.get("spec")
     if not isinstance(spec, dict):
         return
-    cidrs = spec.get("podCIDRs") or []
-    if not cidrs and spec.get("podCIDR"):
-        cidrs = [spec["podCIDR"]]
+    cidrs = list(spec.get("podCIDRs") or [])
+    single = spec.get("podCIDR")
+    if single and (not cidrs or cidrs[0] != single):
+        cidrs = [single] + cidrs[1:]
     if cidrs:
-        spec["podCIDRs"], spec["podCIDR"] = list(cidrs), cidrs[0]
+        spec["podCIDRs"], spec["podCIDR"] = cidrs, cidrs[0]
     else:
         spec.pop("podCIDRs", None)
         spec.pop("podCIDR", None)
@@ -912,14 +914,38 @@ def pod_cidr_errors(obj):
     return errors
 
 
+# Spec fields a node update may change (ValidateNodeUpdate); podCIDR(s) and providerID
+# only from unset to a value.
+MUTABLE_SPEC = ("unschedulable", "taints", "configSource")
+SET_ONCE_SPEC = (("podCIDRs", "podCIDR"), ("providerID",))
+
+
+def protected_spec(spec, old_spec):
+    """The spec fields a node update may not change, empty values dropped."""
+    free = set(MUTABLE_SPEC)
+    for keys in SET_ONCE_SPEC:
+        if not old_spec.get(keys[0]):
+            free.update(keys)
+    return {k: v for k, v in spec.items() if k not in free and v not in (None, "", [], {}, False)}
+
+
 def update_errors(old, new):
-    """ValidateNodeUpdate's immutability check: podCIDRs may only go from unset to set."""
-    old_cidrs = (old.get("spec") or {}).get("podCIDRs") or []
-    new_cidrs = (new.get("spec") or {}).get("podCIDRs") or []
-    if old_cidrs and old_cidrs != new_cidrs:
-        return [field_forbidden("spec.podCIDRs",
-                                'node updates may not change podCIDR except from "" to valid')]
-    return []
+    """ValidateNodeUpdate: podCIDRs and providerID may only go from unset to set, and any
+    other spec change but unschedulable, taints and configSource is refused as a whole
+    (field "[]", as measured on kube-apiserver 1.20.2)."""
+    old_spec, new_spec = old.get("spec") or {}, new.get("spec") or {}
+    errors = []
+    if old_spec.get("podCIDRs") and old_spec.get("podCIDRs") != new_spec.get("podCIDRs"):
+        errors.append(field_forbidden(
+            "spec.podCIDRs", 'node updates may not change podCIDR except from "" to valid'))
+    if old_spec.get("providerID") and old_spec["providerID"] != new_spec.get("providerID"):
+        errors.append(field_forbidden(
+            "spec.providerID", 'node updates may not change providerID except from "" to valid'))
+    if protected_spec(old_spec, old_spec) != protected_spec(new_spec, old_spec):
+        errors.append(field_forbidden(
+            "[]", "node updates may only change labels, taints, or capacity (or configSource, "
+            "if the DynamicKubeletConfig feature gate is enabled)"))
+    return errors
 
 
 # Node fields weft reads, with the JSON type of their items: a value of the
@@ -1819,11 +1845,14 @@ EMPTY_NODE_BODY = {
 }
 
 
-def next_bookmark_time(now, interval, deadline):
-    """The cacheWatcher's nextBookmarkTime: every interval, but also PRE_TIMEOUT_BOOKMARK
-    seconds before the watch's deadline, and never in the last of those seconds."""
-    when = min(now + interval, deadline - PRE_TIMEOUT_BOOKMARK)
-    return when if when > now else float("inf")
+def next_bookmark_time(now, interval, deadline, first=False):
+    """When a watch's next BOOKMARK is due, as measured on kube-apiserver 1.20.2: the first
+    one interval after the watch starts (so a watch shorter than that gets none), then every
+    interval but also PRE_TIMEOUT_BOOKMARK seconds before the deadline, and never later."""
+    when = now + interval
+    if not first:
+        when = min(when, deadline - PRE_TIMEOUT_BOOKMARK)
+    return when if now < when <= deadline - PRE_TIMEOUT_BOOKMARK else float("inf")
 
 
 class Watch:
@@ -1906,7 +1935,7 @@ class Watch:
             return "abort"
         deadline = time.monotonic() + self.timeout
         next_bookmark = next_bookmark_time(time.monotonic(), api.faults.bookmark_interval,
-                                           deadline)
+                                           deadline, first=True)
         last_check = time.monotonic()
         while True:
             out, events, end, check = [], [], None, False
