@@ -26,6 +26,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.parse
 
@@ -493,14 +494,30 @@ class Conformance:
         expect(ended and len(lines) == 1, "the stream goes on after the ERROR")
         return obj["message"]
 
-    def bookmark_watch(self, suffix, timeout, until):
-        """Bookmarks (seconds since start, event) of a watch from just before a change."""
+    def bookmark_watch(self, suffix, timeout, until, change_at=1.0):
+        """Bookmarks (seconds since start, event) of a watch from the current RV; the node
+        is changed `change_at` seconds into the watch (None: never, a quiet watch)."""
         self.create(suffix)
         rv = self.list({})["metadata"]["resourceVersion"]
-        self.admin.request("PATCH", f"{NODES}/{self.name(suffix)}", b'{"metadata":{"labels":'
-                           b'{"bm":"1"}}}', content_type="application/merge-patch+json")
-        lines, ended = self.watch_lines({"resourceVersion": rv, "allowWatchBookmarks": "true",
-                                         "timeoutSeconds": timeout}, until=until, max_lines=1000)
+        timer = None
+        if change_at is not None:
+            def change():
+                c = Client(self.server, self.ca, token=self.admin_token)
+                try:
+                    c.request("PATCH", f"{NODES}/{self.name(suffix)}",
+                              b'{"metadata":{"labels":{"bm":"1"}}}',
+                              content_type="application/merge-patch+json")
+                finally:
+                    c.close()
+            timer = threading.Timer(change_at, change)
+            timer.start()
+        try:
+            lines, ended = self.watch_lines({"resourceVersion": rv, "allowWatchBookmarks": "true",
+                                             "timeoutSeconds": timeout}, until=until,
+                                            max_lines=1000)
+        finally:
+            if timer:
+                timer.cancel()
         marks = [(at, e) for at, e in lines if e.get("type") == "BOOKMARK"]
         for _, mark in marks:
             obj = mark.get("object") or {}
@@ -540,6 +557,18 @@ class Conformance:
                f"{t - 2} s (2 s before timeoutSeconds={t})")
         return f"bookmarks at {', '.join(f'{x:.1f}' for x in times)} s of a {t} s watch"
 
+    def check_bookmark_none_when_quiet(self):
+        interval = self.bookmark_interval
+        if interval is None:
+            raise Skip("pass --bookmark-interval S (60 for kube-apiserver; the check then "
+                       "takes S + 10 s)")
+        t = int(interval + 5)
+        marks, ended = self.bookmark_watch("quiet", t, t + 5, change_at=None)
+        expect(ended, "the stream did not end at timeoutSeconds")
+        expect_equal([round(at, 1) for at, _ in marks], [],
+                     "bookmarks in a watch that saw no change since it started")
+        return f"none in a {t} s watch with nothing new since its start"
+
     CHECKS = [
         "startup_forbidden", "unauthorized_401", "forbidden_403_secrets",
         "forbidden_403_node_patch", "not_found_404", "already_exists_409",
@@ -549,7 +578,7 @@ class Conformance:
         "podcidr_set_from_empty", "podcidr_status_ignored", "list_paging_snapshot",
         "list_paging_remaining_count", "list_rv0_unpaged", "continue_garbage_400",
         "continue_expired_410", "metadata_only_list", "watch_too_old_410",
-        "bookmark_none_in_short_watch", "bookmark_cadence",
+        "bookmark_none_in_short_watch", "bookmark_cadence", "bookmark_none_when_quiet",
     ]
 
     def run(self, only=None, out=sys.stdout):

@@ -1934,6 +1934,9 @@ class Watch:
         if corrupt == "cut":
             return "abort"
         deadline = time.monotonic() + self.timeout
+        # kube-apiserver sends a bookmark only when its RV is newer than where the watch
+        # started (after its initial events): a quiet watch gets none (measured).
+        start_cursor = cursor
         next_bookmark = next_bookmark_time(time.monotonic(), api.faults.bookmark_interval,
                                            deadline, first=True)
         last_check = time.monotonic()
@@ -1961,7 +1964,8 @@ class Watch:
                     elif now >= deadline:
                         end = "clean"
                     elif self.bookmarks and now >= next_bookmark:
-                        out.append(self.bookmark(cursor))
+                        if cursor > start_cursor:
+                            out.append(self.bookmark(cursor))
                         next_bookmark = next_bookmark_time(now, api.faults.bookmark_interval,
                                                            deadline)
                     else:

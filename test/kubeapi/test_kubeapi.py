@@ -498,20 +498,21 @@ class TestWatch(Base):
     def test_bookmarks_carry_the_current_resource_version(self):
         self.create()
         rv = self.admin.list_nodes()["metadata"]["resourceVersion"]
+        w = self.watch(resource_version=rv, bookmarks=True, read_timeout=BOOKMARK_INTERVAL * 3)
+        # Nothing new since the watch started: no bookmark (as kube-apiserver 1.20.2).
+        with self.assertRaises(TimeoutError):
+            w.read_line()
         w = self.watch(resource_version=rv, bookmarks=True)
+        changed = self.admin.annotate(self.name(), {"k": "v"})
+        self.assertEqual(self.next_event(w)["object"], changed)
         start = time.monotonic()
         event = next(iter(w))
         self.assertLess(time.monotonic() - start, BOOKMARK_INTERVAL + 1.0)
         self.assertEqual(event, {"type": "BOOKMARK", "object": {
             "kind": "Node", "apiVersion": "v1",
-            "metadata": {"resourceVersion": rv, "creationTimestamp": None},
+            "metadata": {"resourceVersion": changed["metadata"]["resourceVersion"],
+                         "creationTimestamp": None},
             **kubeapi.EMPTY_NODE_BODY}})
-        changed = self.admin.annotate(self.name(), {"k": "v"})
-        self.assertEqual(self.next_event(w)["object"], changed)
-        event = next(iter(w))
-        self.assertEqual(event["type"], "BOOKMARK")
-        self.assertEqual(event["object"]["metadata"]["resourceVersion"],
-                         changed["metadata"]["resourceVersion"])
 
     def test_timeout_ends_the_stream_without_bookmarks_when_not_asked(self):
         rv = self.admin.list_nodes()["metadata"]["resourceVersion"]
@@ -778,6 +779,8 @@ class TestFaults(Base):
     def test_blackhole_freezes_open_watches(self):
         rv = self.admin.list_nodes()["metadata"]["resourceVersion"]
         w = self.watch(resource_version=rv, read_timeout=BOOKMARK_INTERVAL * 3)
+        self.create()       # bookmarks come once the watch has something new
+        self.assertEqual(next(iter(w))["type"], "ADDED")
         self.assertEqual(next(iter(w))["type"], "BOOKMARK")
         self.admin.blackhole(True)
         with self.assertRaises(TimeoutError):
@@ -892,6 +895,8 @@ class TestFaults(Base):
         self.admin.bookmarks(0.05)
         rv = self.admin.list_nodes()["metadata"]["resourceVersion"]
         w = self.watch(resource_version=rv)
+        self.create()
+        self.assertEqual(next(iter(w))["type"], "ADDED")
         start = time.monotonic()
         events = [next(iter(w)) for _ in range(5)]
         self.assertEqual({e["type"] for e in events}, {"BOOKMARK"})
