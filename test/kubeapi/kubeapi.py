@@ -57,7 +57,7 @@ IDLE_TIMEOUT = 120.0
 WRITE_BATCH = 256 * 1024                # list/replay output is written in pieces of this size
 DEFAULT_WATCH_TIMEOUT = 1800            # kube-apiserver's --min-request-timeout
 DEFAULT_BOOKMARK_INTERVAL = 60.0        # the watch cache's bookmarkFrequency (1 minute)
-PRE_TIMEOUT_BOOKMARK = 2.0              # after the first, also 2 s before a watch's deadline
+PRE_TIMEOUT_BOOKMARK = 2.0              # a bookmark also comes 2 s before a watch's deadline
 LIVENESS_CHECK = 1.0                    # seconds between checks that a quiet watcher's client is there
 GARBAGE_LINE = b"%%% weft-kubeapi injected garbage: this line is not JSON %%%\n"
 
@@ -1845,14 +1845,11 @@ EMPTY_NODE_BODY = {
 }
 
 
-def next_bookmark_time(now, interval, deadline, first=False):
-    """When a watch's next BOOKMARK is due, as measured on kube-apiserver 1.20.2: the first
-    one interval after the watch starts (so a watch shorter than that gets none), then every
-    interval but also PRE_TIMEOUT_BOOKMARK seconds before the deadline, and never later."""
-    when = now + interval
-    if not first:
-        when = min(when, deadline - PRE_TIMEOUT_BOOKMARK)
-    return when if now < when <= deadline - PRE_TIMEOUT_BOOKMARK else float("inf")
+def next_bookmark_time(now, interval, deadline):
+    """The cacheWatcher's nextBookmarkTime (1.20.2, measured): every interval, but also
+    PRE_TIMEOUT_BOOKMARK seconds before the watch's deadline, and never after that."""
+    when = min(now + interval, deadline - PRE_TIMEOUT_BOOKMARK)
+    return when if when > now else float("inf")
 
 
 class Watch:
@@ -1938,7 +1935,7 @@ class Watch:
         # started (after its initial events): a quiet watch gets none (measured).
         start_cursor = cursor
         next_bookmark = next_bookmark_time(time.monotonic(), api.faults.bookmark_interval,
-                                           deadline, first=True)
+                                           deadline)
         last_check = time.monotonic()
         while True:
             out, events, end, check = [], [], None, False
