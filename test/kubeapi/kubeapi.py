@@ -3,7 +3,7 @@
 
 No kube-apiserver can be installed here, so weft's tests talk to this server
 instead. It follows the real API server's semantics for the calls weft makes
-(checked against kube-apiserver 1.20 where it matters):
+(checked against kube-apiserver 1.20.2 with conformance.py: see README.md):
 
   * list/get/create/update/patch/delete of Nodes and the nodes/status
     subresource; a global, increasing resourceVersion on every object and list;
@@ -11,8 +11,15 @@ instead. It follows the real API server's semantics for the calls weft makes
   * JSON merge patch (RFC 7386), strategic merge patch (lists merged by key
     where the Node schema says so: conditions and addresses by "type",
     podCIDRs and finalizers as sets) and JSON patch (RFC 6902);
+  * limit/continue paging at the first page's snapshot, resourceVersion=0
+    lists unpaged (the watch cache), 410/400 for expired/garbage tokens;
   * watch streams (chunked, one JSON event per line) replayed from a bounded
-    history, BOOKMARK events, 410 Expired after compaction;
+    history, BOOKMARK events on kube-apiserver's schedule (every 60 s and 2 s
+    before the deadline, only when something is new), 410 Expired after a
+    compaction or a --state-file restart;
+  * 422 Invalid worded as apimachinery words it (annotation and label keys,
+    names, podCIDRs, immutable spec fields), RBAC's 403 before 404, and an
+    optional start-up 403 window;
   * metadata-only responses (PartialObjectMetadata[List]) chosen by Accept;
   * bearer-token and client-certificate authentication, per-user RBAC-like
     permissions, Status error bodies worded like the real ones;
