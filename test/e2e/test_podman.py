@@ -30,6 +30,9 @@ CONFLIST = os.path.join(labmod.ROOT, "packaging", "10-weft.conflist")
 BUSYBOX = "/bin/busybox"
 IMAGE = "localhost/weft-busybox:test"
 MACHINE_CNI_DIR = "/etc/cni/net.d"
+# Directories podman, libcni or the OCI runtime create outside their configured roots.
+MACHINE_DIRS = ["/run/runc", "/run/crun", "/run/libpod", "/run/containers", "/var/lib/containers",
+                "/var/lib/cni"]
 
 
 def dir_snapshot(path):
@@ -61,6 +64,25 @@ def busybox_image_tar(path):
         tar.addfile(info, io.BytesIO(page))
 
 
+def libpod_cgroups():
+    return sorted(d for d in (os.path.join("/sys/fs/cgroup", c, "libpod_parent")
+                              for c in os.listdir("/sys/fs/cgroup")) if os.path.isdir(d))
+
+
+def remove_empty_tree(path):
+    """rmdir bottom-up (cgroup directories can only be rmdir'ed; files in them are not real)."""
+    for root, dirs, _ in os.walk(path, topdown=False):
+        for d in dirs:
+            try:
+                os.rmdir(os.path.join(root, d))
+            except OSError:
+                pass
+    try:
+        os.rmdir(path)
+    except OSError:
+        pass
+
+
 def oci_runtime():
     """crun refuses hybrid cgroup hierarchies (cgroup v1 + a v2 with controllers); runc takes them."""
     try:
@@ -78,8 +100,10 @@ class Podman(unittest.TestCase):
         if not shutil.which("podman") or not os.path.exists(BUSYBOX):
             self.fail("podman and busybox-static are needed (scripts/setup.sh installs them)")
         self.machine_cni = dir_snapshot(MACHINE_CNI_DIR)
+        self.machine_dirs = [d for d in MACHINE_DIRS + libpod_cgroups() if os.path.exists(d)]
         self.lab = labmod.Lab(unique_name(), BUILD)
         self.addCleanup(self.lab.down)
+        self.addCleanup(self.remove_machine_dirs)
         self.addCleanup(self.remove_podman_state)
         self.started = time.monotonic()
         self.lab.up(nodes=2, pods=1)
@@ -90,6 +114,30 @@ class Podman(unittest.TestCase):
             os.makedirs(os.path.join(self.dir, d), exist_ok=True)
         self.write_containers_conf()
         self.write_conflist()
+        self.start_mount_namespace()
+
+    def start_mount_namespace(self):
+        """One mount namespace for every podman call, with the test's own directory over /var/lib.
+
+        podman keeps its blob-info cache in /var/lib/containers/cache and libcni its results in
+        /var/lib/cni whatever --root says; here they land in the test's directory. The namespace
+        is a slave of the root one: podman's netns mounts under /run/netns stay in it, and one
+        namespace for all calls lets `podman rm` find the netns that `podman run` mounted.
+        """
+        varlib = os.path.join(self.dir, "varlib")
+        os.makedirs(varlib, exist_ok=True)
+        self.holder = subprocess.Popen(
+            ["unshare", "--mount", "--propagation", "slave", "sh", "-c",
+             'mount --bind "$1" /var/lib && exec sleep 100000', "sh", varlib], start_new_session=True)
+        self.addCleanup(labmod.kill_group, self.holder.pid, 9)
+
+        def mounted():
+            try:
+                with open(f"/proc/{self.holder.pid}/mountinfo") as fh:
+                    return any(line.split()[4] == "/var/lib" for line in fh)
+            except OSError:
+                return False
+        labmod.wait_for(mounted, 10, "the podman mount namespace")
 
     # ---- podman confined to the test's directory
     def write_containers_conf(self):
@@ -125,9 +173,10 @@ tmp_dir = "{self.dir}/tmp"
     def podman(self, *args, check=True, timeout=120):
         env = dict(os.environ, CONTAINERS_CONF=self.containers_conf)
         res = subprocess.run(
-            # nsenter, not `ip netns exec`: the network namespace only, so the netns podman
-            # mounts under /run/netns is seen by the next podman call (rm) too.
-            ["nsenter", f"--net=/run/netns/{self.node_ns}", "podman", "--root", os.path.join(self.dir, "root"),
+            # nsenter, not `ip netns exec` (a new mount namespace per call): the node's network
+            # namespace and the test's mount namespace.
+            ["nsenter", f"--target={self.holder.pid}", "--mount", f"--net=/run/netns/{self.node_ns}",
+             "podman", "--root", os.path.join(self.dir, "root"),
              "--runroot", os.path.join(self.dir, "run"), "--storage-driver", "vfs",
              "--tmpdir", os.path.join(self.dir, "tmp"), *args],
             capture_output=True, text=True, timeout=timeout, env=env)
@@ -135,8 +184,14 @@ tmp_dir = "{self.dir}/tmp"
             self.fail(f"podman {' '.join(args)}: exit {res.returncode}: {res.stderr.strip()}")
         return res.stdout.strip()
 
+    def remove_machine_dirs(self):
+        """What podman, runc or crun made outside the test's directory is removed (when empty)."""
+        for d in MACHINE_DIRS + libpod_cgroups():
+            if d not in self.machine_dirs and os.path.isdir(d):
+                remove_empty_tree(d)
+
     def remove_podman_state(self):
-        if not os.path.isdir(getattr(self, "dir", "")):
+        if not os.path.isdir(getattr(self, "dir", "")) or not hasattr(self, "holder"):
             return
         self.podman("rm", "--all", "--force", "--time", "0", check=False)
         # Anything podman left mounted below its directories (a failed run's shm) goes first.
@@ -190,12 +245,16 @@ tmp_dir = "{self.dir}/tmp"
         self.assertIn(ipaddress.ip_address(ip), subnet)
         self.wait_curl(ip)
 
-        # --ip reaches host-local through runtimeConfig (the "ips" capability).
-        fixed = str(subnet.network_address + 200)
-        self.podman("run", "-d", "--name", "fixed", "--network", self.network, "--ip", fixed, IMAGE,
-                    "/bin/busybox", "httpd", "-f", "-p", "8080", "-h", "/www")
+        # --ip and --mac-address: podman 4.3 (CNI backend) sends them as IP= and MAC= in CNI_ARGS
+        # (its capability args carry only "aliases"); weft passes CNI_ARGS on to bridge and
+        # host-local. runtimeConfig "ips" (what other runtimes send) is tested in Check.
+        fixed, mac = str(subnet.network_address + 200), "0a:58:0a:f4:00:c8"
+        self.podman("run", "-d", "--name", "fixed", "--network", self.network, "--ip", fixed,
+                    "--mac-address", mac, IMAGE, "/bin/busybox", "httpd", "-f", "-p", "8080", "-h", "/www")
         self.assertEqual(self.container_ip("fixed"), fixed)
         self.wait_curl(fixed)
+        self.assertEqual(self.podman("inspect", "fixed", "--format",
+                                     "{{(index .NetworkSettings.Networks \"%s\").MacAddress}}" % self.network), mac)
         self.assertEqual(len(os.listdir(os.path.join(self.dir, "state"))), 2, "one state file per container")
         self.assertEqual(len(self.ipam_leases()), 2)
 
@@ -206,11 +265,13 @@ tmp_dir = "{self.dir}/tmp"
         self.assertEqual(os.listdir(os.path.join(self.dir, "state")), [], "weft state files left")
         self.assertNotIn("hello from podman", self.curl_from_node2(ip), "the container still answers")
         self.assertEqual(dir_snapshot(MACHINE_CNI_DIR), self.machine_cni, "/etc/cni/net.d changed")
+        self.assertFalse(os.path.exists("/var/lib/containers") and "/var/lib/containers" not in self.machine_dirs)
+        self.assertFalse(os.path.exists("/var/lib/cni") and "/var/lib/cni" not in self.machine_dirs)
         print(f"\npodman test: {time.monotonic() - self.started:.1f} s including the lab", file=sys.stderr)
 
 
 class Check(unittest.TestCase):
-    """CNI CHECK through weft with Debian's bridge + host-local, as a runtime drives it."""
+    """CHECK and runtimeConfig through weft with Debian's bridge + host-local, as a runtime drives them."""
 
     def setUp(self):
         self.lab = labmod.Lab(unique_name(), BUILD)
@@ -236,11 +297,11 @@ class Check(unittest.TestCase):
                 "subnetFile": os.path.join(d, "subnet.env"), "dataDir": os.path.join(d, "cni-state"),
                 "ipamDataDir": os.path.join(d, "ipam")}
 
-    def add(self, pod):
+    def add(self, pod, **extra):
         labmod.sh("ip", "netns", "add", self.pod_ns(pod))
         self.addCleanup(labmod.sh, "ip", "netns", "del", self.pod_ns(pod), check=False)
         self.addCleanup(self.invoke, pod, "DEL", self.conf())
-        res = self.invoke(pod, "ADD", self.conf())
+        res = self.invoke(pod, "ADD", dict(self.conf(), **extra))
         self.assertEqual(res.returncode, 0, res.stdout + res.stderr)
         return json.loads(res.stdout)
 
@@ -266,6 +327,17 @@ class Check(unittest.TestCase):
 
         # The healthy pod is still healthy after its neighbours broke.
         self.assertEqual(self.check("ok", healthy).returncode, 0)
+
+    def test_runtime_config_ips_reach_host_local(self):
+        """What libcni injects for the "ips" capability (containerd, CRI-O) picks the address."""
+        subnet = ipaddress.ip_network(self.lab.node_annotations(self.node)["weft.io/subnet"])
+        wanted = f"{subnet.network_address + 77}/{subnet.prefixlen}"
+        result = self.add("fixed", runtimeConfig={"ips": [wanted]})
+        self.assertEqual(result["ips"][0]["address"], wanted)
+        addrs = labmod.in_ns(self.pod_ns("fixed"), "ip", "-4", "-o", "addr", "show", "dev", "eth0",
+                             capture=True).stdout
+        self.assertIn(wanted, addrs)
+        self.assertEqual(self.check("fixed", result).returncode, 0)
 
 
 if __name__ == "__main__":
