@@ -319,10 +319,6 @@ std::optional<std::string> find_plugin(const std::string& type, const std::strin
   return std::nullopt;
 }
 
-// Writes what the delegate will read; a delegate that exits without reading gives EPIPE (SIGPIPE
-// is ignored meanwhile), and its exit status then tells what happened.
-void write_all(int fd, const std::string& data) { write_fd(fd, data); }
-
 // SIGPIPE ignored for the lifetime of the object, the previous action restored after.
 class IgnoreSigpipe {
  public:
@@ -381,7 +377,11 @@ Outcome ExecRunner::run(const std::string& type, const std::string& command, con
     return error(version, kInternal, std::string("pipe: ") + std::strerror(errno));
   }
   pid_t pid = ::fork();
-  if (pid < 0) return error(version, kInternal, std::string("fork: ") + std::strerror(errno));
+  if (pid < 0) {
+    int err = errno;
+    for (int fd : {in_pipe[0], in_pipe[1], out_pipe[0], out_pipe[1], exec_pipe[0], exec_pipe[1]}) ::close(fd);
+    return error(version, kInternal, std::string("fork: ") + std::strerror(err));
+  }
   if (pid == 0) {
     ::signal(SIGPIPE, SIG_DFL);  // ignored dispositions survive execve: give the delegate the default
     ::dup2(in_pipe[0], 0);
@@ -395,7 +395,9 @@ Outcome ExecRunner::run(const std::string& type, const std::string& command, con
   ::close(in_pipe[0]);
   ::close(out_pipe[1]);
   ::close(exec_pipe[1]);
-  write_all(in_pipe[1], config_json);
+  // A delegate that exits without reading its config gives EPIPE here (SIGPIPE is ignored
+  // meanwhile); its exit status then tells what happened.
+  write_fd(in_pipe[1], config_json);
   ::close(in_pipe[1]);
   Outcome out{read_all(out_pipe[0]), 1};
   ::close(out_pipe[0]);
@@ -414,7 +416,7 @@ Outcome ExecRunner::run(const std::string& type, const std::string& command, con
   if (out.exit_code != 0 && out.stdout_text.empty()) {
     return error(version, kInternal,
                  "delegate plugin " + *binary + " " + command + " " + describe_status(status) +
-                     " without a message (its stderr, if any, is above)");
+                     " without a message (see its stderr)");
   }
   return out;
 }
