@@ -129,7 +129,6 @@ class Podman(unittest.TestCase):
         self.holder = subprocess.Popen(
             ["unshare", "--mount", "--propagation", "slave", "sh", "-c",
              'mount --bind "$1" /var/lib && exec sleep 100000', "sh", varlib], start_new_session=True)
-        self.addCleanup(labmod.kill_group, self.holder.pid, 9)
 
         def mounted():
             try:
@@ -194,6 +193,7 @@ tmp_dir = "{self.dir}/tmp"
         if not os.path.isdir(getattr(self, "dir", "")) or not hasattr(self, "holder"):
             return
         self.podman("rm", "--all", "--force", "--time", "0", check=False)
+        labmod.kill_group(self.holder.pid, 9)  # after rm: podman needs the namespace
         # Anything podman left mounted below its directories (a failed run's shm) goes first.
         with open("/proc/mounts") as fh:
             mounts = [line.split()[1] for line in fh if line.split()[1].startswith(self.dir + "/")]
@@ -206,7 +206,8 @@ tmp_dir = "{self.dir}/tmp"
         return sorted(line.split(":")[1].strip().split("@")[0] for line in out.splitlines())
 
     def podman_netns(self):
-        return sorted(n for n in os.listdir("/run/netns") if n.startswith("cni-")) if os.path.isdir("/run/netns") else []
+        """podman 4.3 names a container's netns /run/netns/netns-<uuid>."""
+        return sorted(n for n in os.listdir("/run/netns") if n.startswith("netns-"))
 
     def ipam_leases(self):
         d = os.path.join(self.dir, "ipam", self.network)
@@ -257,6 +258,8 @@ tmp_dir = "{self.dir}/tmp"
                                      "{{(index .NetworkSettings.Networks \"%s\").MacAddress}}" % self.network), mac)
         self.assertEqual(len(os.listdir(os.path.join(self.dir, "state"))), 2, "one state file per container")
         self.assertEqual(len(self.ipam_leases()), 2)
+        self.assertEqual(len(self.podman_netns()), len(netns_before) + 2, "podman's netns names changed?")
+        self.assertEqual(len(self.node_links()), len(links_before) + 2, "one veth per container")
 
         self.podman("rm", "--force", "--time", "0", "web", "fixed")
         self.assertEqual(self.node_links(), links_before, "veths left on the node")
