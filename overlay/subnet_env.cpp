@@ -80,10 +80,11 @@ Result<SubnetEnv> SubnetEnv::parse(std::string_view text) {
   if (!env.network.contains(env.subnet)) {
     return fail("subnet.env: WEFT_SUBNET " + env.subnet.str() + " is outside WEFT_NETWORK " + env.network.str());
   }
-  try {
-    env.mtu = std::stoi(kv["WEFT_MTU"]);
-  } catch (const std::exception&) {
-    return fail("subnet.env WEFT_MTU=" + kv["WEFT_MTU"] + " is not a number");
+  // The whole value is the number: "1450x" is an error, not 1450.
+  const std::string& mtu = kv["WEFT_MTU"];
+  auto [end, ec] = std::from_chars(mtu.data(), mtu.data() + mtu.size(), env.mtu);
+  if (ec != std::errc{} || end != mtu.data() + mtu.size() || mtu.empty()) {
+    return fail("subnet.env WEFT_MTU=" + mtu + " is not a number");
   }
   if (env.mtu < 68 || env.mtu > 65535) return fail("subnet.env WEFT_MTU=" + kv["WEFT_MTU"] + " is out of range");
   env.ipmasq = kv["WEFT_IPMASQ"] == "true";

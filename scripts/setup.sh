@@ -12,6 +12,9 @@ packages=(
   # tests and lab
   iproute2 iputils-ping curl openssl python3 containernetworking-plugins
   nftables procps psmisc iperf3 ethtool shellcheck strace
+  # the CNI plugin under a real runtime (test/e2e/test_podman.py); runc runs where crun refuses
+  # a hybrid cgroup hierarchy
+  podman runc busybox-static
   # deploy checks (test/deploy): YAML, the Kubernetes API schema, the Vagrantfile, the .deb
   python3-yaml python3-kubernetes ruby dpkg-dev file systemd
   # real control plane (test/controlplane/build.sh builds kube-apiserver 1.20.2 from Debian's source)

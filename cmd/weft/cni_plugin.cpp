@@ -7,6 +7,7 @@
 
 #include <array>
 #include <cerrno>
+#include <csignal>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -39,7 +40,8 @@ enum Code {
 Outcome error(const std::string& version, int code, const std::string& msg, const std::string& details = "") {
   json j{{"cniVersion", version.empty() ? "1.0.0" : version}, {"code", code}, {"msg", msg}};
   if (!details.empty()) j["details"] = details;
-  return {j.dump(), 1};
+  // Messages quote untrusted bytes (subnet.env, CNI_*): invalid UTF-8 becomes U+FFFD, never a throw.
+  return {j.dump(-1, ' ', false, json::error_handler_t::replace), 1};
 }
 
 bool supported(const std::string& v) {
@@ -74,6 +76,38 @@ std::string string_key(const json& conf, const char* key, const std::string& fal
   return it != conf.end() && it->is_string() ? it->get<std::string>() : fallback;
 }
 
+// Keys weft reads, with the JSON type each must have: a wrong type is an error, never a default.
+std::optional<std::string> wrong_key_type(const json& conf) {
+  for (const char* key : {"subnetFile", "dataDir", "ipamDataDir"}) {
+    if (auto it = conf.find(key); it != conf.end() && !it->is_string()) {
+      return "\"" + std::string(key) + "\" must be a string (a path), not " + it->type_name();
+    }
+  }
+  for (const char* key : {"delegate", "runtimeConfig"}) {
+    if (auto it = conf.find(key); it != conf.end() && !it->is_object()) {
+      return "\"" + std::string(key) + "\" must be an object, not " + it->type_name();
+    }
+  }
+  return std::nullopt;
+}
+
+// The delegate's name, cniVersion and ipam are weft's: the runtime caches results and host-local
+// stores addresses under the network's name, and the subnet comes from subnet.env.
+std::optional<std::string> forbidden_override(const json& conf) {
+  auto it = conf.find("delegate");
+  if (it == conf.end()) return std::nullopt;
+  for (const char* key : {"name", "cniVersion", "ipam"}) {
+    if (it->contains(key)) {
+      return "\"delegate." + std::string(key) + "\" is not allowed: weft sets it (" +
+             (std::string(key) == "ipam"
+                  ? "use \"ipamDataDir\" for host-local's store; the subnet comes from subnet.env"
+                  : "the delegate uses the network's own") +
+             "); remove it from \"delegate\"";
+    }
+  }
+  return std::nullopt;
+}
+
 // A delegate config (from the operator's overrides or a saved file) must name its plugin.
 bool has_type(const json& delegate) { return delegate.contains("type") && delegate["type"].is_string(); }
 
@@ -88,16 +122,20 @@ json delegate_config(const json& conf, const SubnetEnv& env) {
             {"ipMasq", !env.ipmasq},
             {"mtu", env.mtu}};
   json ranges = json::array({json::array({{{"subnet", env.subnet.str()}}})});
-  json routes = json::array({{{"dst", env.network.str()}}});
+  // The gateway is explicit: the kernel installs the route via the bridge's address, and the
+  // bridge plugin's CHECK (<= 1.2) compares the gateway exactly.
+  json routes = json::array({{{"dst", env.network.str()}, {"gw", env.subnet.first_host().str()}}});
   if (env.subnet_v6 && env.network_v6) {
     ranges.push_back(json::array({{{"subnet", env.subnet_v6->str()}}}));
-    routes.push_back({{"dst", env.network_v6->str()}});
+    routes.push_back({{"dst", env.network_v6->str()}, {"gw", env.subnet_v6->first_host().str()}});
   }
   d["ipam"] = {{"type", "host-local"}, {"ranges", ranges}, {"routes", routes}};
   if (auto dir = string_key(conf, "ipamDataDir", ""); !dir.empty()) d["ipam"]["dataDir"] = dir;
   if (auto it = conf.find("delegate"); it != conf.end() && it->is_object()) {
     for (const auto& [k, v] : it->items()) d[k] = v;  // the operator's overrides win
   }
+  // The runtime's capabilities (ips, mac, bandwidth) are for the delegate: bridge and host-local read them.
+  if (auto it = conf.find("runtimeConfig"); it != conf.end()) d["runtimeConfig"] = *it;
   return d;
 }
 
@@ -105,21 +143,50 @@ std::filesystem::path saved_path(const json& conf, const std::string& container_
   return std::filesystem::path(string_key(conf, "dataDir", kDefaultDataDir)) / container_id;
 }
 
-bool save_atomically(const std::filesystem::path& path, const std::string& text, std::string& why) {
+// The state directory is private: delegate configs can carry operator settings.
+bool make_private_dir(const std::filesystem::path& dir, std::string& why) {
   std::error_code ec;
-  std::filesystem::create_directories(path.parent_path(), ec);
-  auto tmp = path.string() + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << text;
-    if (!out.flush()) {
-      why = "cannot write " + tmp;
-      return false;
-    }
-  }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    why = "cannot rename " + tmp + ": " + std::strerror(errno);
+  if (!dir.parent_path().empty()) std::filesystem::create_directories(dir.parent_path(), ec);
+  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
+    why = "cannot create " + dir.string() + ": " + std::strerror(errno);
     return false;
+  }
+  return true;
+}
+
+bool write_fd(int fd, const std::string& text) {
+  std::size_t done = 0;
+  while (done < text.size()) {
+    ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    done += static_cast<std::size_t>(n);
+  }
+  return true;
+}
+
+// Temporary file + fsync + rename + fsync of the directory: a crash between ADD and DEL
+// leaves the old file or the new one, never a torn one, and the record survives power loss.
+bool save_atomically(const std::filesystem::path& path, const std::string& text, std::string& why) {
+  if (!make_private_dir(path.parent_path(), why)) return false;
+  auto tmp = path.string() + ".tmp" + std::to_string(::getpid());
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    why = "cannot write " + tmp + ": " + std::strerror(errno);
+    return false;
+  }
+  bool ok = write_fd(fd, text) && ::fsync(fd) == 0;
+  int saved_errno = errno;
+  ::close(fd);
+  if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0) {
+    why = "cannot write " + path.string() + ": " + std::strerror(ok ? errno : saved_errno);
+    ::unlink(tmp.c_str());
+    return false;
+  }
+  int dir_fd = ::open(path.parent_path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir_fd >= 0) {
+    ::fsync(dir_fd);
+    ::close(dir_fd);
   }
   return true;
 }
@@ -141,6 +208,7 @@ Outcome version_answer(const json& conf) {
 Outcome do_add(const Invocation& inv, const json& conf, DelegateRunner& runner) {
   const std::string version = conf["cniVersion"];
   const std::string id = env_or(inv, "CNI_CONTAINERID");
+  if (auto why = forbidden_override(conf)) return error(version, kInvalidConfig, *why);
   auto env = SubnetEnv::load(string_key(conf, "subnetFile", kDefaultSubnetFile));
   if (!env) return error(version, kTryLater, env.error());
   json delegate = delegate_config(conf, *env);
@@ -217,6 +285,7 @@ Outcome handle_checked(const Invocation& inv, DelegateRunner& runner) {
   if (!conf.contains("name") || !conf["name"].is_string()) {
     return error(version, kInvalidConfig, "network config has no \"name\"");
   }
+  if (auto why = wrong_key_type(conf)) return error(version, kInvalidConfig, "network config: " + *why);
   for (const char* key : {"CNI_CONTAINERID", "CNI_IFNAME", "CNI_PATH"}) {
     if (env_or(inv, key).empty()) return error(version, kInvalidEnv, std::string(key) + " is not set");
   }
@@ -250,14 +319,26 @@ std::optional<std::string> find_plugin(const std::string& type, const std::strin
   return std::nullopt;
 }
 
-void write_all(int fd, const std::string& data) {
-  std::size_t done = 0;
-  while (done < data.size()) {
-    ssize_t n = ::write(fd, data.data() + done, data.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return;
-    done += static_cast<std::size_t>(n);
+// SIGPIPE ignored for the lifetime of the object, the previous action restored after.
+class IgnoreSigpipe {
+ public:
+  IgnoreSigpipe() {
+    struct sigaction ignore {};
+    ignore.sa_handler = SIG_IGN;
+    ::sigaction(SIGPIPE, &ignore, &saved_);
   }
+  ~IgnoreSigpipe() { ::sigaction(SIGPIPE, &saved_, nullptr); }
+  IgnoreSigpipe(const IgnoreSigpipe&) = delete;
+  IgnoreSigpipe& operator=(const IgnoreSigpipe&) = delete;
+
+ private:
+  struct sigaction saved_ {};
+};
+
+std::string describe_status(int status) {
+  if (WIFEXITED(status)) return "exited with status " + std::to_string(WEXITSTATUS(status));
+  if (WIFSIGNALED(status)) return std::string("was killed by signal ") + ::strsignal(WTERMSIG(status));
+  return "ended with wait status " + std::to_string(status);
 }
 
 std::string read_all(int fd) {
@@ -289,30 +370,53 @@ Outcome ExecRunner::run(const std::string& type, const std::string& command, con
   for (auto& s : env_strings) envp.push_back(s.data());
   envp.push_back(nullptr);
 
-  int in_pipe[2], out_pipe[2];
-  if (::pipe2(in_pipe, O_CLOEXEC) != 0 || ::pipe2(out_pipe, O_CLOEXEC) != 0) {
+  IgnoreSigpipe ignore_sigpipe;
+  // exec_pipe carries the child's errno when execve fails; it closes unread on success (CLOEXEC).
+  int in_pipe[2], out_pipe[2], exec_pipe[2];
+  if (::pipe2(in_pipe, O_CLOEXEC) != 0 || ::pipe2(out_pipe, O_CLOEXEC) != 0 || ::pipe2(exec_pipe, O_CLOEXEC) != 0) {
     return error(version, kInternal, std::string("pipe: ") + std::strerror(errno));
   }
   pid_t pid = ::fork();
+  if (pid < 0) {
+    int err = errno;
+    for (int fd : {in_pipe[0], in_pipe[1], out_pipe[0], out_pipe[1], exec_pipe[0], exec_pipe[1]}) ::close(fd);
+    return error(version, kInternal, std::string("fork: ") + std::strerror(err));
+  }
   if (pid == 0) {
+    ::signal(SIGPIPE, SIG_DFL);  // ignored dispositions survive execve: give the delegate the default
     ::dup2(in_pipe[0], 0);
     ::dup2(out_pipe[1], 1);
     char* argv[] = {binary->data(), nullptr};
     ::execve(binary->c_str(), argv, envp.data());
+    int err = errno;
+    (void)!::write(exec_pipe[1], &err, sizeof err);
     ::_exit(127);
   }
   ::close(in_pipe[0]);
   ::close(out_pipe[1]);
-  write_all(in_pipe[1], config_json);
+  ::close(exec_pipe[1]);
+  // A delegate that exits without reading its config gives EPIPE here (SIGPIPE is ignored
+  // meanwhile); its exit status then tells what happened.
+  write_fd(in_pipe[1], config_json);
   ::close(in_pipe[1]);
   Outcome out{read_all(out_pipe[0]), 1};
   ::close(out_pipe[0]);
+  int exec_errno = 0;
+  bool exec_failed = ::read(exec_pipe[0], &exec_errno, sizeof exec_errno) == sizeof exec_errno;
+  ::close(exec_pipe[0]);
   int status = 0;
   while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
+  if (exec_failed) {
+    return error(version, kInternal,
+                 "cannot execute delegate plugin " + *binary + ": " + std::strerror(exec_errno) +
+                     " (reinstall containernetworking-plugins or fix \"delegate.type\")");
+  }
   out.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 1;
   if (out.exit_code != 0 && out.stdout_text.empty()) {
-    return error(version, kInternal, "delegate plugin " + *binary + " " + command + " failed without a message");
+    return error(version, kInternal,
+                 "delegate plugin " + *binary + " " + command + " " + describe_status(status) +
+                     " without a message (see its stderr)");
   }
   return out;
 }

@@ -1,6 +1,8 @@
 // weft: the CNI plugin. Delegates to bridge + host-local using the node's subnet.env.
 #include <unistd.h>
 
+#include <csignal>
+
 #include <iostream>
 
 #include "cmd/weft/cni_plugin.hpp"
@@ -8,6 +10,9 @@
 extern char** environ;
 
 int main() {
+  // A runtime that closes our stdout early, or a delegate that closes its stdin, is an error
+  // to report, not a signal to die of with the state file half-handled.
+  std::signal(SIGPIPE, SIG_IGN);
   weft::cni::Invocation inv;
   for (char** e = environ; *e; ++e) {
     std::string kv(*e);

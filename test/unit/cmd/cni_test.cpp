@@ -2,7 +2,9 @@
 
 #include <catch2/catch.hpp>
 #include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
+#include <tuple>
 
 #include "cmd/weft/cni_plugin.hpp"
 #include "overlay/subnet_env.hpp"
@@ -50,8 +52,11 @@ struct Fixture {
   }
   Outcome call(const std::string& command, const std::string& stdin_text, const std::string& id = "abc123") {
     Invocation inv;
-    inv.env = {{"CNI_COMMAND", command}, {"CNI_CONTAINERID", id}, {"CNI_NETNS", "/var/run/netns/x"},
-               {"CNI_IFNAME", "eth0"}, {"CNI_PATH", "/usr/lib/cni"}};
+    inv.env = {{"CNI_COMMAND", command},
+               {"CNI_CONTAINERID", id},
+               {"CNI_NETNS", "/var/run/netns/x"},
+               {"CNI_IFNAME", "eth0"},
+               {"CNI_PATH", "/usr/lib/cni"}};
     inv.stdin_text = stdin_text;
     return weft::cni::handle(inv, runner);
   }
@@ -162,4 +167,124 @@ TEST_CASE("bad input gets a CNI error a person can act on, and nothing is left b
   auto bad_cmd = error_of(f.call("FROB", f.conf()));
   CHECK_THAT(bad_cmd["msg"].get<std::string>(), Catch::Contains("FROB"));
   CHECK(f.runner.calls.empty());
+}
+
+// ---- issue #16: the plugin under real runtimes
+
+namespace {
+
+// A delegate plugin written as a shell script into the fixture's CNI_PATH.
+void write_plugin(const fs::path& dir, const std::string& name, const std::string& text) {
+  fs::create_directories(dir);
+  std::ofstream(dir / name) << text;
+  fs::permissions(dir / name, fs::perms::owner_all);
+}
+
+Outcome call_exec(Fixture& f, const std::string& command, const std::string& stdin_text) {
+  Invocation inv;
+  inv.env = {{"CNI_COMMAND", command},
+             {"CNI_CONTAINERID", "abc123"},
+             {"CNI_NETNS", "/var/run/netns/x"},
+             {"CNI_IFNAME", "eth0"},
+             {"CNI_PATH", (f.dir / "bin").string()}};
+  inv.stdin_text = stdin_text;
+  weft::cni::ExecRunner runner;
+  return weft::cni::handle(inv, runner);
+}
+
+void write_subnet_env(const Fixture& f, const std::string& text) { std::ofstream(f.dir / "subnet.env") << text; }
+
+}  // namespace
+
+TEST_CASE("routes to the cluster network carry the subnet gateway that bridge 1.1 CHECK compares", "[cni]") {
+  Fixture f;
+  REQUIRE(f.call("ADD", f.conf()).exit_code == 0);
+  const json routes = f.runner.calls[0].config["ipam"]["routes"];
+  CHECK(routes == json::parse(R"([{"dst":"10.244.0.0/16","gw":"10.244.7.1"}])"));
+}
+
+TEST_CASE("a delegate that exits without reading stdin gets an error and the plugin lives", "[cni]") {
+  Fixture f;
+  write_plugin(f.dir / "bin", "quitter", "#!/bin/sh\nexit 3\n");
+  const std::string pad(100 * 1024, 'x');  // over the 64 KiB a pipe holds
+  auto out = call_exec(f, "ADD", f.conf("1.0.0", R"(,"delegate":{"type":"quitter","pad":")" + pad + "\"}"));
+  auto err = error_of(out);
+  CHECK_THAT(err["msg"].get<std::string>(), Catch::Contains("quitter") && Catch::Contains("status 3"));
+  CHECK_FALSE(fs::exists(f.dir / "data" / "abc123"));
+}
+
+TEST_CASE("a delegate that cannot be executed is reported with the exec error", "[cni]") {
+  Fixture f;
+  write_plugin(f.dir / "bin", "broken", "not a program\n");  // no #!: execve says ENOEXEC
+  auto err = error_of(call_exec(f, "ADD", f.conf("1.0.0", R"(,"delegate":{"type":"broken"})")));
+  CHECK_THAT(err["msg"].get<std::string>(), Catch::Contains("cannot execute") && Catch::Contains("Exec format error"));
+  CHECK_FALSE(fs::exists(f.dir / "data" / "abc123"));
+}
+
+TEST_CASE("invalid UTF-8 in subnet.env or CNI_CONTAINERID gets the right code and names the source", "[cni]") {
+  Fixture f;
+  write_subnet_env(f, "WEFT_NETWORK=10.244.0.0/16\nWEFT_SUBNET=10.244.7.1/24\nWEFT_MTU=14\xff\xfe\nWEFT_IPMASQ=true\n");
+  auto env = error_of(f.call("ADD", f.conf()));
+  CHECK(env["code"] == 11);
+  CHECK_THAT(env["msg"].get<std::string>(), Catch::Contains((f.dir / "subnet.env").string()));
+
+  auto id = error_of(f.call("ADD", f.conf(), "abc\xff"));
+  CHECK(id["code"] == 4);
+  CHECK_THAT(id["msg"].get<std::string>(), Catch::Contains("CNI_CONTAINERID"));
+  CHECK(f.runner.calls.empty());
+}
+
+TEST_CASE("config keys of the wrong type are refused with the key and the expected type", "[cni]") {
+  Fixture f;
+  const std::string base = R"({"cniVersion":"1.0.0","name":"weft","type":"weft")";
+  for (auto [extra, key, type] : {std::tuple{R"(,"subnetFile":5})", "subnetFile", "a string"},
+                                  std::tuple{R"(,"dataDir":["x"]})", "dataDir", "a string"},
+                                  std::tuple{R"(,"ipamDataDir":true})", "ipamDataDir", "a string"},
+                                  std::tuple{R"(,"delegate":"bridge"})", "delegate", "an object"}}) {
+    INFO(extra);
+    auto err = error_of(f.call("ADD", base + extra));
+    CHECK(err["code"] == 7);
+    CHECK_THAT(err["msg"].get<std::string>(), Catch::Contains(std::string("\"") + key + "\"") && Catch::Contains(type));
+  }
+  CHECK(f.runner.calls.empty());
+}
+
+TEST_CASE("WEFT_MTU must be a whole number", "[cni]") {
+  Fixture f;
+  write_subnet_env(f, "WEFT_NETWORK=10.244.0.0/16\nWEFT_SUBNET=10.244.7.1/24\nWEFT_MTU=1450x\nWEFT_IPMASQ=true\n");
+  auto err = error_of(f.call("ADD", f.conf()));
+  CHECK(err["code"] == 11);
+  CHECK_THAT(err["msg"].get<std::string>(), Catch::Contains("WEFT_MTU=1450x"));
+  CHECK(f.runner.calls.empty());
+}
+
+TEST_CASE("the state DEL needs is private and written whole", "[cni]") {
+  Fixture f;
+  REQUIRE(f.call("ADD", f.conf()).exit_code == 0);
+  CHECK((fs::status(f.dir / "data").permissions() & fs::perms::all) == fs::perms::owner_all);
+  CHECK((fs::status(f.dir / "data" / "abc123").permissions() & fs::perms::all) ==
+        (fs::perms::owner_read | fs::perms::owner_write));
+  std::vector<std::string> names;
+  for (const auto& e : fs::directory_iterator(f.dir / "data")) names.push_back(e.path().filename().string());
+  CHECK(names == std::vector<std::string>{"abc123"});  // no temporary file left
+}
+
+TEST_CASE("runtimeConfig reaches the delegate for the ips and mac and bandwidth capabilities", "[cni]") {
+  Fixture f;
+  REQUIRE(f.call("ADD", f.conf("1.0.0", R"(,"runtimeConfig":{"ips":["10.244.7.9/24"],"mac":"0a:58:0a:f4:07:09"})"))
+              .exit_code == 0);
+  CHECK(f.runner.calls[0].config["runtimeConfig"] ==
+        json::parse(R"({"ips":["10.244.7.9/24"],"mac":"0a:58:0a:f4:07:09"})"));
+}
+
+TEST_CASE("the delegate may not override name or cniVersion or ipam", "[cni]") {
+  Fixture f;
+  for (const char* key : {"name", "cniVersion", "ipam"}) {
+    INFO(key);
+    auto err = error_of(f.call("ADD", f.conf("1.0.0", std::string(R"(,"delegate":{")") + key + R"(":"x"})")));
+    CHECK(err["code"] == 7);
+    CHECK_THAT(err["msg"].get<std::string>(), Catch::Contains(std::string("\"delegate.") + key + "\""));
+  }
+  CHECK(f.runner.calls.empty());
+  CHECK_FALSE(fs::exists(f.dir / "data" / "abc123"));
 }
