@@ -143,9 +143,7 @@ class Lab:
 
     # ---- the real control plane
     def control_plane(self):
-        sys.path.insert(0, CONTROLPLANE_DIR)
-        import controlplane  # noqa: E402  (test/controlplane, loaded only for --api real)
-        return controlplane.ControlPlane(os.path.join(self.dir, "api"), self.ns("api"), API_IP,
+        return controlplane_module().ControlPlane(os.path.join(self.dir, "api"), self.ns("api"), API_IP,
                                          port=API_PORT, cluster_cidr=NETWORK,
                                          allocate_node_cidrs=self.state.get("pod_cidr_mode", False))
 
@@ -199,9 +197,10 @@ class Lab:
     def write_real_api_files(self, cp):
         api_dir = os.path.join(self.dir, "api")
         shutil.copy(cp.weft_kubeconfig, os.path.join(api_dir, "kubeconfig"))
+        admin = cp.tokens[controlplane_module().ADMIN_USER]
         ready = {"url": f"https://{API_IP}:{API_PORT}", "port": API_PORT, "ca": cp.ca_file,
-                 "admin_token": cp.admin_token,
-                 "tokens": {"kubernetes-admin": cp.admin_token, cp.weft_user: cp.weft_token},
+                 "admin_token": admin, "tokens": {"kubernetes-admin": admin,
+                                                  cp.weft_user: cp.tokens[cp.weft_user]},
                  "real": True}
         tmp = os.path.join(api_dir, "ready.json.tmp")
         with open(tmp, "w") as fh:
@@ -467,6 +466,14 @@ def kill_group(pid, sig):
         os.killpg(pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
+
+
+def controlplane_module():
+    """test/controlplane/controlplane.py, loaded only for --api real."""
+    if CONTROLPLANE_DIR not in sys.path:
+        sys.path.insert(0, CONTROLPLANE_DIR)
+    import controlplane  # noqa: E402
+    return controlplane
 
 
 def kill_groups(pids, sig, grace=5.0):
