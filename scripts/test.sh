@@ -11,5 +11,7 @@ if [[ $(id -u) -ne 0 ]]; then
 fi
 "$root/scripts/setup.sh"
 "$root/scripts/build.sh"
+# The real control plane of the realapi tests (cached after the first build).
+"$root/test/controlplane/build.sh"
 cd "$build"
 ctest -j2 --output-on-failure --timeout 900 -LE "bench|fuzz-long" "$@"

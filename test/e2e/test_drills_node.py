@@ -67,12 +67,13 @@ class Pinger:
 class Drill(unittest.TestCase):
     """One lab per class (setUpClass), removed in a class cleanup even when setup fails."""
     nodes, pods = 2, 1
+    api, pod_cidr = "double", False
 
     @classmethod
     def setUpClass(cls):
-        cls.lab = labmod.Lab(unique_name(), BUILD)
+        cls.lab = labmod.Lab(unique_name(), BUILD, cls.api)
         cls.addClassCleanup(cls.lab.down)
-        cls.lab.up(cls.nodes, cls.pods)
+        cls.lab.up(cls.nodes, cls.pods, cls.pod_cidr)
 
     # ---- lab state
     def ns(self, node):
@@ -619,6 +620,24 @@ class TlsAtStart(Drill):
         warn = [line for line in self.log_of("node1").splitlines() if "TLS verification" in line]
         report(f"TLS: with --insecure-skip-tls-verify: {warn[:1]}")
         self.assertTrue(warn and "is OFF" in warn[0] and "https://192.0.2.254:6443" in warn[0], warn)
+
+
+# ---- the drills that need no injected fault, against the real control plane, both lease modes
+class RealStaleState(StaleState):
+    api = "real"
+
+
+class RealStaleStatePodCidr(StaleState):
+    api, pod_cidr = "real", True
+
+
+class RealHostileInput(HostileInput):
+    api = "real"
+    test_garbage_watch_line_and_corrupt_list_at_lab_level = None  # faults only the double injects
+
+
+class RealHostileInputPodCidr(RealHostileInput):
+    pod_cidr = True
 
 
 if __name__ == "__main__":

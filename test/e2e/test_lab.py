@@ -1,4 +1,7 @@
-"""End-to-end tests on the lab: weftd in network namespaces against the API test double.
+"""End-to-end tests on the lab: weftd in network namespaces against the API test double, and
+the same scenarios against a real kube-apiserver + kube-controller-manager 1.20.2 (the Real*
+classes, in both lease modes: weft's annotation lease, and spec.podCIDR assigned by the
+controller-manager's node-ipam as with kubeadm --pod-network-cidr).
 
 Each test builds a fresh lab with a unique name and removes it, also when it fails.
 Run one with: WEFT_BUILD_DIR=build python3 -m unittest -v test_lab.Smoke
@@ -27,9 +30,10 @@ def unique_name():
 
 class LabCase(unittest.TestCase):
     nodes, pods, pod_cidr = 3, 2, False
+    api = "double"
 
     def setUp(self):
-        self.lab = labmod.Lab(unique_name(), BUILD)
+        self.lab = labmod.Lab(unique_name(), BUILD, self.api)
         self.addCleanup(self.lab.down)
         self.lab.up(self.nodes, self.pods, self.pod_cidr)
 
@@ -72,8 +76,8 @@ class SmokePodCidr(LabCase):
 
     def test_podcidr_mode_uses_the_assigned_cidr(self):
         self.assert_smoke()
-        for node, info in self.lab.state["nodes"].items():
-            self.assertEqual(self.subnet_of(node), f"10.244.{100 + info['index']}.0/24")
+        for node in self.lab.state["nodes"]:
+            self.assertEqual(self.subnet_of(node), self.lab.pod_cidr(node))
 
 
 class Join(LabCase):
@@ -95,6 +99,41 @@ class Join(LabCase):
             if pod["node"] != node:
                 res = labmod.in_ns(pod["ns"], "ping", "-c1", "-W2", ip, check=False)
                 self.assertEqual(res.returncode, 0, f"{key} -> node4/p1 {ip}")
+
+
+class Change(LabCase):
+    """A peer's public IP and VTEP MAC change (a node re-created its VTEP, or moved): every node
+    rewrites its neighbor and FDB entries for it, and keeps the route."""
+    pods = 0
+    SUBNET, GW = "10.244.160.0/24", "10.244.160.0"  # above the lab's SubnetMax (lab.py)
+
+    def peer_state(self, node):
+        neigh = labmod.in_ns(self.ns(node), "ip", "neigh", "show", self.GW, "dev", "weft.1",
+                             check=False, capture=True).stdout
+        fdb = labmod.in_ns(self.ns(node), "bridge", "fdb", "show", "dev", "weft.1",
+                           check=False, capture=True).stdout
+        return neigh, fdb
+
+    def annotate(self, ip, mac):
+        data = json.dumps({"VNI": 1, "VtepMAC": mac}, separators=(",", ":"))
+        self.lab.kubectl("annotate", "peer", f"weft.io/subnet={self.SUBNET}", f"weft.io/public-ip={ip}",
+                         "weft.io/backend-type=vxlan", f"weft.io/backend-data={data}")
+
+    def test_a_changed_peer_is_reprogrammed_everywhere(self):
+        self.lab.kubectl("create-node", "peer", "--internal-ip", "192.0.2.160")
+        self.annotate("192.0.2.160", "0e:00:00:00:a0:01")
+        for node in self.lab.state["nodes"]:
+            self.wait(lambda: "0e:00:00:00:a0:01 dst 192.0.2.160" in self.peer_state(node)[1], 5,
+                      f"{node} programs the peer")
+        start = time.monotonic()
+        self.annotate("192.0.2.161", "0e:00:00:00:a1:01")
+        for node in self.lab.state["nodes"]:
+            def changed():
+                neigh, fdb = self.peer_state(node)
+                return ("lladdr 0e:00:00:00:a1:01" in neigh and "0e:00:00:00:a1:01 dst 192.0.2.161" in fdb
+                        and "0e:00:00:00:a0:01" not in fdb)
+            self.wait(changed, 2 - (time.monotonic() - start), f"{node} reprograms the changed peer")
+            self.assertIn(self.SUBNET, self.routes(node))
 
 
 class Leave(LabCase):
@@ -202,6 +241,47 @@ class CniBadInput(LabCase):
         err = self.run_plugin(self.conf(cniVersion="7.0.0"))
         self.assertEqual(err["code"], 1)
         self.assertIn("7.0.0", err["msg"])
+
+
+# ---- the same scenarios against the real control plane (test/controlplane), both lease modes
+class RealSmoke(Smoke):
+    api = "real"
+
+
+class RealSmokePodCidr(SmokePodCidr):
+    api = "real"
+
+
+class RealJoin(Join):
+    api = "real"
+
+
+class RealJoinPodCidr(Join):
+    api, pod_cidr = "real", True
+
+
+class RealChange(Change):
+    api = "real"
+
+
+class RealChangePodCidr(Change):
+    api, pod_cidr = "real", True
+
+
+class RealLeave(Leave):
+    api = "real"
+
+
+class RealLeavePodCidr(Leave):
+    api, pod_cidr = "real", True
+
+
+class RealRestart(Restart):
+    api = "real"
+
+
+class RealRestartPodCidr(Restart):
+    api, pod_cidr = "real", True
 
 
 if __name__ == "__main__":

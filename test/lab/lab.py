@@ -1,14 +1,19 @@
 #!/usr/bin/env python3
 """weft's multi-node lab in network namespaces.
 
-    lab.py up [--nodes N] [--pods M] [--pod-cidr]   build the lab and start weftd on every node
+    lab.py up [--nodes N] [--pods M] [--pod-cidr] [--api real|double]
+                                                     build the lab and start weftd on every node
     lab.py status                                    node, subnet, public IP, VTEP MAC, peers, pods
     lab.py smoke                                     ping + curl from every pod to every other node's pods
     lab.py down                                      remove everything the lab made
 
 Topology (see DESIGN.md):
     <p>-ul       the underlay: a bridge joining every node and the API (192.0.2.0/24)
-    <p>-api      the Kubernetes API test double, https://192.0.2.254:6443
+    <p>-api      the Kubernetes API at https://192.0.2.254:6443: with --api real (the default of
+                 scripts/demo.sh) etcd + kube-apiserver + kube-controller-manager 1.20.2 built
+                 from Debian's source package (test/controlplane/), weftd running as the
+                 ServiceAccount of manifests/01-rbac.yaml; with --api double the API test double
+                 (test/kubeapi/kubeapi.py: fast, and able to inject faults)
     <p>-nK       node K: weftd, the pod bridge; eth0 = 192.0.2.K on the underlay
     <p>-nK-pM    pod M on node K, wired by the CNI chain (weft + portmap) as a runtime does
 
@@ -31,6 +36,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 KUBEAPI = os.path.join(ROOT, "test", "kubeapi", "kubeapi.py")
 KUBECTL = os.path.join(ROOT, "test", "kubeapi", "kubectl.py")
+CONTROLPLANE_DIR = os.path.join(ROOT, "test", "controlplane")
+MANIFESTS = os.path.join(ROOT, "manifests")
+API_KINDS = ("double", "real")
 STATE_ROOT = "/run/weft-lab"
 API_IP = "192.0.2.254"
 API_PORT = 6443
@@ -65,16 +73,26 @@ class Lab:
 
     api_extra_args = ()  # more kubeapi.py flags for start_api (e.g. --state-file FILE)
 
-    def __init__(self, name="lab", build_dir=None):
+    def __init__(self, name="lab", build_dir=None, api="double"):
+        if api not in API_KINDS:
+            raise LabError(f"--api must be one of {', '.join(API_KINDS)}, not {api!r}")
         self.name = name
         self.prefix = "wl" + name if len(name) <= 8 else "wl" + name[:8]
         self.dir = os.path.join(STATE_ROOT, name)
         self.build_dir = build_dir or os.path.join(ROOT, "build")
         self.state_file = os.path.join(self.dir, "state.json")
-        self.state = {"nodes": {}, "pods": {}, "pids": {}}
+        self.state = {"nodes": {}, "pods": {}, "pids": {}, "api": api, "pod_cidr_mode": False}
         if os.path.exists(self.state_file):
             with open(self.state_file) as fh:
                 self.state = json.load(fh)
+
+    @property
+    def api(self):
+        return self.state.get("api", "double")
+
+    @property
+    def real_api(self):
+        return self.api == "real"
 
     # ---- names and paths
     def ns(self, role):
@@ -105,6 +123,10 @@ class Lab:
         return res.stdout
 
     def start_api(self):
+        """Starts the lab's API server; returns when it serves requests."""
+        if self.real_api:
+            self.start_real_api()
+            return
         api_dir = os.path.join(self.dir, "api")
         os.makedirs(api_dir, exist_ok=True)
         ready = os.path.join(api_dir, "ready.json")
@@ -118,6 +140,73 @@ class Lab:
         self.state["pids"]["api"] = proc.pid
         self.save()
         wait_for(lambda: os.path.exists(ready), 20, "the API test double to start")
+
+    # ---- the real control plane
+    def control_plane(self):
+        sys.path.insert(0, CONTROLPLANE_DIR)
+        import controlplane  # noqa: E402  (test/controlplane, loaded only for --api real)
+        return controlplane.ControlPlane(os.path.join(self.dir, "api"), self.ns("api"), API_IP,
+                                         port=API_PORT, cluster_cidr=NETWORK,
+                                         allocate_node_cidrs=self.state.get("pod_cidr_mode", False))
+
+    def start_real_api(self, controller_manager=True, timeout=90):
+        """etcd + kube-apiserver (+ kube-controller-manager), then on the first start the
+        manifests' Namespace and RBAC through kubectl, and the files the lab's tools read: a
+        kubeconfig for weftd (the ServiceAccount's token) and ready.json for kubectl.py."""
+        cp = self.control_plane()
+        first = not os.path.exists(os.path.join(self.dir, "api", "ready.json"))
+        try:
+            if controller_manager:
+                cp.start()
+            else:
+                cp.start(controller_manager=False)
+            cp.wait_ready(timeout)
+        finally:
+            self.note_control_plane_pids(cp)
+        if first:
+            for manifest in ("00-namespace.yaml", "01-rbac.yaml"):
+                cp.apply(os.path.join(MANIFESTS, manifest))
+            self.write_real_api_files(cp)
+
+    def start_controller_manager(self):
+        cp = self.control_plane()
+        try:
+            cp.start_controller_manager()
+        finally:
+            self.note_control_plane_pids(cp)
+
+    def restart_real_apiserver(self, timeout=90):
+        """Starts kube-apiserver again on the same etcd and certificates (after stop_real_api)."""
+        cp = self.control_plane()
+        try:
+            cp.start_apiserver()
+            cp.wait_ready(timeout)
+        finally:
+            self.note_control_plane_pids(cp)
+
+    def note_control_plane_pids(self, cp):
+        for role, pid in cp.pids().items():
+            self.state["pids"][f"cp-{role}"] = pid
+        self.save()
+
+    def stop_real_api(self, sig=signal.SIGTERM):
+        """Stops kube-apiserver alone (etcd and the controller-manager keep running)."""
+        pid = self.state["pids"].pop("cp-apiserver", None)
+        self.save()
+        if pid:
+            kill_group(pid, sig)
+
+    def write_real_api_files(self, cp):
+        api_dir = os.path.join(self.dir, "api")
+        shutil.copy(cp.weft_kubeconfig, os.path.join(api_dir, "kubeconfig"))
+        ready = {"url": f"https://{API_IP}:{API_PORT}", "port": API_PORT, "ca": cp.ca_file,
+                 "admin_token": cp.admin_token,
+                 "tokens": {"kubernetes-admin": cp.admin_token, cp.weft_user: cp.weft_token},
+                 "real": True}
+        tmp = os.path.join(api_dir, "ready.json.tmp")
+        with open(tmp, "w") as fh:
+            json.dump(ready, fh, indent=2)
+        os.replace(tmp, os.path.join(api_dir, "ready.json"))
 
     # ---- topology
     def add_underlay_port(self, ns, ifname, ip, port_name):
@@ -157,13 +246,25 @@ class Lab:
         os.makedirs(self.node_dir(node), exist_ok=True)
         with open(os.path.join(self.node_dir(node), "net-conf.json"), "w") as fh:
             json.dump({"Network": NETWORK, "SubnetMax": SUBNET_MAX, "Backend": {"Type": "vxlan"}}, fh)
-        cidr_args = ["--pod-cidr", f"10.244.{100 + index}.0/24"] if pod_cidr_mode else []
+        # With the double the lab plays node-ipam; the real controller-manager assigns them itself.
+        cidr_args = (["--pod-cidr", f"10.244.{100 + index}.0/24"]
+                     if pod_cidr_mode and not self.real_api else [])
         self.kubectl("create-node", node, "--internal-ip", ip, *cidr_args)
         self.state["nodes"][node] = {"ns": ns, "ip": ip, "index": index}
         self.save()
+        if pod_cidr_mode and self.real_api and start:
+            self.wait_pod_cidr(node)
         if start:
             self.start_weftd(node, extra_args)
         return node
+
+    def pod_cidr(self, node):
+        obj = json.loads(self.kubectl("get-node", node))
+        return obj.get("spec", {}).get("podCIDR")
+
+    def wait_pod_cidr(self, node, timeout=30):
+        wait_for(lambda: self.pod_cidr(node), timeout,
+                 f"kube-controller-manager to assign {node} a podCIDR (log: {self.dir}/api/)")
 
     def start_weftd(self, node, extra_args=()):
         info = self.state["nodes"][node]
@@ -277,6 +378,7 @@ class Lab:
         for binary in (self.weftd, os.path.join(self.build_dir, "cmd", "weft", "weft")):
             if not os.access(binary, os.X_OK):
                 raise LabError(f"{binary} not found: build first (scripts/build.sh)")
+        self.state["pod_cidr_mode"] = pod_cidr_mode
         self.save()
         self.create_underlay()
         self.start_api()
@@ -290,8 +392,12 @@ class Lab:
                 self.add_pod(node, f"p{m}")
 
     def down(self):
-        for key, pid in list(self.state.get("pids", {}).items()):
-            kill_group(pid, signal.SIGTERM)
+        # weftd and the pods first, the control plane last (etcd after kube-apiserver); each
+        # group gets SIGTERM, then one shared grace period, then SIGKILL.
+        pids = self.state.get("pids", {})
+        order = sorted(pids, key=lambda k: (k.startswith("cp-"), k == "cp-etcd"))
+        kill_groups([pids[k] for k in order if not k.startswith("cp-")], signal.SIGTERM)
+        kill_groups([pids[k] for k in order if k.startswith("cp-")], signal.SIGTERM)
         # Every namespace with our prefix, even ones a half-finished `up` left out of the state.
         listing = sh("ip", "netns", "list", check=False, capture=True).stdout
         for line in listing.splitlines():
@@ -363,6 +469,43 @@ def kill_group(pid, sig):
         pass
 
 
+def kill_groups(pids, sig, grace=5.0):
+    """Signals every process group, then waits for all of them at once (SIGKILL after `grace`)."""
+    for pid in pids:
+        try:
+            os.killpg(pid, sig)
+        except (ProcessLookupError, PermissionError, TypeError):
+            pass
+    deadline = time.monotonic() + grace
+    for pid in pids:
+        while time.monotonic() < deadline and process_alive(pid):
+            time.sleep(0.05)
+        if process_alive(pid):
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+def process_alive(pid):
+    try:
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return False
+    except ChildProcessError:
+        pass
+    except TypeError:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except (OSError, IndexError):
+        return False
+
+
 def wait_for(predicate, timeout, what):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -388,13 +531,16 @@ def main(argv=None):
     up.add_argument("--nodes", type=int, default=3)
     up.add_argument("--pods", type=int, default=2)
     up.add_argument("--pod-cidr", action="store_true", help="nodes get spec.podCIDR (kubeadm mode)")
+    up.add_argument("--api", choices=API_KINDS, default="double",
+                    help="real: etcd + kube-apiserver + kube-controller-manager 1.20.2 (build them "
+                         "once with test/controlplane/build.sh); double: the API test double")
     sub.add_parser("status")
     sub.add_parser("smoke")
     sub.add_parser("down")
     args = p.parse_args(argv)
     if os.geteuid() != 0:
         raise SystemExit("lab.py: run as root (it creates network namespaces)")
-    lab = Lab(args.name, args.build_dir)
+    lab = Lab(args.name, args.build_dir, getattr(args, "api", "double"))
     try:
         if args.cmd == "up":
             if not 1 <= args.nodes <= 200 or not 0 <= args.pods <= 50:
