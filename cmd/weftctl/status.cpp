@@ -163,7 +163,7 @@ std::string render(const NodeStatus& s) {
                      metric(m, "weft_kube_lists_total"), metric(m, "weft_kube_relists_total"),
                      metric(m, "weft_kube_watches_total"), metric(m, "weft_kube_api_errors_total"),
                      metric(m, "weft_kube_nodes_skipped"));
-  for (const auto& [node, reason] : s.skipped) out += fmt::format("skipped     {}: {}\n", node, reason);
+  for (const auto& [node, why] : s.skipped) out += fmt::format("skipped     {}: {}\n", node, why);
   return out;
 }
 

@@ -1,6 +1,7 @@
 // Subnet ownership (issue #15) through the subnet manager over the in-memory fake: where a
 // node's subnet comes from (SubnetSource), what the annotation lease avoids, and what a node
 // reports when its subnet is not cleanly its own.
+#include <atomic>
 #include <catch2/catch.hpp>
 #include <set>
 #include <thread>
@@ -64,10 +65,14 @@ const char* kLease = R"({"Network":"10.244.0.0/16","SubnetSource":"lease"})";
 // Acquires on a thread; the test assigns the podCIDR meanwhile.
 struct Acquiring {
   std::unique_ptr<SubnetManager> m;
-  std::optional<Result<Lease>> result;
+  std::optional<Result<Lease>> result;  // read only once `done`
+  std::atomic<bool> done{false};
   std::thread t;
   explicit Acquiring(std::unique_ptr<SubnetManager> mgr)
-      : m(std::move(mgr)), t([this] { result = m->acquire(kIp, kMac); }) {}
+      : m(std::move(mgr)), t([this] {
+          result = m->acquire(kIp, kMac);
+          done = true;
+        }) {}
   ~Acquiring() {
     m->stop();
     t.join();
@@ -85,10 +90,10 @@ TEST_CASE("SubnetSource podCIDR waits for the controller and never leases on its
   CHECK_THAT(a.m->stats().lease_waiting,
              Catch::Contains("waiting for spec.podCIDR of node n1") && Catch::Contains("--allocate-node-cidrs"));
   std::this_thread::sleep_for(50ms);
-  CHECK_FALSE(a.result);
+  CHECK_FALSE(a.done);
   CHECK(annotations(c, "n1").empty());        // no claim, no lease
   c->set_pod_cidrs("n1", {"10.244.0.0/24"});  // the controller's first subnet, below SubnetMin
-  REQUIRE(eventually([&] { return a.result.has_value(); }));
+  REQUIRE(eventually([&] { return a.done.load(); }));
   REQUIRE(*a.result);
   CHECK((*a.result)->subnet == pfx("10.244.0.0/24"));
   CHECK(annotations(c, "n1").at("weft.io/subnet") == "10.244.0.0/24");
@@ -104,10 +109,10 @@ TEST_CASE("SubnetSource auto waits for a podCIDR when any Node has one", "[lease
   REQUIRE(eventually([&] { return !a.m->stats().lease_waiting.empty(); }));
   CHECK_THAT(a.m->stats().lease_waiting, Catch::Contains("node cp has a podCIDR"));
   std::this_thread::sleep_for(60ms);  // well past auto_wait: it never falls back to a lease
-  CHECK_FALSE(a.result);
+  CHECK_FALSE(a.done);
   CHECK(annotations(c, "n1").empty());
   c->set_pod_cidrs("n1", {"10.244.1.0/24"});
-  REQUIRE(eventually([&] { return a.result.has_value(); }));
+  REQUIRE(eventually([&] { return a.done.load(); }));
   REQUIRE(*a.result);
   CHECK((*a.result)->subnet == pfx("10.244.1.0/24"));
 }
