@@ -10,7 +10,8 @@
                     says in /readyz and its NetworkUnavailable condition that it is the one skipped.
     WholeNetwork    a Node claiming the whole Network (10.244.0.0/16) is skipped, and a new node
                     still leases (it used to exit with "network full").
-    Slash17         a /17 inside the network is skipped and black-holes nobody.
+    Slash17         a /17 inside the network, and a wide prefix covering node2 but not node1,
+                    are skipped and black-hole nobody.
     FiftyJoin       50 nodes join at once in lease mode: 0 duplicate subnets.
 
 In each, pods on node1 and node2 ping each other every 10 ms (ping -i 0.01) throughout, and not
@@ -22,6 +23,7 @@ WEFT_OWNERSHIP_API overrides it. Run one with:
     WEFT_BUILD_DIR=build python3 -m unittest -v test_ownership.CopySubnet
 """
 
+import ipaddress
 import json
 import os
 import sys
@@ -48,6 +50,16 @@ def lease_annotations(subnet, public_ip, mac, claimed_at=None):
     if claimed_at:
         a["weft.io/claimed-at"] = claimed_at
     return a
+
+
+def widest_apart(subnet, other):
+    """The shortest prefix, /17 or longer, that holds `subnet` but not `other`."""
+    net, o = ipaddress.ip_network(subnet), ipaddress.ip_network(other)
+    for length in range(17, net.prefixlen):
+        wide = net.supernet(new_prefix=length)
+        if not wide.overlaps(o):
+            return str(wide)
+    raise AssertionError(f"{subnet} and {other} are not apart")
 
 
 def set_net_conf(lab, node, **extra):
@@ -266,6 +278,14 @@ class Slash17(OwnershipDrill):
                                                 lease_annotations("10.244.0.0/17", "192.0.2.233",
                                                                   "0e:00:00:00:e9:01").items()])
         self.wait_skipped("g-17", "is a /17")
+        # The lab's leases all lie in 10.244.0.0/17 (SubnetMax 10.244.99.0), so that one covers
+        # node1 too. A wide prefix that covers node2's subnet and not node1's is what cut node2
+        # off from the nodes outside it.
+        wide = widest_apart(self.subnet_of("node2"), self.subnet_of("node1"))
+        self.lab.kubectl("create-node", "g-wide", "--internal-ip", "192.0.2.234")
+        self.lab.kubectl("annotate", "g-wide", *[f"{k}={v}" for k, v in
+                                                  lease_annotations(wide, "192.0.2.234", "0e:00:00:00:ea:01").items()])
+        self.wait_skipped("g-wide", f"is a /{wide.split('/')[1]}", nodes=("node1",))
         time.sleep(1.0)
         for node in ("node1", "node2"):
             self.assertEqual(self.routes(node), before[node], f"{node}: no route changed")
