@@ -10,6 +10,7 @@ namespace weft::kube {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+constexpr std::chrono::milliseconds kMaxPodCidrPoll{4000};
 
 const NodeInfo* find_node(const NodeList& list, const std::string& name) {
   for (const auto& n : list.items) {
@@ -143,6 +144,7 @@ Result<std::optional<NodeInfo>> LeaseProtocol::wait_for_pod_cidr(std::optional<s
                                                                  const std::string& why) {
   auto start = Clock::now();
   auto next_log = start;
+  auto pace = s_.pod_cidr_poll;
   for (;;) {
     auto node = retry(retry_, "lease: read node " + s_.node_name, [&] { return client_.get_node(s_.node_name); });
     if (!node) return api_fail(node.error());
@@ -168,7 +170,10 @@ Result<std::optional<NodeInfo>> LeaseProtocol::wait_for_pod_cidr(std::optional<s
       report_waiting(msg);
       next_log += s_.wait_log_every;
     }
-    if (!retry_.stop.wait_for(s_.pod_cidr_poll)) return fail("lease: stopped");
+    if (!retry_.stop.wait_for(pace)) return fail("lease: stopped");
+    // A whole cluster may wait at once (the controller is down): GETs slow down to one per
+    // kMaxPodCidrPoll per node.
+    pace = std::min(pace * 2, std::max(s_.pod_cidr_poll, kMaxPodCidrPoll));
   }
 }
 

@@ -43,9 +43,9 @@ struct LeaseSettings {
   BackendConfig backend;
   std::chrono::milliseconds conflict_backoff{20};  // random wait in [0, this * 2^round] after a lost race
   SubnetSource source = SubnetSource::Auto;
-  std::chrono::milliseconds pod_cidr_poll{500};     // while waiting for spec.podCIDR: GET our Node this often
-  std::chrono::milliseconds wait_log_every{5000};   // and say so this often
-  std::chrono::milliseconds auto_wait{5000};        // auto, empty cluster: how long to wait for a podCIDR
+  std::chrono::milliseconds pod_cidr_poll{500};    // waiting for spec.podCIDR: GET our Node after this, doubling to 4 s
+  std::chrono::milliseconds wait_log_every{5000};  // and say so this often
+  std::chrono::milliseconds auto_wait{5000};       // auto, empty cluster: how long to wait for a podCIDR
   std::function<void(const std::string&)> waiting;  // why acquire is waiting ("" when no longer)
 };
 
