@@ -14,6 +14,8 @@ packages=(
   nftables procps psmisc iperf3 ethtool shellcheck strace
   # deploy checks (test/deploy): YAML, the Kubernetes API schema, the Vagrantfile, the .deb
   python3-yaml python3-kubernetes ruby dpkg-dev file systemd
+  # real control plane (test/controlplane/build.sh builds kube-apiserver 1.20.2 from Debian's source)
+  golang-go etcd-server golang-github-modern-go-reflect2-dev
   # fuzzing (test/fuzz): clang, libFuzzer and the sanitizer runtimes, llvm-symbolizer
   clang libclang-rt-dev llvm
 )

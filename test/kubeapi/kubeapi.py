@@ -3,7 +3,7 @@
 
 No kube-apiserver can be installed here, so weft's tests talk to this server
 instead. It follows the real API server's semantics for the calls weft makes
-(checked against kube-apiserver 1.20 where it matters):
+(checked against kube-apiserver 1.20.2 with conformance.py: see README.md):
 
   * list/get/create/update/patch/delete of Nodes and the nodes/status
     subresource; a global, increasing resourceVersion on every object and list;
@@ -11,8 +11,15 @@ instead. It follows the real API server's semantics for the calls weft makes
   * JSON merge patch (RFC 7386), strategic merge patch (lists merged by key
     where the Node schema says so: conditions and addresses by "type",
     podCIDRs and finalizers as sets) and JSON patch (RFC 6902);
+  * limit/continue paging at the first page's snapshot, resourceVersion=0
+    lists unpaged (the watch cache), 410/400 for expired/garbage tokens;
   * watch streams (chunked, one JSON event per line) replayed from a bounded
-    history, BOOKMARK events, 410 Expired after compaction;
+    history, BOOKMARK events on kube-apiserver's schedule (every 60 s and 2 s
+    before the deadline, only when something is new), 410 Expired after a
+    compaction or a --state-file restart;
+  * 422 Invalid worded as apimachinery words it (annotation and label keys,
+    names, podCIDRs, immutable spec fields), RBAC's 403 before 404, and an
+    optional start-up 403 window;
   * metadata-only responses (PartialObjectMetadata[List]) chosen by Accept;
   * bearer-token and client-certificate authentication, per-user RBAC-like
     permissions, Status error bodies worded like the real ones;
@@ -23,6 +30,7 @@ used. Run `kubeapi.py --help` for the flags; README.md has the contract.
 """
 
 import argparse
+import base64
 import collections
 import copy
 import fcntl
@@ -55,6 +63,8 @@ HANDSHAKE_TIMEOUT = 10.0
 IDLE_TIMEOUT = 120.0
 WRITE_BATCH = 256 * 1024                # list/replay output is written in pieces of this size
 DEFAULT_WATCH_TIMEOUT = 1800            # kube-apiserver's --min-request-timeout
+DEFAULT_BOOKMARK_INTERVAL = 60.0        # the watch cache's bookmarkFrequency (1 minute)
+PRE_TIMEOUT_BOOKMARK = 2.0              # a bookmark also comes 2 s before a watch's deadline
 LIVENESS_CHECK = 1.0                    # seconds between checks that a quiet watcher's client is there
 GARBAGE_LINE = b"%%% weft-kubeapi injected garbage: this line is not JSON %%%\n"
 
@@ -87,9 +97,11 @@ class ApiError(Exception):
         self.name, self.kind = name, kind
         self.extra_details = extra_details or {}
         self.headers = headers or {}
+        self.list_continue = None      # a 410 for an expired continue token carries a new one
 
     def status(self):
-        body = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+        meta = {"continue": self.list_continue} if self.list_continue else {}
+        body = {"kind": "Status", "apiVersion": "v1", "metadata": meta, "status": "Failure",
                 "message": self.message, "reason": self.reason}
         details = {}
         if self.name is not None:
@@ -122,11 +134,46 @@ def bad_request(message):
     return ApiError(400, "BadRequest", message, kind=None)
 
 
+class FieldError:
+    """One field.Error of apimachinery: its cause type, field path and ErrorBody()."""
+
+    def __init__(self, cause, field, body):
+        self.cause, self.field, self.body = cause, field, body
+
+    def text(self):
+        return f"{self.field}: {self.body}"
+
+
+def go_quote(value):
+    """Go's %q of a string (enough for the keys and values in validation messages)."""
+    return json.dumps(value, ensure_ascii=False)
+
+
+def field_invalid(field, value, detail):
+    shown = go_quote(value) if isinstance(value, str) else value
+    return FieldError("FieldValueInvalid", field, f"Invalid value: {shown}: {detail}")
+
+
+def field_forbidden(field, detail):
+    return FieldError("FieldValueForbidden", field, f"Forbidden: {detail}")
+
+
+def invalid_errors(name, errors):
+    """422 Invalid for a list of FieldErrors, as apierrors.NewInvalid builds it: the message
+    joins the distinct errors (in brackets when more than one), one cause per error."""
+    texts = list(dict.fromkeys(e.text() for e in errors))
+    joined = texts[0] if len(texts) == 1 else "[" + ", ".join(texts) + "]"
+    causes = []
+    for e in errors:
+        cause = {"reason": e.cause, "message": e.body, "field": e.field}
+        if cause not in causes:
+            causes.append(cause)
+    return ApiError(422, "Invalid", f'Node "{name}" is invalid: {joined}', name, kind="Node",
+                    extra_details={"causes": causes})
+
+
 def invalid(name, field, cause_reason, detail):
-    return ApiError(422, "Invalid", f'Node "{name}" is invalid: {field}: {detail}', name,
-                    kind="Node",
-                    extra_details={"causes": [{"reason": cause_reason, "message": detail,
-                                               "field": field}]})
+    return invalid_errors(name, [FieldError(cause_reason, field, detail)])
 
 
 def resource_gone_line(rv, floor):
@@ -485,6 +532,26 @@ class Store:
         with self.cond:
             return self.rv, [self.objects[n] for n in sorted(self.objects)]
 
+    def snapshot_at(self, rv):
+        """(rv, entries sorted by name) as they were at resourceVersion rv, rebuilt from the
+        current objects and the history (an etcd range read at a revision). None when rv is
+        older than the history (compacted)."""
+        with self.cond:
+            if rv >= self.rv:
+                return self.rv, [self.objects[n] for n in sorted(self.objects)]
+            if rv < self.floor:
+                return None
+            objects = dict(self.objects)
+            for event in reversed(self.history):
+                if event.rv <= rv:
+                    break
+                name = event.entry.obj["metadata"]["name"]
+                if event.type == "ADDED":
+                    objects.pop(name, None)
+                else:
+                    objects[name] = event.prev
+        return rv, [objects[n] for n in sorted(objects)]
+
     def get(self, name):
         with self.cond:
             entry = self.objects.get(name)
@@ -579,10 +646,12 @@ class Store:
 
 
 class StateFile:
-    """--state-file: the Nodes, the resourceVersion counter and the watch history kept in a
-    file, so that a server stopped and started again with the same file continues where it
-    was: same objects and RVs, and watches resume from an RV without a relist, as they do
-    across a kube-apiserver restart (etcd keeps that state there).
+    """--state-file: the Nodes and the resourceVersion counter kept in a file, so that a
+    server stopped and started again with the same file serves the same objects and RVs,
+    as kube-apiserver does with etcd's state. Like kube-apiserver, whose watch cache starts
+    afresh at the current RV, a restarted server has no watch history: a watch from an
+    RV before the restart gets 410 Expired and the client relists. keep_history
+    (--state-keep-history) restores the history too, so such a watch replays (kinder).
 
     Loaded at start; written (tmp + rename) shortly after every change and on SIGTERM/SIGINT.
     A SIGKILL loses at most the last SAVE_DELAY seconds of writes."""
@@ -590,8 +659,8 @@ class StateFile:
     SAVE_DELAY = 0.05
     VERSION = 1
 
-    def __init__(self, store, path):
-        self.store, self.path = store, path
+    def __init__(self, store, path, keep_history=False):
+        self.store, self.path, self.keep_history = store, path, keep_history
         self.saved_writes = None
         self.thread = None
 
@@ -609,7 +678,9 @@ class StateFile:
             store.rv, store.floor = int(data["rv"]), int(data["floor"])
             store.objects = {o["metadata"]["name"]: Entry(o) for o in data["objects"]}
             store.history.clear()
-            for e in data["history"]:
+            if not self.keep_history:
+                store.floor = store.rv      # a fresh watch cache: nothing before now
+            for e in data["history"] if self.keep_history else ():
                 prev = Entry(e["prev"]) if e.get("prev") is not None else None
                 store.history.append(Event(e["type"], int(e["rv"]), Entry(e["object"]), prev))
             while len(store.history) > store.history_cap:
@@ -657,8 +728,10 @@ class StateFile:
         self.save()
 
 
-def validate_node(obj, name_from_url=None):
-    """Structural checks the real server makes while decoding and validating."""
+def validate_node(obj, name_from_url=None, old=None, prepare=None):
+    """The checks the real server makes while decoding (400) and validating (422) a Node.
+    For an update, `old` is the stored Node and `prepare(new)` the strategy's
+    PrepareForUpdate (which runs before validation)."""
     if not isinstance(obj, dict):
         raise bad_request("json: cannot unmarshal into Go value of type core.Node")
     kind = obj.get("kind")
@@ -687,20 +760,199 @@ def validate_node(obj, name_from_url=None):
     if name_from_url is not None and name != name_from_url:
         raise bad_request(f"the name of the object ({name}) does not match the name on the "
                           f"URL ({name_from_url})")
-    if not name:
-        raise invalid(name, "metadata.name", "FieldValueRequired",
-                      "Required value: name or generateName is required")
-    if len(name) > 253 or not NAME_RE.match(name):
-        raise invalid(name, "metadata.name", "FieldValueInvalid",
-                      f'Invalid value: "{name}": a lowercase RFC 1123 subdomain must consist of '
-                      "lower case alphanumeric characters, '-' or '.', and must start and end "
-                      "with an alphanumeric character")
-    size = sum(len(k) + len(v) for k, v in (md.get("annotations") or {}).items())
-    if size > MAX_ANNOTATIONS_BYTES:
-        raise invalid(name, "metadata.annotations", "FieldValueTooLong",
-                      f"Too long: must have at most {MAX_ANNOTATIONS_BYTES} bytes")
+    if prepare is not None:
+        obj = prepare(obj)
+        md = obj["metadata"]
+    normalize_pod_cidrs(obj)
+    errors = metadata_errors(md, name) + pod_cidr_errors(obj)
+    if old is not None:
+        errors += update_errors(old, obj)
+    if errors:
+        raise invalid_errors(name, errors)
     rest = {k: v for k, v in obj.items() if k not in ("kind", "apiVersion")}
     return {"kind": "Node", "apiVersion": "v1", **rest}
+
+
+# apimachinery/pkg/util/validation, word for word: the messages clients see in a 422.
+QNAME_FMT = "([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]"
+QNAME_RE = re.compile("^" + QNAME_FMT + "$")
+QNAME_MSG = ("must consist of alphanumeric characters, '-', '_' or '.', and must start and end "
+             "with an alphanumeric character")
+DNS1123_SUBDOMAIN_FMT = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*"
+DNS1123_SUBDOMAIN_MSG = ("a lowercase RFC 1123 subdomain must consist of lower case alphanumeric "
+                         "characters, '-' or '.', and must start and end with an alphanumeric "
+                         "character")
+LABEL_VALUE_FMT = "(" + QNAME_FMT + ")?"
+LABEL_VALUE_MSG = ("a valid label must be an empty string or consist of alphanumeric characters, "
+                   "'-', '_' or '.', and must start and end with an alphanumeric character")
+
+
+def regex_error(msg, fmt, *examples):
+    """validation.RegexError, with its double spaces between examples."""
+    if not examples:
+        return f"{msg} (regex used for validation is '{fmt}')"
+    msg += " (e.g. "
+    for i, example in enumerate(examples):
+        if i > 0:
+            msg += " or "
+        msg += f"'{example}', "
+    return msg + f"regex used for validation is '{fmt}')"
+
+
+def dns1123_subdomain_errors(value):
+    errs = []
+    if len(value) > 253:
+        errs.append("must be no more than 253 characters")
+    if not NAME_RE.match(value):
+        errs.append(regex_error(DNS1123_SUBDOMAIN_MSG, DNS1123_SUBDOMAIN_FMT, "example.com"))
+    return errs
+
+
+def qualified_name_errors(value):
+    """validation.IsQualifiedName: [prefix/]name, prefix a DNS subdomain, name <= 63."""
+    errs = []
+    parts = value.split("/")
+    if len(parts) == 1:
+        name = parts[0]
+    elif len(parts) == 2:
+        prefix, name = parts
+        if not prefix:
+            errs.append("prefix part must be non-empty")
+        else:
+            errs += ["prefix part " + m for m in dns1123_subdomain_errors(prefix)]
+    else:
+        return ["a qualified name " + regex_error(QNAME_MSG, QNAME_FMT, "MyName", "my.name",
+                                                  "123-abc")
+                + " with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')"]
+    if not name:
+        errs.append("name part must be non-empty")
+    elif len(name) > 63:
+        errs.append("name part must be no more than 63 characters")
+    if not QNAME_RE.match(name):
+        errs.append("name part " + regex_error(QNAME_MSG, QNAME_FMT, "MyName", "my.name",
+                                               "123-abc"))
+    return errs
+
+
+def label_value_errors(value):
+    errs = []
+    if len(value) > 63:
+        errs.append("must be no more than 63 characters")
+    if not re.match("^" + LABEL_VALUE_FMT + "$", value):
+        errs.append(regex_error(LABEL_VALUE_MSG, LABEL_VALUE_FMT, "MyValue", "my_value", "12345"))
+    return errs
+
+
+def metadata_errors(md, name):
+    """ValidateObjectMeta's checks of the name, labels and annotations, in its order."""
+    errors = []
+    if not name:
+        errors.append(FieldError("FieldValueRequired", "metadata.name",
+                                 "Required value: name or generateName is required"))
+    else:
+        for msg in dns1123_subdomain_errors(name):
+            errors.append(field_invalid("metadata.name", name, msg))
+    for key, value in sorted((md.get("labels") or {}).items()):
+        for msg in qualified_name_errors(key):
+            errors.append(field_invalid("metadata.labels", key, msg))
+        for msg in label_value_errors(value):
+            errors.append(field_invalid("metadata.labels", value, msg))
+    annotations = md.get("annotations") or {}
+    for key in sorted(annotations):
+        # Annotation keys are qualified names compared in lower case (ValidateAnnotations).
+        for msg in qualified_name_errors(key.lower()):
+            errors.append(field_invalid("metadata.annotations", key, msg))
+    size = sum(len(k.encode()) + len(v.encode()) for k, v in annotations.items())
+    if size > MAX_ANNOTATIONS_BYTES:
+        errors.append(FieldError("FieldValueTooLong", "metadata.annotations",
+                                 f"Too long: must have at most {MAX_ANNOTATIONS_BYTES} bytes"))
+    return errors
+
+
+def normalize_pod_cidrs(obj):
+    """podCIDR and podCIDRs as kube-apiserver 1.20 stores them: a lone podCIDR becomes
+    podCIDRs, a podCIDR that differs from podCIDRs[0] replaces it (measured: patching only
+    podCIDR of a node that has one is a podCIDRs change, 422), and podCIDR is always
+    written back as podCIDRs[0]."""
+    spec = obj.get("spec")
+    if not isinstance(spec, dict):
+        return
+    cidrs = list(spec.get("podCIDRs") or [])
+    single = spec.get("podCIDR")
+    if single and (not cidrs or cidrs[0] != single):
+        cidrs = [single] + cidrs[1:]
+    if cidrs:
+        spec["podCIDRs"], spec["podCIDR"] = cidrs, cidrs[0]
+    else:
+        spec.pop("podCIDRs", None)
+        spec.pop("podCIDR", None)
+
+
+def go_string_slice(values):
+    """Go's %#v of a []string, as a 422 shows an invalid podCIDRs."""
+    return "[]string{" + ", ".join(go_quote(v) for v in values) + "}"
+
+
+def valid_cidr(text):
+    """net.ParseCIDR: an address, a slash and a prefix length; host bits may be set."""
+    addr, slash, bits = text.partition("/")
+    if not slash or not bits.isdigit() or (len(bits) > 1 and bits[0] == "0"):
+        return False
+    try:
+        ip = ipaddress.ip_address(addr)
+    except ValueError:
+        return False
+    return int(bits) <= ip.max_prefixlen
+
+
+def pod_cidr_errors(obj):
+    """ValidateNode's podCIDRs checks: each a CIDR, at most one per IP family."""
+    cidrs = (obj.get("spec") or {}).get("podCIDRs") or []
+    shown = go_string_slice(cidrs)
+    errors = [FieldError("FieldValueInvalid", f"spec.podCIDRs[{i}]",
+                         f"Invalid value: {shown}: must be valid CIDR")
+              for i, c in enumerate(cidrs) if not valid_cidr(c)]
+    if len(cidrs) > 1 and not errors:
+        families = {ipaddress.ip_network(c, strict=False).version for c in cidrs}
+        if len(cidrs) > 2 or len(families) != 2:
+            errors.append(FieldError("FieldValueInvalid", "spec.podCIDRs",
+                                     f"Invalid value: {shown}: may specify no more than one "
+                                     "CIDR for each IP family"))
+    return errors
+
+
+# Spec fields a node update may change (ValidateNodeUpdate); podCIDR(s) and providerID
+# only from unset to a value.
+MUTABLE_SPEC = ("unschedulable", "taints", "configSource")
+SET_ONCE_SPEC = (("podCIDRs", "podCIDR"), ("providerID",))
+
+
+def protected_spec(spec, old_spec):
+    """The spec fields a node update may not change, empty values dropped."""
+    free = set(MUTABLE_SPEC)
+    for keys in SET_ONCE_SPEC:
+        if not old_spec.get(keys[0]):
+            free.update(keys)
+    return {k: v for k, v in spec.items() if k not in free and v not in (None, "", [], {}, False)}
+
+
+def update_errors(old, new):
+    """ValidateNodeUpdate: podCIDRs and providerID may only go from unset to set, and any
+    other spec change but unschedulable, taints and configSource is refused as a whole
+    (field "[]", as measured on kube-apiserver 1.20.2)."""
+    old_spec, new_spec = old.get("spec") or {}, new.get("spec") or {}
+    errors = []
+    if old_spec.get("podCIDRs") and old_spec.get("podCIDRs") != new_spec.get("podCIDRs"):
+        errors.append(field_forbidden(
+            "spec.podCIDRs", 'node updates may not change podCIDR except from "" to valid'))
+    if old_spec.get("providerID") and old_spec["providerID"] != new_spec.get("providerID"):
+        errors.append(field_forbidden(
+            "spec.providerID", 'node updates may not change providerID except from "" to valid'))
+    if protected_spec(old_spec, old_spec) != protected_spec(new_spec, old_spec):
+        errors.append(field_forbidden(
+            "[]", "node updates may only change labels, taints, or capacity (or configSource, "
+            "if the DynamicKubeletConfig feature gate is enabled)"))
+    return errors
 
 
 # Node fields weft reads, with the JSON type of their items: a value of the
@@ -942,20 +1194,27 @@ class Stats:
 class Api:
     """Shared state of one server: store, users, faults, counters."""
 
-    def __init__(self, store, auth, faults, watch_timeout):
+    def __init__(self, store, auth, faults, watch_timeout, startup_forbidden=0.0):
         self.store, self.auth, self.faults = store, auth, faults
         self.stats = Stats()
         self.watch_timeout = watch_timeout
+        self.forbidden_until = time.monotonic() + startup_forbidden
+
+    def rbac_starting(self, user):
+        """True in the --startup-forbidden window: RBAC's caches are still filling, so
+        every user but the admin (system:masters bypasses RBAC) is refused."""
+        return not user.is_admin and time.monotonic() < self.forbidden_until
 
 
 # --------------------------------------------------------------------------
 # Requests.
 
 class Route:
-    __slots__ = ("verb", "resource", "name", "action")
+    __slots__ = ("verb", "resource", "name", "action", "namespace")
 
-    def __init__(self, verb, resource, name, action):
+    def __init__(self, verb, resource, name, action, namespace=None):
         self.verb, self.resource, self.name, self.action = verb, resource, name, action
+        self.namespace = namespace
 
 
 def is_true(value):
@@ -1000,11 +1259,37 @@ def method_not_allowed():
 
 
 def forbidden(user, r):
-    subject = f'nodes "{r.name}"' if r.name else "nodes"
-    resource = r.resource
+    """RBAC's 403, worded as forbiddenMessage + NewForbidden write it."""
+    resource = r.resource.split("/")[0]
+    subject = f'{resource} "{r.name}"' if r.name else resource
+    scope = (f'in the namespace "{r.namespace}"' if r.namespace
+             else "at the cluster scope")
     return ApiError(403, "Forbidden",
                     f'{subject} is forbidden: User "{user.name}" cannot {r.verb} resource '
-                    f'"{resource}" in API group "" at the cluster scope', r.name)
+                    f'"{r.resource}" in API group "" {scope}', r.name, kind=resource)
+
+
+def resource_request(method, path, query):
+    """RequestInfo of a core/v1 resource path this double does not serve (e.g.
+    /api/v1/namespaces/kube-system/secrets), for authorization; None for other paths."""
+    parts = [urllib.parse.unquote(p) for p in path.split("/") if p]
+    if parts[:2] != ["api", "v1"] or len(parts) < 3:
+        return None
+    parts = parts[2:]
+    watch = is_true(query.get("watch", ""))
+    if parts[0] == "watch":
+        parts, watch = parts[1:], True
+    namespace = None
+    if len(parts) >= 3 and parts[0] == "namespaces":
+        namespace, parts = parts[1], parts[2:]
+    if not parts or len(parts) > 3:
+        return None
+    resource = parts[0] + ("/" + parts[2] if len(parts) == 3 else "")
+    name = parts[1] if len(parts) >= 2 else None
+    verbs = {"GET": "get" if name else "list", "POST": "create", "PUT": "update",
+             "PATCH": "patch", "DELETE": "delete" if name else "deletecollection"}
+    verb = "watch" if watch and method == "GET" else verbs.get(method, method.lower())
+    return Route(verb, resource, name, None, namespace)
 
 
 def negotiate(accept, want_list):
@@ -1051,6 +1336,100 @@ def discovery(what):
         return {"major": "1", "minor": "20", "gitVersion": "v1.20.0-weft-kubeapi",
                 "platform": "linux/amd64"}
     return None
+
+
+# --------------------------------------------------------------------------
+# Lists and pages: limit/continue as the etcd3 storage serves them.
+
+CONTINUE_EXPIRED = ("The provided continue parameter is too old to display a consistent list "
+                    "result. You can start a new list without the continue parameter, or use "
+                    "the continue token in this response to retrieve the remainder of the "
+                    "results. Continuing with the provided token results in an inconsistent "
+                    "list - objects that were created, modified, or deleted between the time "
+                    "the first chunk was returned and now may show up in the list.")
+
+
+class Page:
+    __slots__ = ("rv", "entries", "cont", "remaining")
+
+    def __init__(self, rv, entries, cont=None, remaining=None):
+        self.rv, self.entries, self.cont, self.remaining = rv, entries, cont, remaining
+
+
+def encode_continue(start, rv):
+    """The storage's continue token: unpadded URL-safe base64 of
+    {"v":"meta.k8s.io/v1","rv":RV,"start":"KEY"}, KEY relative to /registry/minions/."""
+    data = json.dumps({"v": "meta.k8s.io/v1", "rv": rv, "start": start},
+                      separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def decode_continue(token):
+    """(start key, rv) from a token; 400 with the storage's wording when it is not one."""
+    def bad(why):
+        return bad_request(f"invalid continue token: continue key is not valid: {why}")
+    try:
+        data = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        if not re.fullmatch(r"[A-Za-z0-9_-]*", token) or len(token) % 4 == 1:
+            raise ValueError("illegal base64 data")
+    except (ValueError, TypeError):
+        raise bad("illegal base64 data at input byte 0")
+    try:
+        c = json.loads(data)
+    except (ValueError, UnicodeDecodeError):
+        raise bad("invalid character looking for beginning of value")
+    if not isinstance(c, dict) or c.get("v") != "meta.k8s.io/v1":
+        raise bad("server does not recognize this encoded key")
+    rv, start = c.get("rv"), c.get("start")
+    if not isinstance(rv, int) or rv == 0:
+        raise bad("incorrect encoded start resourceVersion (version meta.k8s.io/v1)")
+    if not isinstance(start, str) or not start:
+        raise bad("encoded start key empty (version meta.k8s.io/v1)")
+    if "/" in start.rstrip("\x00") or start.startswith("."):
+        raise bad(start)
+    return start, rv
+
+
+def list_page(store, query, match):
+    """One page of a list. resourceVersion=0 is served from the watch cache, which ignores
+    limit (everything, no continue); otherwise limit pages and a continue token resumes at
+    the first page's snapshot (410 Expired once that is compacted)."""
+    rv_param, token = query.get("resourceVersion", ""), query.get("continue", "")
+    try:
+        limit = int(query.get("limit") or 0)
+    except ValueError:
+        raise bad_request(f"invalid limit: {query.get('limit')!r}")
+    if token:
+        if rv_param not in ("",):
+            raise bad_request("specifying resource version is not allowed when using continue")
+        start, rv = decode_continue(token)
+        snap = store.snapshot() if rv == -1 else store.snapshot_at(rv)
+        if snap is None:
+            err = ApiError(410, "Expired", CONTINUE_EXPIRED, kind=None)
+            err.list_continue = encode_continue(start, -1)
+            raise err
+    else:
+        start, snap = "", store.snapshot()
+        if rv_param == "0":
+            limit = 0
+    rv, entries = snap
+    picked, more, last = [], False, None
+    for entry in entries:
+        name = entry.obj["metadata"]["name"]
+        if name < start:
+            continue
+        if limit > 0 and len(picked) >= limit:
+            more = True
+            break
+        if match is None or match(entry.obj):
+            picked.append(entry)
+            last = name
+    if not more:
+        return Page(rv, picked)
+    remaining = None
+    if match is None:
+        remaining = sum(1 for e in entries if e.obj["metadata"]["name"] > last)
+    return Page(rv, picked, encode_continue(last + "\x00", rv), remaining)
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -1255,6 +1634,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             r = route(method, path, query)
         except ApiError:
             api.stats.count(method, path, None, None)
+            self.refuse_unserved(method, path, query)
             raise
         api.stats.count(method, path, r.verb, r.resource)
         if not self.apply_faults(method, r):
@@ -1264,9 +1644,19 @@ class Handler(http.server.BaseHTTPRequestHandler):
             raise ApiError(401, "Unauthorized", "Unauthorized", kind=None)
         if r.action == "discovery":
             return self.serve_discovery(r.resource)
-        if not user.can(r.verb, r.resource):
+        if not user.can(r.verb, r.resource) or api.rbac_starting(user):
             raise forbidden(user, r)
         getattr(self, "do_" + r.action)(r, query, body)
+
+    def refuse_unserved(self, method, path, query):
+        """A path this double does not serve: the real server authenticates and authorizes
+        before it looks for the resource, so 401 and 403 come before 404."""
+        user = self.api.auth.authenticate(self.headers, self.connection.getpeercert())
+        if user is None:
+            raise ApiError(401, "Unauthorized", "Unauthorized", kind=None)
+        r = resource_request(method, path, query)
+        if r is not None and (not user.can(r.verb, r.resource) or self.api.rbac_starting(user)):
+            raise forbidden(user, r)
 
     def apply_faults(self, method, r):
         """Blackhole, latency, failures; remembers a corruption for the
@@ -1314,15 +1704,18 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def do_list(self, r, query, body):
         view = negotiate(self.headers.get("Accept"), "list")
         match = make_filter(query)
-        rv, entries = self.api.store.snapshot()
+        page = list_page(self.api.store, query, match)
+        meta = b'"resourceVersion":"%d"' % page.rv
+        if page.cont:
+            meta += b',"continue":' + dumps(page.cont)
+            if page.remaining is not None:
+                meta += b',"remainingItemCount":%d' % page.remaining
         if view is None:
-            head = b'{"kind":"NodeList","apiVersion":"v1","metadata":{"resourceVersion":"%d"},' \
-                   b'"items":[' % rv
+            head = b'{"kind":"NodeList","apiVersion":"v1","metadata":{%s},"items":[' % meta
         else:
             head = (b'{"kind":"PartialObjectMetadataList","apiVersion":"%s/%s",'
-                    b'"metadata":{"resourceVersion":"%d"},"items":['
-                    % (META_GROUP.encode(), view.encode(), rv))
-        items = [e.encoded(view) for e in entries if match is None or match(e.obj)]
+                    b'"metadata":{%s},"items":[' % (META_GROUP.encode(), view.encode(), meta))
+        items = [e.encoded(view) for e in page.entries]
         pieces = [head]
         for i, item in enumerate(items):
             pieces.append(item if i == 0 else b"," + item)
@@ -1354,9 +1747,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.send_bytes(201, entry.encoded())
 
     def do_update(self, r, query, body):
-        obj = validate_node(self.parse_object(body), name_from_url=r.name)
+        obj = self.parse_object(body)
         status = r.resource == "nodes/status"
-        entry, _ = self.api.store.update(r.name, lambda old: merge_subresource(old, obj, status))
+
+        def mutate(old):
+            return validate_node(copy.deepcopy(obj), name_from_url=r.name, old=old,
+                                 prepare=lambda new: merge_subresource(old, new, status))
+        entry, _ = self.api.store.update(r.name, mutate)
         self.send_bytes(200, entry.encoded())
 
     def do_patch(self, r, query, body):
@@ -1370,8 +1767,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         patch_body = body
 
         def mutate(old):
-            new = validate_node(apply_patch(kind, old, patch_body), name_from_url=r.name)
-            return merge_subresource(old, new, status)
+            return validate_node(apply_patch(kind, old, patch_body), name_from_url=r.name,
+                                 old=old, prepare=lambda new: merge_subresource(old, new, status))
         entry, _ = self.api.store.update(r.name, mutate)
         self.send_bytes(200, entry.encoded())
 
@@ -1443,6 +1840,25 @@ def merge_subresource(old, new, status):
     return new
 
 
+# A bookmark's object is an empty Node (the cacher's newFunc()) with only the RV set; Go's
+# encoder writes its struct fields even when empty.
+EMPTY_NODE_BODY = {
+    "spec": {},
+    "status": {"daemonEndpoints": {"kubeletEndpoint": {"Port": 0}},
+               "nodeInfo": {k: "" for k in (
+                   "machineID", "systemUUID", "bootID", "kernelVersion", "osImage",
+                   "containerRuntimeVersion", "kubeletVersion", "kubeProxyVersion",
+                   "operatingSystem", "architecture")}},
+}
+
+
+def next_bookmark_time(now, interval, deadline):
+    """The cacheWatcher's nextBookmarkTime (1.20.2, measured): every interval, but also
+    PRE_TIMEOUT_BOOKMARK seconds before the watch's deadline, and never after that."""
+    when = min(now + interval, deadline - PRE_TIMEOUT_BOOKMARK)
+    return when if when > now else float("inf")
+
+
 class Watch:
     """One watch stream: initial events, then live ones, bookmarks, faults."""
 
@@ -1469,7 +1885,7 @@ class Watch:
     def bookmark(self, rv):
         md = {"resourceVersion": str(rv), "creationTimestamp": None}
         if self.view is None:
-            obj = {"kind": "Node", "apiVersion": "v1", "metadata": md}
+            obj = {"kind": "Node", "apiVersion": "v1", "metadata": md, **EMPTY_NODE_BODY}
         else:
             obj = {"kind": "PartialObjectMetadata", "apiVersion": f"{META_GROUP}/{self.view}",
                    "metadata": md}
@@ -1522,7 +1938,11 @@ class Watch:
         if corrupt == "cut":
             return "abort"
         deadline = time.monotonic() + self.timeout
-        next_bookmark = time.monotonic() + api.faults.bookmark_interval
+        # kube-apiserver sends a bookmark only when its RV is newer than where the watch
+        # started (after its initial events): a quiet watch gets none (measured).
+        start_cursor = cursor
+        next_bookmark = next_bookmark_time(time.monotonic(), api.faults.bookmark_interval,
+                                           deadline)
         last_check = time.monotonic()
         while True:
             out, events, end, check = [], [], None, False
@@ -1548,8 +1968,10 @@ class Watch:
                     elif now >= deadline:
                         end = "clean"
                     elif self.bookmarks and now >= next_bookmark:
-                        out.append(self.bookmark(cursor))
-                        next_bookmark = now + api.faults.bookmark_interval
+                        if cursor > start_cursor:
+                            out.append(self.bookmark(cursor))
+                        next_bookmark = next_bookmark_time(now, api.faults.bookmark_interval,
+                                                           deadline)
                     else:
                         wake = deadline
                         if self.bookmarks:
@@ -1914,9 +2336,18 @@ def parse_args(argv):
                    help="put client.crt/client.key into the kubeconfig instead of a token")
     p.add_argument("--nodes-file", help="JSON list (or NodeList) of Nodes to start with")
     p.add_argument("--history", type=int, default=1000, help="watch events kept for replay")
-    p.add_argument("--state-file", help="keep Nodes, resourceVersions and watch history in this "
+    p.add_argument("--state-file", help="keep Nodes and the resourceVersion counter in this "
                                         "file: loaded at start, saved after changes and on exit")
-    p.add_argument("--bookmark-interval", type=float, default=1.0, help="seconds")
+    p.add_argument("--state-keep-history", action="store_true",
+                   help="with --state-file, also restore the watch history, so that a watch "
+                        "from an RV before the restart replays instead of getting 410 (kinder "
+                        "than kube-apiserver, whose watch cache starts empty)")
+    p.add_argument("--startup-forbidden", type=float, default=0.0, metavar="S",
+                   help="for S seconds after start, refuse every user but the admin with "
+                        "RBAC's 403, as kube-apiserver does while its RBAC caches fill")
+    p.add_argument("--bookmark-interval", type=float, default=DEFAULT_BOOKMARK_INTERVAL,
+                   help="seconds between BOOKMARK events (default 60, as kube-apiserver); "
+                        "a test that shortens it should say why")
     p.add_argument("--watch-timeout", type=int, default=DEFAULT_WATCH_TIMEOUT,
                    help="seconds a watch lasts without timeoutSeconds")
     p.add_argument("--log-file", help="log here instead of stderr")
@@ -1938,14 +2369,16 @@ def main(argv=None):
     ensure_certs(cert_dir, sans, args.client_cn)
     entries, tokens_path = load_users(args, cert_dir)
     store = Store(max(10, args.history))   # it also feeds live watchers: never tiny
-    state = StateFile(store, os.path.abspath(args.state_file)) if args.state_file else None
+    state = (StateFile(store, os.path.abspath(args.state_file), args.state_keep_history)
+             if args.state_file else None)
     if state and state.load():
         log.warning("state from %s: %d nodes at resourceVersion %d (history from %d)",
                     args.state_file, len(store.objects), store.rv, store.floor)
     elif args.nodes_file:
         n = seed_nodes(store, args.nodes_file)
         log.warning("seeded %d nodes from %s", n, args.nodes_file)
-    api = Api(store, Auth(entries), Faults(args.bookmark_interval), args.watch_timeout)
+    api = Api(store, Auth(entries), Faults(args.bookmark_interval), args.watch_timeout,
+              args.startup_forbidden)
     ctx = server_ssl_context(cert_dir, args.client_ca or os.path.join(cert_dir, "ca.crt"))
     server = Server((host, port), family, api, ctx)
     port = server.server_address[1]

@@ -167,9 +167,14 @@ class Client:
 
     # -- nodes ---------------------------------------------------------------
 
-    def list_nodes(self, metadata_only=False, label_selector=None, field_selector=None):
+    def list_nodes(self, metadata_only=False, label_selector=None, field_selector=None,
+                   limit=None, continue_token=None, resource_version=None):
+        """One list request: a page when limit is given (metadata.continue for the next)."""
         query = {k: v for k, v in (("labelSelector", label_selector),
-                                   ("fieldSelector", field_selector)) if v}
+                                   ("fieldSelector", field_selector), ("limit", limit),
+                                   ("continue", continue_token),
+                                   ("resourceVersion", resource_version))
+                 if v not in (None, "")}
         path = NODES + ("?" + urllib.parse.urlencode(query) if query else "")
         return self.request("GET", path, accept=META_LIST if metadata_only else None)
 

@@ -7,6 +7,7 @@ benchmark class starts a second one seeded with 5,000 nodes. Tests use node
 names of their own, so they do not see each other's objects.
 """
 
+import base64
 import http.client
 import json
 import os
@@ -25,6 +26,7 @@ import unittest
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
+import kubeapi  # noqa: E402
 import kubectl  # noqa: E402
 from kubectl import Client, KubeError  # noqa: E402
 
@@ -363,11 +365,17 @@ class TestPatch(Base):
                           "strategic", status=True)
         self.assertNotIn("DiskPressure", [c["type"] for c in node["status"]["conditions"]])
         self.assertEqual(len(node["status"]["conditions"]), 3)
-        node = self.patch({"spec": {"podCIDRs": ["fd00:10:244:1::/64"]}}, "strategic")
-        self.assertEqual(node["spec"]["podCIDRs"], ["10.244.1.0/24", "fd00:10:244:1::/64"])
-        node = self.patch({"spec": {"$deleteFromPrimitiveList/podCIDRs": ["10.244.1.0/24"]}},
+        # A set podCIDRs is immutable (422, as kube-apiserver): list directives are shown
+        # on finalizers, another list of primitives merged as a set.
+        with self.assertRaises(KubeError) as ctx:
+            self.patch({"spec": {"podCIDRs": ["fd00:10:244:1::/64"]}}, "strategic")
+        self.assertStatus(ctx, 422, "Invalid")
+        self.patch({"metadata": {"finalizers": ["weft.io/a"]}}, "strategic")
+        node = self.patch({"metadata": {"finalizers": ["weft.io/b"]}}, "strategic")
+        self.assertEqual(node["metadata"]["finalizers"], ["weft.io/a", "weft.io/b"])
+        node = self.patch({"metadata": {"$deleteFromPrimitiveList/finalizers": ["weft.io/a"]}},
                           "strategic")
-        self.assertEqual(node["spec"]["podCIDRs"], ["fd00:10:244:1::/64"])
+        self.assertEqual(node["metadata"]["finalizers"], ["weft.io/b"])
         node = self.patch({"status": {"conditions": [{"$patch": "replace"},
                                                      {"type": "Ready", "status": "False"}]}},
                           "strategic", status=True)
@@ -397,10 +405,10 @@ class TestPatch(Base):
     def test_json_patch(self):
         self.create()
         node = self.patch([{"op": "add", "path": "/metadata/annotations",
-                            "value": {"weft.io~1x": "1"}},
+                            "value": {"weft.io/x": "1"}},
                            {"op": "add", "path": "/metadata/annotations/weft.io~1y",
                             "value": "2"}], "json")
-        self.assertEqual(node["metadata"]["annotations"], {"weft.io~1x": "1", "weft.io/y": "2"})
+        self.assertEqual(node["metadata"]["annotations"], {"weft.io/x": "1", "weft.io/y": "2"})
         with self.assertRaises(KubeError) as ctx:
             self.patch([{"op": "test", "path": "/metadata/annotations/weft.io~1y",
                          "value": "3"}], "json")
@@ -490,19 +498,21 @@ class TestWatch(Base):
     def test_bookmarks_carry_the_current_resource_version(self):
         self.create()
         rv = self.admin.list_nodes()["metadata"]["resourceVersion"]
+        w = self.watch(resource_version=rv, bookmarks=True, read_timeout=BOOKMARK_INTERVAL * 3)
+        # Nothing new since the watch started: no bookmark (as kube-apiserver 1.20.2).
+        with self.assertRaises(TimeoutError):
+            w.read_line()
         w = self.watch(resource_version=rv, bookmarks=True)
+        changed = self.admin.annotate(self.name(), {"k": "v"})
+        self.assertEqual(self.next_event(w)["object"], changed)
         start = time.monotonic()
         event = next(iter(w))
         self.assertLess(time.monotonic() - start, BOOKMARK_INTERVAL + 1.0)
         self.assertEqual(event, {"type": "BOOKMARK", "object": {
             "kind": "Node", "apiVersion": "v1",
-            "metadata": {"resourceVersion": rv, "creationTimestamp": None}}})
-        changed = self.admin.annotate(self.name(), {"k": "v"})
-        self.assertEqual(self.next_event(w)["object"], changed)
-        event = next(iter(w))
-        self.assertEqual(event["type"], "BOOKMARK")
-        self.assertEqual(event["object"]["metadata"]["resourceVersion"],
-                         changed["metadata"]["resourceVersion"])
+            "metadata": {"resourceVersion": changed["metadata"]["resourceVersion"],
+                         "creationTimestamp": None},
+            **kubeapi.EMPTY_NODE_BODY}})
 
     def test_timeout_ends_the_stream_without_bookmarks_when_not_asked(self):
         rv = self.admin.list_nodes()["metadata"]["resourceVersion"]
@@ -769,6 +779,8 @@ class TestFaults(Base):
     def test_blackhole_freezes_open_watches(self):
         rv = self.admin.list_nodes()["metadata"]["resourceVersion"]
         w = self.watch(resource_version=rv, read_timeout=BOOKMARK_INTERVAL * 3)
+        self.create()       # bookmarks come once the watch has something new
+        self.assertEqual(next(iter(w))["type"], "ADDED")
         self.assertEqual(next(iter(w))["type"], "BOOKMARK")
         self.admin.blackhole(True)
         with self.assertRaises(TimeoutError):
@@ -883,6 +895,8 @@ class TestFaults(Base):
         self.admin.bookmarks(0.05)
         rv = self.admin.list_nodes()["metadata"]["resourceVersion"]
         w = self.watch(resource_version=rv)
+        self.create()
+        self.assertEqual(next(iter(w))["type"], "ADDED")
         start = time.monotonic()
         events = [next(iter(w)) for _ in range(5)]
         self.assertEqual({e["type"] for e in events}, {"BOOKMARK"})
@@ -1090,15 +1104,188 @@ class TestScale(unittest.TestCase):
         w.close()
 
 
-class StateFileRestart(unittest.TestCase):
-    """--state-file: a server stopped and started again continues with the same Nodes, RVs
-    and watch history, so a watch resumes from an RV across the restart without a relist."""
+class TestPaging(Base):
+    """limit/continue as the etcd3 storage pages; resourceVersion=0 from the watch cache."""
 
-    def test_restart_keeps_nodes_rvs_and_history(self):
-        workdir = tempfile.mkdtemp(prefix="state-", dir=TMP)
-        state = os.path.join(workdir, "state.json")
-        cert_dir = os.path.join(TMP, "certs")
-        first = ServerProcess(workdir, cert_dir, "--state-file", state, name="first")
+    def make(self, n):
+        for i in range(n):
+            self.create(str(i), labels={"paging": self.name("x")})
+        return f"paging={self.name('x')}"
+
+    def test_pages_come_from_the_first_pages_snapshot(self):
+        selector = self.make(4)
+        first = self.admin.list_nodes(label_selector=selector, limit=3)
+        self.assertEqual([i["metadata"]["name"] for i in first["items"]],
+                         [self.name(str(i)) for i in range(3)])
+        self.assertNotIn("remainingItemCount", first["metadata"])   # a selector: no count
+        self.admin.delete_node(self.name("3"))
+        self.admin.annotate(self.name("0"), {"k": "v"})
+        second = self.admin.list_nodes(label_selector=selector, limit=3,
+                                       continue_token=first["metadata"]["continue"])
+        self.assertEqual([i["metadata"]["name"] for i in second["items"]], [self.name("3")])
+        self.assertEqual(second["metadata"], {"resourceVersion":
+                                              first["metadata"]["resourceVersion"]})
+
+    def test_remaining_item_count_without_selector(self):
+        self.make(2)
+        total = len(self.admin.list_nodes()["items"])
+        page = self.admin.list_nodes(limit=1)
+        self.assertEqual(page["metadata"]["remainingItemCount"], total - 1)
+        token = json.loads(base64.urlsafe_b64decode(page["metadata"]["continue"] + "=="))
+        self.assertEqual(token, {"v": "meta.k8s.io/v1",
+                                 "rv": int(page["metadata"]["resourceVersion"]),
+                                 "start": page["items"][0]["metadata"]["name"] + "\x00"})
+
+    def test_resource_version_zero_ignores_limit(self):
+        self.make(2)
+        page = self.admin.list_nodes(limit=1, resource_version="0")
+        self.assertEqual(len(page["items"]), len(self.admin.list_nodes()["items"]))
+        self.assertNotIn("continue", page["metadata"])
+
+    def test_bad_and_expired_continue_tokens(self):
+        self.make(2)
+        with self.assertRaises(KubeError) as ctx:
+            self.admin.list_nodes(limit=1, continue_token="bm90IGpzb24")      # "not json"
+        self.assertStatus(ctx, 400, "BadRequest")
+        self.assertTrue(ctx.exception.body["message"].startswith("invalid continue token: "))
+        page = self.admin.list_nodes(limit=1)
+        with self.assertRaises(KubeError) as ctx:
+            self.admin.list_nodes(limit=1, continue_token=page["metadata"]["continue"],
+                                  resource_version="5")
+        self.assertStatus(ctx, 400, "BadRequest",
+                          "specifying resource version is not allowed when using continue")
+        self.create("late")
+        self.admin.compact()
+        with self.assertRaises(KubeError) as ctx:
+            self.admin.list_nodes(limit=1, continue_token=page["metadata"]["continue"])
+        self.assertStatus(ctx, 410, "Expired")
+        # The 410 carries a token that goes on at the current state (rv -1).
+        token = ctx.exception.body["metadata"]["continue"]
+        rest = self.admin.list_nodes(limit=1000, continue_token=token)
+        self.assertEqual(rest["items"][0]["metadata"]["name"] > page["items"][0]["metadata"]
+                         ["name"], True)
+
+
+class TestValidation(Base):
+    """422 Invalid with kube-apiserver's wording for keys, names and podCIDRs."""
+
+    def test_bad_annotation_key(self):
+        self.create()
+        with self.assertRaises(KubeError) as ctx:
+            self.admin.annotate(self.name(), {"weft.io/bad key": "1"}, status=True)
+        self.assertStatus(ctx, 422, "Invalid")
+        detail = ('Invalid value: "weft.io/bad key": name part must consist of alphanumeric '
+                  "characters, '-', '_' or '.', and must start and end with an alphanumeric "
+                  "character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for "
+                  "validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')")
+        self.assertEqual(ctx.exception.body["message"],
+                         f'Node "{self.name()}" is invalid: metadata.annotations: {detail}')
+        self.assertEqual(ctx.exception.body["details"], {
+            "name": self.name(), "kind": "Node", "causes": [
+                {"reason": "FieldValueInvalid", "message": detail,
+                 "field": "metadata.annotations"}]})
+
+    def test_several_errors_are_joined_in_brackets(self):
+        self.create()
+        with self.assertRaises(KubeError) as ctx:
+            self.admin.annotate(self.name(), {"a/b/c": "1", "weft.io/": "2"})
+        body = ctx.exception.body
+        self.assertTrue(body["message"].startswith(f'Node "{self.name()}" is invalid: ['), body)
+        self.assertEqual(len(body["details"]["causes"]), 3)
+
+    def test_bad_label_key_and_value(self):
+        with self.assertRaises(KubeError) as ctx:
+            self.create(labels={"ok": "bad value"})
+        self.assertStatus(ctx, 422, "Invalid")
+        self.assertEqual(ctx.exception.body["details"]["causes"][0]["field"], "metadata.labels")
+
+    def test_pod_cidrs(self):
+        with self.assertRaises(KubeError) as ctx:
+            self.create(pod_cidrs=["10.244.1.0/24", "10.244.2.0/24"])
+        self.assertStatus(ctx, 422, "Invalid")
+        self.assertEqual(ctx.exception.body["details"]["causes"], [{
+            "reason": "FieldValueInvalid", "field": "spec.podCIDRs",
+            "message": 'Invalid value: []string{"10.244.1.0/24", "10.244.2.0/24"}: may specify '
+                       "no more than one CIDR for each IP family"}])
+        node = self.create(pod_cidrs=["10.244.1.0/24", "fd00:10:244:1::/64"])
+        self.assertEqual(node["spec"]["podCIDR"], "10.244.1.0/24")
+        # A lone podCIDR in a patch replaces podCIDRs[0] (measured): a change, so 422.
+        protected = ("[]: Forbidden: node updates may only change labels, taints, or capacity "
+                     "(or configSource, if the DynamicKubeletConfig feature gate is enabled)")
+        for patch in ({"podCIDR": "10.9.9.0/24"}, {"podCIDRs": ["10.244.1.0/24"]}):
+            with self.assertRaises(KubeError) as ctx:
+                self.admin.patch_node(self.name(), {"spec": patch})
+            self.assertStatus(ctx, 422, "Invalid", f'Node "{self.name()}" is invalid: '
+                              '[spec.podCIDRs: Forbidden: node updates may not change podCIDR '
+                              f'except from "" to valid, {protected}]')
+        # Unschedulable and taints may change; other spec fields may not.
+        self.admin.patch_node(self.name(), {"spec": {"unschedulable": True, "taints": []}})
+        with self.assertRaises(KubeError) as ctx:
+            self.admin.patch_node(self.name(), {"spec": {"externalID": "x"}})
+        self.assertStatus(ctx, 422, "Invalid", f'Node "{self.name()}" is invalid: {protected}')
+
+    def test_forbidden_comes_before_not_found(self):
+        weft = SERVER.client(WEFT)
+        self.addCleanup(weft.close)
+        with self.assertRaises(KubeError) as ctx:
+            weft.request("GET", "/api/v1/namespaces/kube-system/secrets")
+        self.assertStatus(ctx, 403, "Forbidden",
+                          f'secrets is forbidden: User "{WEFT}" cannot list resource "secrets" '
+                          'in API group "" in the namespace "kube-system"')
+        with self.assertRaises(KubeError) as ctx:
+            self.admin.request("GET", "/api/v1/namespaces/kube-system/secrets")
+        self.assertStatus(ctx, 404, "NotFound")
+
+
+class RealDefaults(unittest.TestCase):
+    """A server started without the test-speed flags: bookmarks every 60 s (plus the one 2 s
+    before a watch's end), and --startup-forbidden's RBAC 403 window."""
+
+    def test_defaults_and_startup_window(self):
+        workdir = tempfile.mkdtemp(prefix="defaults-", dir=TMP)
+        server = ServerProcess(workdir, os.path.join(TMP, "certs"), "--startup-forbidden", "1.5",
+                               name="defaults")
+        try:
+            weft, admin = server.client(WEFT), server.client()
+            self.addCleanup(weft.close)
+            self.addCleanup(admin.close)
+            with self.assertRaises(KubeError) as ctx:
+                weft.list_nodes()
+            self.assertEqual(ctx.exception.status, 403)
+            self.assertEqual(ctx.exception.body["message"],
+                             f'nodes is forbidden: User "{WEFT}" cannot list resource "nodes" '
+                             'in API group "" at the cluster scope')
+            admin.list_nodes()                  # system:masters does not wait for RBAC
+            self.assertEqual(admin.faults()["bookmark_interval"], 60.0)
+            rv = admin.list_nodes()["metadata"]["resourceVersion"]
+            start = time.monotonic()
+            with admin.watch(rv, timeout=3, read_timeout=10) as w:
+                events = list(w)
+            self.assertEqual(events, [])        # nothing new: not even the pre-timeout one
+            self.assertGreater(time.monotonic() - start, 2.5)
+            weft.list_nodes()                   # the window is over
+        finally:
+            server.stop()
+
+    def test_bookmark_schedule(self):
+        """Every interval and 2 s before the end (kube-apiserver 1.20.2 measured: 60.9 s and
+        96.5 s in a 98 s watch, 3.7 s in a 6 s one)."""
+        t = kubeapi.next_bookmark_time
+        self.assertEqual(t(0.0, 60.0, 98.0), 60.0)
+        self.assertEqual(t(60.0, 60.0, 98.0), 96.0)
+        self.assertEqual(t(96.0, 60.0, 98.0), float("inf"))
+        self.assertEqual(t(0.0, 60.0, 6.0), 4.0)
+        self.assertEqual(t(0.0, 60.0, 1.0), float("inf"))
+        self.assertEqual(t(60.0, 60.0, 3600.0), 120.0)
+
+
+class StateFileRestart(unittest.TestCase):
+    """--state-file: a server stopped and started again continues with the same Nodes and
+    RVs; like kube-apiserver's fresh watch cache, it has no history, so a watch from an RV
+    before the restart gets 410 (--state-keep-history replays instead)."""
+
+    def run_first(self, workdir, cert_dir, state, *extra):
+        first = ServerProcess(workdir, cert_dir, "--state-file", state, *extra, name="first")
         try:
             c = first.client()
             c.create_node("st-a", ["192.0.2.1"])
@@ -1111,20 +1298,38 @@ class StateFileRestart(unittest.TestCase):
         finally:
             self.assertEqual(first.stop(), 0)
         self.assertTrue(os.path.exists(state))
+        return rv_a, before, list_rv
+
+    def test_restart_keeps_nodes_and_rvs_not_history(self):
+        workdir = tempfile.mkdtemp(prefix="state-", dir=TMP)
+        state = os.path.join(workdir, "state.json")
+        cert_dir = os.path.join(TMP, "certs")
+        rv_a, before, list_rv = self.run_first(workdir, cert_dir, state)
         second = ServerProcess(workdir, cert_dir, "--state-file", state, name="second")
         try:
             c = second.client()
             self.addCleanup(c.close)
             self.assertEqual(c.get_node("st-a"), before)
             self.assertEqual(c.list_nodes()["metadata"]["resourceVersion"], list_rv)
-            # A watch from an RV before the restart replays what came after it.
+            # A watch from an RV before the restart: 410 Expired, as from a fresh watch cache.
             with c.watch(rv_a, timeout=5, bookmarks=False, read_timeout=10) as w:
-                events = [next(iter(w)) for _ in range(2)]
-            self.assertEqual([(e["type"], e["object"]["metadata"]["name"]) for e in events],
-                             [("MODIFIED", "st-a"), ("DELETED", "st-b")])
+                events = list(w)
+            self.assertEqual(len(events), 1, events)
+            self.assertEqual(events[0]["type"], "ERROR")
+            self.assertEqual(events[0]["object"]["code"], 410)
+            self.assertEqual(events[0]["object"]["message"],
+                             f"too old resource version: {rv_a} ({list_rv})")
+            # From the RV the server came back at, a watch works.
+            with c.watch(list_rv, timeout=5, bookmarks=False, read_timeout=10) as w:
+                c2 = second.client()
+                c2.create_node("st-d", ["192.0.2.4"])
+                c2.close()
+                event = next(iter(w))
+            self.assertEqual((event["type"], event["object"]["metadata"]["name"]),
+                             ("ADDED", "st-d"))
             # Writes continue the counter; they are saved without a clean exit too.
             created = c.create_node("st-c", ["192.0.2.3"])
-            self.assertEqual(int(created["metadata"]["resourceVersion"]), int(list_rv) + 1)
+            self.assertEqual(int(created["metadata"]["resourceVersion"]), int(list_rv) + 2)
             deadline = time.monotonic() + 5
             while time.monotonic() < deadline:
                 with open(state) as f:
@@ -1145,6 +1350,24 @@ class StateFileRestart(unittest.TestCase):
                              created["metadata"]["resourceVersion"])
         finally:
             third.stop()
+
+    def test_keep_history_replays_across_restart(self):
+        workdir = tempfile.mkdtemp(prefix="state-", dir=TMP)
+        state = os.path.join(workdir, "state.json")
+        cert_dir = os.path.join(TMP, "certs")
+        rv_a, before, list_rv = self.run_first(workdir, cert_dir, state, "--state-keep-history")
+        second = ServerProcess(workdir, cert_dir, "--state-file", state, "--state-keep-history",
+                               name="second")
+        try:
+            c = second.client()
+            self.addCleanup(c.close)
+            self.assertEqual(c.get_node("st-a"), before)
+            with c.watch(rv_a, timeout=5, bookmarks=False, read_timeout=10) as w:
+                events = [next(iter(w)) for _ in range(2)]
+            self.assertEqual([(e["type"], e["object"]["metadata"]["name"]) for e in events],
+                             [("MODIFIED", "st-a"), ("DELETED", "st-b")])
+        finally:
+            second.stop()
 
 
 if __name__ == "__main__":

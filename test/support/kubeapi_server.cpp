@@ -156,6 +156,10 @@ void KubeApiServer::start(const Options& o) {
                                    std::to_string(o.history),
                                    "--log-file",
                                    log};
+  if (o.startup_forbidden_s > 0) {
+    args.push_back("--startup-forbidden");
+    args.push_back(std::to_string(o.startup_forbidden_s));
+  }
   args.insert(args.end(), o.extra_args.begin(), o.extra_args.end());
   pid_ = ::fork();
   if (pid_ < 0) throw std::runtime_error("fork failed");

@@ -24,8 +24,13 @@ struct HttpReply {
 class KubeApiServer {
  public:
   struct Options {
+    // 1 s, not kube-apiserver's 60 s (kubeapi.py's default): these tests check how the client
+    // uses bookmarks within seconds. A test of the real cadence sets 60.
     double bookmark_interval_s = 1.0;
     int history = 1000;
+    // > 0: RBAC's start-up 403 window (kubeapi.py --startup-forbidden); 0 as the tests assume
+    // a server that serves weft's token at once.
+    double startup_forbidden_s = 0.0;
     std::vector<std::string> extra_args;
   };
   KubeApiServer();
