@@ -170,7 +170,9 @@ Result<std::optional<NodeInfo>> LeaseProtocol::wait_for_pod_cidr(std::optional<s
       report_waiting(msg);
       next_log += s_.wait_log_every;
     }
-    if (!retry_.stop.wait_for(pace)) return fail("lease: stopped");
+    auto until_log = std::chrono::duration_cast<std::chrono::milliseconds>(next_log - Clock::now());
+    if (!retry_.stop.wait_for(std::max(std::min(pace, until_log), std::chrono::milliseconds(1))))
+      return fail("lease: stopped");
     // A whole cluster may wait at once (the controller is down): GETs slow down to one per
     // kMaxPodCidrPoll per node.
     pace = std::min(pace * 2, std::max(s_.pod_cidr_poll, kMaxPodCidrPoll));
