@@ -88,6 +88,18 @@ class ConditionReporter {
   std::thread thread_;
 };
 
+// A Prometheus label value: quotes and backslashes escaped; control and non-ASCII bytes (from
+// untrusted annotations) replaced, so the exposition stays valid UTF-8 on one line.
+static std::string label_value(const std::string& v) {
+  std::string out;
+  for (char c : v.substr(0, 300)) {
+    auto u = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') out += '\\';
+    out += (u < 0x20 || u >= 0x7f) ? '?' : c;
+  }
+  return out;
+}
+
 Agent::Agent(AgentSettings settings, SubnetManager& subnets, VxlanBackend& backend, Firewall& firewall)
     : s_(std::move(settings)), subnets_(subnets), backend_(backend), firewall_(firewall) {}
 
@@ -343,7 +355,12 @@ void Agent::publish_readiness() {
     problem = vtep_problem_;
   }
   if (!condition_) return;
-  if (ready) {
+  auto k = subnets_.stats();
+  if (ready && !k.own_conflict.empty()) {  // the datapath works here, but no other node routes to us
+    condition_->want(true, "other nodes skip this node: " + k.own_conflict);
+  } else if (ready && !k.lease_problem.empty()) {
+    condition_->want(false, "weft is running on this node, but: " + k.lease_problem);
+  } else if (ready) {
     condition_->want(false, "weft is running on this node");
   } else if (!problem.empty()) {
     condition_->want(true, problem);
@@ -356,10 +373,15 @@ HttpReply Agent::health(const std::string& path) const {
   if (path == "/healthz") return {200, "ok\n"};
   if (path == "/metrics") return {200, metrics(), "text/plain; version=0.0.4; charset=utf-8"};
   if (path != "/readyz") return {404, "not found: try /healthz, /readyz or /metrics\n"};
+  auto k = subnets_.stats();
   std::lock_guard lock(mu_);
   if (!vtep_problem_.empty()) return {503, vtep_problem_ + "\n"};
-  if (!subnet_env_written_) return {503, "no lease yet: subnet.env not written\n"};
+  if (!subnet_env_written_) {
+    return {503, k.lease_waiting.empty() ? "no lease yet: subnet.env not written\n" : k.lease_waiting + "\n"};
+  }
   if (!peers_programmed_) return {503, "peers not programmed yet\n"};
+  if (!k.own_conflict.empty()) return {503, "other nodes skip this node: " + k.own_conflict + "\n"};
+  if (!k.lease_problem.empty()) return {503, k.lease_problem + "\n"};
   return {200, "ok\n"};
 }
 
@@ -370,8 +392,10 @@ std::string Agent::metrics() const {
   auto metric = [&m](const char* name, const char* type, const char* help, auto value) {
     m << "# HELP " << name << " " << help << "\n# TYPE " << name << " " << type << "\n" << name << " " << value << "\n";
   };
-  metric("weft_ready", "gauge", "1 when subnet.env is written, peers are programmed and the VTEP is healthy.",
-         ready_locked() ? 1 : 0);
+  bool owned = k.own_conflict.empty() && k.lease_problem.empty();
+  metric("weft_ready", "gauge",
+         "1 when subnet.env is written, peers are programmed, the VTEP is healthy and the subnet is ours.",
+         ready_locked() && owned ? 1 : 0);
   metric("weft_peers_programmed", "gauge", "Peers whose routes are in the kernel.", programmed_peers_);
   metric("weft_peers_skipped", "gauge", "Peers refused by the backend (bad or conflicting data).", skipped_peers_);
   metric("weft_reconciles_total", "counter", "Reconciles of the kernel against the desired state.", reconciles_);
@@ -385,7 +409,19 @@ std::string Agent::metrics() const {
   metric("weft_kube_watches_total", "counter", "Watch requests started.", k.watches);
   metric("weft_kube_events_total", "counter", "Node watch events applied.", k.events);
   metric("weft_kube_api_errors_total", "counter", "Failed Kubernetes API requests.", k.api_errors);
-  metric("weft_kube_nodes_skipped", "gauge", "Nodes skipped for bad annotations.", k.skipped_peers);
+  metric("weft_kube_nodes_skipped", "gauge", "Nodes skipped for bad annotations or a later claim.", k.skipped_peers);
+  metric("weft_kube_nodes_outranked", "gauge", "Nodes skipped because an earlier claim holds their subnet.",
+         k.outranked_nodes);
+  metric("weft_own_subnet_conflict", "gauge", "1 when an earlier claim holds this node's subnet (peers skip it).",
+         k.own_conflict.empty() ? 0 : 1);
+  metric("weft_lease_podcidr_mismatch", "gauge", "1 when the published subnet differs from spec.podCIDR.",
+         k.lease_problem.empty() ? 0 : 1);
+  metric("weft_lease_waiting", "gauge", "1 while weftd waits for its subnet (spec.podCIDR).",
+         k.lease_waiting.empty() ? 0 : 1);
+  m << "# HELP weft_kube_node_skipped A skipped Node and why (at most 50).\n# TYPE weft_kube_node_skipped gauge\n";
+  for (const auto& [name, reason] : subnets_.skipped_nodes(50)) {
+    m << "weft_kube_node_skipped{node=\"" << label_value(name) << "\",reason=\"" << label_value(reason) << "\"} 1\n";
+  }
   return m.str();
 }
 

@@ -204,7 +204,31 @@ Result<BackendConfig> parse_backend(const json* obj, std::vector<std::string>& w
   return b;
 }
 
+Result<SubnetSource> parse_subnet_source(ObjectReader& r) {
+  auto text = r.string("SubnetSource");
+  if (!text) return text.take_error();
+  if (!*text) return SubnetSource::Auto;
+  for (auto s : {SubnetSource::Auto, SubnetSource::PodCidr, SubnetSource::Lease}) {
+    if (**text == to_string(s)) return s;
+  }
+  return fail("\"SubnetSource\" is " + show(json(**text)) +
+              ": allowed are \"podCIDR\" (wait for kube-controller-manager's spec.podCIDR), \"lease\" (node "
+              "annotations) or \"auto\" (the default: decided from the cluster)");
+}
+
 }  // namespace
+
+const char* to_string(SubnetSource s) {
+  switch (s) {
+    case SubnetSource::PodCidr:
+      return "podCIDR";
+    case SubnetSource::Lease:
+      return "lease";
+    case SubnetSource::Auto:
+      break;
+  }
+  return "auto";
+}
 
 Result<NetConfig> NetConfig::parse(std::string_view json_text) {
   json root;
@@ -235,6 +259,9 @@ Result<NetConfig> NetConfig::parse(std::string_view json_text) {
     if (!fc) return fc.take_error();
     cfg.ipv6 = *fc;
   }
+  auto source = parse_subnet_source(r);
+  if (!source) return source.take_error();
+  cfg.subnet_source = *source;
   auto backend = parse_backend(r.object("Backend"), cfg.warnings);
   if (!backend) return backend.take_error();
   cfg.backend = *backend;
@@ -280,6 +307,7 @@ std::string NetConfig::to_json() const {
     j["IPv6SubnetMin"] = ipv6->subnet_min.str();
     j["IPv6SubnetMax"] = ipv6->subnet_max.str();
   }
+  j["SubnetSource"] = to_string(subnet_source);
   json b;
   b["Type"] = backend.type;
   b["VNI"] = backend.vni;

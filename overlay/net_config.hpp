@@ -33,8 +33,17 @@ struct FamilyConfig {
   bool operator==(const FamilyConfig&) const = default;
 };
 
+// Where a node's subnet comes from ("SubnetSource"; README, "Subnet ownership"):
+//  PodCidr: spec.podCIDR only; weftd waits until kube-controller-manager assigns one.
+//  Lease:   the node-annotation lease (no controller assigns podCIDRs).
+//  Auto:    podCIDR when the node or any Node has one; a lease in a cluster of leases; in an
+//           empty cluster, a lease only after a short wait for a podCIDR.
+enum class SubnetSource { Auto, PodCidr, Lease };
+const char* to_string(SubnetSource s);
+
 struct NetConfig {
   std::optional<FamilyConfig<Ipv4Addr>> ipv4;  // set when EnableIPv4
+  SubnetSource subnet_source = SubnetSource::Auto;
   std::optional<FamilyConfig<Ipv6Addr>> ipv6;  // set when EnableIPv6
   BackendConfig backend;
   std::vector<std::string> warnings;  // unknown keys and the like: logged, not fatal

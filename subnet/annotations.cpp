@@ -1,5 +1,7 @@
 #include "subnet/annotations.hpp"
 
+#include <algorithm>
+#include <cstdio>
 #include <nlohmann/json.hpp>
 
 namespace weft {
@@ -48,8 +50,18 @@ Result<BackendData> parse_backend_data(const std::string& key, const std::string
 Result<Ipv4Prefix> parse_subnet(const std::string& key, const std::string& text, const PeerRules& rules) {
   auto subnet = Ipv4Prefix::parse(text.substr(0, kMaxValue));
   if (!subnet) return fail(key + ": " + subnet.error());
-  if (!rules.network.network.contains(*subnet)) {
-    return fail("subnet " + subnet->str() + " outside network " + rules.network.network.str());
+  const auto& net = rules.network;
+  if (!net.network.contains(*subnet)) {
+    return fail("subnet " + subnet->str() + " outside network " + net.network.str());
+  }
+  if (subnet->length() != net.subnet_len) {
+    return fail("subnet " + subnet->str() + " is a /" + std::to_string(subnet->length()) +
+                ", the cluster's subnets are /" + std::to_string(net.subnet_len) +
+                " (SubnetLen): it would cover other nodes' subnets");
+  }
+  if (subnet->address() < net.subnet_min || subnet->address() > net.subnet_max) {
+    return fail("subnet " + subnet->str() + " outside the leasable range " + net.subnet_min.str() + " to " +
+                net.subnet_max.str() + " (SubnetMin, SubnetMax)");
   }
   if (rules.own_subnet && rules.own_subnet->overlaps(*subnet)) {
     return fail("subnet " + subnet->str() + " overlaps our own subnet " + rules.own_subnet->str());
@@ -75,7 +87,98 @@ AnnotationKeys AnnotationKeys::with_prefix(std::string_view prefix) {
   std::string p(prefix);
   while (!p.empty() && p.back() == '/') p.pop_back();
   p += '/';
-  return {p, p + "subnet", p + "subnet-claim", p + "public-ip", p + "backend-type", p + "backend-data"};
+  return {
+      p, p + "subnet", p + "subnet-claim", p + "public-ip", p + "backend-type", p + "backend-data", p + "claimed-at"};
+}
+
+bool fits_network(const Ipv4Prefix& subnet, const FamilyConfig<Ipv4Addr>& net) {
+  return net.network.contains(subnet) && subnet.length() == net.subnet_len && subnet.address() >= net.subnet_min &&
+         subnet.address() <= net.subnet_max;
+}
+
+FamilyConfig<Ipv4Addr> whole_network(FamilyConfig<Ipv4Addr> net) {
+  net.subnet_min = net.network.address();
+  net.subnet_max = Ipv4Prefix::containing(net.network.last(), net.subnet_len).address();
+  return net;
+}
+
+namespace {
+
+// Days from 1970-01-01 to y-m-d (proleptic Gregorian; H. Hinnant's days_from_civil).
+std::int64_t days_from_civil(std::int64_t y, unsigned m, unsigned d) {
+  y -= m <= 2;
+  const std::int64_t era = (y >= 0 ? y : y - 399) / 400;
+  const auto yoe = static_cast<unsigned>(y - era * 400);
+  const unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + static_cast<std::int64_t>(doe) - 719468;
+}
+
+bool digits(std::string_view t, std::size_t at, std::size_t n, unsigned& out) {
+  if (at + n > t.size()) return false;
+  out = 0;
+  for (std::size_t i = at; i < at + n; ++i) {
+    if (t[i] < '0' || t[i] > '9') return false;
+    out = out * 10 + static_cast<unsigned>(t[i] - '0');
+  }
+  return true;
+}
+
+}  // namespace
+
+std::optional<std::int64_t> parse_rfc3339_ms(std::string_view t) {
+  unsigned y, mo, d, h, mi, s;
+  if (t.size() < 20 || t.size() > 40) return std::nullopt;
+  if (!digits(t, 0, 4, y) || t[4] != '-' || !digits(t, 5, 2, mo) || t[7] != '-' || !digits(t, 8, 2, d) ||
+      (t[10] != 'T' && t[10] != 't') || !digits(t, 11, 2, h) || t[13] != ':' || !digits(t, 14, 2, mi) || t[16] != ':' ||
+      !digits(t, 17, 2, s)) {
+    return std::nullopt;
+  }
+  if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || s > 60) return std::nullopt;
+  std::size_t i = 19;
+  unsigned ms = 0;
+  if (t[i] == '.') {
+    std::size_t n = 0;
+    for (++i; i < t.size() && t[i] >= '0' && t[i] <= '9'; ++i, ++n) {
+      if (n < 3) ms = ms * 10 + static_cast<unsigned>(t[i] - '0');
+    }
+    if (n == 0) return std::nullopt;
+    for (; n < 3; ++n) ms *= 10;
+  }
+  if (i + 1 != t.size() || (t[i] != 'Z' && t[i] != 'z')) return std::nullopt;
+  std::int64_t days = days_from_civil(y, mo, d);
+  return ((days * 24 + h) * 60 + mi) * 60000 + static_cast<std::int64_t>(s) * 1000 + ms;
+}
+
+std::int64_t claim_rank(const std::string& creation_timestamp, const Annotations& a, const AnnotationKeys& keys) {
+  auto created = parse_rfc3339_ms(creation_timestamp);
+  if (!created) return kUnknownRank;
+  // A claim cannot predate its Node: a newcomer that writes an old claimed-at still ranks at
+  // its creation, after the owner it copies. A claim in the future only ranks itself later.
+  const auto* text = find(a, keys.claimed_at);
+  auto claimed = text ? parse_rfc3339_ms(*text) : std::nullopt;
+  return std::max(*created, claimed.value_or(*created));
+}
+
+std::string format_rfc3339_ms(std::int64_t ms) {
+  std::int64_t secs = ms / 1000;
+  auto days = secs / 86400;
+  auto rem = secs % 86400;
+  // civil_from_days (H. Hinnant)
+  std::int64_t z = days + 719468;
+  const std::int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+  const auto doe = static_cast<unsigned>(z - era * 146097);
+  const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  const unsigned mp = (5 * doy + 2) / 153;
+  const unsigned d = doy - (153 * mp + 2) / 5 + 1;
+  const unsigned m = mp < 10 ? mp + 3 : mp - 9;
+  const std::int64_t y = static_cast<std::int64_t>(yoe) + era * 400 + (m <= 2);
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%04lld-%02u-%02uT%02lld:%02lld:%02lld.%03lldZ", static_cast<long long>(y), m, d,
+                static_cast<long long>(rem / 3600), static_cast<long long>(rem / 60 % 60),
+                static_cast<long long>(rem % 60), static_cast<long long>(ms % 1000));
+  return buf;
 }
 
 bool has_lease_annotations(const Annotations& a, const AnnotationKeys& keys) {
@@ -130,16 +233,19 @@ OwnAnnotations parse_own(const Annotations& a, const AnnotationKeys& keys) {
   if (const auto* s = find(a, keys.public_ip)) {
     if (auto ip = Ipv4Addr::parse(s->substr(0, kMaxValue))) own.public_ip = *ip;
   }
+  if (const auto* s = find(a, keys.claimed_at)) own.claimed_at_ms = parse_rfc3339_ms(*s);
   if (const auto* s = find(a, keys.backend_data)) {
     if (auto d = parse_backend_data(keys.backend_data, *s)) own.vtep_mac = d->vtep_mac;
   }
   return own;
 }
 
-void add_taken_subnets(const Annotations& a, const AnnotationKeys& keys, std::vector<Ipv4Prefix>& taken) {
+void add_taken_subnets(const Annotations& a, const AnnotationKeys& keys, const FamilyConfig<Ipv4Addr>& net,
+                       std::vector<Ipv4Prefix>& taken) {
   for (const auto* k : {&keys.subnet, &keys.subnet_claim}) {
     if (const auto* s = find(a, *k)) {
-      if (auto p = Ipv4Prefix::parse(s->substr(0, kMaxValue))) taken.push_back(*p);
+      auto p = Ipv4Prefix::parse(s->substr(0, kMaxValue));
+      if (p && fits_network(*p, net)) taken.push_back(*p);
     }
   }
 }
@@ -148,13 +254,12 @@ std::string backend_data_json(std::uint32_t vni, const Mac& vtep_mac) {
   return "{\"VNI\":" + std::to_string(vni) + ",\"VtepMAC\":\"" + vtep_mac.str() + "\"}";
 }
 
-AnnotationPatch lease_patch(const Lease& lease, const BackendConfig& backend, const AnnotationKeys& keys) {
+AnnotationPatch lease_patch(const Lease& lease, const BackendConfig& backend, const AnnotationKeys& keys,
+                            std::int64_t claimed_at_ms) {
   return {
-      {keys.subnet, lease.subnet.str()},
-      {keys.subnet_claim, std::nullopt},
-      {keys.public_ip, lease.public_ip.str()},
-      {keys.backend_type, backend.type},
-      {keys.backend_data, backend_data_json(backend.vni, lease.vtep_mac)},
+      {keys.subnet, lease.subnet.str()}, {keys.claimed_at, format_rfc3339_ms(claimed_at_ms)},
+      {keys.subnet_claim, std::nullopt}, {keys.public_ip, lease.public_ip.str()},
+      {keys.backend_type, backend.type}, {keys.backend_data, backend_data_json(backend.vni, lease.vtep_mac)},
   };
 }
 

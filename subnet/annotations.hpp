@@ -3,6 +3,7 @@
 // annotations that publish our own lease. Pure functions on strings (fuzzed; peers are untrusted).
 
 #include <cstdint>
+#include <limits>
 #include <map>
 #include <optional>
 #include <string>
@@ -27,11 +28,14 @@ struct AnnotationKeys {
   std::string public_ip;
   std::string backend_type;
   std::string backend_data;  // {"VNI":1,"VtepMAC":"0e:..."}
+  std::string claimed_at;    // RFC3339 UTC time the subnet was first confirmed; ranks overlapping claims
   static AnnotationKeys with_prefix(std::string_view prefix);
   bool is_ours(std::string_view key) const { return key.starts_with(prefix); }
 };
 
-// What a peer must agree with to be routed.
+// What a peer must agree with to be routed. Its subnet must be exactly a /subnet_len inside
+// network, at an address from subnet_min to subnet_max (anything wider would black-hole the
+// nodes it covers).
 struct PeerRules {
   FamilyConfig<Ipv4Addr> network;
   std::string backend_type = "vxlan";
@@ -47,23 +51,46 @@ bool has_lease_annotations(const Annotations& a, const AnnotationKeys& keys);
 Result<Peer> parse_peer(std::string_view name, const Annotations& a, const AnnotationKeys& keys,
                         const PeerRules& rules);
 
+// True when `subnet` is one of the network's subnets: length subnet_len, SubnetMin..SubnetMax.
+bool fits_network(const Ipv4Prefix& subnet, const FamilyConfig<Ipv4Addr>& net);
+
+// The same range with SubnetMin/SubnetMax widened to the whole network: kube-controller-manager
+// assigns podCIDRs anywhere in its cluster CIDR (the first node gets 10.244.0.0/24).
+FamilyConfig<Ipv4Addr> whole_network(FamilyConfig<Ipv4Addr> net);
+
+// Milliseconds since the Unix epoch of an RFC3339 UTC time ("2026-12-04T16:00:00Z", optional
+// fraction); nullopt when malformed. Used for creationTimestamp and the claimed-at annotation.
+std::optional<std::int64_t> parse_rfc3339_ms(std::string_view text);
+std::string format_rfc3339_ms(std::int64_t ms);  // "2026-12-04T16:00:00.123Z"
+
+// When a Node's claim on its subnet ranks (ms since the epoch): the later of its
+// creationTimestamp (set by the API server, so it cannot be forged) and its claimed-at
+// annotation (written by the node, so it only ever ranks the node later). kUnknownRank when the
+// creationTimestamp is missing or malformed: such a claim loses to any dated one.
+constexpr std::int64_t kUnknownRank = std::numeric_limits<std::int64_t>::max();
+std::int64_t claim_rank(const std::string& creation_timestamp, const Annotations& a, const AnnotationKeys& keys);
+
 // Our own annotations as left by a previous run; each field is empty when absent or malformed.
 struct OwnAnnotations {
   std::optional<Ipv4Prefix> subnet;
   std::optional<Ipv4Prefix> subnet_claim;
+  std::optional<std::int64_t> claimed_at_ms;
   std::optional<Ipv4Addr> public_ip;
   std::optional<Mac> vtep_mac;
 };
 OwnAnnotations parse_own(const Annotations& a, const AnnotationKeys& keys);
 
-// Every subnet another Node holds or claims, for the allocator (malformed values are ignored:
-// they cannot be routed, and the allocator must not trust them either way).
-void add_taken_subnets(const Annotations& a, const AnnotationKeys& keys, std::vector<Ipv4Prefix>& taken);
+// Every subnet another Node holds or claims, for the allocator. Only values that are one of the
+// network's subnets count (fits_network): a malformed value, a /16 or a /17 is skipped by every
+// peer, so it must not make the network look full either.
+void add_taken_subnets(const Annotations& a, const AnnotationKeys& keys, const FamilyConfig<Ipv4Addr>& net,
+                       std::vector<Ipv4Prefix>& taken);
 
 // The backend-data value: {"VNI":1,"VtepMAC":"0e:..."}.
 std::string backend_data_json(std::uint32_t vni, const Mac& vtep_mac);
 
-// The patch that publishes a confirmed lease (and drops any claim).
-AnnotationPatch lease_patch(const Lease& lease, const BackendConfig& backend, const AnnotationKeys& keys);
+// The patch that publishes a confirmed lease (and drops any claim), with its claim time.
+AnnotationPatch lease_patch(const Lease& lease, const BackendConfig& backend, const AnnotationKeys& keys,
+                            std::int64_t claimed_at_ms);
 
 }  // namespace weft

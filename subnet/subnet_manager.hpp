@@ -17,6 +17,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 
@@ -48,6 +49,11 @@ struct SubnetStats {
   std::uint64_t unjoined_nodes = 0;   // current number of other Nodes without lease annotations
   std::uint64_t lease_attempts = 0;   // subnets claimed by acquire (1 without contention)
   std::uint64_t lease_conflicts = 0;  // claims withdrawn because another node claimed the same subnet
+  std::uint64_t outranked_nodes = 0;  // current: of the skipped, Nodes whose subnet an earlier claim holds
+  // Ownership (README, "Subnet ownership"); each says what is wrong and how to fix it, "" when fine.
+  std::string lease_waiting;  // while acquire waits (for spec.podCIDR)
+  std::string lease_problem;  // the lease is served but differs from spec.podCIDR
+  std::string own_conflict;   // an earlier claim holds our subnet: every other node skips this one
 };
 
 class SubnetManager {
@@ -74,6 +80,9 @@ class SubnetManager {
   virtual Status set_network_unavailable(bool unavailable, const std::string& message) = 0;
 
   virtual SubnetStats stats() const = 0;
+
+  // Nodes skipped, with the reason (for /metrics and weftctl; at most `limit` of them).
+  virtual std::map<std::string, std::string> skipped_nodes(std::size_t /*limit*/) const { return {}; }
 
   virtual void stop() = 0;
 };

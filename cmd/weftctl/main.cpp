@@ -34,6 +34,7 @@ int status(const std::string& subnet_file, const std::string& endpoint, int time
     s.readyz = *ready;
     if (auto m = weft::ctl::http_get(ip, port, "/metrics", timeout_ms); m && m->status == 200) {
       s.metrics = weft::ctl::parse_metrics(m->body);
+      s.skipped = weft::ctl::parse_skipped(m->body);
     }
   } else {
     s.reach_error = ready.error();

@@ -105,6 +105,37 @@ std::map<std::string, double> parse_metrics(const std::string& text) {
   return out;
 }
 
+std::vector<std::pair<std::string, std::string>> parse_skipped(const std::string& text) {
+  static const std::string kHead = "weft_kube_node_skipped{node=\"";
+  std::vector<std::pair<std::string, std::string>> out;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind(kHead, 0) != 0) continue;
+    std::vector<std::string> values;  // node, then reason: label values with \" and \\ escapes
+    std::string cur;
+    bool quoted = true;
+    for (std::size_t i = kHead.size(); i < line.size() && values.size() < 2; ++i) {
+      char c = line[i];
+      if (!quoted) {
+        if (c == '"') quoted = true;
+        continue;
+      }
+      if (c == '\\' && i + 1 < line.size()) {
+        cur += line[++i];
+      } else if (c == '"') {
+        values.push_back(std::move(cur));
+        cur.clear();
+        quoted = false;
+      } else {
+        cur += c;
+      }
+    }
+    if (values.size() == 2) out.emplace_back(values[0], values[1]);
+  }
+  return out;
+}
+
 std::string render(const NodeStatus& s) {
   std::string out;
   if (s.env) {
@@ -132,6 +163,7 @@ std::string render(const NodeStatus& s) {
                      metric(m, "weft_kube_lists_total"), metric(m, "weft_kube_relists_total"),
                      metric(m, "weft_kube_watches_total"), metric(m, "weft_kube_api_errors_total"),
                      metric(m, "weft_kube_nodes_skipped"));
+  for (const auto& [node, why] : s.skipped) out += fmt::format("skipped     {}: {}\n", node, why);
   return out;
 }
 

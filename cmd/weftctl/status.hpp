@@ -5,6 +5,8 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "overlay/result.hpp"
 #include "overlay/subnet_env.hpp"
@@ -22,11 +24,15 @@ Result<HttpAnswer> http_get(const std::string& ip, int port, const std::string& 
 // Prometheus text format -> name -> value (lines without labels only; comments skipped).
 std::map<std::string, double> parse_metrics(const std::string& text);
 
+// The weft_kube_node_skipped{node="...",reason="..."} lines -> (node, reason), in order.
+std::vector<std::pair<std::string, std::string>> parse_skipped(const std::string& text);
+
 struct NodeStatus {
   Result<SubnetEnv> env = fail("not read");
   std::optional<HttpAnswer> readyz;  // empty when weftd could not be reached
   std::map<std::string, double> metrics;
-  std::string reach_error;  // why weftd could not be reached
+  std::vector<std::pair<std::string, std::string>> skipped;  // nodes skipped, with the reason
+  std::string reach_error;                                   // why weftd could not be reached
 };
 
 std::string render(const NodeStatus& s);

@@ -27,6 +27,7 @@ namespace weft::kube {
 struct NodeInfo {
   std::string name;
   std::string resource_version;
+  std::string creation_timestamp;                  // metadata.creationTimestamp (RFC3339, set by the API server)
   std::map<std::string, std::string> annotations;  // only keys under the client's annotation prefix
   std::vector<std::string> pod_cidrs;              // spec.podCIDR and spec.podCIDRs (get_node only)
   std::vector<std::string> internal_ips;           // status.addresses of type InternalIP (get_node only)
@@ -71,6 +72,10 @@ class KubeClient {
 
   // Metadata-only list (PartialObjectMetadataList), all pages.
   virtual ApiResult<NodeList> list_nodes() = 0;
+
+  // Full list (spec.podCIDRs too), all pages: only when leasing a new subnet, which must avoid
+  // every Node's podCIDR. Pages are parsed as they come; only weft's fields are kept.
+  virtual ApiResult<NodeList> list_nodes_with_spec() { return list_nodes(); }
 
   // Metadata-only watch from resource_version with bookmarks; blocks until the stream ends.
   // An ERROR event or HTTP 410 comes back as ApiErrorKind::Gone.

@@ -112,13 +112,16 @@ class RealKubeClient final : public KubeClient {
     return std::move(*node);
   }
 
-  ApiResult<NodeList> list_nodes() override {
+  ApiResult<NodeList> list_nodes() override { return list_pages(kMetaList); }
+  ApiResult<NodeList> list_nodes_with_spec() override { return list_pages("application/json"); }
+
+  ApiResult<NodeList> list_pages(const char* accept) {
     NodeList all;
     std::string cont;
     for (int page = 0;; ++page) {
       std::string q = "/api/v1/nodes?limit=" + std::to_string(opts_.list_page_size);
       if (!cont.empty()) q += "&continue=" + path_escape(cont);
-      auto body = call(methods::GET, q, "", kMetaList, opts_.max_list_body, "list nodes");
+      auto body = call(methods::GET, q, "", accept, opts_.max_list_body, "list nodes");
       if (!body) return body.error();
       auto parsed = parse_node_list(*body, opts_.annotation_prefix);
       if (!parsed) return bad_response("list nodes", parsed.error());

@@ -33,6 +33,7 @@ class KubeSubnetManager final : public SubnetManager {
   PeerSet peers() const override;
   Status set_network_unavailable(bool unavailable, const std::string& message) override;
   SubnetStats stats() const override;
+  std::map<std::string, std::string> skipped_nodes(std::size_t limit) const override;
   void stop() override;
 
  private:
@@ -41,6 +42,7 @@ class KubeSubnetManager final : public SubnetManager {
     ++stats_.api_errors;
   }
   void on_list(const NodeList& list);
+  void count_peers();  // needs mu_
   void on_event(const WatchEvent& ev, bool more);
 
   std::shared_ptr<KubeClient> client_;
@@ -53,6 +55,7 @@ class KubeSubnetManager final : public SubnetManager {
   SubnetStats stats_;
   std::uint64_t watch_errors_ = 0;  // the watch's share of stats_.api_errors
   std::optional<Ipv4Prefix> own_subnet_;
+  std::int64_t own_rank_ = kUnknownRank;
   std::optional<NodeList> seed_list_;  // the lease's last list: the watch starts from it
   std::optional<PeerCache> cache_;
   std::function<void()> peers_changed_;
@@ -93,22 +96,41 @@ Result<OwnNode> KubeSubnetManager::read_own_node() {
 Result<Lease> KubeSubnetManager::acquire(Ipv4Addr public_ip, Mac vtep_mac) {
   auto node = retry(retry_, "read node " + cfg_.node_name, [&] { return client_->get_node(cfg_.node_name); });
   if (!node) return fail(node.error().message);
-  LeaseSettings settings{cfg_.node_name, keys_, *cfg_.net.ipv4, cfg_.net.backend, cfg_.conflict_backoff};
+  LeaseSettings settings;
+  settings.node_name = cfg_.node_name;
+  settings.keys = keys_;
+  settings.network = *cfg_.net.ipv4;
+  settings.backend = cfg_.net.backend;
+  settings.conflict_backoff = cfg_.conflict_backoff;
+  settings.source = cfg_.net.subnet_source;
+  settings.auto_wait = cfg_.auto_wait;
+  settings.pod_cidr_poll = cfg_.pod_cidr_poll;
+  settings.waiting = [this](const std::string& why) {
+    std::lock_guard<std::mutex> lock(mu_);
+    stats_.lease_waiting = why;
+  };
   LeaseProtocol protocol(*client_, retry_, settings);
   auto lease = protocol.acquire(*node, public_ip, vtep_mac);
   std::lock_guard<std::mutex> lock(mu_);
   seed_list_ = protocol.take_last_list();
   stats_.lease_attempts += protocol.attempts();
   stats_.lease_conflicts += protocol.conflicts();
-  if (lease) own_subnet_ = lease->subnet;
+  stats_.lease_waiting.clear();
+  stats_.lease_problem = protocol.problem();
+  if (lease) {
+    own_subnet_ = lease->subnet;
+    own_rank_ = protocol.claim_rank();
+  }
   return lease;
 }
 
 void KubeSubnetManager::start_watch(std::function<void()> peers_changed) {
   std::lock_guard<std::mutex> lock(mu_);
   if (watch_thread_.joinable() || stopped_) return;
-  PeerRules rules{*cfg_.net.ipv4, cfg_.net.backend.type, cfg_.net.backend.vni, own_subnet_};
-  cache_.emplace(cfg_.node_name, keys_, rules);
+  // Peers lease in SubnetMin..SubnetMax; the controller assigns podCIDRs anywhere in the network.
+  auto range = cfg_.net.subnet_source == SubnetSource::Lease ? *cfg_.net.ipv4 : whole_network(*cfg_.net.ipv4);
+  PeerRules rules{range, cfg_.net.backend.type, cfg_.net.backend.vni, own_subnet_};
+  cache_.emplace(cfg_.node_name, keys_, rules, own_rank_);
   peers_changed_ = std::move(peers_changed);
   watch_thread_ = std::thread([this] {
     NodeWatch::Handlers h;
@@ -141,9 +163,7 @@ void KubeSubnetManager::on_list(const NodeList& list) {
     notify = changed || dirty_ || !first_list_done_;
     first_list_done_ = true;
     dirty_ = false;
-    stats_.peers = cache_->peers().size();
-    stats_.skipped_peers = cache_->skipped();
-    stats_.unjoined_nodes = cache_->unjoined();
+    count_peers();
   }
   if (notify && peers_changed_) peers_changed_();
 }
@@ -153,15 +173,32 @@ void KubeSubnetManager::on_event(const WatchEvent& ev, bool more) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     dirty_ |= cache_->apply(ev);
-    stats_.peers = cache_->peers().size();
-    stats_.skipped_peers = cache_->skipped();
-    stats_.unjoined_nodes = cache_->unjoined();
+    count_peers();
     if (dirty_ && !more) {
       dirty_ = false;
       notify = true;
     }
   }
   if (notify && peers_changed_) peers_changed_();
+}
+
+void KubeSubnetManager::count_peers() {
+  stats_.peers = cache_->peers().size();
+  stats_.skipped_peers = cache_->skipped();
+  stats_.unjoined_nodes = cache_->unjoined();
+  stats_.outranked_nodes = cache_->outranked();
+  stats_.own_conflict = cache_->own_conflict();
+}
+
+std::map<std::string, std::string> KubeSubnetManager::skipped_nodes(std::size_t limit) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::map<std::string, std::string> out;
+  if (!cache_) return out;
+  for (const auto& [name, reason] : cache_->skip_reasons()) {
+    if (out.size() >= limit) break;
+    out.emplace(name, reason);
+  }
+  return out;
 }
 
 PeerSet KubeSubnetManager::peers() const {

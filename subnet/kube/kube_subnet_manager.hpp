@@ -20,6 +20,8 @@ struct KubeSubnetConfig {
   NetConfig net;                                   // needs ipv4
   BackoffPolicy backoff;                           // API retries
   std::chrono::milliseconds conflict_backoff{20};  // lease races: random wait in [0, this * 2^round]
+  std::chrono::milliseconds auto_wait{5000};       // SubnetSource auto, empty cluster: wait for a podCIDR
+  std::chrono::milliseconds pod_cidr_poll{500};    // while waiting for spec.podCIDR: GET our Node this often
 };
 
 // --node-name when given, else $NODE_NAME; an error saying how to set it when neither is.

@@ -2,10 +2,15 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 #include "subnet/allocator.hpp"
 
 namespace weft::kube {
 namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr std::chrono::milliseconds kMaxPodCidrPoll{4000};
 
 const NodeInfo* find_node(const NodeList& list, const std::string& name) {
   for (const auto& n : list.items) {
@@ -14,13 +19,23 @@ const NodeInfo* find_node(const NodeList& list, const std::string& name) {
   return nullptr;
 }
 
-// The first other Node holding or claiming a subnet overlapping `subnet`, or "".
+// A Node's IPv4 podCIDRs (any length: the controller may hand out /23s); malformed ones ignored.
+void add_pod_cidrs(const NodeInfo& n, std::vector<Ipv4Prefix>& out) {
+  for (const auto& text : n.pod_cidrs) {
+    if (auto p = Ipv4Prefix::parse(text.substr(0, 64))) out.push_back(*p);
+  }
+}
+
+// The first other Node holding, claiming or having as podCIDR (full lists only) a subnet
+// overlapping `subnet`, or "". Annotations that are not one of the network's subnets do not
+// count: every peer skips them, and they must not keep anyone from leasing.
 std::string other_holder(const NodeList& list, const std::string& own, const AnnotationKeys& keys,
-                         const Ipv4Prefix& subnet) {
+                         const FamilyConfig<Ipv4Addr>& net, const Ipv4Prefix& subnet) {
   for (const auto& n : list.items) {
     if (n.name == own) continue;
     std::vector<Ipv4Prefix> theirs;
-    add_taken_subnets(n.annotations, keys, theirs);
+    add_taken_subnets(n.annotations, keys, net, theirs);
+    add_pod_cidrs(n, theirs);
     for (const auto& p : theirs) {
       if (p.overlaps(subnet)) return n.name;
     }
@@ -28,13 +43,24 @@ std::string other_holder(const NodeList& list, const std::string& own, const Ann
   return "";
 }
 
-std::vector<Ipv4Prefix> taken_by_others(const NodeList& list, const std::string& own, const AnnotationKeys& keys) {
+// What the allocator must avoid: other Nodes' leases and claims, and every Node's podCIDR
+// (the controller assigned it, so it will be routed to that Node sooner or later).
+std::vector<Ipv4Prefix> taken_in(const NodeList& list, const std::string& own, const AnnotationKeys& keys,
+                                 const FamilyConfig<Ipv4Addr>& net) {
   std::vector<Ipv4Prefix> taken;
   for (const auto& n : list.items) {
-    if (n.name != own) add_taken_subnets(n.annotations, keys, taken);
+    if (n.name != own) add_taken_subnets(n.annotations, keys, net, taken);
+    add_pod_cidrs(n, taken);
   }
   return taken;
 }
+
+std::int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
 Error api_fail(const ApiError& e) { return fail(e.message); }
 
@@ -63,8 +89,98 @@ Result<Lease> LeaseProtocol::acquire(const NodeInfo& own, Ipv4Addr public_ip, Ma
   base.vtep_mac = vtep_mac;
   auto pod_cidr = ipv4_pod_cidr(own);
   if (!pod_cidr) return pod_cidr.take_error();
+  switch (s_.source) {
+    case SubnetSource::Lease:
+      return by_annotations(own, base);
+    case SubnetSource::PodCidr: {
+      if (*pod_cidr) return from_pod_cidr(own, **pod_cidr, base);
+      auto got = wait_for_pod_cidr(std::nullopt, "SubnetSource is podCIDR");
+      if (!got) return got.take_error();
+      return from_pod_cidr(**got, *ipv4_pod_cidr(**got).value(), base);
+    }
+    case SubnetSource::Auto:
+      break;
+  }
   if (*pod_cidr) return from_pod_cidr(own, **pod_cidr, base);
-  return by_annotations(base);
+  return auto_source(own, base);
+}
+
+Result<Lease> LeaseProtocol::auto_source(const NodeInfo& own, const Lease& base) {
+  auto mine = parse_own(own.annotations, s_.keys);
+  if ((mine.subnet && fits(*mine.subnet)) || (mine.subnet_claim && fits(*mine.subnet_claim))) {
+    return by_annotations(own, base);  // an earlier run leased: never renumber under running pods
+  }
+  auto all = list("list nodes and their podCIDRs (SubnetSource auto)", true);
+  if (!all) return all.take_error();
+  std::string with_pod_cidr, with_lease;
+  for (const auto& n : all->items) {
+    if (n.name == s_.node_name) continue;
+    if (with_pod_cidr.empty() && !n.pod_cidrs.empty()) with_pod_cidr = n.name;
+    if (with_lease.empty() && n.annotations.count(s_.keys.subnet)) with_lease = n.name;
+  }
+  Result<std::optional<NodeInfo>> got = std::optional<NodeInfo>();
+  if (!with_pod_cidr.empty()) {
+    spdlog::info(
+        "SubnetSource auto: node {} has a spec.podCIDR, so kube-controller-manager assigns them in this cluster: "
+        "waiting for ours",
+        with_pod_cidr);
+    got = wait_for_pod_cidr(std::nullopt, "SubnetSource auto, and node " + with_pod_cidr + " has a podCIDR");
+  } else if (!with_lease.empty()) {
+    spdlog::info("SubnetSource auto: no Node has a spec.podCIDR and node {} holds a weft lease: leasing", with_lease);
+    return by_annotations(own, base, std::move(*all));
+  } else {
+    got = wait_for_pod_cidr(s_.auto_wait, "SubnetSource auto, and no Node has a podCIDR or a weft lease yet");
+  }
+  if (!got) return got.take_error();
+  if (*got) return from_pod_cidr(**got, *ipv4_pod_cidr(**got).value(), base);
+  spdlog::warn(
+      "SubnetSource auto: no spec.podCIDR for node {} after {} ms and no other Node has one: leasing from "
+      "annotations (set SubnetSource to \"podCIDR\" if kube-controller-manager assigns podCIDRs here)",
+      s_.node_name, s_.auto_wait.count());
+  return by_annotations(own, base);
+}
+
+Result<std::optional<NodeInfo>> LeaseProtocol::wait_for_pod_cidr(std::optional<std::chrono::milliseconds> limit,
+                                                                 const std::string& why) {
+  auto start = Clock::now();
+  auto next_log = start;
+  auto pace = s_.pod_cidr_poll;
+  for (;;) {
+    auto node = retry(retry_, "lease: read node " + s_.node_name, [&] { return client_.get_node(s_.node_name); });
+    if (!node) return api_fail(node.error());
+    auto p = ipv4_pod_cidr(*node);
+    if (!p) return p.take_error();
+    if (*p) {
+      if (Clock::now() > start + s_.pod_cidr_poll)
+        spdlog::info("spec.podCIDR {} of node {} arrived after {:.1f} s", (*p)->str(), s_.node_name,
+                     seconds_since(start));
+      report_waiting("");
+      return std::optional<NodeInfo>(std::move(*node));
+    }
+    if (limit && Clock::now() >= start + *limit) {
+      report_waiting("");
+      return std::optional<NodeInfo>();
+    }
+    if (Clock::now() >= next_log) {
+      auto msg = fmt::format(
+          "waiting for spec.podCIDR of node {} ({}), {:.0f} s so far: kube-controller-manager has not assigned one "
+          "yet (it does when run with --allocate-node-cidrs, as kubeadm's --pod-network-cidr sets)",
+          s_.node_name, why, seconds_since(start));
+      spdlog::warn("{}", msg);
+      report_waiting(msg);
+      next_log += s_.wait_log_every;
+    }
+    auto until_log = std::chrono::duration_cast<std::chrono::milliseconds>(next_log - Clock::now());
+    if (!retry_.stop.wait_for(std::max(std::min(pace, until_log), std::chrono::milliseconds(1))))
+      return fail("lease: stopped");
+    // A whole cluster may wait at once (the controller is down): GETs slow down to one per
+    // kMaxPodCidrPoll per node.
+    pace = std::min(pace * 2, std::max(s_.pod_cidr_poll, kMaxPodCidrPoll));
+  }
+}
+
+void LeaseProtocol::report_waiting(const std::string& why) {
+  if (s_.waiting) s_.waiting(why);
 }
 
 Result<Lease> LeaseProtocol::from_pod_cidr(const NodeInfo& own, Ipv4Prefix pod_cidr, const Lease& base) {
@@ -74,26 +190,54 @@ Result<Lease> LeaseProtocol::from_pod_cidr(const NodeInfo& own, Ipv4Prefix pod_c
                 " of net-conf.json: make kube-controller-manager's --cluster-cidr "
                 "(kubeadm --pod-network-cidr) and net-conf.json's Network the same");
   }
+  if (pod_cidr.length() != s_.network.subnet_len) {
+    return fail("podCIDR " + pod_cidr.str() + " of node " + own.name + " is a /" + std::to_string(pod_cidr.length()) +
+                " but net-conf.json's SubnetLen is " + std::to_string(s_.network.subnet_len) +
+                ": peers accept only /SubnetLen subnets; make kube-controller-manager's --node-cidr-mask-size and "
+                "SubnetLen the same");
+  }
   Lease lease = base;
   lease.subnet = pod_cidr;
+  auto mine = parse_own(own.annotations, s_.keys);
+  if (mine.subnet && *mine.subnet != pod_cidr && fits_network(*mine.subnet, whole_network(s_.network))) {
+    // Pods here have addresses in the published subnet, and peers route it here: keep it.
+    lease.subnet = *mine.subnet;
+    problem_ = "node " + own.name + " publishes subnet " + mine.subnet->str() + " (" + s_.keys.subnet +
+               ") but its spec.podCIDR is " + pod_cidr.str() + "; weft keeps serving " + mine.subnet->str() +
+               " so the pods running here keep their addresses. To move to the podCIDR: drain the node, kubectl "
+               "annotate node " +
+               own.name + " " + s_.keys.subnet + "- " + s_.keys.claimed_at + "-, restart weftd";
+    spdlog::error("{}", problem_);
+  }
   if (auto st = publish(own, lease); !st) return st.take_error();
-  spdlog::info("lease {} from spec.podCIDR of node {}", pod_cidr.str(), own.name);
+  if (problem_.empty()) spdlog::info("lease {} from spec.podCIDR of node {}", pod_cidr.str(), own.name);
   return lease;
 }
 
-bool LeaseProtocol::fits(const Ipv4Prefix& subnet) const {
-  return s_.network.network.contains(subnet) && subnet.length() == s_.network.subnet_len &&
-         subnet.address() >= s_.network.subnet_min && subnet.address() <= s_.network.subnet_max;
-}
+bool LeaseProtocol::fits(const Ipv4Prefix& subnet) const { return fits_network(subnet, s_.network); }
 
-Result<NodeList> LeaseProtocol::list(const std::string& why) {
-  auto r = retry(retry_, "lease: " + why, [&] { return client_.list_nodes(); });
+Result<NodeList> LeaseProtocol::list(const std::string& why, bool with_spec) {
+  auto r =
+      retry(retry_, "lease: " + why, [&] { return with_spec ? client_.list_nodes_with_spec() : client_.list_nodes(); });
   if (!r) return api_fail(r.error());
   return std::move(*r);
 }
 
 Status LeaseProtocol::publish(const NodeInfo& own, const Lease& lease) {
-  auto patch = lease_patch(lease, s_.backend, s_.keys);
+  auto mine = parse_own(own.annotations, s_.keys);
+  auto created = parse_rfc3339_ms(own.creation_timestamp);
+  std::int64_t claimed = now_ms();
+  if (mine.subnet == lease.subnet) {
+    // Kept: keep its claim time (one published before claimed-at existed dates from the Node's
+    // creation, the earliest it can be). Never later than now.
+    claimed = std::min(claimed, mine.claimed_at_ms.value_or(created.value_or(claimed)));
+  }
+  auto patch = lease_patch(lease, s_.backend, s_.keys, claimed);
+  Annotations published;
+  for (const auto& [k, v] : patch) {
+    if (v) published[k] = *v;
+  }
+  claim_rank_ = weft::claim_rank(own.creation_timestamp, published, s_.keys);
   bool same = true;
   for (const auto& [k, v] : patch) {
     auto it = own.annotations.find(k);
@@ -108,9 +252,10 @@ Status LeaseProtocol::publish(const NodeInfo& own, const Lease& lease) {
     // Someone else wrote our Node (kubelet, a second weftd): re-read; our claim must still be there.
     auto fresh = retry(retry_, "lease: re-read own node", [&] { return client_.get_node(s_.node_name); });
     if (!fresh) return api_fail(fresh.error());
-    auto mine = parse_own(fresh->annotations, s_.keys);
-    bool still_ours = (mine.subnet_claim && *mine.subnet_claim == lease.subnet) ||
-                      (mine.subnet && *mine.subnet == lease.subnet) || !own.pod_cidrs.empty();
+    auto now_mine = parse_own(fresh->annotations, s_.keys);
+    bool still_ours = (now_mine.subnet_claim && *now_mine.subnet_claim == lease.subnet) ||
+                      (now_mine.subnet && *now_mine.subnet == lease.subnet) || !own.pod_cidrs.empty() ||
+                      !fresh->pod_cidrs.empty();
     if (!still_ours)
       return fail("lease: the claim on " + lease.subnet.str() + " of node " + s_.node_name +
                   " was removed by someone else while weft confirmed it");
@@ -125,10 +270,19 @@ Status LeaseProtocol::wait_after_conflict(int round) {
   return ok_status();
 }
 
-Result<Lease> LeaseProtocol::by_annotations(const Lease& base) {
+Result<Lease> LeaseProtocol::by_annotations(const NodeInfo& own_get, const Lease& base,
+                                            std::optional<NodeList> listed) {
+  // Keeping a lease needs only metadata; picking one needs every Node's podCIDR (a full list).
+  auto first = parse_own(own_get.annotations, s_.keys);
+  bool keeping = first.subnet && fits(*first.subnet);
   for (int round = 0;; ++round) {
     if (retry_.stop.stopped()) return fail("lease: stopped");
-    auto before = list("list nodes");
+    Result<NodeList> before = fail("unlisted");
+    if (listed && !keeping) {
+      before = std::move(*std::exchange(listed, std::nullopt));
+    } else {
+      before = list(keeping ? "list nodes" : "list nodes and their podCIDRs", !keeping);
+    }
     if (!before) return before.take_error();
     const NodeInfo* own = find_node(*before, s_.node_name);
     if (!own) return fail("node " + s_.node_name + " is not in the node list: was it deleted?");
@@ -137,10 +291,10 @@ Result<Lease> LeaseProtocol::by_annotations(const Lease& base) {
 
     if (mine.subnet && fits(*mine.subnet)) {
       // Confirmed by an earlier run: keep it, whatever anyone else claims now.
-      if (auto other = other_holder(*before, s_.node_name, s_.keys, *mine.subnet); !other.empty()) {
+      if (auto other = other_holder(*before, s_.node_name, s_.keys, s_.network, *mine.subnet); !other.empty()) {
         spdlog::error(
-            "lease {}: node {} holds or claims an overlapping subnet; keeping ours (a confirmed lease is "
-            "never withdrawn); peers refuse both until one is removed",
+            "lease {}: node {} holds, claims or has as podCIDR an overlapping subnet; keeping ours (a confirmed "
+            "lease is never withdrawn); peers route it to the earlier claim (README, Subnet ownership)",
             mine.subnet->str(), other);
       }
       lease.subnet = *mine.subnet;
@@ -148,6 +302,10 @@ Result<Lease> LeaseProtocol::by_annotations(const Lease& base) {
       spdlog::info("lease {} kept from an earlier run", lease.subnet.str());
       last_list_ = std::move(*before);
       return lease;
+    }
+    if (keeping) {  // our lease went away since the GET: list again, in full this time
+      keeping = false;
+      continue;
     }
     if (mine.subnet)
       spdlog::warn("lease {} no longer fits the network configuration; leasing anew", mine.subnet->str());
@@ -157,7 +315,7 @@ Result<Lease> LeaseProtocol::by_annotations(const Lease& base) {
     if (mine.subnet_claim && fits(*mine.subnet_claim)) {
       subnet = *mine.subnet_claim;  // written by a run that stopped before verifying; `before` is after it
     } else {
-      auto pick = pick_free_subnet(s_.network, taken_by_others(*before, s_.node_name, s_.keys), rng_);
+      auto pick = pick_free_subnet(s_.network, taken_in(*before, s_.node_name, s_.keys, s_.network), rng_);
       if (!pick) return pick.take_error();
       subnet = *pick;
       ++attempts_;
@@ -173,7 +331,7 @@ Result<Lease> LeaseProtocol::by_annotations(const Lease& base) {
       before = std::move(after);
     }
 
-    auto other = other_holder(*before, s_.node_name, s_.keys, subnet);
+    auto other = other_holder(*before, s_.node_name, s_.keys, s_.network, subnet);
     if (other.empty()) {
       lease.subnet = subnet;
       if (auto st = publish(claimed, lease); !st) return st.take_error();

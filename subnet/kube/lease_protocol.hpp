@@ -1,18 +1,28 @@
 #pragma once
-// LeaseProtocol: our own lease. spec.podCIDR when set; otherwise write-then-verify through
-// annotations (DESIGN.md, "Lease protocol"), in two steps so peers never route a subnet that
-// may still be withdrawn:
-//   1. list; keep our confirmed lease (weft.io/subnet) if it still fits the network;
-//   2. else claim a random free subnet (weft.io/subnet-claim, resourceVersion precondition);
-//   3. list again: if another Node holds or claims an overlapping subnet, withdraw the claim,
-//      wait a short random time, go to 1; otherwise confirm: one patch sets weft.io/subnet,
-//      public-ip, backend-type and backend-data and drops the claim.
+// LeaseProtocol: our own lease, from the source net-conf.json's SubnetSource names (README,
+// "Subnet ownership"):
+//  * podCIDR: spec.podCIDR, waiting (a log line every few seconds) until the controller
+//    assigns one;
+//  * lease: write-then-verify through annotations (DESIGN.md, "Lease protocol"), in two steps
+//    so peers never route a subnet that may still be withdrawn:
+//     1. list; keep our confirmed lease (weft.io/subnet) if it still fits the network;
+//     2. else list in full (spec too) and claim a random subnet that no Node holds, claims or
+//        has as spec.podCIDR (weft.io/subnet-claim, resourceVersion precondition);
+//     3. list again: if another Node holds or claims an overlapping subnet, withdraw the claim,
+//        wait a short random time, go to 1; otherwise confirm: one patch sets weft.io/subnet,
+//        claimed-at, public-ip, backend-type and backend-data and drops the claim;
+//  * auto: podCIDR when this or any Node has one; a kept lease stays; a lease when other Nodes
+//    hold leases and none has a podCIDR; in an empty cluster, a lease after auto_wait without
+//    a podCIDR.
+// A node is never renumbered under its running pods: a published subnet that differs from
+// spec.podCIDR is kept and reported (problem()).
 // Safe because of two Nodes claiming one subnet, the one whose verifying list comes later
 // sees the other's claim (claims stay visible until confirmed or withdrawn); a confirmed lease
 // is never withdrawn. A claim left by a run that stopped mid-way is verified on restart.
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <random>
 #include <string>
@@ -32,6 +42,11 @@ struct LeaseSettings {
   FamilyConfig<Ipv4Addr> network;
   BackendConfig backend;
   std::chrono::milliseconds conflict_backoff{20};  // random wait in [0, this * 2^round] after a lost race
+  SubnetSource source = SubnetSource::Auto;
+  std::chrono::milliseconds pod_cidr_poll{500};    // waiting for spec.podCIDR: GET our Node after this, doubling to 4 s
+  std::chrono::milliseconds wait_log_every{5000};  // and say so this often
+  std::chrono::milliseconds auto_wait{5000};       // auto, empty cluster: how long to wait for a podCIDR
+  std::function<void(const std::string&)> waiting;  // why acquire is waiting ("" when no longer)
 };
 
 class LeaseProtocol {
@@ -47,15 +62,26 @@ class LeaseProtocol {
   // from instead of listing again; empty in podCIDR mode. Moved out.
   std::optional<NodeList> take_last_list() { return std::exchange(last_list_, std::nullopt); }
   std::uint64_t conflicts() const { return conflicts_; }
+  // Our claim's rank (README): the later of our creationTimestamp and the claimed-at published.
+  std::int64_t claim_rank() const { return claim_rank_; }
+  // Non-empty when the lease is served but flawed (published subnet != spec.podCIDR): the
+  // reason and how to fix it.
+  const std::string& problem() const { return problem_; }
 
  private:
   Result<Lease> from_pod_cidr(const NodeInfo& own, Ipv4Prefix pod_cidr, const Lease& base);
-  Result<Lease> by_annotations(const Lease& base);
+  // `listed`: a full list just made (auto's decision), used as the first round's.
+  Result<Lease> by_annotations(const NodeInfo& own, const Lease& base, std::optional<NodeList> listed = std::nullopt);
+  Result<Lease> auto_source(const NodeInfo& own, const Lease& base);
+  // Polls our Node until it has a podCIDR; after `limit` (if given) returns nullopt.
+  Result<std::optional<NodeInfo>> wait_for_pod_cidr(std::optional<std::chrono::milliseconds> limit,
+                                                    const std::string& why);
   bool fits(const Ipv4Prefix& subnet) const;  // inside the network, SubnetLen, SubnetMin..SubnetMax
   // Writes the confirmed lease onto our Node (skipped when already there).
   Status publish(const NodeInfo& own, const Lease& lease);
-  Result<NodeList> list(const std::string& why);
+  Result<NodeList> list(const std::string& why, bool with_spec = false);
   Status wait_after_conflict(int round);
+  void report_waiting(const std::string& why);
 
   KubeClient& client_;
   RetryContext retry_;
@@ -63,6 +89,8 @@ class LeaseProtocol {
   std::mt19937_64 rng_;
   std::uint64_t attempts_ = 0;
   std::uint64_t conflicts_ = 0;
+  std::int64_t claim_rank_ = 0;
+  std::string problem_;
   std::optional<NodeList> last_list_;
 };
 

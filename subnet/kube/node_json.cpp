@@ -152,6 +152,8 @@ class NodeSax : public nlohmann::json_sax<json> {
         cur_.name = v;
       else if (leaf == "resourceVersion")
         cur_.resource_version = v;
+      else if (leaf == "creationTimestamp")
+        cur_.creation_timestamp = v.substr(0, 64);
     } else if (rel_is({"metadata", "annotations"})) {
       if (leaf.starts_with(prefix_)) cur_.annotations[std::string(leaf)] = v;
     } else if ((rel_is({"spec"}) && leaf == "podCIDR") || rel_is({"spec", "podCIDRs"})) {

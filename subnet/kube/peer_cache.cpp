@@ -2,24 +2,35 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 namespace weft::kube {
 namespace {
 
-std::uint64_t fingerprint(const Annotations& a) {
+std::uint64_t fingerprint(const NodeInfo& n) {
   std::uint64_t h = 1469598103934665603ULL;  // FNV-1a over "key\0value\0" in key order
-  for (const auto& [k, v] : a) {
-    for (const std::string* s : {&k, &v}) {
-      for (char c : *s) h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ULL;
-      h = (h ^ 0U) * 1099511628211ULL;
-    }
+  auto add = [&h](const std::string& s) {
+    for (char c : s) h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ULL;
+    h = (h ^ 0U) * 1099511628211ULL;
+  };
+  add(n.creation_timestamp);  // a Node deleted and made again under its name is a newcomer
+  for (const auto& [k, v] : n.annotations) {
+    add(k);
+    add(v);
   }
   return h;
 }
 
+std::string when(std::int64_t rank) { return rank == kUnknownRank ? "an unknown time" : format_rfc3339_ms(rank); }
+
 }  // namespace
 
-PeerCache::PeerCache(std::string own_name, AnnotationKeys keys, PeerRules rules)
-    : own_name_(std::move(own_name)), keys_(std::move(keys)), rules_(std::move(rules)) {}
+PeerCache::PeerCache(std::string own_name, AnnotationKeys keys, PeerRules rules, std::int64_t own_rank)
+    : own_name_(std::move(own_name)),
+      keys_(std::move(keys)),
+      rules_(std::move(rules)),
+      own_subnet_(std::exchange(rules_.own_subnet, std::nullopt)),
+      own_rank_(own_rank) {}
 
 bool PeerCache::replace(const std::vector<NodeInfo>& nodes) {
   std::set<std::string> seen;
@@ -27,7 +38,7 @@ bool PeerCache::replace(const std::vector<NodeInfo>& nodes) {
   for (const auto& n : nodes) {
     if (n.name == own_name_) continue;
     seen.insert(n.name);
-    changed |= upsert(n.name, n.annotations);
+    changed |= upsert(n);
   }
   std::vector<std::string> gone;
   for (const auto& [name, fp] : known_) {
@@ -40,19 +51,21 @@ bool PeerCache::replace(const std::vector<NodeInfo>& nodes) {
 bool PeerCache::apply(const WatchEvent& ev) {
   if (ev.node.name == own_name_ || ev.type == WatchEventType::Bookmark) return false;
   if (ev.type == WatchEventType::Deleted) return remove(ev.node.name);
-  return upsert(ev.node.name, ev.node.annotations);
+  return upsert(ev.node);
 }
 
-bool PeerCache::upsert(const std::string& name, const Annotations& a) {
-  auto fp = fingerprint(a);
+bool PeerCache::upsert(const NodeInfo& node) {
+  const std::string& name = node.name;
+  const Annotations& a = node.annotations;
+  auto fp = fingerprint(node);
   auto it = known_.find(name);
   if (it != known_.end() && it->second == fp) return false;  // a heartbeat: nothing of ours changed
   known_[name] = fp;
   bool had_lease = candidates_.count(name) || parse_error_.count(name);
   std::set<std::string> affected{name};
   if (auto c = candidates_.find(name); c != candidates_.end()) {
-    affected.merge(overlapping(c->second.subnet));
-    index_remove(name, c->second.subnet);
+    affected.merge(overlapping(c->second.peer.subnet));
+    index_remove(name, c->second.peer.subnet);
     candidates_.erase(c);
   }
   parse_error_.erase(name);
@@ -67,7 +80,7 @@ bool PeerCache::upsert(const std::string& name, const Annotations& a) {
   } else if (auto peer = parse_peer(name, a, keys_, rules_)) {
     affected.merge(overlapping(peer->subnet));
     index_add(name, peer->subnet);
-    candidates_.emplace(name, std::move(*peer));
+    candidates_.emplace(name, Candidate{std::move(*peer), claim_rank(node.creation_timestamp, a, keys_)});
   } else {
     parse_error_[name] = peer.error();
   }
@@ -78,8 +91,8 @@ bool PeerCache::remove(const std::string& name) {
   if (!known_.erase(name)) return false;
   std::set<std::string> affected{name};
   if (auto c = candidates_.find(name); c != candidates_.end()) {
-    index_remove(name, c->second.subnet);
-    affected.merge(overlapping(c->second.subnet));
+    index_remove(name, c->second.peer.subnet);
+    affected.merge(overlapping(c->second.peer.subnet));
     candidates_.erase(c);
   }
   parse_error_.erase(name);
@@ -110,26 +123,48 @@ std::set<std::string> PeerCache::overlapping(const Ipv4Prefix& p) const {
   return out;
 }
 
+bool PeerCache::earlier(const std::string& a, const std::string& b) const {
+  auto ra = candidates_.at(a).rank, rb = candidates_.at(b).rank;
+  return ra != rb ? ra < rb : a < b;
+}
+
+std::string PeerCache::outranked_by(const std::string& name) const {
+  std::string first;
+  for (const auto& other : overlapping(candidates_.at(name).peer.subnet)) {
+    if (other != name && earlier(other, name) && (first.empty() || earlier(other, first))) first = other;
+  }
+  return first;
+}
+
 bool PeerCache::reconsider(const std::set<std::string>& names) {
   bool changed = false;
   for (const auto& name : names) {
     std::string reason;
+    bool outranked = false;
     auto c = candidates_.find(name);
     if (c != candidates_.end()) {
-      for (const auto& other : overlapping(c->second.subnet)) {
-        if (other == name) continue;
-        reason =
-            "subnet " + c->second.subnet.str() + " overlaps node " + other + "'s " + candidates_.at(other).subnet.str();
-        break;
+      const auto& subnet = c->second.peer.subnet;
+      if (own_subnet_ && own_subnet_->overlaps(subnet)) {
+        reason = "subnet " + subnet.str() + " overlaps our own subnet " + own_subnet_->str();
+      } else if (auto owner = outranked_by(name); !owner.empty()) {
+        const auto& o = candidates_.at(owner);
+        reason = "subnet " + subnet.str() + " overlaps node " + owner + "'s " + o.peer.subnet.str() + ", claimed at " +
+                 when(o.rank) + " (this one at " + when(c->second.rank) + "): the earlier claim keeps it";
+        outranked = true;
       }
     } else if (auto e = parse_error_.find(name); e != parse_error_.end()) {
       reason = e->second;
     }
+    if (outranked) {
+      outranked_.insert(name);
+    } else {
+      outranked_.erase(name);
+    }
     verdict(name, reason);
     auto cur = peers_.find(name);
     if (c != candidates_.end() && reason.empty()) {
-      if (cur == peers_.end() || !(cur->second == c->second)) {
-        peers_[name] = c->second;
+      if (cur == peers_.end() || !(cur->second == c->second.peer)) {
+        peers_[name] = c->second.peer;
         changed = true;
       }
     } else if (cur != peers_.end()) {
@@ -137,7 +172,34 @@ bool PeerCache::reconsider(const std::set<std::string>& names) {
       changed = true;
     }
   }
+  changed |= update_own_conflict();
   return changed;
+}
+
+bool PeerCache::update_own_conflict() {
+  std::string conflict;
+  if (own_subnet_) {
+    std::string first;
+    for (const auto& other : overlapping(*own_subnet_)) {
+      if (first.empty() || earlier(other, first)) first = other;
+    }
+    if (!first.empty()) {
+      const auto& o = candidates_.at(first);
+      bool theirs = o.rank != own_rank_ ? o.rank < own_rank_ : first < own_name_;
+      if (theirs) {
+        conflict = "node " + first + " claimed " + o.peer.subnet.str() + " at " + when(o.rank) +
+                   ", before this node's " + own_subnet_->str() + " (" + when(own_rank_) +
+                   "): every other node routes it to " + first +
+                   " and skips this node. Fix: drain this node, delete its " + keys_.subnet + " and " +
+                   keys_.claimed_at + " annotations (or the other Node, if it is the intruder), restart weftd";
+      }
+    }
+  }
+  if (conflict == own_conflict_) return false;
+  if (!conflict.empty()) spdlog::error("own subnet conflict: {}", conflict);
+  if (conflict.empty() && !own_conflict_.empty()) spdlog::info("own subnet conflict resolved");
+  own_conflict_ = std::move(conflict);
+  return true;
 }
 
 void PeerCache::verdict(const std::string& name, const std::string& reason) {

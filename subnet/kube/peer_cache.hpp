@@ -1,11 +1,15 @@
 #pragma once
 // PeerCache: the other Nodes' lease annotations and the valid peers derived from them.
 // Incremental: a watch event costs O(log n), so a burst of 5,000 events stays cheap. A Node is
-// a peer when its annotations parse and pass the rules and its subnet overlaps no other
-// candidate's (two Nodes claiming one subnet are both refused: neither is trusted). Each
-// Node's verdict is logged when it changes, not on every event. Not thread-safe: the owner locks.
+// a peer when its annotations parse and pass the rules (its subnet is one /SubnetLen of the
+// network) and no earlier claim holds an overlapping subnet: of Nodes claiming one subnet, the
+// established owner keeps it and only the newcomers are skipped (README, "Subnet ownership").
+// A claim's rank is the later of the Node's creationTimestamp (set by the API server) and its
+// claimed-at annotation; ties go to the smaller name. Each Node's verdict is logged when it
+// changes, not on every event. Not thread-safe: the owner locks.
 
 #include <cstdint>
+#include <limits>
 #include <map>
 #include <set>
 #include <string>
@@ -18,40 +22,57 @@ namespace weft::kube {
 
 class PeerCache {
  public:
-  PeerCache(std::string own_name, AnnotationKeys keys, PeerRules rules);
+  // rules.own_subnet: our subnet (never routed to a peer); own_rank: our claim's rank, to tell
+  // whether a Node overlapping us came first (then we are the one every other node skips).
+  PeerCache(std::string own_name, AnnotationKeys keys, PeerRules rules, std::int64_t own_rank = kUnknownRank);
 
-  // Replaces every Node (after a list). True when the peer set changed.
+  // Replaces every Node (after a list). True when the peer set or own_conflict() changed.
   bool replace(const std::vector<NodeInfo>& nodes);
-  // Applies one ADDED/MODIFIED/DELETED event. True when the peer set changed.
+  // Applies one ADDED/MODIFIED/DELETED event. True when the peer set or own_conflict() changed.
   bool apply(const WatchEvent& event);
 
   const PeerSet& peers() const { return peers_; }
-  std::size_t skipped() const { return skip_reason_.size(); }  // Nodes with bad annotations
+  std::size_t skipped() const { return skip_reason_.size(); }  // Nodes with bad annotations or a later claim
+  std::size_t outranked() const { return outranked_.size(); }  // of those, Nodes whose subnet an earlier claim holds
   std::size_t unjoined() const { return unjoined_.size(); }    // Nodes without any lease annotation
   const std::map<std::string, std::string>& skip_reasons() const { return skip_reason_; }
+  // Non-empty while a Node that claimed our subnet earlier holds it: every other node routes it
+  // there and skips us. Says which Node, and how to fix it.
+  const std::string& own_conflict() const { return own_conflict_; }
 
  private:
-  bool upsert(const std::string& name, const Annotations& a);
+  struct Candidate {
+    Peer peer;
+    std::int64_t rank;
+  };
+  bool upsert(const NodeInfo& node);
   bool remove(const std::string& name);
   void index_add(const std::string& name, const Ipv4Prefix& p);
   void index_remove(const std::string& name, const Ipv4Prefix& p);
   std::set<std::string> overlapping(const Ipv4Prefix& p) const;
-  // Re-decides the Nodes named; true when peers_ changed.
+  bool earlier(const std::string& a, const std::string& b) const;  // a's claim ranks before b's
+  std::string outranked_by(const std::string& name) const;         // the earliest other claimant, or ""
+  // Re-decides the Nodes named; true when peers_ or own_conflict_ changed.
   bool reconsider(const std::set<std::string>& names);
+  bool update_own_conflict();
   void verdict(const std::string& name, const std::string& reason);  // "" = valid
 
   std::string own_name_;
   AnnotationKeys keys_;
-  PeerRules rules_;
+  PeerRules rules_;  // own_subnet cleared: the cache checks overlaps with us itself
+  std::optional<Ipv4Prefix> own_subnet_;
+  std::int64_t own_rank_;
   // Every other Node, with a fingerprint of its annotations: a Node's heartbeats (MODIFIED
   // events with the same annotations) are recognised without keeping the strings.
   std::map<std::string, std::uint64_t> known_;
-  std::map<std::string, Peer> candidates_;                 // individually valid
+  std::map<std::string, Candidate> candidates_;            // individually valid
   std::map<std::string, std::string> parse_error_;         // individually invalid, with the reason
   std::map<Ipv4Prefix, std::set<std::string>> by_subnet_;  // candidates by subnet
   PeerSet peers_;
   std::map<std::string, std::string> skip_reason_;
+  std::set<std::string> outranked_;
   std::set<std::string> unjoined_;
+  std::string own_conflict_;
 };
 
 }  // namespace weft::kube

@@ -187,6 +187,14 @@ class ControlPlane:
         return self.path("weft.kubeconfig")
 
     @property
+    def admin_token(self):  # test/lab/lab.py's --api real reads these two
+        return self.tokens[ADMIN_USER]
+
+    @property
+    def weft_token(self):
+        return self.tokens[self.weft_user]
+
+    @property
     def ca_file(self):
         return self.path("pki", "ca.crt")
 

@@ -52,16 +52,20 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   weft::fuzz::check_peer("node-fuzz", a);
   (void)weft::has_lease_annotations(a, keys);
   (void)weft::parse_own(a, keys);
+  (void)weft::parse_rfc3339_ms(text);
   std::vector<weft::Ipv4Prefix> taken;
-  weft::add_taken_subnets(a, keys, taken);
+  weft::add_taken_subnets(a, keys, weft::fuzz::cluster_rules().network, taken);
 
+  for (const auto& p : taken)
+    FUZZ_CHECK(weft::fits_network(p, weft::fuzz::cluster_rules().network), "taken: " + p.str());
   for (const std::string* key :
-       {&keys.subnet, &keys.subnet_claim, &keys.public_ip, &keys.backend_type, &keys.backend_data}) {
+       {&keys.subnet, &keys.subnet_claim, &keys.public_ip, &keys.backend_type, &keys.backend_data, &keys.claimed_at}) {
     Annotations one = valid_peer();
     one[*key] = std::string(text);
     weft::fuzz::check_peer("node-fuzz", one);
     (void)weft::parse_own(one, keys);
-    weft::add_taken_subnets(one, keys, taken);
+    (void)weft::claim_rank(std::string(text), one, keys);
+    weft::add_taken_subnets(one, keys, weft::fuzz::cluster_rules().network, taken);
   }
   return 0;
 }

@@ -1,6 +1,7 @@
 #pragma once
 // The peer invariant shared by the annotations and node_json targets: whatever parse_peer
-// accepts under a fixed cluster can be routed without leaving the cluster network.
+// accepts under a fixed cluster can be routed without leaving the cluster network, and covers
+// exactly one of its subnets.
 
 #include <string>
 #include <string_view>
@@ -46,6 +47,10 @@ inline void check_peer(std::string_view name, const Annotations& a) {
   FUZZ_CHECK(peer->name == name, shown);
   FUZZ_CHECK(rules.network.network.contains(peer->subnet), "peer subnet outside the network: " + shown);
   FUZZ_CHECK(!rules.own_subnet->overlaps(peer->subnet), "peer subnet overlaps our own: " + shown);
+  // One subnet of the cluster's length in the leasable range: never a /16 or /17 that would
+  // black-hole the nodes inside it.
+  FUZZ_CHECK(peer->subnet.length() == rules.network.subnet_len, "peer subnet not a /SubnetLen: " + shown);
+  FUZZ_CHECK(fits_network(peer->subnet, rules.network), "peer subnet outside SubnetMin..SubnetMax: " + shown);
   FUZZ_CHECK(peer->vtep_mac.is_unicast() && !peer->vtep_mac.is_zero(), "peer VTEP MAC not unicast: " + shown);
   FUZZ_CHECK(!peer->public_ip.is_unspecified(), "peer public IP unspecified: " + shown);
   FUZZ_CHECK(!rules.network.network.contains(peer->public_ip), "peer public IP inside the network: " + shown);

@@ -148,3 +148,18 @@ TEST_CASE("load names the file in its errors", "[netconf]") {
   REQUIRE_FALSE(bad);
   CHECK_THAT(bad.error(), Catch::StartsWith(path) && Catch::Contains("\"SubnetLen\" is 8"));
 }
+
+TEST_CASE("SubnetSource picks where a node's subnet comes from; auto by default", "[netconf]") {
+  CHECK(NetConfig::parse(R"({"Network":"10.244.0.0/16"})")->subnet_source == weft::SubnetSource::Auto);
+  CHECK(NetConfig::parse(R"({"Network":"10.244.0.0/16","SubnetSource":"podCIDR"})")->subnet_source ==
+        weft::SubnetSource::PodCidr);
+  CHECK(NetConfig::parse(R"({"Network":"10.244.0.0/16","SubnetSource":"lease"})")->subnet_source ==
+        weft::SubnetSource::Lease);
+  auto r = NetConfig::parse(R"({"Network":"10.244.0.0/16","SubnetSource":"lease"})");
+  CHECK(r->warnings.empty());
+  CHECK_THAT(r->to_json(), Catch::Contains(R"("SubnetSource": "lease")"));
+  CHECK_THAT(error_of(R"({"Network":"10.244.0.0/16","SubnetSource":"podcidr"})"),
+             Catch::Contains("\"SubnetSource\" is \"podcidr\"") && Catch::Contains("\"podCIDR\"") &&
+                 Catch::Contains("\"lease\"") && Catch::Contains("\"auto\""));
+  CHECK_THAT(error_of(R"({"Network":"10.244.0.0/16","SubnetSource":1})"), Catch::Contains("must be a string"));
+}

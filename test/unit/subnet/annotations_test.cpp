@@ -66,9 +66,8 @@ TEST_CASE("bad peer annotations are refused with the reason", "[annotations]") {
   CHECK_THAT(refused(data(R"({"VNI":-1,"VtepMAC":"0e:8f:12:34:56:78"})")), Catch::Contains("is not a VNI"));
   CHECK_THAT(refused(data(std::string(5000, '['))), Catch::Contains("too long"));
   CHECK_THAT(refused(with("weft.io/subnet", "10.9.0.0/24")), Catch::Contains("outside network 10.244.0.0/16"));
-  CHECK_THAT(refused(with("weft.io/subnet", "10.244.1.0/25")),
+  CHECK_THAT(refused(with("weft.io/subnet", "10.244.1.0/24")),
              Catch::Contains("overlaps our own subnet 10.244.1.0/24"));
-  CHECK_THAT(refused(with("weft.io/subnet", "10.244.0.0/16")), Catch::Contains("overlaps our own"));
   CHECK_THAT(refused(with("weft.io/subnet", "10.244.7.1/24")), Catch::Contains("host bits"));
   CHECK_THAT(refused(with("weft.io/subnet", "garbage")), Catch::Contains("weft.io/subnet"));
   CHECK_THAT(refused(with("weft.io/public-ip", "2001:db8::7")), Catch::Contains("not a valid IPv4 address"));
@@ -95,7 +94,8 @@ TEST_CASE("the lease patch publishes what a peer needs and round-trips", "[annot
   l.public_ip = *Ipv4Addr::parse("192.0.2.7");
   l.vtep_mac = *Mac::parse("0e:8f:12:34:56:78");
   BackendConfig b;
-  auto patch = lease_patch(l, b, kKeys);
+  auto patch = lease_patch(l, b, kKeys, 1767225600123);
+  CHECK(patch.at("weft.io/claimed-at") == std::optional<std::string>("2026-01-01T00:00:00.123Z"));
   CHECK(patch.at("weft.io/backend-data") == std::optional<std::string>(R"({"VNI":1,"VtepMAC":"0e:8f:12:34:56:78"})"));
   CHECK_FALSE(patch.at("weft.io/subnet-claim"));
   Annotations a;
@@ -112,11 +112,74 @@ TEST_CASE("the lease patch publishes what a peer needs and round-trips", "[annot
   CHECK(own.subnet == l.subnet);
   CHECK(own.public_ip == l.public_ip);
   CHECK(own.vtep_mac == l.vtep_mac);
+  CHECK(own.claimed_at_ms == 1767225600123);
 }
 
 TEST_CASE("taken subnets include claims and skip malformed values", "[annotations]") {
   std::vector<Ipv4Prefix> taken;
-  add_taken_subnets({{"weft.io/subnet", "10.244.2.0/24"}, {"weft.io/subnet-claim", "10.244.3.0/24"}}, kKeys, taken);
-  add_taken_subnets({{"weft.io/subnet", "nope"}}, kKeys, taken);
+  auto net = v4(R"({"Network":"10.244.0.0/16"})");
+  add_taken_subnets({{"weft.io/subnet", "10.244.2.0/24"}, {"weft.io/subnet-claim", "10.244.3.0/24"}}, kKeys, net,
+                    taken);
+  add_taken_subnets({{"weft.io/subnet", "nope"}}, kKeys, net, taken);
   CHECK(taken == std::vector<Ipv4Prefix>{pfx("10.244.2.0/24"), pfx("10.244.3.0/24")});
+}
+
+TEST_CASE("a peer subnet must be one /SubnetLen of the network, in SubnetMin..SubnetMax", "[annotations][ownership]") {
+  auto with_subnet = [](const std::string& v) {
+    auto a = good();
+    a["weft.io/subnet"] = v;
+    return a;
+  };
+  // Issue #15: a /16 or a /17 inside the network black-holed every node it covers.
+  CHECK_THAT(refused(with_subnet("10.244.0.0/16")), Catch::Contains("is a /16") && Catch::Contains("/24 (SubnetLen)"));
+  CHECK_THAT(refused(with_subnet("10.244.128.0/17")), Catch::Contains("is a /17"));
+  CHECK_THAT(refused(with_subnet("10.244.7.0/25")), Catch::Contains("is a /25"));
+  CHECK_THAT(refused(with_subnet("10.244.0.0/24")), Catch::Contains("outside the leasable range 10.244.1.0"));
+  PeerRules narrow = rules();
+  narrow.network = v4(R"({"Network":"10.244.0.0/16","SubnetMax":"10.244.99.0"})");
+  auto r = parse_peer("node7", with_subnet("10.244.150.0/24"), kKeys, narrow);
+  REQUIRE_FALSE(r);
+  CHECK_THAT(r.error(), Catch::Contains("10.244.1.0 to 10.244.99.0 (SubnetMin, SubnetMax)"));
+  // podCIDR clusters: the controller assigns anywhere in the network, 10.244.0.0/24 first.
+  narrow.network = whole_network(narrow.network);
+  CHECK(parse_peer("node7", with_subnet("10.244.150.0/24"), kKeys, narrow));
+  CHECK(parse_peer("node7", with_subnet("10.244.0.0/24"), kKeys, narrow));
+  CHECK_FALSE(parse_peer("node7", with_subnet("10.244.0.0/23"), kKeys, narrow));
+}
+
+TEST_CASE("a subnet wider than SubnetLen never counts as taken for the allocator", "[annotations][ownership]") {
+  // Issue #15: one Node annotated 10.244.0.0/16 made every new node's weftd exit with "network full".
+  auto net = v4(R"({"Network":"10.244.0.0/16"})");
+  std::vector<Ipv4Prefix> taken;
+  add_taken_subnets({{"weft.io/subnet", "10.244.0.0/16"}}, kKeys, net, taken);
+  add_taken_subnets({{"weft.io/subnet-claim", "10.244.128.0/17"}}, kKeys, net, taken);
+  add_taken_subnets({{"weft.io/subnet", "10.9.0.0/24"}}, kKeys, net, taken);
+  add_taken_subnets({{"weft.io/subnet", "10.244.0.0/24"}}, kKeys, net, taken);  // below SubnetMin
+  CHECK(taken.empty());
+}
+
+TEST_CASE("RFC3339 times parse to milliseconds and back; bad ones are refused", "[annotations][ownership]") {
+  CHECK(parse_rfc3339_ms("1970-01-01T00:00:00Z") == 0);
+  CHECK(parse_rfc3339_ms("2026-01-01T00:00:00Z") == 1767225600000);
+  CHECK(parse_rfc3339_ms("2026-01-01T00:00:00.5Z") == 1767225600500);
+  CHECK(parse_rfc3339_ms("2026-01-01T00:00:00.123456789Z") == 1767225600123);
+  CHECK(parse_rfc3339_ms("2024-02-29T23:59:59Z") == 1709251199000);
+  CHECK(format_rfc3339_ms(1709251199007) == "2024-02-29T23:59:59.007Z");
+  CHECK(parse_rfc3339_ms(format_rfc3339_ms(1767225600123)) == 1767225600123);
+  for (const char* bad : {"", "2026-01-01", "2026-01-01T00:00:00", "2026-01-01T00:00:00+01:00", "2026-13-01T00:00:00Z",
+                          "2026-01-01T24:00:00Z", "2026-01-01T00:00:00.Z", "1969-12-31T23:59:59Z",
+                          "2026-01-01T00:00:00Zx", "20x6-01-01T00:00:00Z"}) {
+    CAPTURE(bad);
+    CHECK_FALSE(parse_rfc3339_ms(bad));
+  }
+}
+
+TEST_CASE("a claim ranks at the later of its Node's creation and its claimed-at", "[annotations][ownership]") {
+  const std::string created = "2026-01-01T00:00:10Z";
+  CHECK(claim_rank(created, {}, kKeys) == 1767225610000);
+  // A newcomer that writes an old claimed-at still ranks at its creation.
+  CHECK(claim_rank(created, {{"weft.io/claimed-at", "2020-01-01T00:00:00Z"}}, kKeys) == 1767225610000);
+  CHECK(claim_rank(created, {{"weft.io/claimed-at", "2026-01-01T00:01:00.250Z"}}, kKeys) == 1767225660250);
+  CHECK(claim_rank(created, {{"weft.io/claimed-at", "garbage"}}, kKeys) == 1767225610000);
+  CHECK(claim_rank("", {{"weft.io/claimed-at", "2020-01-01T00:00:00Z"}}, kKeys) == kUnknownRank);
 }

@@ -1,9 +1,17 @@
 #include "fake_kube_client.hpp"
 
+#include "subnet/annotations.hpp"
+
 namespace weft::test {
 
 namespace {
 ApiError cancelled() { return ApiError{ApiErrorKind::Cancelled, 0, "cancelled", {}}; }
+// A Node's creationTimestamp: now, as the API server stamps it (in ms, finer than its seconds).
+std::string created_at(std::uint64_t /*rv*/) {
+  return weft::format_rfc3339_ms(
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count());
+}
 }  // namespace
 
 void FakeKubeClient::Cluster::record(WatchEventType type, const NodeInfo& n) {
@@ -14,9 +22,21 @@ void FakeKubeClient::Cluster::record(WatchEventType type, const NodeInfo& n) {
 void FakeKubeClient::Cluster::add_node(const std::string& name, std::map<std::string, std::string> annotations,
                                        std::vector<std::string> pod_cidrs) {
   std::lock_guard<std::mutex> lock(mu);
-  NodeInfo n{name, std::to_string(++rv), std::move(annotations), std::move(pod_cidrs), {"192.0.2.1"}};
+  ++rv;
+  NodeInfo n{name, std::to_string(rv), created_at(rv), std::move(annotations), std::move(pod_cidrs), {"192.0.2.1"}};
   nodes[name] = n;
   record(WatchEventType::Added, n);
+}
+
+void FakeKubeClient::Cluster::set_pod_cidrs(const std::string& name, std::vector<std::string> pod_cidrs) {
+  std::lock_guard<std::mutex> lock(mu);
+  auto& n = nodes.at(name);
+  n.pod_cidrs = std::move(pod_cidrs);
+  n.resource_version = std::to_string(++rv);
+  NodeInfo meta = n;
+  meta.pod_cidrs.clear();
+  meta.internal_ips.clear();
+  record(WatchEventType::Modified, meta);
 }
 
 void FakeKubeClient::Cluster::set_annotations(const std::string& name, std::map<std::string, std::string> a) {
@@ -53,7 +73,8 @@ void FakeKubeClient::Cluster::add_node_behind_compaction(const std::string& name
                                                          std::map<std::string, std::string> annotations) {
   std::lock_guard<std::mutex> lock(mu);
   ++watch_epoch;
-  NodeInfo n{name, std::to_string(++rv), std::move(annotations), {}, {}};
+  ++rv;
+  NodeInfo n{name, std::to_string(rv), created_at(rv), std::move(annotations), {}, {}};
   nodes[name] = n;
   history.clear();
   floor = rv;
@@ -77,15 +98,18 @@ ApiResult<NodeInfo> FakeKubeClient::get_node(const std::string& name) {
   return it->second;
 }
 
-ApiResult<NodeList> FakeKubeClient::list_nodes() {
+ApiResult<NodeList> FakeKubeClient::list_nodes() { return list(false); }
+ApiResult<NodeList> FakeKubeClient::list_nodes_with_spec() { return list(true); }
+
+ApiResult<NodeList> FakeKubeClient::list(bool with_spec) {
   std::lock_guard<std::mutex> lock(c_->mu);
   if (shut_) return cancelled();
-  ++c_->lists;
+  ++(with_spec ? c_->full_lists : c_->lists);
   if (auto e = take_failure()) return *e;
   NodeList l{std::to_string(c_->rv), {}};
   for (const auto& [name, n] : c_->nodes) {
     NodeInfo meta = n;
-    meta.pod_cidrs.clear();  // metadata only
+    if (!with_spec) meta.pod_cidrs.clear();  // metadata only
     meta.internal_ips.clear();
     l.items.push_back(meta);
   }

@@ -27,11 +27,12 @@ class FakeKubeClient : public KubeClient {
     std::map<std::string, std::vector<NodeCondition>> conditions;
     std::deque<std::pair<std::uint64_t, WatchEvent>> history;
     std::deque<ApiError> fail_next;  // the next calls (any kind) fail with these
-    std::uint64_t lists = 0, watches = 0, gets = 0, patches = 0;
+    std::uint64_t lists = 0, full_lists = 0, watches = 0, gets = 0, patches = 0;
 
     void add_node(const std::string& name, std::map<std::string, std::string> annotations = {},
                   std::vector<std::string> pod_cidrs = {});
     void set_annotations(const std::string& name, std::map<std::string, std::string> annotations);
+    void set_pod_cidrs(const std::string& name, std::vector<std::string> pod_cidrs);  // as node-ipam does
     void delete_node(const std::string& name);
     void compact();
     void end_watches();
@@ -44,6 +45,7 @@ class FakeKubeClient : public KubeClient {
 
   ApiResult<NodeInfo> get_node(const std::string& name) override;
   ApiResult<NodeList> list_nodes() override;
+  ApiResult<NodeList> list_nodes_with_spec() override;
   ApiResult<WatchEnd> watch_nodes(const std::string& rv, const WatchHandler& on_event) override;
   ApiResult<NodeInfo> patch_node_annotations(const std::string& name, const std::string& rv,
                                              const std::map<std::string, std::optional<std::string>>& patch) override;
@@ -52,6 +54,7 @@ class FakeKubeClient : public KubeClient {
 
  private:
   std::optional<ApiError> take_failure();  // needs mu held
+  ApiResult<NodeList> list(bool with_spec);
   std::shared_ptr<Cluster> c_;
   bool shut_ = false;
 };

@@ -36,6 +36,8 @@ inline std::unique_ptr<SubnetManager> real_manager(const KubeApiServer& s, const
   kube::KubeSubnetConfig c;
   c.node_name = node;
   c.net = net_config(netconf);
+  c.auto_wait = std::chrono::milliseconds(50);  // SubnetSource auto in an empty cluster
+  c.pod_cidr_poll = std::chrono::milliseconds(20);
   auto m = kube::make_kube_subnet_manager(config_for(s, s.weft_token()), o, c);
   if (!m) FAIL(m.error());
   return std::move(*m);

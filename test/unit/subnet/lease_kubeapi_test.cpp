@@ -148,3 +148,37 @@ TEST_CASE("lease: fifty managers joining at once never share a subnet (2 rounds)
 TEST_CASE("lease: fifty managers joining at once never share a subnet (20 rounds)", "[lease][slow]") {
   race(std::getenv("WEFT_RACE_ROUNDS") ? std::atoi(std::getenv("WEFT_RACE_ROUNDS")) : 20);
 }
+
+TEST_CASE("lease: against the double, the lease avoids every podCIDR and a /16 does not fill the network",
+          "[lease][ownership]") {
+  // Issue #15, 2 and 3, over HTTP: the picking list is a full list (spec.podCIDRs included).
+  KubeApiServer s;
+  const char* net = R"({"Network":"10.0.0.0/22","SubnetLen":24,"SubnetMin":"10.0.0.0","SubnetSource":"lease"})";
+  s.create_node("a", "192.0.2.11", "10.0.0.0/24");
+  s.create_node("b", "192.0.2.12", "10.0.1.0/24");
+  s.create_node("c", "192.0.2.13", "10.0.3.0/24");
+  s.create_node("hostile", "192.0.2.14", "", peer_annotations("10.0.0.0/22"));
+  s.create_node("me");
+  auto l = real_manager(s, "me", net)->acquire(kIp, kMac);
+  REQUIRE(l);
+  CHECK(l->subnet.str() == "10.0.2.0/24");
+  CHECK_FALSE(annotation(s, "me", "weft.io/claimed-at").empty());
+}
+
+TEST_CASE("lease: against the double, SubnetSource podCIDR waits until the podCIDR is set", "[lease][ownership]") {
+  KubeApiServer s;
+  s.create_node("n1");
+  auto m = real_manager(s, "n1", R"({"Network":"10.244.0.0/16","SubnetSource":"podCIDR"})");
+  std::optional<Result<Lease>> got;
+  std::thread t([&] { got = m->acquire(kIp, kMac); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  CHECK(annotation(s, "n1", "weft.io/subnet").empty());
+  CHECK(annotation(s, "n1", "weft.io/subnet-claim").empty());
+  CHECK_THAT(m->stats().lease_waiting, Catch::Contains("waiting for spec.podCIDR"));
+  s.request("PATCH", "/api/v1/nodes/n1", R"({"spec":{"podCIDR":"10.244.9.0/24","podCIDRs":["10.244.9.0/24"]}})",
+            "application/merge-patch+json", s.admin_token());
+  t.join();
+  REQUIRE(got);
+  REQUIRE(*got);
+  CHECK((*got)->subnet.str() == "10.244.9.0/24");
+}

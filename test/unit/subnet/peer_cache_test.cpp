@@ -11,10 +11,13 @@ namespace {
 
 const AnnotationKeys kKeys = AnnotationKeys::with_prefix("weft.io");
 
-NodeInfo node(const std::string& name, const std::string& subnet, const std::string& mac = "0e:00:00:00:00:01") {
+// Nodes are created at 2026-01-01T00:00:<created>Z.
+NodeInfo node(const std::string& name, const std::string& subnet, const std::string& mac = "0e:00:00:00:00:01",
+              int created = 1) {
   NodeInfo n;
   n.name = name;
   n.resource_version = "1";
+  n.creation_timestamp = format_rfc3339_ms(1767225600000LL + created * 1000LL);
   n.annotations = {{"weft.io/subnet", subnet},
                    {"weft.io/public-ip", "192.0.2.1"},
                    {"weft.io/backend-type", "vxlan"},
@@ -23,8 +26,8 @@ NodeInfo node(const std::string& name, const std::string& subnet, const std::str
 }
 
 PeerCache cache() {
-  return PeerCache("me", kKeys,
-                   PeerRules{test::v4(R"({"Network":"10.244.0.0/16"})"), "vxlan", 1, pfx("10.244.1.0/24")});
+  return PeerCache("me", kKeys, PeerRules{test::v4(R"({"Network":"10.244.0.0/16"})"), "vxlan", 1, pfx("10.244.1.0/24")},
+                   1767225600000);  // our claim ranks before every Node of these tests
 }
 
 WatchEvent ev(WatchEventType t, NodeInfo n) { return WatchEvent{t, std::move(n)}; }
@@ -67,18 +70,85 @@ TEST_CASE("bad peers are skipped with a reason; a fix brings them back", "[peers
   CHECK(c.peers().count("x") == 1);
 }
 
-TEST_CASE("two Nodes claiming overlapping subnets are both refused until one leaves", "[peers]") {
+NodeInfo aged(const std::string& name, const std::string& subnet, int created, const std::string& claimed_at = "") {
+  NodeInfo n = node(name, subnet, "0e:00:00:00:00:01", created);
+  if (!claimed_at.empty()) n.annotations["weft.io/claimed-at"] = claimed_at;
+  return n;
+}
+
+TEST_CASE("a Node copying a peer's subnet is skipped; the established owner keeps its route", "[peers][ownership]") {
+  // Issue #15, 1: a Node annotated with n2's subnet made n1 and n3 drop n2's route.
   auto c = cache();
-  CHECK(c.replace({node("a", "10.244.8.0/24")}));
-  CHECK(c.apply(ev(WatchEventType::Added, node("b", "10.244.8.0/23"))));  // contains a's
-  CHECK(c.peers().empty());
-  CHECK_THAT(c.skip_reasons().at("a"), Catch::Contains("overlaps node b"));
-  CHECK_FALSE(c.apply(ev(WatchEventType::Added, node("c", "10.244.8.0/24"))));
-  CHECK_FALSE(c.apply(ev(WatchEventType::Deleted, node("b", ""))));  // a and c still collide
-  CHECK(c.peers().empty());
-  CHECK(c.apply(ev(WatchEventType::Modified, node("c", "10.244.20.0/24"))));
-  CHECK(c.peers().size() == 2);
+  CHECK(c.replace({aged("n2", "10.244.8.0/24", 10, "2026-01-01T00:00:12Z"), aged("n3", "10.244.9.0/24", 11)}));
+  CHECK_FALSE(c.apply(ev(WatchEventType::Added, aged("g-overlap", "10.244.8.0/24", 50))));
+  CHECK(c.peers().count("n2") == 1);
+  CHECK(c.peers().count("n3") == 1);
+  CHECK(c.peers().count("g-overlap") == 0);
+  CHECK_THAT(c.skip_reasons().at("g-overlap"),
+             Catch::Contains("overlaps node n2's 10.244.8.0/24") && Catch::Contains("the earlier claim keeps it"));
+  CHECK(c.skipped() == 1);
+  CHECK(c.outranked() == 1);
+  CHECK(c.skip_reasons().count("n2") == 0);
+  // Lying about its claim time does not help: a claim cannot predate its Node.
+  CHECK_FALSE(c.apply(ev(WatchEventType::Modified, aged("g-overlap", "10.244.8.0/24", 50, "2000-01-01T00:00:00Z"))));
+  CHECK(c.peers().count("n2") == 1);
+  // The order events arrive in does not matter: the same verdict from a list with g first.
+  auto d = cache();
+  d.replace({aged("g-overlap", "10.244.8.0/24", 50, "2000-01-01T00:00:00Z")});
+  CHECK(d.peers().count("g-overlap") == 1);  // alone, it is a peer
+  CHECK(d.apply(ev(WatchEventType::Added, aged("n2", "10.244.8.0/24", 10))));
+  CHECK(d.peers().count("n2") == 1);
+  CHECK(d.peers().count("g-overlap") == 0);
+  // The intruder leaves: n2 is untouched, nothing to reconcile.
+  CHECK_FALSE(c.apply(ev(WatchEventType::Deleted, aged("g-overlap", "10.244.8.0/24", 50))));
   CHECK(c.skipped() == 0);
+  CHECK(c.outranked() == 0);
+}
+
+TEST_CASE("when the owner leaves, the next claim in rank takes the subnet; ties go to the smaller name",
+          "[peers][ownership]") {
+  auto c = cache();
+  c.replace({aged("a", "10.244.8.0/24", 5), aged("b", "10.244.8.0/24", 7), aged("c", "10.244.8.0/24", 6)});
+  CHECK(c.peers().size() == 1);
+  CHECK(c.peers().count("a") == 1);
+  CHECK(c.apply(ev(WatchEventType::Deleted, aged("a", "", 5))));
+  CHECK(c.peers().count("c") == 1);  // created before b
+  CHECK_THAT(c.skip_reasons().at("b"), Catch::Contains("overlaps node c's"));
+  auto t = cache();
+  t.replace({aged("y", "10.244.8.0/24", 5), aged("x", "10.244.8.0/24", 5)});
+  CHECK(t.peers().count("x") == 1);
+  // A Node without a creationTimestamp ranks last.
+  NodeInfo undated = node("0-undated", "10.244.8.0/24");
+  undated.creation_timestamp.clear();
+  CHECK_FALSE(t.apply(ev(WatchEventType::Added, undated)));
+  CHECK(t.peers().count("x") == 1);
+}
+
+TEST_CASE("a /16 or /17 inside the network is skipped and takes nobody's route", "[peers][ownership]") {
+  // Issue #15, 1: a peer's subnet was not checked against SubnetLen; a /17 black-holed every node in it.
+  auto c = cache();
+  CHECK(c.replace({node("a", "10.244.8.0/24"), node("b", "10.244.130.0/24")}));
+  CHECK_FALSE(c.apply(ev(WatchEventType::Added, aged("wide", "10.244.0.0/17", 0))));
+  CHECK_FALSE(c.apply(ev(WatchEventType::Added, aged("whole", "10.244.0.0/16", 0))));
+  CHECK(c.peers().size() == 2);
+  CHECK_THAT(c.skip_reasons().at("wide"), Catch::Contains("is a /17"));
+  CHECK_THAT(c.skip_reasons().at("whole"), Catch::Contains("is a /16"));
+  CHECK(c.outranked() == 0);
+}
+
+TEST_CASE("an earlier claim on our own subnet is reported: every other node skips us", "[peers][ownership]") {
+  // Our claim ranks at 00:00:20; a Node that claimed our subnet at 00:00:05 keeps it everywhere else.
+  PeerCache c("me", kKeys, PeerRules{test::v4(R"({"Network":"10.244.0.0/16"})"), "vxlan", 1, pfx("10.244.1.0/24")},
+              1767225620000);
+  CHECK_FALSE(c.replace({aged("later", "10.244.1.0/24", 30)}));
+  CHECK(c.own_conflict().empty());  // we came first: it is the one skipped
+  CHECK_THAT(c.skip_reasons().at("later"), Catch::Contains("overlaps our own subnet"));
+  CHECK(c.apply(ev(WatchEventType::Added, aged("owner", "10.244.1.0/24", 5))));
+  CHECK_THAT(c.own_conflict(), Catch::Contains("node owner claimed 10.244.1.0/24") &&
+                                   Catch::Contains("skips this node") && Catch::Contains("drain this node"));
+  CHECK(c.peers().empty());  // our own subnet is never routed away, whoever owns it
+  CHECK(c.apply(ev(WatchEventType::Deleted, aged("owner", "", 5))));
+  CHECK(c.own_conflict().empty());
 }
 
 TEST_CASE("five thousand peers arrive as single events without slowing down", "[peers]") {

@@ -1,0 +1,222 @@
+// Subnet ownership (issue #15) through the subnet manager over the in-memory fake: where a
+// node's subnet comes from (SubnetSource), what the annotation lease avoids, and what a node
+// reports when its subnet is not cleanly its own.
+#include <atomic>
+#include <catch2/catch.hpp>
+#include <set>
+#include <thread>
+
+#include "fake_kube_client.hpp"
+#include "subnet/kube/kube_subnet_manager.hpp"
+#include "test_util.hpp"
+
+using namespace weft;
+using namespace weft::kube;
+using weft::test::FakeKubeClient;
+using weft::test::pfx;
+
+namespace {
+
+using Cluster = FakeKubeClient::Cluster;
+using namespace std::chrono_literals;
+
+const Mac kMac = *Mac::parse("0e:00:00:00:00:01");
+const Ipv4Addr kIp = *Ipv4Addr::parse("192.0.2.1");
+
+std::unique_ptr<SubnetManager> manager(const std::shared_ptr<Cluster>& c, const std::string& name,
+                                       const std::string& netconf, std::chrono::milliseconds auto_wait = 20ms) {
+  KubeSubnetConfig cfg;
+  cfg.node_name = name;
+  cfg.net = test::net_config(netconf);
+  cfg.backoff.initial = 1ms;
+  cfg.conflict_backoff = 2ms;
+  cfg.auto_wait = auto_wait;
+  cfg.pod_cidr_poll = 5ms;
+  auto m = make_kube_subnet_manager(std::make_shared<FakeKubeClient>(c), cfg);
+  REQUIRE(m);
+  return std::move(*m);
+}
+
+std::map<std::string, std::string> lease_of(const std::string& subnet) {
+  return {{"weft.io/subnet", subnet},
+          {"weft.io/public-ip", "192.0.2.9"},
+          {"weft.io/backend-type", "vxlan"},
+          {"weft.io/backend-data", R"({"VNI":1,"VtepMAC":"0e:00:00:00:00:09"})"}};
+}
+
+template <class F>
+bool eventually(F f, int ms = 3000) {
+  for (int i = 0; i < ms; ++i) {
+    if (f()) return true;
+    std::this_thread::sleep_for(1ms);
+  }
+  return false;
+}
+
+std::map<std::string, std::string> annotations(const std::shared_ptr<Cluster>& c, const std::string& name) {
+  std::lock_guard<std::mutex> lock(c->mu);
+  return c->nodes.at(name).annotations;
+}
+
+const char* kPodCidrMode = R"({"Network":"10.244.0.0/16","SubnetSource":"podCIDR"})";
+const char* kAuto = R"({"Network":"10.244.0.0/16"})";
+const char* kLease = R"({"Network":"10.244.0.0/16","SubnetSource":"lease"})";
+
+// Acquires on a thread; the test assigns the podCIDR meanwhile.
+struct Acquiring {
+  std::unique_ptr<SubnetManager> m;
+  std::optional<Result<Lease>> result;  // read only once `done`
+  std::atomic<bool> done{false};
+  std::thread t;
+  explicit Acquiring(std::unique_ptr<SubnetManager> mgr)
+      : m(std::move(mgr)), t([this] {
+          result = m->acquire(kIp, kMac);
+          done = true;
+        }) {}
+  ~Acquiring() {
+    m->stop();
+    t.join();
+  }
+};
+
+}  // namespace
+
+TEST_CASE("SubnetSource podCIDR waits for the controller and never leases on its own", "[lease][ownership]") {
+  // Issue #15, 3: a weftd started before node-ipam reached its Node leased a /24 by itself.
+  auto c = std::make_shared<Cluster>();
+  c->add_node("n1");
+  Acquiring a(manager(c, "n1", kPodCidrMode));
+  REQUIRE(eventually([&] { return !a.m->stats().lease_waiting.empty(); }));
+  CHECK_THAT(a.m->stats().lease_waiting,
+             Catch::Contains("waiting for spec.podCIDR of node n1") && Catch::Contains("--allocate-node-cidrs"));
+  std::this_thread::sleep_for(50ms);
+  CHECK_FALSE(a.done);
+  CHECK(annotations(c, "n1").empty());        // no claim, no lease
+  c->set_pod_cidrs("n1", {"10.244.0.0/24"});  // the controller's first subnet, below SubnetMin
+  REQUIRE(eventually([&] { return a.done.load(); }));
+  REQUIRE(*a.result);
+  CHECK((*a.result)->subnet == pfx("10.244.0.0/24"));
+  CHECK(annotations(c, "n1").at("weft.io/subnet") == "10.244.0.0/24");
+  CHECK(annotations(c, "n1").count("weft.io/claimed-at") == 1);
+  CHECK(a.m->stats().lease_waiting.empty());
+}
+
+TEST_CASE("SubnetSource auto waits for a podCIDR when any Node has one", "[lease][ownership]") {
+  auto c = std::make_shared<Cluster>();
+  c->add_node("cp", lease_of("10.244.0.0/24"), {"10.244.0.0/24"});
+  c->add_node("n1");
+  Acquiring a(manager(c, "n1", kAuto));
+  REQUIRE(eventually([&] { return !a.m->stats().lease_waiting.empty(); }));
+  CHECK_THAT(a.m->stats().lease_waiting, Catch::Contains("node cp has a podCIDR"));
+  std::this_thread::sleep_for(60ms);  // well past auto_wait: it never falls back to a lease
+  CHECK_FALSE(a.done);
+  CHECK(annotations(c, "n1").empty());
+  c->set_pod_cidrs("n1", {"10.244.1.0/24"});
+  REQUIRE(eventually([&] { return a.done.load(); }));
+  REQUIRE(*a.result);
+  CHECK((*a.result)->subnet == pfx("10.244.1.0/24"));
+}
+
+TEST_CASE("SubnetSource auto leases at once in a cluster of leases, after a short wait in an empty one",
+          "[lease][ownership]") {
+  auto c = std::make_shared<Cluster>();
+  c->add_node("first");
+  auto t0 = std::chrono::steady_clock::now();
+  auto first = manager(c, "first", kAuto, 100ms)->acquire(kIp, kMac);
+  REQUIRE(first);
+  CHECK(std::chrono::steady_clock::now() - t0 >= 100ms);
+  c->add_node("second");
+  t0 = std::chrono::steady_clock::now();
+  auto second = manager(c, "second", kAuto, 10s)->acquire(kIp, kMac);
+  REQUIRE(second);
+  CHECK(std::chrono::steady_clock::now() - t0 < 2s);
+  CHECK(second->subnet != first->subnet);
+}
+
+TEST_CASE("the annotation lease never picks a subnet that a Node's spec.podCIDR holds", "[lease][ownership]") {
+  // Issue #15, 3: the lease avoided other nodes' annotations, not their podCIDRs.
+  const char* net = R"({"Network":"10.0.0.0/22","SubnetLen":24,"SubnetMin":"10.0.0.0","SubnetSource":"lease"})";
+  for (int rep = 0; rep < 20; ++rep) {
+    auto c = std::make_shared<Cluster>();
+    c->add_node("a", {}, {"10.0.0.0/24"});  // podCIDRs only: weft is not running there yet
+    c->add_node("b", {}, {"10.0.1.0/24"});
+    c->add_node("c", {}, {"10.0.3.0/24"});
+    c->add_node("me");
+    auto l = manager(c, "me", net)->acquire(kIp, kMac);
+    REQUIRE(l);
+    CHECK(l->subnet == pfx("10.0.2.0/24"));
+  }
+}
+
+TEST_CASE("a Node claiming the whole network does not make it full", "[lease][ownership]") {
+  // Issue #15, 2: one Node annotated 10.244.0.0/16 made a new node's weftd exit with "network full".
+  auto c = std::make_shared<Cluster>();
+  c->add_node("hostile", lease_of("10.244.0.0/16"));
+  c->add_node("wide", {{"weft.io/subnet-claim", "10.244.128.0/17"}});
+  c->add_node("me");
+  auto l = manager(c, "me", kLease)->acquire(kIp, kMac);
+  REQUIRE(l);
+  CHECK(l->subnet.length() == 24);
+}
+
+TEST_CASE("a published subnet that differs from spec.podCIDR is kept and reported", "[lease][ownership]") {
+  // Issue #15, 3: a weftd restarted after its podCIDR arrived switched subnets under its pods.
+  auto c = std::make_shared<Cluster>();
+  auto published = lease_of("10.244.42.0/24");
+  published["weft.io/claimed-at"] = "2026-01-01T00:00:05.000Z";
+  c->add_node("n1", published, {"10.244.7.0/24"});
+  auto m = manager(c, "n1", kAuto);
+  auto l = m->acquire(kIp, kMac);
+  REQUIRE(l);
+  CHECK(l->subnet == pfx("10.244.42.0/24"));
+  CHECK(annotations(c, "n1").at("weft.io/subnet") == "10.244.42.0/24");
+  CHECK(annotations(c, "n1").at("weft.io/claimed-at") == "2026-01-01T00:00:05.000Z");
+  CHECK_THAT(m->stats().lease_problem, Catch::Contains("spec.podCIDR is 10.244.7.0/24") &&
+                                           Catch::Contains("drain the node") && Catch::Contains("weft.io/subnet-") &&
+                                           Catch::Contains("restart weftd"));
+  // The same with SubnetSource podCIDR: never renumber under running pods.
+  auto again = manager(c, "n1", kPodCidrMode);
+  REQUIRE(again->acquire(kIp, kMac)->subnet == pfx("10.244.42.0/24"));
+  CHECK_FALSE(again->stats().lease_problem.empty());
+}
+
+TEST_CASE("a podCIDR of another length than SubnetLen is a clear error", "[lease][ownership]") {
+  auto c = std::make_shared<Cluster>();
+  c->add_node("n1", {}, {"10.244.4.0/23"});
+  auto l = manager(c, "n1", kPodCidrMode)->acquire(kIp, kMac);
+  REQUIRE_FALSE(l);
+  CHECK_THAT(l.error(), Catch::Contains("/23") && Catch::Contains("--node-cidr-mask-size"));
+}
+
+TEST_CASE("the claim time is kept across restarts; a newcomer copying our subnet is told it is skipped",
+          "[lease][ownership]") {
+  auto c = std::make_shared<Cluster>();
+  c->add_node("owner");
+  auto owner = manager(c, "owner", kLease);
+  auto l = owner->acquire(kIp, kMac);
+  REQUIRE(l);
+  auto claimed = annotations(c, "owner").at("weft.io/claimed-at");
+  std::this_thread::sleep_for(5ms);
+  REQUIRE(manager(c, "owner", kLease)->acquire(kIp, kMac));
+  CHECK(annotations(c, "owner").at("weft.io/claimed-at") == claimed);
+
+  // The copier: created later, it publishes the owner's subnet as its own (as a hostile Node or a
+  // podCIDR clash would). Its weftd keeps serving it but reports that everyone else skips it.
+  auto copied = lease_of(l->subnet.str());
+  copied["weft.io/claimed-at"] = "2000-01-01T00:00:00.000Z";
+  c->add_node("copier", copied);
+  auto m = manager(c, "copier", kLease);
+  auto mine = m->acquire(kIp, kMac);
+  REQUIRE(mine);
+  CHECK(mine->subnet == l->subnet);
+  m->start_watch([] {});
+  REQUIRE(eventually([&] { return !m->stats().own_conflict.empty(); }));
+  CHECK_THAT(m->stats().own_conflict, Catch::Contains("node owner claimed " + l->subnet.str()));
+  // And the owner sees the copier skipped, itself untouched.
+  owner->start_watch([] {});
+  REQUIRE(eventually([&] { return owner->stats().outranked_nodes == 0 && owner->stats().skipped_peers == 1; }));
+  CHECK(owner->stats().own_conflict.empty());
+  CHECK_THAT(owner->skipped_nodes(10).at("copier"), Catch::Contains("overlaps our own subnet"));
+  m->stop();
+  owner->stop();
+}
