@@ -84,8 +84,11 @@ class Join(LabCase):
     pods = 1
 
     def test_a_fourth_node_is_routed_everywhere_within_2s(self):
+        node = self.lab.add_node(4, pod_cidr_mode=self.pod_cidr, start=False)
+        if self.pod_cidr and self.lab.real_api:
+            self.lab.wait_pod_cidr(node)  # node-ipam's part, before weftd (as kubelet's Node is)
         start = time.monotonic()
-        node = self.lab.add_node(4)
+        self.lab.start_weftd(node)
         self.wait(lambda: "weft.io/subnet" in self.lab.node_annotations(node), 5, "node4 annotated")
         subnet = self.subnet_of(node)
         for peer in ("node1", "node2", "node3"):
