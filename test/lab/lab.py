@@ -189,10 +189,11 @@ class Lab:
 
     def stop_real_api(self, sig=signal.SIGTERM):
         """Stops kube-apiserver alone (etcd and the controller-manager keep running)."""
-        pid = self.state["pids"].pop("cp-apiserver", None)
+        pid = self.state["pids"].pop("cp-kube-apiserver", None)
         self.save()
-        if pid:
-            kill_group(pid, sig)
+        if not pid:
+            raise LabError("no kube-apiserver PID in the lab's state: is the lab's API real and up?")
+        kill_group(pid, sig)
 
     def write_real_api_files(self, cp):
         api_dir = os.path.join(self.dir, "api")
