@@ -73,7 +73,11 @@ std::string now_rfc3339() {
 class RealKubeClient final : public KubeClient {
  public:
   RealKubeClient(const KubeConfig& cfg, const ClientOptions& opts)
-      : cfg_(cfg), opts_(opts), tokens_(cfg.token, cfg.token_file), rng_(std::random_device{}()) {
+      : cfg_(cfg),
+        opts_(opts),
+        tokens_(cfg.token, cfg.token_file),
+        silence_(opts.watch_silence_min, opts.watch_silence_factor),
+        rng_(std::random_device{}()) {
     skip_system_ca_bundle_once(cfg_);
     init_pool_once(opts.pool_threads);
     auto tls = load_tls(cfg_);
@@ -181,8 +185,6 @@ class RealKubeClient final : public KubeClient {
     return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::seconds(opts_.watch_timeout_max_s) +
                                                                  opts_.watch_idle_margin);
   }
-  // How long a watch may stay silent: factor x the bookmark gap once known, else 0 (no limit).
-  std::chrono::milliseconds watch_silence_deadline() const;
 
   // A per-request cancellation source, linked to the client's (shutdown cancels everything).
   std::optional<pplx::cancellation_token_source> request_source() {
@@ -208,7 +210,7 @@ class RealKubeClient final : public KubeClient {
   std::unique_ptr<http_client> client_;
   std::unique_ptr<http_client> watch_client_;
   std::unique_ptr<ServerProbe> probe_;
-  std::atomic<std::int64_t> bookmark_gap_ms_{0};  // last gap between two bookmarks on one stream; 0 unknown
+  SilenceLimit silence_;  // how long a watch may stay silent, from the bookmark gaps seen
   mutable std::mutex mu_;
   bool shut_ = false;
   pplx::cancellation_token_source cts_;
@@ -355,17 +357,15 @@ ApiResult<WatchEnd> RealKubeClient::watch_nodes(const std::string& rv, const Wat
                      "&timeoutSeconds=" + std::to_string(timeout_s);
   // A path that drops packets without a reset leaves the stream silent: end it once the silence
   // is well past the server's bookmark cadence (headers included: the request may hang too).
-  SilenceWatchdog watchdog([this] { return watch_silence_deadline(); }, [&cts] { cts->cancel(); });
+  SilenceWatchdog watchdog([this] { return silence_.limit(); }, [&cts] { cts->cancel(); });
   auto silence_error = [&] {
-    auto gap = bookmark_gap_ms_.load();
-    bookmark_gap_ms_ = gap * 2;  // a server that slowed its bookmarks gets a longer deadline next time
-    spdlog::info("watch nodes: nothing from {} for {} ms (bookmarks came every {} ms): resuming the watch", cfg_.server,
-                 watchdog.fired_after().count(), gap);
-    return ApiError{ApiErrorKind::Transport,
-                    0,
-                    what + ": no data from " + cfg_.server + " for " + std::to_string(watchdog.fired_after().count()) +
-                        " ms while bookmarks came every " + std::to_string(gap) + " ms (connection presumed dead)",
-                    {}};
+    auto limit = silence_.limit();
+    silence_.fired();
+    std::string why = "nothing from " + cfg_.server + " for " + std::to_string(watchdog.fired_after().count()) +
+                      " ms (limit " + std::to_string(limit.count()) + " ms; largest bookmark gap " +
+                      std::to_string(silence_.gap().count()) + " ms)";
+    spdlog::info("watch nodes: {}: connection presumed dead, resuming the watch", why);
+    return ApiError{ApiErrorKind::Transport, 0, what + ": " + why + " (connection presumed dead)", {}};
   };
   auto resp = send(*watch_client_, methods::GET, path, "", kMetaWatch, *cts, what, watch_timeout());
   if (!resp) return watchdog.fired() ? silence_error() : resp.error();
@@ -378,9 +378,7 @@ ApiResult<WatchEnd> RealKubeClient::watch_nodes(const std::string& rv, const Wat
   std::optional<std::chrono::steady_clock::time_point> last_bookmark;
   auto learn_bookmark_gap = [this](std::optional<std::chrono::steady_clock::time_point>& last) {
     auto now = std::chrono::steady_clock::now();
-    if (last) {
-      bookmark_gap_ms_ = std::chrono::duration_cast<std::chrono::milliseconds>(now - *last).count();
-    }
+    if (last) silence_.learn_gap(std::chrono::duration_cast<std::chrono::milliseconds>(now - *last));
     last = now;
   };
   try {
@@ -415,12 +413,6 @@ ApiResult<WatchEnd> RealKubeClient::watch_nodes(const std::string& rv, const Wat
     return exception_error(what, e, watch_timeout());
   }
   return end;
-}
-
-std::chrono::milliseconds RealKubeClient::watch_silence_deadline() const {
-  auto gap = bookmark_gap_ms_.load();
-  if (gap <= 0 || opts_.watch_silence_factor <= 0) return std::chrono::milliseconds(0);
-  return std::max(opts_.watch_silence_min, std::chrono::milliseconds(gap * opts_.watch_silence_factor));
 }
 
 void RealKubeClient::wait_for_server(std::chrono::milliseconds pace, StopSignal& stop) {
