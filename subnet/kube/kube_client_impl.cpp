@@ -70,6 +70,11 @@ std::string now_rfc3339() {
   return buf;
 }
 
+std::string lower_first(std::string s) {
+  if (!s.empty()) s[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(s[0])));
+  return s;
+}
+
 class RealKubeClient final : public KubeClient {
  public:
   RealKubeClient(const KubeConfig& cfg, const ClientOptions& opts)
@@ -99,7 +104,9 @@ class RealKubeClient final : public KubeClient {
       watch_client_ = std::make_unique<http_client>(cfg_.server, make_config(watch_timeout()));
       web::uri uri(cfg_.server);
       int port = uri.port() > 0 ? uri.port() : (uri.scheme() == "http" ? 80 : 443);
-      if (opts_.probe_server) probe_ = std::make_unique<ServerProbe>(uri.host(), std::to_string(port));
+      host_ = uri.host();
+      port_ = std::to_string(port);
+      if (opts_.probe_server) probe_ = std::make_unique<ServerProbe>(host_, port_);
     } catch (const std::exception& e) {
       setup_error_ = "bad API server URL \"" + cfg_.server + "\" in " + cfg_.source + ": " + e.what();
     }
@@ -146,10 +153,16 @@ class RealKubeClient final : public KubeClient {
     return std::move(*node);
   }
 
+  // Reads the Node first: lastTransitionTime changes only when the status does (Kubernetes'
+  // rule), so a restart that re-publishes the same status keeps it.
   ApiStatus patch_node_condition(const std::string& name, const NodeCondition& condition) override {
+    const std::string what = "patch nodes/status (node \"" + name + "\")";
+    auto node = call(methods::GET, "/api/v1/nodes/" + path_escape(name), "", "application/json", opts_.max_body,
+                     "get nodes (node \"" + name + "\")");
+    if (!node) return node.error();
+    auto current = find_condition(*node, condition.type);
     auto body = call(methods::PATCH, "/api/v1/nodes/" + path_escape(name) + "/status",
-                     condition_patch_body(condition, now_rfc3339()), "application/json", opts_.max_body,
-                     "patch nodes/status (node \"" + name + "\")");
+                     condition_patch_body(condition, now_rfc3339(), current), "application/json", opts_.max_body, what);
     if (!body) return body.error();
     return std::monostate{};
   }
@@ -210,7 +223,8 @@ class RealKubeClient final : public KubeClient {
   std::unique_ptr<http_client> client_;
   std::unique_ptr<http_client> watch_client_;
   std::unique_ptr<ServerProbe> probe_;
-  SilenceLimit silence_;  // how long a watch may stay silent, from the bookmark gaps seen
+  std::string host_, port_;  // of the server URL
+  SilenceLimit silence_;     // how long a watch may stay silent, from the bookmark gaps seen
   mutable std::mutex mu_;
   bool shut_ = false;
   pplx::cancellation_token_source cts_;
@@ -282,8 +296,15 @@ ApiError RealKubeClient::exception_error(const std::string& what, const std::exc
                                          std::chrono::milliseconds timeout) const {
   if (is_shut()) return ApiError{ApiErrorKind::Cancelled, 0, what + ": cancelled (shutting down)", {}};
   std::string msg = e.what();
-  // cpprest reports a timeout as "Failed to read HTTP status line"; the error code says why.
-  if (const auto* he = dynamic_cast<const web::http::http_exception*>(&e); he && he->error_code()) {
+  const auto* he = dynamic_cast<const web::http::http_exception*>(&e);
+  if (he && msg.find("connect") != std::string::npos && !host_.empty()) {
+    // cpprest's code for a failed connect is not the real cause (ECONNREFUSED comes as "No
+    // route to host"; other values lose their category): ask the kernel with one connect.
+    auto why = connect_failure(host_, port_, std::chrono::milliseconds(300));
+    msg = "cannot connect to " + ServerProbe(host_, port_).target() + ": " +
+          (why.empty() ? std::string("it failed, then the next connect succeeded") : lower_first(why));
+  } else if (he && he->error_code()) {
+    // cpprest reports a timeout as "Failed to read HTTP status line"; the error code says why.
     msg += " (" + he->error_code().message() + ")";
   }
   return transport_error(what, msg, TransportContext{cfg_.server, tls_.ca_desc, cfg_.source, timeout});
