@@ -297,7 +297,7 @@ ApiError RealKubeClient::exception_error(const std::string& what, const std::exc
   if (is_shut()) return ApiError{ApiErrorKind::Cancelled, 0, what + ": cancelled (shutting down)", {}};
   std::string msg = e.what();
   const auto* he = dynamic_cast<const web::http::http_exception*>(&e);
-  if (he && msg.find("connect") != std::string::npos && !host_.empty()) {
+  if (he && msg.starts_with("Failed to connect") && !host_.empty()) {
     // cpprest's code for a failed connect is not the real cause (ECONNREFUSED comes as "No
     // route to host"; other values lose their category): ask the kernel with one connect.
     auto why = connect_failure(host_, port_, std::chrono::milliseconds(300));
