@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <condition_variable>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <sstream>
 #include <thread>
@@ -188,6 +189,7 @@ Status Agent::start(Wakeup& wakeup) {
   {
     std::lock_guard lock(mu_);
     subnet_env_written_ = true;
+    published_ = Published{lease_, env};
   }
 
   condition_ = std::make_unique<ConditionReporter>(subnets_);
@@ -372,7 +374,8 @@ bool Agent::ready_locked() const { return subnet_env_written_ && peers_programme
 HttpReply Agent::health(const std::string& path) const {
   if (path == "/healthz") return {200, "ok\n"};
   if (path == "/metrics") return {200, metrics(), "text/plain; version=0.0.4; charset=utf-8"};
-  if (path != "/readyz") return {404, "not found: try /healthz, /readyz or /metrics\n"};
+  if (path == "/status") return {200, status_json(), "application/json"};
+  if (path != "/readyz") return {404, "not found: try /healthz, /readyz, /status or /metrics\n"};
   auto k = subnets_.stats();
   std::lock_guard lock(mu_);
   if (!vtep_problem_.empty()) return {503, vtep_problem_ + "\n"};
@@ -383,6 +386,23 @@ HttpReply Agent::health(const std::string& path) const {
   if (!k.own_conflict.empty()) return {503, "other nodes skip this node: " + k.own_conflict + "\n"};
   if (!k.lease_problem.empty()) return {503, k.lease_problem + "\n"};
   return {200, "ok\n"};
+}
+
+// What weftctl status shows: readiness and the lease as this weftd holds it, with the
+// subnet file it wrote (weftctl need not guess the --subnet-file).
+std::string Agent::status_json() const {
+  std::lock_guard lock(mu_);
+  nlohmann::json j = {{"ready", ready_locked()}, {"subnet_file", s_.opts.subnet_file}};
+  if (published_) {
+    const auto& [lease, env] = *published_;
+    j["lease"] = {{"subnet", lease.subnet.str()},
+                  {"public_ip", lease.public_ip.str()},
+                  {"vtep_mac", lease.vtep_mac.str()},
+                  {"network", env.network.str()},
+                  {"mtu", env.mtu},
+                  {"ipmasq", env.ipmasq}};
+  }
+  return j.dump() + "\n";
 }
 
 std::string Agent::metrics() const {

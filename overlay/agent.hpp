@@ -19,6 +19,7 @@
 #include "overlay/health_server.hpp"
 #include "overlay/net_config.hpp"
 #include "overlay/options.hpp"
+#include "overlay/subnet_env.hpp"
 #include "overlay/wakeup.hpp"
 #include "subnet/subnet_manager.hpp"
 
@@ -41,7 +42,7 @@ class Agent {
   // Runs until kStop is posted; returns the process exit code.
   int run(Wakeup& wakeup);
 
-  // /healthz, /readyz and /metrics (thread-safe).
+  // /healthz, /readyz, /status (JSON: readiness, lease, subnet file) and /metrics (thread-safe).
   HttpReply health(const std::string& path) const;
 
  private:
@@ -57,7 +58,8 @@ class Agent {
   void reconcile_firewall(const FirewallSpec& spec);
   void publish_readiness();
   std::string metrics() const;
-  bool ready_locked() const;  // caller holds mu_
+  std::string status_json() const;  // GET /status
+  bool ready_locked() const;        // caller holds mu_
 
   AgentSettings s_;
   SubnetManager& subnets_;
@@ -78,6 +80,11 @@ class Agent {
   bool subnet_env_written_ = false;
   bool peers_programmed_ = false;
   std::string vtep_problem_;  // non-empty while the VTEP is missing or wrong
+  struct Published {
+    Lease lease;
+    SubnetEnv env;
+  };
+  std::optional<Published> published_;  // the lease and subnet.env, once written
   std::uint64_t reconciles_ = 0;
   std::uint64_t reconcile_writes_ = 0;
   std::uint64_t reconcile_errors_ = 0;

@@ -21,21 +21,28 @@ constexpr std::size_t kMaxRequest = 8192;
 
 const char* reason(int status) {
   switch (status) {
-    case 200: return "OK";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 503: return "Service Unavailable";
-    default: return "Error";
+    case 200:
+      return "OK";
+    case 404:
+      return "Not Found";
+    case 405:
+      return "Method Not Allowed";
+    case 503:
+      return "Service Unavailable";
+    default:
+      return "Error";
   }
 }
 
-// Reads until the end of the request headers, a limit, or a timeout (a slow client cannot hold us).
-std::string read_request(int conn) {
+// Reads until the end of the request headers, a limit, or a timeout (a slow client cannot hold
+// us), or until `stop_fd` is readable: a client that connects and sends nothing (a TCP probe)
+// must not hold up weftd's exit for the read timeout.
+std::string read_request(int conn, int stop_fd) {
   std::string req;
   std::array<char, 2048> buf{};
   while (req.size() < kMaxRequest && req.find("\r\n\r\n") == std::string::npos) {
-    pollfd p{conn, POLLIN, 0};
-    if (::poll(&p, 1, kReadTimeoutMs) != 1) break;
+    std::array<pollfd, 2> p{{{conn, POLLIN, 0}, {stop_fd, POLLIN, 0}}};
+    if (::poll(p.data(), p.size(), kReadTimeoutMs) < 1 || p[1].revents || !p[0].revents) break;
     ssize_t n = ::recv(conn, buf.data(), buf.size(), 0);
     if (n <= 0) break;
     req.append(buf.data(), static_cast<std::size_t>(n));
@@ -104,7 +111,7 @@ void HealthServer::serve() {
 }
 
 void HealthServer::answer(int conn) {
-  std::string req = read_request(conn);
+  std::string req = read_request(conn, stop_fd_);
   auto line_end = req.find("\r\n");
   std::string line = req.substr(0, line_end == std::string::npos ? 0 : line_end);
   auto sp1 = line.find(' ');
@@ -119,9 +126,9 @@ void HealthServer::answer(int conn) {
     path = path.substr(0, path.find('?'));
     reply = handler_(path);
   }
-  send_all(conn, "HTTP/1.1 " + std::to_string(reply.status) + " " + reason(reply.status) +
-                     "\r\nContent-Type: " + reply.content_type + "\r\nContent-Length: " +
-                     std::to_string(reply.body.size()) + "\r\nConnection: close\r\n\r\n" + reply.body);
+  send_all(conn, "HTTP/1.1 " + std::to_string(reply.status) + " " + reason(reply.status) + "\r\nContent-Type: " +
+                     reply.content_type + "\r\nContent-Length: " + std::to_string(reply.body.size()) +
+                     "\r\nConnection: close\r\n\r\n" + reply.body);
 }
 
 }  // namespace weft

@@ -29,10 +29,8 @@ void add_daemon_flags(CLI::App& app, DaemonOptions& o) {
   add(app, "kube-api-url", o.kube_api_url, "Kubernetes API server URL (overrides the kubeconfig's server)");
   add(app, "kube-annotation-prefix", o.kube_annotation_prefix, "prefix of the Node annotations weft writes");
   add(app, "node-name", o.node_name, "this node's name (default: $NODE_NAME)");
-  add(app, "iface", o.iface, "interface name or IP for the underlay (repeatable; first match wins)")
-      ->delimiter(',');
-  add(app, "iface-regex", o.iface_regex, "regex matched against interface names and IPs (repeatable)")
-      ->delimiter(',');
+  add(app, "iface", o.iface, "interface name or IP for the underlay (repeatable; first match wins)")->delimiter(',');
+  add(app, "iface-regex", o.iface_regex, "regex matched against interface names and IPs (repeatable)")->delimiter(',');
   add(app, "iface-can-reach", o.iface_can_reach, "use the interface that routes to this IP");
   add(app, "public-ip", o.public_ip, "IP peers send VXLAN to (default: the interface's address)");
   add_flag(app, "ip-masq", o.ip_masq, "masquerade pod traffic that leaves the cluster network");
@@ -47,6 +45,11 @@ void add_daemon_flags(CLI::App& app, DaemonOptions& o) {
       ->check(CLI::Range(1, 86400));
   add_flag(app, "insecure-skip-tls-verify", o.insecure_skip_tls_verify,
            "do not verify the API server's certificate (unsafe; logged at start)");
+  add(app, "watch-silence-min", o.watch_silence_min_s,
+      "seconds a Node watch may stay silent, at least, before its connection is presumed dead and it is "
+      "resumed (more when the server's bookmarks come slower); the default covers a real API server's "
+      "bookmark every ~60 s. Lower it only for a test API server with fast bookmarks")
+      ->check(CLI::Range(0.1, 86400.0));
   app.add_option("--check-config", o.check_config, "validate a net-conf.json, print the effective config, exit");
 }
 

@@ -28,6 +28,8 @@ struct DaemonOptions {
   std::string log_level = "info";
   int resync_seconds = 300;  // periodic full reconcile, a safety net behind notifications
   bool insecure_skip_tls_verify = false;
+  // Least silence (s) before a watch's connection is presumed dead (kube ClientOptions::watch_silence_min).
+  double watch_silence_min_s = 180;
   std::string check_config;  // --check-config PATH: validate, print, exit
 };
 

@@ -32,6 +32,11 @@ int status(const std::string& subnet_file, const std::string& endpoint, int time
   auto ready = weft::ctl::http_get(ip, port, "/readyz", timeout_ms);
   if (ready) {
     s.readyz = *ready;
+    // weftd knows its lease and which subnet file it writes; the file is read only for a
+    // weftd too old to answer /status.
+    if (auto d = weft::ctl::http_get(ip, port, "/status", timeout_ms); d && d->status == 200) {
+      if (auto parsed = weft::ctl::parse_daemon_status(d->body)) s.daemon = *parsed;
+    }
     if (auto m = weft::ctl::http_get(ip, port, "/metrics", timeout_ms); m && m->status == 200) {
       s.metrics = weft::ctl::parse_metrics(m->body);
       s.skipped = weft::ctl::parse_skipped(m->body);
@@ -55,7 +60,8 @@ int main(int argc, char** argv) {
   auto* st = app.add_subcommand("status",
                                 "this node's lease, readiness, peers and API counters; exit 0 ready, "
                                 "1 not ready, 2 weftd not reachable");
-  st->add_option("--subnet-file", subnet_file, "the subnet.env weftd writes")->capture_default_str();
+  st->add_option("--subnet-file", subnet_file, "the subnet.env to read when weftd does not answer /status")
+      ->capture_default_str();
   st->add_option("--endpoint", endpoint, "weftd's --healthz-ip:--healthz-port")->capture_default_str();
   st->add_option("--timeout-ms", timeout_ms, "per request")->capture_default_str()->check(CLI::Range(1, 60000));
   CLI11_PARSE(app, argc, argv);

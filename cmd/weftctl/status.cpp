@@ -1,5 +1,7 @@
 #include "cmd/weftctl/status.hpp"
 
+#include <nlohmann/json.hpp>
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -136,9 +138,49 @@ std::vector<std::pair<std::string, std::string>> parse_skipped(const std::string
   return out;
 }
 
+Result<DaemonLease> parse_daemon_status(const std::string& body) {
+  auto j = nlohmann::json::parse(body, nullptr, false);
+  if (j.is_discarded() || !j.is_object() || !j.contains("subnet_file")) return fail("not a weftd /status answer");
+  auto text = [](const nlohmann::json& o, const char* key) {
+    auto it = o.find(key);
+    return it != o.end() && it->is_string() ? it->get<std::string>() : std::string();
+  };
+  DaemonLease d;
+  d.ready = j.value("ready", false);
+  d.subnet_file = text(j, "subnet_file");
+  auto lease = j.find("lease");
+  if (lease != j.end() && lease->is_object()) {
+    d.leased = true;
+    d.subnet = text(*lease, "subnet");
+    d.network = text(*lease, "network");
+    d.public_ip = text(*lease, "public_ip");
+    d.vtep_mac = text(*lease, "vtep_mac");
+    auto mtu = lease->find("mtu");
+    d.mtu = mtu != lease->end() && mtu->is_number_integer() ? mtu->get<int>() : 0;
+    auto masq = lease->find("ipmasq");
+    d.ipmasq = masq != lease->end() && masq->is_boolean() && masq->get<bool>();
+  }
+  return d;
+}
+
+static std::string render_lease(const DaemonLease& d) {
+  std::string out;
+  if (d.leased) {
+    out += fmt::format("subnet      {} (network {}, MTU {}, masquerade {})\n", d.subnet, d.network, d.mtu,
+                       d.ipmasq ? "on" : "off");
+    out += fmt::format("lease       public IP {}, VTEP MAC {}\n", d.public_ip, d.vtep_mac);
+  } else {
+    out += "subnet      none yet: weftd has no lease\n";
+  }
+  out += fmt::format("subnet file {}\n", d.subnet_file);
+  return out;
+}
+
 std::string render(const NodeStatus& s) {
   std::string out;
-  if (s.env) {
+  if (s.daemon) {
+    out += render_lease(*s.daemon);
+  } else if (s.env) {
     out += fmt::format("subnet      {} (network {}, MTU {}, masquerade {})\n", s.env->subnet.str(),
                        s.env->network.str(), s.env->mtu, s.env->ipmasq ? "on" : "off");
   } else {

@@ -1,5 +1,6 @@
 #pragma once
-// weftctl status: what the local weftd says about itself (subnet.env, /readyz, /metrics),
+// weftctl status: what the local weftd says about itself (/status, /readyz, /metrics; the
+// subnet file only when weftd does not answer /status),
 // rendered for a person. The HTTP client is only for weftd's own loopback health endpoint.
 
 #include <map>
@@ -26,10 +27,22 @@ std::map<std::string, double> parse_metrics(const std::string& text);
 
 // The weft_kube_node_skipped{node="...",reason="..."} lines -> (node, reason), in order.
 std::vector<std::pair<std::string, std::string>> parse_skipped(const std::string& text);
+// The lease as weftd reports it on GET /status.
+struct DaemonLease {
+  bool ready = false;
+  std::string subnet_file;
+  bool leased = false;  // false: no lease yet (the fields below are empty)
+  std::string subnet, network, public_ip, vtep_mac;
+  int mtu = 0;
+  bool ipmasq = false;
+};
+// Parses /status's JSON; an error for anything else (an older weftd answers 404).
+Result<DaemonLease> parse_daemon_status(const std::string& body);
 
 struct NodeStatus {
-  Result<SubnetEnv> env = fail("not read");
-  std::optional<HttpAnswer> readyz;  // empty when weftd could not be reached
+  std::optional<DaemonLease> daemon;         // from weftd itself, when it answers /status
+  Result<SubnetEnv> env = fail("not read");  // else from the subnet file
+  std::optional<HttpAnswer> readyz;          // empty when weftd could not be reached
   std::map<std::string, double> metrics;
   std::vector<std::pair<std::string, std::string>> skipped;  // nodes skipped, with the reason
   std::string reach_error;                                   // why weftd could not be reached

@@ -150,7 +150,9 @@ int run_daemon(weft::DaemonOptions opts) {
   sub_cfg.node_name = opts.node_name;
   sub_cfg.annotation_prefix = opts.kube_annotation_prefix;
   sub_cfg.net = *net;
-  auto subnets = weft::kube::make_kube_subnet_manager(*kube, weft::kube::ClientOptions{}, sub_cfg);
+  weft::kube::ClientOptions client_opts;
+  client_opts.watch_silence_min = std::chrono::milliseconds(static_cast<long long>(opts.watch_silence_min_s * 1000));
+  auto subnets = weft::kube::make_kube_subnet_manager(*kube, client_opts, sub_cfg);
   if (!subnets) {
     spdlog::error("{}", subnets.error());
     return 2;

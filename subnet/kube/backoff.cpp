@@ -23,6 +23,24 @@ std::chrono::milliseconds Backoff::next(const ApiError& error) {
   return d;
 }
 
+bool ForbiddenGrace::within() {
+  auto now = std::chrono::steady_clock::now();
+  if (!since_) since_ = now;
+  return now - *since_ < grace_;
+}
+
+bool ForbiddenGrace::hint_due() {
+  if (within() || hinted_) return false;
+  hinted_ = true;
+  return true;
+}
+
+std::chrono::milliseconds ForbiddenGrace::pace() {
+  bool quick = within();
+  std::uniform_int_distribution<std::int64_t> d(quick ? 100 : 500, quick ? 200 : 1000);
+  return std::chrono::milliseconds(d(rng_));
+}
+
 void StopSignal::stop() {
   {
     std::lock_guard<std::mutex> lock(mu_);

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
+#include <optional>
 #include <random>
 
 #include "subnet/kube/api_result.hpp"
@@ -18,6 +19,9 @@ struct BackoffPolicy {
   // probe; a low cap means the first attempt after it returns is at most this late.
   std::chrono::milliseconds max_transport{150};
   std::chrono::milliseconds max_retry_after{60000};
+  // An API server that just (re)started answers 403 until its RBAC caches are filled: for this
+  // long after the first 403 in a row, a 403 is retried every 100-200 ms and not blamed on RBAC.
+  std::chrono::milliseconds forbidden_grace{10000};
 };
 
 class Backoff {
@@ -32,6 +36,27 @@ class Backoff {
   BackoffPolicy policy_;
   int attempts_ = 0;
   std::mt19937_64 rng_;
+};
+
+// ForbiddenGrace: tells a 403 from a server still filling its RBAC caches (retry fast, say
+// nothing about permissions) from a missing permission (a 403 that lasts past the grace).
+class ForbiddenGrace {
+ public:
+  explicit ForbiddenGrace(std::chrono::milliseconds grace) : grace_(grace) {}
+  // On a 403: true while the 403s in a row started less than `grace` ago.
+  bool within();
+  // On a 403 past the grace: true once per run of 403s (name the ClusterRole then).
+  bool hint_due();
+  // The wait before retrying after a 403: 100-200 ms within the grace, 0.5-1 s after it.
+  std::chrono::milliseconds pace();
+  void clear() { since_.reset(), hinted_ = false; }  // anything but a 403 ends the run
+  std::chrono::milliseconds grace() const { return grace_; }
+
+ private:
+  std::chrono::milliseconds grace_;
+  std::optional<std::chrono::steady_clock::time_point> since_;
+  bool hinted_ = false;
+  std::mt19937_64 rng_{std::random_device{}()};
 };
 
 // A latch: stop() wakes every wait_for() for good.

@@ -108,13 +108,15 @@ struct ClientOptions {
   int watch_timeout_min_s = 60;                      // timeoutSeconds drawn from [min, max]
   int watch_timeout_max_s = 90;
   std::chrono::milliseconds watch_idle_margin{15000};  // read timeout = timeoutSeconds + this
-  // Silence deadline of a watch once the server's bookmark cadence is known (two bookmarks on
-  // one stream): no byte for factor x that gap (at least the minimum) and the stream is
-  // dropped and resumed from its resourceVersion. Catches a path that drops packets without a
-  // reset long before the read timeout. Each deadline that fires doubles the next one, so a
-  // server that slows its bookmarks costs a few early rewatches, never a relist. 0: off.
+  // Silence limit of a watch (SilenceLimit): no byte for max(floor, factor x the largest
+  // bookmark gap seen) and the stream is dropped and resumed from its resourceVersion. The
+  // floor covers a real kube-apiserver's bookmark cadence (~60 s) with two bookmarks missed, so
+  // a quiet healthy watch is never killed; with the defaults the watch's read timeout
+  // (timeoutSeconds + watch_idle_margin) usually ends a dead stream first. Each limit that fires
+  // doubles the next one. Only tests against a double with fast bookmarks should lower the
+  // floor (weftd --watch-silence-min). factor 0: off.
   int watch_silence_factor = 3;
-  std::chrono::milliseconds watch_silence_min{2000};
+  std::chrono::milliseconds watch_silence_min{180000};
   bool probe_server = true;                // wait_for_server() probes with TCP connects (else it just waits)
   std::size_t max_list_body = 16U << 20U;  // per page
   std::size_t max_body = 1U << 20U;        // get/patch responses

@@ -70,10 +70,19 @@ std::string now_rfc3339() {
   return buf;
 }
 
+std::string lower_first(std::string s) {
+  if (!s.empty()) s[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(s[0])));
+  return s;
+}
+
 class RealKubeClient final : public KubeClient {
  public:
   RealKubeClient(const KubeConfig& cfg, const ClientOptions& opts)
-      : cfg_(cfg), opts_(opts), tokens_(cfg.token, cfg.token_file), rng_(std::random_device{}()) {
+      : cfg_(cfg),
+        opts_(opts),
+        tokens_(cfg.token, cfg.token_file),
+        silence_(opts.watch_silence_min, opts.watch_silence_factor),
+        rng_(std::random_device{}()) {
     skip_system_ca_bundle_once(cfg_);
     init_pool_once(opts.pool_threads);
     auto tls = load_tls(cfg_);
@@ -95,7 +104,9 @@ class RealKubeClient final : public KubeClient {
       watch_client_ = std::make_unique<http_client>(cfg_.server, make_config(watch_timeout()));
       web::uri uri(cfg_.server);
       int port = uri.port() > 0 ? uri.port() : (uri.scheme() == "http" ? 80 : 443);
-      if (opts_.probe_server) probe_ = std::make_unique<ServerProbe>(uri.host(), std::to_string(port));
+      host_ = uri.host();
+      port_ = std::to_string(port);
+      if (opts_.probe_server) probe_ = std::make_unique<ServerProbe>(host_, port_);
     } catch (const std::exception& e) {
       setup_error_ = "bad API server URL \"" + cfg_.server + "\" in " + cfg_.source + ": " + e.what();
     }
@@ -145,10 +156,16 @@ class RealKubeClient final : public KubeClient {
     return std::move(*node);
   }
 
+  // Reads the Node first: lastTransitionTime changes only when the status does (Kubernetes'
+  // rule), so a restart that re-publishes the same status keeps it.
   ApiStatus patch_node_condition(const std::string& name, const NodeCondition& condition) override {
+    const std::string what = "patch nodes/status (node \"" + name + "\")";
+    auto node = call(methods::GET, "/api/v1/nodes/" + path_escape(name), "", "application/json", opts_.max_body,
+                     "get nodes (node \"" + name + "\")");
+    if (!node) return node.error();
+    auto current = find_condition(*node, condition.type);
     auto body = call(methods::PATCH, "/api/v1/nodes/" + path_escape(name) + "/status",
-                     condition_patch_body(condition, now_rfc3339()), "application/json", opts_.max_body,
-                     "patch nodes/status (node \"" + name + "\")");
+                     condition_patch_body(condition, now_rfc3339(), current), "application/json", opts_.max_body, what);
     if (!body) return body.error();
     return std::monostate{};
   }
@@ -184,8 +201,6 @@ class RealKubeClient final : public KubeClient {
     return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::seconds(opts_.watch_timeout_max_s) +
                                                                  opts_.watch_idle_margin);
   }
-  // How long a watch may stay silent: factor x the bookmark gap once known, else 0 (no limit).
-  std::chrono::milliseconds watch_silence_deadline() const;
 
   // A per-request cancellation source, linked to the client's (shutdown cancels everything).
   std::optional<pplx::cancellation_token_source> request_source() {
@@ -211,7 +226,8 @@ class RealKubeClient final : public KubeClient {
   std::unique_ptr<http_client> client_;
   std::unique_ptr<http_client> watch_client_;
   std::unique_ptr<ServerProbe> probe_;
-  std::atomic<std::int64_t> bookmark_gap_ms_{0};  // last gap between two bookmarks on one stream; 0 unknown
+  std::string host_, port_;  // of the server URL
+  SilenceLimit silence_;     // how long a watch may stay silent, from the bookmark gaps seen
   mutable std::mutex mu_;
   bool shut_ = false;
   pplx::cancellation_token_source cts_;
@@ -283,8 +299,15 @@ ApiError RealKubeClient::exception_error(const std::string& what, const std::exc
                                          std::chrono::milliseconds timeout) const {
   if (is_shut()) return ApiError{ApiErrorKind::Cancelled, 0, what + ": cancelled (shutting down)", {}};
   std::string msg = e.what();
-  // cpprest reports a timeout as "Failed to read HTTP status line"; the error code says why.
-  if (const auto* he = dynamic_cast<const web::http::http_exception*>(&e); he && he->error_code()) {
+  const auto* he = dynamic_cast<const web::http::http_exception*>(&e);
+  if (he && msg.starts_with("Failed to connect") && !host_.empty()) {
+    // cpprest's code for a failed connect is not the real cause (ECONNREFUSED comes as "No
+    // route to host"; other values lose their category): ask the kernel with one connect.
+    auto why = connect_failure(host_, port_, std::chrono::milliseconds(300));
+    msg = "cannot connect to " + ServerProbe(host_, port_).target() + ": " +
+          (why.empty() ? std::string("it failed, then the next connect succeeded") : lower_first(why));
+  } else if (he && he->error_code()) {
+    // cpprest reports a timeout as "Failed to read HTTP status line"; the error code says why.
     msg += " (" + he->error_code().message() + ")";
   }
   return transport_error(what, msg, TransportContext{cfg_.server, tls_.ca_desc, cfg_.source, timeout});
@@ -358,17 +381,15 @@ ApiResult<WatchEnd> RealKubeClient::watch_nodes(const std::string& rv, const Wat
                      "&timeoutSeconds=" + std::to_string(timeout_s);
   // A path that drops packets without a reset leaves the stream silent: end it once the silence
   // is well past the server's bookmark cadence (headers included: the request may hang too).
-  SilenceWatchdog watchdog([this] { return watch_silence_deadline(); }, [&cts] { cts->cancel(); });
+  SilenceWatchdog watchdog([this] { return silence_.limit(); }, [&cts] { cts->cancel(); });
   auto silence_error = [&] {
-    auto gap = bookmark_gap_ms_.load();
-    bookmark_gap_ms_ = gap * 2;  // a server that slowed its bookmarks gets a longer deadline next time
-    spdlog::info("watch nodes: nothing from {} for {} ms (bookmarks came every {} ms): resuming the watch", cfg_.server,
-                 watchdog.fired_after().count(), gap);
-    return ApiError{ApiErrorKind::Transport,
-                    0,
-                    what + ": no data from " + cfg_.server + " for " + std::to_string(watchdog.fired_after().count()) +
-                        " ms while bookmarks came every " + std::to_string(gap) + " ms (connection presumed dead)",
-                    {}};
+    auto limit = silence_.limit();
+    silence_.fired();
+    std::string why = "nothing from " + cfg_.server + " for " + std::to_string(watchdog.fired_after().count()) +
+                      " ms (limit " + std::to_string(limit.count()) + " ms; largest bookmark gap " +
+                      std::to_string(silence_.gap().count()) + " ms)";
+    spdlog::info("watch nodes: {}: connection presumed dead, resuming the watch", why);
+    return ApiError{ApiErrorKind::Transport, 0, what + ": " + why + " (connection presumed dead)", {}};
   };
   auto resp = send(*watch_client_, methods::GET, path, "", kMetaWatch, *cts, what, watch_timeout());
   if (!resp) return watchdog.fired() ? silence_error() : resp.error();
@@ -381,9 +402,7 @@ ApiResult<WatchEnd> RealKubeClient::watch_nodes(const std::string& rv, const Wat
   std::optional<std::chrono::steady_clock::time_point> last_bookmark;
   auto learn_bookmark_gap = [this](std::optional<std::chrono::steady_clock::time_point>& last) {
     auto now = std::chrono::steady_clock::now();
-    if (last) {
-      bookmark_gap_ms_ = std::chrono::duration_cast<std::chrono::milliseconds>(now - *last).count();
-    }
+    if (last) silence_.learn_gap(std::chrono::duration_cast<std::chrono::milliseconds>(now - *last));
     last = now;
   };
   try {
@@ -418,12 +437,6 @@ ApiResult<WatchEnd> RealKubeClient::watch_nodes(const std::string& rv, const Wat
     return exception_error(what, e, watch_timeout());
   }
   return end;
-}
-
-std::chrono::milliseconds RealKubeClient::watch_silence_deadline() const {
-  auto gap = bookmark_gap_ms_.load();
-  if (gap <= 0 || opts_.watch_silence_factor <= 0) return std::chrono::milliseconds(0);
-  return std::max(opts_.watch_silence_min, std::chrono::milliseconds(gap * opts_.watch_silence_factor));
 }
 
 void RealKubeClient::wait_for_server(std::chrono::milliseconds pace, StopSignal& stop) {

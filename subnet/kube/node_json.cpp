@@ -256,13 +256,33 @@ std::string annotations_patch_body(const std::string& resource_version,
   return json{{"metadata", meta}}.dump();
 }
 
-std::string condition_patch_body(const NodeCondition& c, const std::string& now_rfc3339) {
+std::optional<ConditionState> find_condition(std::string_view node_body, const std::string& type) {
+  json node = json::parse(node_body, nullptr, false);
+  if (node.is_discarded() || !node.is_object()) return std::nullopt;
+  auto status = node.find("status");
+  if (status == node.end() || !status->is_object()) return std::nullopt;
+  auto conditions = status->find("conditions");
+  if (conditions == status->end() || !conditions->is_array()) return std::nullopt;
+  auto text = [](const json& o, const char* key) {
+    auto it = o.find(key);
+    return it != o.end() && it->is_string() ? it->get<std::string>() : std::string();
+  };
+  for (const auto& c : *conditions) {
+    if (c.is_object() && text(c, "type") == type)
+      return ConditionState{text(c, "status"), text(c, "lastTransitionTime")};
+  }
+  return std::nullopt;
+}
+
+std::string condition_patch_body(const NodeCondition& c, const std::string& now_rfc3339,
+                                 const std::optional<ConditionState>& current) {
+  bool same = current && current->status == c.status && !current->last_transition_time.empty();
   json cond = {{"type", c.type},
                {"status", c.status},
                {"reason", c.reason},
                {"message", c.message},
                {"lastHeartbeatTime", now_rfc3339},
-               {"lastTransitionTime", now_rfc3339}};
+               {"lastTransitionTime", same ? current->last_transition_time : now_rfc3339}};
   return json{{"status", {{"conditions", json::array({cond})}}}}.dump();
 }
 

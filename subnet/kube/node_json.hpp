@@ -43,7 +43,17 @@ std::optional<ApiStatusBody> parse_status(std::string_view body);
 std::string annotations_patch_body(const std::string& resource_version,
                                    const std::map<std::string, std::optional<std::string>>& patch);
 
-// {"status":{"conditions":[{...,"lastHeartbeatTime":now,"lastTransitionTime":now}]}}.
-std::string condition_patch_body(const NodeCondition& condition, const std::string& now_rfc3339);
+// A Node condition as the server holds it.
+struct ConditionState {
+  std::string status;
+  std::string last_transition_time;
+};
+// The condition of `type` in a full Node body; nullopt when absent (or the body unreadable).
+std::optional<ConditionState> find_condition(std::string_view node_body, const std::string& type);
+
+// {"status":{"conditions":[{...,"lastHeartbeatTime":now,"lastTransitionTime":T}]}}: T is now
+// only on a transition (no condition yet, or another status); else `current`'s, unchanged.
+std::string condition_patch_body(const NodeCondition& condition, const std::string& now_rfc3339,
+                                 const std::optional<ConditionState>& current = std::nullopt);
 
 }  // namespace weft::kube

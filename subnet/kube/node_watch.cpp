@@ -6,7 +6,12 @@ namespace weft::kube {
 
 NodeWatch::NodeWatch(KubeClient& client, StopSignal& stop, BackoffPolicy policy, Handlers handlers,
                      std::optional<NodeList> seed)
-    : client_(client), stop_(stop), backoff_(policy), h_(std::move(handlers)), seed_(std::move(seed)) {}
+    : client_(client),
+      stop_(stop),
+      backoff_(policy),
+      forbidden_(policy.forbidden_grace),
+      h_(std::move(handlers)),
+      seed_(std::move(seed)) {}
 
 void NodeWatch::count(std::uint64_t WatchCounters::*field) {
   ++(counters_.*field);
@@ -34,6 +39,7 @@ bool NodeWatch::list() {
     count(&WatchCounters::relists);
     spdlog::info("node watch: relisted {} nodes at resourceVersion {}", r->items.size(), r->resource_version);
   }
+  forbidden_.clear();
   apply(*r);
   return true;
 }
@@ -60,6 +66,7 @@ void NodeWatch::watch() {
     h_.on_event(ev, more);
   });
   if (any_event) backoff_.reset();
+  if (r) forbidden_.clear();
   if (r) {
     if (failures_) spdlog::info("node watch: recovered after {} failed attempts", failures_);
     failures_ = 0;
@@ -84,6 +91,11 @@ void NodeWatch::failed(const ApiError& e) {
   if (e.kind == ApiErrorKind::Cancelled) return;
   count(&WatchCounters::errors);
   ++failures_;
+  if (e.kind == ApiErrorKind::Forbidden) {
+    forbidden_failed(e);
+    return;
+  }
+  forbidden_.clear();
   if (e.message != last_error_) {
     spdlog::warn("node watch: {} (retrying)", e.message);
     last_error_ = e.message;
@@ -96,6 +108,21 @@ void NodeWatch::failed(const ApiError& e) {
   } else {
     stop_.wait_for(pace);
   }
+}
+
+// A 403 just after the API server (re)started is its RBAC caches filling: retry quickly, and
+// blame the ClusterRole only when it lasts past the grace (once per run of 403s).
+void NodeWatch::forbidden_failed(const ApiError& e) {
+  const std::string kForbidden = "(403)";
+  if (forbidden_.hint_due()) {
+    spdlog::warn("node watch: {} (403s for {} ms now; retrying)", e.message, forbidden_.grace().count());
+  } else if (last_error_ != kForbidden && forbidden_.within()) {
+    spdlog::info(
+        "node watch: the API server answers 403 forbidden; retrying every 100-200 ms (a server that has just "
+        "started refuses until its RBAC caches are filled)");
+  }
+  last_error_ = kForbidden;
+  stop_.wait_for(forbidden_.pace());
 }
 
 }  // namespace weft::kube

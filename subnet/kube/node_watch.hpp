@@ -5,7 +5,8 @@
 // keep it fresh), so steady state never relists. Errors are retried with jittered backoff
 // (Retry-After honoured), with a low cap while the server is unreachable; after a transport
 // failure the client's wait_for_server() paces the retry, so it comes within ~50 ms of the
-// server (or the path to it) coming back.
+// server (or the path to it) coming back. A 403 is first taken for a server still filling its
+// RBAC caches (ForbiddenGrace): retried every 100-200 ms, the ClusterRole named only if it lasts.
 
 #include <cstdint>
 #include <functional>
@@ -42,11 +43,13 @@ class NodeWatch {
   void apply(const NodeList& list);
   void watch();  // one watch request and what its end means
   void failed(const ApiError& e);
+  void forbidden_failed(const ApiError& e);  // a 403: see ForbiddenGrace
   void count(std::uint64_t WatchCounters::*field);
 
   KubeClient& client_;
   StopSignal& stop_;
   Backoff backoff_;
+  ForbiddenGrace forbidden_;
   Handlers h_;
   WatchCounters counters_;
   std::string rv_;

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstring>
 #include <memory>
 #include <optional>
 #include <thread>
@@ -146,6 +147,29 @@ ServerProbe::Outcome ServerProbe::wait(milliseconds pace, const std::function<bo
     // Past the caller's pace, a refusing server is retried by the caller; a silent path is not.
     if (now - start >= pace && refused && now - *refused <= 2 * opts_.interval) return Outcome::Refusing;
   }
+}
+
+std::string connect_failure(std::string host, const std::string& port, milliseconds timeout) {
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  if (int rc = getaddrinfo(host.c_str(), port.c_str(), &hints, &found); rc != 0 || found == nullptr) {
+    return std::string("cannot resolve the name: ") + gai_strerror(rc);
+  }
+  std::unique_ptr<addrinfo, AddrInfoDeleter> addr(found);
+  int fd = ::socket(addr->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return std::strerror(errno);
+  Attempt a(fd, Clock::now());
+  if (::connect(fd, addr->ai_addr, addr->ai_addrlen) == 0) return "";
+  if (errno != EINPROGRESS) return std::strerror(errno);
+  pollfd p{fd, POLLOUT, 0};
+  int n = ::poll(&p, 1, static_cast<int>(timeout.count()));
+  if (n == 0) return "no answer within " + std::to_string(timeout.count()) + " ms";
+  int err = 0;
+  socklen_t len = sizeof err;
+  if (n < 0 || ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
+  return err == 0 ? "" : std::strerror(err);
 }
 
 }  // namespace weft::kube

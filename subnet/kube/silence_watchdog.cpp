@@ -1,9 +1,29 @@
 #include "subnet/kube/silence_watchdog.hpp"
 
+#include <algorithm>
+
 namespace weft::kube {
 
 using std::chrono::milliseconds;
 using Clock = std::chrono::steady_clock;
+
+void SilenceLimit::learn_gap(milliseconds gap) {
+  auto seen = gap_ms_.load();
+  while (gap.count() > seen && !gap_ms_.compare_exchange_weak(seen, gap.count())) {
+  }
+}
+
+void SilenceLimit::fired() {
+  auto limit = this->limit().count();
+  auto seen = fired_ms_.load();
+  while (2 * limit > seen && !fired_ms_.compare_exchange_weak(seen, 2 * limit)) {
+  }
+}
+
+milliseconds SilenceLimit::limit() const {
+  if (factor_ <= 0) return milliseconds(0);
+  return std::max({floor_, milliseconds(gap_ms_.load() * factor_), milliseconds(fired_ms_.load())});
+}
 
 SilenceWatchdog::SilenceWatchdog(std::function<milliseconds()> deadline, std::function<void()> on_silence,
                                  milliseconds unknown_recheck)

@@ -36,6 +36,8 @@ class H(http.server.BaseHTTPRequestHandler):
             code, body = $1, "$2\n"
         elif self.path == "/metrics":
             code, body = 200, open("$tmp/metrics").read()
+        elif self.path == "/status" and __import__("os").path.exists("$tmp/status.json"):
+            code, body = 200, open("$tmp/status.json").read()
         else:
             code, body = 404, "no\n"
         self.send_response(code); self.end_headers(); self.wfile.write(body.encode())
@@ -72,7 +74,18 @@ start_server 503 "VXLAN device unusable: weft.1 is a veth, not a VXLAN device"
 check "VTEP broken" 1 "ready       no: VXLAN device unusable: weft.1 is a veth"
 stop_server
 
+# weftd writes another --subnet-file: weftctl asks weftd instead of reading the default path.
 rm "$tmp/subnet.env"
+cat >"$tmp/status.json" <<'J'
+{"ready":true,"subnet_file":"/var/lib/other/subnet.env","lease":{"subnet":"10.244.9.0/24","public_ip":"192.0.2.9",
+ "vtep_mac":"0e:00:00:00:00:09","network":"10.244.0.0/16","mtu":1400,"ipmasq":false}}
+J
+start_server 200 ok
+check "lease from weftd's /status" 0 "10.244.9.0/24 (network 10.244.0.0/16, MTU 1400, masquerade off)" \
+  "subnet file /var/lib/other/subnet.env" "public IP 192.0.2.9, VTEP MAC 0e:00:00:00:00:09" "ready       yes"
+stop_server
+rm "$tmp/status.json"
+
 check "weftd not running" 2 "not reachable" "Connection refused" "subnet      unknown"
 
 if "$weftctl" status --endpoint nonsense >/dev/null 2>&1; then

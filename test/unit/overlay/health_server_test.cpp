@@ -5,6 +5,8 @@
 
 #include <atomic>
 #include <catch2/catch.hpp>
+#include <chrono>
+#include <thread>
 
 #include "overlay/health_server.hpp"
 #include "overlay/wakeup.hpp"
@@ -46,11 +48,31 @@ TEST_CASE("the health server answers from the handler and refuses other methods"
   CHECK_THAT(get(port, "GET /nope HTTP/1.1\r\n\r\n"), Catch::StartsWith("HTTP/1.1 404"));
 }
 
+TEST_CASE("the health server stops at once while a client holds an idle connection", "[health]") {
+  auto server = weft::HealthServer::start("127.0.0.1", 0, [](const std::string&) {
+    return weft::HttpReply{200, "ok\n"};
+  });
+  REQUIRE(server);
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in sin{};
+  sin.sin_family = AF_INET;
+  sin.sin_port = htons(static_cast<std::uint16_t>((*server)->port()));
+  sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&sin), sizeof sin) == 0);  // a TCP probe: sends nothing
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // accepted, the server waits for a request
+  auto t0 = std::chrono::steady_clock::now();
+  server->reset();
+  auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
+  ::close(fd);
+  UNSCOPED_INFO("stopped in " << took.count() << " ms");
+  CHECK(took < std::chrono::milliseconds(300));  // it waited out its 2 s read timeout (weftd's SIGTERM took 1.7 s)
+}
+
 TEST_CASE("a port in use is a clear error", "[health]") {
   auto first = weft::HealthServer::start("127.0.0.1", 0, [](const std::string&) { return weft::HttpReply{}; });
   REQUIRE(first);
-  auto second = weft::HealthServer::start("127.0.0.1", (*first)->port(),
-                                          [](const std::string&) { return weft::HttpReply{}; });
+  auto second =
+      weft::HealthServer::start("127.0.0.1", (*first)->port(), [](const std::string&) { return weft::HttpReply{}; });
   REQUIRE_FALSE(second);
   CHECK_THAT(second.error(), Catch::Contains("--healthz-port"));
 }

@@ -1,4 +1,9 @@
 // The real Kubernetes client against the API test double: requests, errors, TLS, tokens.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
@@ -11,6 +16,19 @@ using namespace weft::kube;
 using namespace weft::test;
 
 namespace {
+// A local TCP port nothing listens on (bound, then closed).
+int closed_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+
 std::unique_ptr<KubeClient> client(const KubeApiServer& s, const std::string& token, ClientOptions o = fast_options()) {
   return make_kube_client(config_for(s, token), o);
 }
@@ -196,4 +214,22 @@ TEST_CASE("client: shutdown interrupts a blocked watch at once", "[client]") {
   CHECK(w.error().kind == ApiErrorKind::Cancelled);
   CHECK(ms_since(t0) < 3000);
   CHECK(c->list_nodes().error().kind == ApiErrorKind::Cancelled);
+}
+
+TEST_CASE("client: a closed port is reported as connection refused, naming the server", "[client]") {
+  KubeApiServer s;  // for a CA and a token
+  auto cfg = config_for(s, s.weft_token());
+  std::string addr = "127.0.0.1:" + std::to_string(closed_port());
+  cfg.server = "https://" + addr;
+  auto c = make_kube_client(cfg, fast_options());
+  auto list = c->list_nodes();
+  REQUIRE_FALSE(list);
+  auto watch = c->watch_nodes("1", [](const WatchEvent&, bool) {});
+  REQUIRE_FALSE(watch);
+  for (const auto& e : {list.error(), watch.error()}) {
+    UNSCOPED_INFO(e.message);
+    CHECK(e.kind == ApiErrorKind::Transport);
+    CHECK_THAT(e.message, Catch::Contains("connection refused") && Catch::Contains(addr));
+    CHECK_THAT(e.message, !Catch::Contains("No route to host") && !Catch::Contains("not permitted"));
+  }
 }
