@@ -398,6 +398,7 @@ class Lab:
         order = sorted(pids, key=lambda k: (k.startswith("cp-"), k == "cp-etcd"))
         kill_groups([pids[k] for k in order if not k.startswith("cp-")], signal.SIGTERM)
         kill_groups([pids[k] for k in order if k.startswith("cp-")], signal.SIGTERM)
+        kill_strays(self.dir)
         # Every namespace with our prefix, even ones a half-finished `up` left out of the state.
         listing = sh("ip", "netns", "list", check=False, capture=True).stdout
         for line in listing.splitlines():
@@ -491,6 +492,25 @@ def kill_groups(pids, sig, grace=5.0):
         if process_alive(pid):
             try:
                 os.killpg(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+def kill_strays(lab_dir):
+    """SIGKILL to any process still running with the lab's directory on its command line (a
+    control-plane process whose PID the state lost, e.g. after an interrupted restart)."""
+    marker = (os.path.abspath(lab_dir) + "/").encode()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                cmdline = f.read()
+        except OSError:
+            continue
+        if marker in cmdline and b"lab.py" not in cmdline:
+            try:
+                os.kill(int(entry), signal.SIGKILL)
             except ProcessLookupError:
                 pass
 
