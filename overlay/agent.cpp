@@ -378,21 +378,24 @@ HttpReply Agent::health(const std::string& path) const {
   if (path != "/readyz") return {404, "not found: try /healthz, /readyz, /status or /metrics\n"};
   auto k = subnets_.stats();
   std::lock_guard lock(mu_);
-  if (!vtep_problem_.empty()) return {503, vtep_problem_ + "\n"};
-  if (!subnet_env_written_) {
-    return {503, k.lease_waiting.empty() ? "no lease yet: subnet.env not written\n" : k.lease_waiting + "\n"};
-  }
-  if (!peers_programmed_) return {503, "peers not programmed yet\n"};
-  if (!k.own_conflict.empty()) return {503, "other nodes skip this node: " + k.own_conflict + "\n"};
-  if (!k.lease_problem.empty()) return {503, k.lease_problem + "\n"};
-  return {200, "ok\n"};
+  auto why = not_ready_locked(k);
+  return why.empty() ? HttpReply{200, "ok\n"} : HttpReply{503, why + "\n"};
+}
+
+std::string Agent::not_ready_locked(const SubnetStats& k) const {
+  if (!vtep_problem_.empty()) return vtep_problem_;
+  if (!subnet_env_written_) return k.lease_waiting.empty() ? "no lease yet: subnet.env not written" : k.lease_waiting;
+  if (!peers_programmed_) return "peers not programmed yet";
+  if (!k.own_conflict.empty()) return "other nodes skip this node: " + k.own_conflict;
+  return k.lease_problem;
 }
 
 // What weftctl status shows: readiness and the lease as this weftd holds it, with the
 // subnet file it wrote (weftctl need not guess the --subnet-file).
 std::string Agent::status_json() const {
+  auto k = subnets_.stats();
   std::lock_guard lock(mu_);
-  nlohmann::json j = {{"ready", ready_locked()}, {"subnet_file", s_.opts.subnet_file}};
+  nlohmann::json j = {{"ready", not_ready_locked(k).empty()}, {"subnet_file", s_.opts.subnet_file}};
   if (published_) {
     const auto& [lease, env] = *published_;
     j["lease"] = {{"subnet", lease.subnet.str()},
@@ -412,10 +415,9 @@ std::string Agent::metrics() const {
   auto metric = [&m](const char* name, const char* type, const char* help, auto value) {
     m << "# HELP " << name << " " << help << "\n# TYPE " << name << " " << type << "\n" << name << " " << value << "\n";
   };
-  bool owned = k.own_conflict.empty() && k.lease_problem.empty();
   metric("weft_ready", "gauge",
          "1 when subnet.env is written, peers are programmed, the VTEP is healthy and the subnet is ours.",
-         ready_locked() && owned ? 1 : 0);
+         not_ready_locked(k).empty() ? 1 : 0);
   metric("weft_peers_programmed", "gauge", "Peers whose routes are in the kernel.", programmed_peers_);
   metric("weft_peers_skipped", "gauge", "Peers refused by the backend (bad or conflicting data).", skipped_peers_);
   metric("weft_reconciles_total", "counter", "Reconciles of the kernel against the desired state.", reconciles_);

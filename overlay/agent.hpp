@@ -59,7 +59,9 @@ class Agent {
   void publish_readiness();
   std::string metrics() const;
   std::string status_json() const;  // GET /status
-  bool ready_locked() const;        // caller holds mu_
+  bool ready_locked() const;        // caller holds mu_: the datapath is ready
+  // Why /readyz fails ("" when ready): the datapath, then the lease's ownership. Holds mu_.
+  std::string not_ready_locked(const SubnetStats& k) const;
 
   AgentSettings s_;
   SubnetManager& subnets_;

@@ -104,9 +104,7 @@ class RealKubeClient final : public KubeClient {
       watch_client_ = std::make_unique<http_client>(cfg_.server, make_config(watch_timeout()));
       web::uri uri(cfg_.server);
       int port = uri.port() > 0 ? uri.port() : (uri.scheme() == "http" ? 80 : 443);
-      host_ = uri.host();
-      port_ = std::to_string(port);
-      if (opts_.probe_server) probe_ = std::make_unique<ServerProbe>(host_, port_);
+      server_.emplace(uri.host(), std::to_string(port));
     } catch (const std::exception& e) {
       setup_error_ = "bad API server URL \"" + cfg_.server + "\" in " + cfg_.source + ": " + e.what();
     }
@@ -225,9 +223,8 @@ class RealKubeClient final : public KubeClient {
   std::string setup_error_;
   std::unique_ptr<http_client> client_;
   std::unique_ptr<http_client> watch_client_;
-  std::unique_ptr<ServerProbe> probe_;
-  std::string host_, port_;  // of the server URL
-  SilenceLimit silence_;     // how long a watch may stay silent, from the bookmark gaps seen
+  std::optional<ServerProbe> server_;  // the URL's host and port: TCP probes, connect errors
+  SilenceLimit silence_;               // how long a watch may stay silent, from the bookmark gaps seen
   mutable std::mutex mu_;
   bool shut_ = false;
   pplx::cancellation_token_source cts_;
@@ -300,11 +297,11 @@ ApiError RealKubeClient::exception_error(const std::string& what, const std::exc
   if (is_shut()) return ApiError{ApiErrorKind::Cancelled, 0, what + ": cancelled (shutting down)", {}};
   std::string msg = e.what();
   const auto* he = dynamic_cast<const web::http::http_exception*>(&e);
-  if (he && msg.starts_with("Failed to connect") && !host_.empty()) {
+  if (he && msg.starts_with("Failed to connect") && server_) {
     // cpprest's code for a failed connect is not the real cause (ECONNREFUSED comes as "No
     // route to host"; other values lose their category): ask the kernel with one connect.
-    auto why = connect_failure(host_, port_, std::chrono::milliseconds(300));
-    msg = "cannot connect to " + ServerProbe(host_, port_).target() + ": " +
+    auto why = server_->connect_failure(std::chrono::milliseconds(300));
+    msg = "cannot connect to " + server_->target() + ": " +
           (why.empty() ? std::string("it failed, then the next connect succeeded") : lower_first(why));
   } else if (he && he->error_code()) {
     // cpprest reports a timeout as "Failed to read HTTP status line"; the error code says why.
@@ -440,15 +437,15 @@ ApiResult<WatchEnd> RealKubeClient::watch_nodes(const std::string& rv, const Wat
 }
 
 void RealKubeClient::wait_for_server(std::chrono::milliseconds pace, StopSignal& stop) {
-  if (!probe_) {
+  if (!opts_.probe_server || !server_) {
     stop.wait_for(pace);
     return;
   }
   auto t0 = std::chrono::steady_clock::now();
-  auto outcome = probe_->wait(pace, [&] { return stop.stopped() || is_shut(); });
+  auto outcome = server_->wait(pace, [&] { return stop.stopped() || is_shut(); });
   auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
   if (outcome == ServerProbe::Outcome::Back && waited > std::chrono::seconds(1)) {
-    spdlog::info("API server {} answers TCP connects again after {} ms without an answer", probe_->target(),
+    spdlog::info("API server {} answers TCP connects again after {} ms without an answer", server_->target(),
                  waited.count());
   }
 }

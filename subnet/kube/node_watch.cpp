@@ -66,8 +66,8 @@ void NodeWatch::watch() {
     h_.on_event(ev, more);
   });
   if (any_event) backoff_.reset();
-  if (r) forbidden_.clear();
   if (r) {
+    forbidden_.clear();
     if (failures_) spdlog::info("node watch: recovered after {} failed attempts", failures_);
     failures_ = 0;
     last_error_.clear();

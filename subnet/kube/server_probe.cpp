@@ -149,12 +149,11 @@ ServerProbe::Outcome ServerProbe::wait(milliseconds pace, const std::function<bo
   }
 }
 
-std::string connect_failure(std::string host, const std::string& port, milliseconds timeout) {
-  if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+std::string ServerProbe::connect_failure(milliseconds timeout) const {
   addrinfo hints{};
   hints.ai_socktype = SOCK_STREAM;
   addrinfo* found = nullptr;
-  if (int rc = getaddrinfo(host.c_str(), port.c_str(), &hints, &found); rc != 0 || found == nullptr) {
+  if (int rc = getaddrinfo(host_.c_str(), port_.c_str(), &hints, &found); rc != 0 || found == nullptr) {
     return std::string("cannot resolve the name: ") + gai_strerror(rc);
   }
   std::unique_ptr<addrinfo, AddrInfoDeleter> addr(found);

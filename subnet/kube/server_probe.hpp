@@ -41,15 +41,15 @@ class ServerProbe {
   // Host and port, for logs.
   std::string target() const;
 
+  // Why one TCP connect fails right now: "" when it connects, else the errno's text
+  // ("Connection refused") or "no answer within N ms". cpprest reports a failed connect with an
+  // error value whose category it drops (and maps ECONNREFUSED to EHOSTUNREACH on purpose), so
+  // its text cannot be trusted; this asks the kernel again.
+  std::string connect_failure(std::chrono::milliseconds timeout) const;
+
  private:
   std::string host_, port_;
   Options opts_;
 };
-
-// Why a TCP connect to host:port fails right now: "" when it connects, else the errno's text
-// ("Connection refused") or "no answer within N ms". cpprest reports a failed connect with an
-// error value whose category it drops (and maps ECONNREFUSED to EHOSTUNREACH on purpose), so
-// its text cannot be trusted; this asks the kernel again.
-std::string connect_failure(std::string host, const std::string& port, std::chrono::milliseconds timeout);
 
 }  // namespace weft::kube
