@@ -119,13 +119,7 @@ class ApiLab:
 
     def weftd_running(self, node):
         """The weftd process the lab started is alive (not exited, not a zombie)."""
-        pid = self.lab.state["pids"].get(f"weftd-{node}")
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                state = f.read().rsplit(")", 1)[1].split()[0]
-            return state not in ("Z", "X")
-        except (OSError, TypeError, IndexError):
-            return False
+        return labmod.process_alive(self.lab.state["pids"].get(f"weftd-{node}"))
 
     # ---- the outages
     def stop_api(self):

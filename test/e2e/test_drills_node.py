@@ -86,12 +86,7 @@ class Drill(unittest.TestCase):
         return self.lab.state["pids"][f"weftd-{node}"]
 
     def weftd_alive(self, node):
-        pid = self.lab.state["pids"].get(f"weftd-{node}")
-        try:
-            with open(f"/proc/{pid}/stat") as fh:
-                return fh.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
-        except (OSError, TypeError):
-            return False
+        return labmod.process_alive(self.lab.state["pids"].get(f"weftd-{node}"))
 
     def log_of(self, node):
         with open(os.path.join(self.lab.node_dir(node), "weftd.log"), errors="replace") as fh:

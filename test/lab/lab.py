@@ -154,11 +154,7 @@ class Lab:
         cp = self.control_plane()
         first = not os.path.exists(os.path.join(self.dir, "api", "ready.json"))
         try:
-            if controller_manager:
-                cp.start()
-            else:
-                cp.start(controller_manager=False)
-            cp.wait_ready(timeout)
+            cp.start(controller_manager=controller_manager, timeout=timeout)  # waits for /readyz
         finally:
             self.note_control_plane_pids(cp)
         if first:
@@ -392,12 +388,11 @@ class Lab:
                 self.add_pod(node, f"p{m}")
 
     def down(self):
-        # weftd and the pods first, the control plane last (etcd after kube-apiserver); each
-        # group gets SIGTERM, then one shared grace period, then SIGKILL.
+        # weftd and the pods first, then the control plane (no watch left to drain); each batch
+        # gets SIGTERM, one shared grace period, then SIGKILL.
         pids = self.state.get("pids", {})
-        order = sorted(pids, key=lambda k: (k.startswith("cp-"), k == "cp-etcd"))
-        kill_groups([pids[k] for k in order if not k.startswith("cp-")], signal.SIGTERM)
-        kill_groups([pids[k] for k in order if k.startswith("cp-")], signal.SIGTERM)
+        kill_groups([pid for k, pid in pids.items() if not k.startswith("cp-")], signal.SIGTERM)
+        kill_groups([pid for k, pid in pids.items() if k.startswith("cp-")], signal.SIGTERM)
         kill_strays(self.dir)
         # Every namespace with our prefix, even ones a half-finished `up` left out of the state.
         listing = sh("ip", "netns", "list", check=False, capture=True).stdout
@@ -449,25 +444,8 @@ class Lab:
 
 
 def kill_group(pid, sig):
-    try:
-        os.killpg(pid, sig)
-    except (ProcessLookupError, PermissionError):
-        return
-    for _ in range(50):
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return
-        try:
-            if os.waitpid(pid, os.WNOHANG)[0] == pid:
-                return
-        except ChildProcessError:
-            pass
-        time.sleep(0.05)
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
+    """Signals one process group; SIGKILL if it has not exited after 2.5 s."""
+    kill_groups([pid], sig, grace=2.5)
 
 
 def controlplane_module():
@@ -492,7 +470,7 @@ def kill_groups(pids, sig, grace=5.0):
         if process_alive(pid):
             try:
                 os.killpg(pid, signal.SIGKILL)
-            except ProcessLookupError:
+            except (ProcessLookupError, PermissionError):
                 pass
 
 
@@ -516,6 +494,7 @@ def kill_strays(lab_dir):
 
 
 def process_alive(pid):
+    """The process runs (not exited, not a zombie); a child of ours that exited is reaped."""
     try:
         if os.waitpid(pid, os.WNOHANG)[0] == pid:
             return False
