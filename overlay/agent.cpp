@@ -14,7 +14,7 @@
 #include <sstream>
 #include <thread>
 
-#include "overlay/subnet_env.hpp"
+#include "core/subnet_env.hpp"
 
 namespace weft {
 

@@ -13,13 +13,13 @@
 #include <optional>
 #include <string>
 
-#include "backend/nftables/firewall.hpp"
+#include "overlay/nftables/firewall.hpp"
 #include "backend/vxlan/vxlan_backend.hpp"
 #include "overlay/external_iface.hpp"
 #include "overlay/health_server.hpp"
-#include "overlay/net_config.hpp"
+#include "core/net_config.hpp"
 #include "overlay/options.hpp"
-#include "overlay/subnet_env.hpp"
+#include "core/subnet_env.hpp"
 #include "overlay/wakeup.hpp"
 #include "subnet/subnet_manager.hpp"
 

@@ -5,8 +5,8 @@
 #include <string>
 #include <vector>
 
-#include "overlay/ip.hpp"
-#include "overlay/result.hpp"
+#include "core/ip.hpp"
+#include "core/result.hpp"
 
 namespace weft {
 

@@ -11,7 +11,7 @@
 #include <cerrno>
 #include <cstring>
 
-#include "overlay/ip.hpp"
+#include "core/ip.hpp"
 
 namespace weft {
 namespace {

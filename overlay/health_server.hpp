@@ -6,7 +6,7 @@
 #include <string>
 #include <thread>
 
-#include "overlay/result.hpp"
+#include "core/result.hpp"
 
 namespace weft {
 

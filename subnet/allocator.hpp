@@ -5,9 +5,9 @@
 #include <random>
 #include <vector>
 
-#include "overlay/ip.hpp"
-#include "overlay/net_config.hpp"
-#include "overlay/result.hpp"
+#include "core/ip.hpp"
+#include "core/net_config.hpp"
+#include "core/result.hpp"
 
 namespace weft {
 

@@ -10,9 +10,9 @@
 #include <string_view>
 #include <vector>
 
-#include "overlay/lease.hpp"
-#include "overlay/net_config.hpp"
-#include "overlay/result.hpp"
+#include "core/lease.hpp"
+#include "core/net_config.hpp"
+#include "core/result.hpp"
 
 namespace weft {
 

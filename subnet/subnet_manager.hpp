@@ -21,8 +21,8 @@
 #include <optional>
 #include <string>
 
-#include "overlay/lease.hpp"
-#include "overlay/result.hpp"
+#include "core/lease.hpp"
+#include "core/result.hpp"
 
 namespace weft {
 

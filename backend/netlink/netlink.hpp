@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "backend/netlink/types.hpp"
-#include "overlay/result.hpp"
+#include "core/result.hpp"
 
 namespace weft {
 

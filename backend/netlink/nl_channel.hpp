@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "backend/netlink/nl_ptr.hpp"
-#include "overlay/result.hpp"
+#include "core/result.hpp"
 
 struct nlmsghdr;
 

@@ -6,8 +6,8 @@
 #include <string>
 #include <variant>
 
-#include "overlay/ip.hpp"
-#include "overlay/mac.hpp"
+#include "core/ip.hpp"
+#include "core/mac.hpp"
 
 namespace weft {
 

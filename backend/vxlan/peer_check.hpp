@@ -5,8 +5,8 @@
 #include <string>
 #include <vector>
 
-#include "overlay/ip.hpp"
-#include "overlay/lease.hpp"
+#include "core/ip.hpp"
+#include "core/lease.hpp"
 
 namespace weft {
 

@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "backend/netlink/types.hpp"
-#include "overlay/lease.hpp"
+#include "core/lease.hpp"
 
 namespace weft {
 

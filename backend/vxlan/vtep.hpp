@@ -7,8 +7,8 @@
 #include <string>
 
 #include "backend/netlink/netlink.hpp"
-#include "overlay/ip.hpp"
-#include "overlay/mac.hpp"
+#include "core/ip.hpp"
+#include "core/mac.hpp"
 
 namespace weft {
 

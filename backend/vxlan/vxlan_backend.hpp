@@ -23,7 +23,7 @@
 #include "backend/vxlan/diff.hpp"
 #include "backend/vxlan/peer_check.hpp"
 #include "backend/vxlan/vtep.hpp"
-#include "overlay/lease.hpp"
+#include "core/lease.hpp"
 
 namespace weft {
 

@@ -15,7 +15,7 @@
 #include <optional>
 #include <vector>
 
-#include "overlay/subnet_env.hpp"
+#include "core/subnet_env.hpp"
 
 namespace weft::cni {
 namespace {

@@ -9,8 +9,8 @@
 #include <utility>
 #include <vector>
 
-#include "overlay/result.hpp"
-#include "overlay/subnet_env.hpp"
+#include "core/result.hpp"
+#include "core/subnet_env.hpp"
 
 namespace weft::ctl {
 

@@ -13,12 +13,12 @@
 #include <thread>
 
 #include "backend/netlink/netlink_impl.hpp"
-#include "backend/nftables/firewall.hpp"
+#include "overlay/nftables/firewall.hpp"
 #include "backend/vxlan/vxlan_backend.hpp"
 #include "overlay/agent.hpp"
 #include "overlay/external_iface.hpp"
-#include "overlay/log.hpp"
-#include "overlay/net_config.hpp"
+#include "core/log.hpp"
+#include "core/net_config.hpp"
 #include "overlay/options.hpp"
 #include "subnet/kube/kube_subnet_manager.hpp"
 

@@ -4,7 +4,7 @@
 
 #include <string>
 
-#include "overlay/result.hpp"
+#include "core/result.hpp"
 
 namespace weft::kube {
 

@@ -7,7 +7,7 @@
 #include <memory>
 #include <string>
 
-#include "overlay/net_config.hpp"
+#include "core/net_config.hpp"
 #include "subnet/kube/backoff.hpp"
 #include "subnet/kube/kube_client.hpp"
 #include "subnet/subnet_manager.hpp"

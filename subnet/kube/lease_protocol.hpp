@@ -28,8 +28,8 @@
 #include <string>
 #include <utility>
 
-#include "overlay/lease.hpp"
-#include "overlay/net_config.hpp"
+#include "core/lease.hpp"
+#include "core/net_config.hpp"
 #include "subnet/annotations.hpp"
 #include "subnet/kube/kube_client.hpp"
 #include "subnet/kube/retry.hpp"

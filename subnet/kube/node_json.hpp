@@ -8,7 +8,7 @@
 #include <string>
 #include <string_view>
 
-#include "overlay/result.hpp"
+#include "core/result.hpp"
 #include "subnet/kube/kube_client.hpp"
 
 namespace weft::kube {

@@ -5,7 +5,7 @@
 
 #include <string>
 
-#include "overlay/result.hpp"
+#include "core/result.hpp"
 #include "subnet/kube/kube_config.hpp"
 
 namespace boost::asio::ssl {

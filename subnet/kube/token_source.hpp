@@ -6,7 +6,7 @@
 #include <mutex>
 #include <string>
 
-#include "overlay/result.hpp"
+#include "core/result.hpp"
 
 namespace weft::kube {
 

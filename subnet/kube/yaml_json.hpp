@@ -6,7 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <string_view>
 
-#include "overlay/result.hpp"
+#include "core/result.hpp"
 
 namespace weft::kube {
 

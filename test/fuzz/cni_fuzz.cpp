@@ -21,7 +21,7 @@
 #include <vector>
 
 #include "cmd/weft/cni_plugin.hpp"
-#include "overlay/ip.hpp"
+#include "core/ip.hpp"
 #include "test/fuzz/check.hpp"
 
 namespace {

@@ -6,7 +6,7 @@
 #include <string>
 #include <string_view>
 
-#include "overlay/net_config.hpp"
+#include "core/net_config.hpp"
 #include "test/fuzz/check.hpp"
 
 namespace {

@@ -6,7 +6,7 @@
 #include <string>
 #include <string_view>
 
-#include "overlay/lease.hpp"
+#include "core/lease.hpp"
 #include "subnet/annotations.hpp"
 #include "test/fuzz/check.hpp"
 

@@ -4,7 +4,7 @@
 #include <catch2/catch.hpp>
 #include <cstdlib>
 
-#include "backend/nftables/firewall.hpp"
+#include "overlay/nftables/firewall.hpp"
 
 using weft::Firewall;
 using weft::FirewallSpec;

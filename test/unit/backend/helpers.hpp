@@ -3,7 +3,7 @@
 
 #include <string>
 
-#include "overlay/lease.hpp"
+#include "core/lease.hpp"
 
 namespace weft::test {
 

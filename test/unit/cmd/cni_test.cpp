@@ -7,7 +7,7 @@
 #include <tuple>
 
 #include "cmd/weft/cni_plugin.hpp"
-#include "overlay/subnet_env.hpp"
+#include "core/subnet_env.hpp"
 
 using nlohmann::json;
 using weft::cni::Invocation;

@@ -4,7 +4,7 @@
 #include <catch2/catch.hpp>
 #include <string>
 
-#include "overlay/net_config.hpp"
+#include "core/net_config.hpp"
 
 namespace weft::test {
 

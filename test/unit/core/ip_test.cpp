@@ -1,6 +1,6 @@
 #include <catch2/catch.hpp>
 
-#include "overlay/ip.hpp"
+#include "core/ip.hpp"
 
 using weft::Ipv4Addr;
 using weft::Ipv4Prefix;

@@ -1,4 +1,4 @@
-#include "overlay/mac.hpp"
+#include "core/mac.hpp"
 
 #include <random>
 

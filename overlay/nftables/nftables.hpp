@@ -7,7 +7,7 @@
 #include <memory>
 #include <string>
 
-#include "overlay/result.hpp"
+#include "core/result.hpp"
 
 namespace weft {
 

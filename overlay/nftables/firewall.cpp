@@ -1,4 +1,4 @@
-#include "backend/nftables/firewall.hpp"
+#include "overlay/nftables/firewall.hpp"
 
 #include <algorithm>
 #include <cctype>

@@ -7,8 +7,8 @@
 #include <string_view>
 #include <vector>
 
-#include "overlay/ip.hpp"
-#include "overlay/result.hpp"
+#include "core/ip.hpp"
+#include "core/result.hpp"
 
 namespace weft {
 

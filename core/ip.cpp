@@ -1,4 +1,4 @@
-#include "overlay/ip.hpp"
+#include "core/ip.hpp"
 
 #include <arpa/inet.h>
 

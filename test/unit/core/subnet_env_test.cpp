@@ -4,7 +4,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "overlay/subnet_env.hpp"
+#include "core/subnet_env.hpp"
 
 using weft::SubnetEnv;
 

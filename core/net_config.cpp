@@ -1,4 +1,4 @@
-#include "overlay/net_config.hpp"
+#include "core/net_config.hpp"
 
 #include <fstream>
 #include <nlohmann/json.hpp>

@@ -7,7 +7,7 @@
 #include <string>
 #include <string_view>
 
-#include "overlay/result.hpp"
+#include "core/result.hpp"
 
 namespace weft {
 

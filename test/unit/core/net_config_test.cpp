@@ -2,7 +2,7 @@
 #include <cstdio>
 #include <fstream>
 
-#include "overlay/net_config.hpp"
+#include "core/net_config.hpp"
 
 using weft::NetConfig;
 

@@ -3,7 +3,7 @@
 
 #include <string_view>
 
-#include "overlay/result.hpp"
+#include "core/result.hpp"
 
 namespace weft::log {
 

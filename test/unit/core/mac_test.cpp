@@ -1,6 +1,6 @@
 #include <catch2/catch.hpp>
 
-#include "overlay/mac.hpp"
+#include "core/mac.hpp"
 
 using weft::Mac;
 

@@ -6,8 +6,8 @@
 #include <set>
 #include <string>
 
-#include "backend/nftables/nftables.hpp"
-#include "overlay/ip.hpp"
+#include "overlay/nftables/nftables.hpp"
+#include "core/ip.hpp"
 
 namespace weft {
 

@@ -1,4 +1,4 @@
-#include "backend/nftables/nftables.hpp"
+#include "overlay/nftables/nftables.hpp"
 
 #include <arpa/inet.h>
 #include <linux/netfilter/nf_tables.h>

@@ -5,8 +5,8 @@
 #include <optional>
 #include <string>
 
-#include "overlay/ip.hpp"
-#include "overlay/mac.hpp"
+#include "core/ip.hpp"
+#include "core/mac.hpp"
 
 namespace weft {
 

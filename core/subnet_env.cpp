@@ -1,4 +1,4 @@
-#include "overlay/subnet_env.hpp"
+#include "core/subnet_env.hpp"
 
 #include <fcntl.h>
 #include <unistd.h>
