@@ -5,8 +5,9 @@
 #include <chrono>
 #include <optional>
 #include <string>
-#include <utility>
 #include <variant>
+
+#include "core/result.hpp"
 
 namespace weft::kube {
 
@@ -56,27 +57,9 @@ ApiError transport_error(const std::string& what, const std::string& exception_m
 // Parses a Retry-After header value given in seconds; nullopt for anything else.
 std::optional<std::chrono::milliseconds> parse_retry_after(const std::string& value);
 
+// The kube client's results: core's Result with ApiError as the error.
 template <class T>
-class [[nodiscard]] ApiResult {
- public:
-  ApiResult(T value) : v_(std::move(value)) {}         // NOLINT(google-explicit-constructor)
-  ApiResult(ApiError error) : v_(std::move(error)) {}  // NOLINT(google-explicit-constructor)
-
-  bool ok() const { return v_.index() == 0; }
-  explicit operator bool() const { return ok(); }
-  const T& value() const& { return std::get<0>(v_); }
-  T& value() & { return std::get<0>(v_); }
-  T&& value() && { return std::get<0>(std::move(v_)); }
-  const T& operator*() const& { return value(); }
-  T& operator*() & { return value(); }
-  const T* operator->() const { return &value(); }
-  T* operator->() { return &value(); }
-  const ApiError& error() const { return std::get<1>(v_); }
-
- private:
-  std::variant<T, ApiError> v_;
-};
-
-using ApiStatus = ApiResult<std::monostate>;
+using ApiResult = Result<T, ApiError>;
+using ApiStatus = Result<std::monostate, ApiError>;
 
 }  // namespace weft::kube

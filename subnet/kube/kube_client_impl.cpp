@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <atomic>
 #include <boost/asio/ssl.hpp>
-#include <cctype>
 #include <ctime>
 #include <limits>
 #include <random>
@@ -45,21 +44,8 @@ void init_pool_once(std::size_t threads) {
   });
 }
 
-std::string path_escape(const std::string& s) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (char ch : s) {
-    auto c = static_cast<unsigned char>(ch);
-    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += kHex[c >> 4U];
-      out += kHex[c & 15U];
-    }
-  }
-  return out;
-}
+// Everything but RFC 3986's unreserved characters is percent-encoded (names, continue tokens).
+std::string path_escape(const std::string& s) { return web::uri::encode_data_string(s); }
 
 std::string now_rfc3339() {
   std::time_t t = std::time(nullptr);

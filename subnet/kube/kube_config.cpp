@@ -1,11 +1,13 @@
 #include "subnet/kube/kube_config.hpp"
 
+#include <openssl/evp.h>
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <iterator>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -126,34 +128,23 @@ Status check_server(const KubeConfig& c, const std::string& where) {
 
 }  // namespace
 
+// OpenSSL's decoder with the rules of Go's base64.StdEncoding, which kubectl and client-go use
+// for the -data fields: the standard alphabet with padding; line breaks are allowed.
 Result<std::string> base64_decode(const std::string& text) {
-  std::string out;
-  std::uint32_t acc = 0;
-  int bits = 0;
-  std::size_t pad = 0;
-  for (char ch : text) {
-    auto c = static_cast<unsigned char>(ch);
-    if (std::isspace(c)) continue;
-    if (c == '=') {
-      ++pad;
-      continue;
-    }
-    if (pad) return fail("data after '=' padding");
-    int v = c >= 'A' && c <= 'Z'   ? c - 'A'
-            : c >= 'a' && c <= 'z' ? c - 'a' + 26
-            : c >= '0' && c <= '9' ? c - '0' + 52
-            : c == '+' || c == '-' ? 62
-            : c == '/' || c == '_' ? 63
-                                   : -1;
-    if (v < 0) return fail("invalid character '" + std::string(1, ch) + "'");
-    acc = (acc << 6U) | static_cast<std::uint32_t>(v);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out += static_cast<char>((acc >> static_cast<unsigned>(bits)) & 0xffU);
-    }
+  std::string in;
+  std::copy_if(text.begin(), text.end(), std::back_inserter(in),
+               [](char c) { return !std::isspace(static_cast<unsigned char>(c)); });
+  if (in.size() % 4 != 0) return fail("length " + std::to_string(in.size()) + " is not a multiple of 4 (truncated?)");
+  auto pad = in.find('=');
+  if (pad != std::string::npos && (pad + 2 < in.size() || in.find_first_not_of('=', pad) != std::string::npos)) {
+    return fail("data after '=' padding");
   }
-  if (bits >= 6 || pad > 2) return fail("truncated input");
+  std::string out(in.size() / 4 * 3, '\0');
+  int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                          reinterpret_cast<const unsigned char*>(in.data()), static_cast<int>(in.size()));
+  if (n < 0) return fail("a character outside the base64 alphabet (A-Z a-z 0-9 + /)");
+  // EVP_DecodeBlock counts the padding as zero bytes.
+  out.resize(static_cast<std::size_t>(n) - (pad == std::string::npos ? 0 : in.size() - pad));
   return out;
 }
 

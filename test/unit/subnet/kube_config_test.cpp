@@ -138,12 +138,22 @@ TEST_CASE("the YAML reader: sequences at the key's indentation, quotes, comments
   CHECK_FALSE(parse_yaml(std::string(1U << 20U, '[')));  // no stack overflow on hostile flow nesting
 }
 
-TEST_CASE("base64 decoding accepts padding, newlines and the URL alphabet", "[kubeconfig]") {
+TEST_CASE("base64 decoding follows Go's StdEncoding, as kubectl does", "[kubeconfig]") {
   CHECK(*base64_decode("aGVsbG8=") == "hello");
-  CHECK(*base64_decode("aGVs\nbG8") == "hello");
-  CHECK(*base64_decode("-_8") == std::string("\xfb\xff"));
-  CHECK_FALSE(base64_decode("a"));
-  CHECK_FALSE(base64_decode("aGVsbG8=x"));
+  CHECK(*base64_decode("aGVsbG8h") == "hello!");
+  CHECK(*base64_decode("aGVsbA==") == "hell");
+  CHECK(*base64_decode("aGVs\nbG8=\n") == "hello");
+  CHECK(*base64_decode("+/8=") == std::string("\xfb\xff"));
+  CHECK(base64_decode("")->empty());
+  auto bin = base64_decode("AAEC/w==");
+  REQUIRE(bin);
+  CHECK(*bin == std::string("\x00\x01\x02\xff", 4));
+  CHECK_THAT(base64_decode("a").error(), Catch::Contains("not a multiple of 4"));
+  CHECK_THAT(base64_decode("aGVsbG8").error(), Catch::Contains("not a multiple of 4"));
+  CHECK_THAT(base64_decode("aGVsbG8=aGVs").error(), Catch::Contains("after '=' padding"));
+  CHECK_THAT(base64_decode("aG=sbG8=").error(), Catch::Contains("after '=' padding"));
+  CHECK_THAT(base64_decode("-_8=").error(), Catch::Contains("alphabet"));
+  CHECK_THAT(base64_decode("aGV*bG8=").error(), Catch::Contains("alphabet"));
 }
 
 TEST_CASE("in-cluster config comes from the service account files and the environment", "[kubeconfig]") {
