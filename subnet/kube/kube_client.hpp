@@ -77,6 +77,13 @@ class KubeClient {
   // every Node's podCIDR. Pages are parsed as they come; only weft's fields are kept.
   virtual ApiResult<NodeList> list_nodes_with_spec() { return list_nodes(); }
 
+  // The same list from the API server's watch cache (resourceVersion=0: one request, no etcd
+  // read, what client-go's informers list with). It may lag the latest writes: callers that
+  // must see every claim up to now (the lease's verification) use the lists above.
+  virtual ApiResult<NodeList> list_nodes_cached(bool with_spec) {
+    return with_spec ? list_nodes_with_spec() : list_nodes();
+  }
+
   // Metadata-only watch from resource_version with bookmarks; blocks until the stream ends.
   // An ERROR event or HTTP 410 comes back as ApiErrorKind::Gone.
   virtual ApiResult<WatchEnd> watch_nodes(const std::string& resource_version, const WatchHandler& on_event) = 0;

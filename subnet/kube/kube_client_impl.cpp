@@ -107,14 +107,20 @@ class RealKubeClient final : public KubeClient {
     return std::move(*node);
   }
 
-  ApiResult<NodeList> list_nodes() override { return list_pages(kMetaList); }
-  ApiResult<NodeList> list_nodes_with_spec() override { return list_pages("application/json"); }
+  ApiResult<NodeList> list_nodes() override { return list_pages(kMetaList, false); }
+  ApiResult<NodeList> list_nodes_with_spec() override { return list_pages("application/json", false); }
+  ApiResult<NodeList> list_nodes_cached(bool with_spec) override {
+    return list_pages(with_spec ? "application/json" : kMetaList, true);
+  }
 
-  ApiResult<NodeList> list_pages(const char* accept) {
+  // From the watch cache (resourceVersion=0, which ignores limit) or from etcd in pages; a
+  // continue token is followed either way.
+  ApiResult<NodeList> list_pages(const char* accept, bool cached) {
     NodeList all;
     std::string cont;
     for (int page = 0;; ++page) {
-      std::string q = "/api/v1/nodes?limit=" + std::to_string(opts_.list_page_size);
+      std::string q = cached && page == 0 ? "/api/v1/nodes?resourceVersion=0"
+                                          : "/api/v1/nodes?limit=" + std::to_string(opts_.list_page_size);
       if (!cont.empty()) q += "&continue=" + path_escape(cont);
       auto body = call(methods::GET, q, "", accept, opts_.max_list_body, "list nodes");
       if (!body) return body.error();

@@ -110,7 +110,7 @@ Result<Lease> LeaseProtocol::auto_source(const NodeInfo& own, const Lease& base)
   if ((mine.subnet && fits(*mine.subnet)) || (mine.subnet_claim && fits(*mine.subnet_claim))) {
     return by_annotations(own, base);  // an earlier run leased: never renumber under running pods
   }
-  auto all = list("list nodes and their podCIDRs (SubnetSource auto)", true);
+  auto all = list("list nodes and their podCIDRs (SubnetSource auto)", true, true);
   if (!all) return all.take_error();
   std::string with_pod_cidr, with_lease;
   for (const auto& n : all->items) {
@@ -216,9 +216,11 @@ Result<Lease> LeaseProtocol::from_pod_cidr(const NodeInfo& own, Ipv4Prefix pod_c
 
 bool LeaseProtocol::fits(const Ipv4Prefix& subnet) const { return fits_network(subnet, s_.network); }
 
-Result<NodeList> LeaseProtocol::list(const std::string& why, bool with_spec) {
-  auto r =
-      retry(retry_, "lease: " + why, [&] { return with_spec ? client_.list_nodes_with_spec() : client_.list_nodes(); });
+Result<NodeList> LeaseProtocol::list(const std::string& why, bool with_spec, bool cached) {
+  auto r = retry(retry_, "lease: " + why, [&] {
+    if (cached) return client_.list_nodes_cached(with_spec);
+    return with_spec ? client_.list_nodes_with_spec() : client_.list_nodes();
+  });
   if (!r) return api_fail(r.error());
   return std::move(*r);
 }
@@ -277,14 +279,18 @@ Result<Lease> LeaseProtocol::by_annotations(const NodeInfo& own_get, const Lease
   bool keeping = first.subnet && fits(*first.subnet);
   for (int round = 0;; ++round) {
     if (retry_.stop.stopped()) return fail("lease: stopped");
+    // The first round lists from the watch cache (one request, no etcd read) and takes our own
+    // Node from the GET, which is current; a claim is still verified against etcd, and every
+    // later round lists from etcd.
+    const bool from_cache = round == 0;
     Result<NodeList> before = fail("unlisted");
     if (listed && !keeping) {
       before = std::move(*std::exchange(listed, std::nullopt));
     } else {
-      before = list(keeping ? "list nodes" : "list nodes and their podCIDRs", !keeping);
+      before = list(keeping ? "list nodes" : "list nodes and their podCIDRs", !keeping, from_cache);
     }
     if (!before) return before.take_error();
-    const NodeInfo* own = find_node(*before, s_.node_name);
+    const NodeInfo* own = from_cache ? &own_get : find_node(*before, s_.node_name);
     if (!own) return fail("node " + s_.node_name + " is not in the node list: was it deleted?");
     auto mine = parse_own(own->annotations, s_.keys);
     Lease lease = base;
@@ -313,7 +319,12 @@ Result<Lease> LeaseProtocol::by_annotations(const NodeInfo& own_get, const Lease
     NodeInfo claimed = *own;
     Ipv4Prefix subnet;
     if (mine.subnet_claim && fits(*mine.subnet_claim)) {
-      subnet = *mine.subnet_claim;  // written by a run that stopped before verifying; `before` is after it
+      subnet = *mine.subnet_claim;  // written by a run that stopped before verifying
+      if (from_cache) {             // verify against etcd: the cache may predate a rival claim
+        auto after = list("verify claim");
+        if (!after) return after.take_error();
+        before = std::move(after);
+      }
     } else {
       auto pick = pick_free_subnet(s_.network, taken_in(*before, s_.node_name, s_.keys, s_.network), rng_);
       if (!pick) return pick.take_error();

@@ -79,7 +79,7 @@ class LeaseProtocol {
   bool fits(const Ipv4Prefix& subnet) const;  // inside the network, SubnetLen, SubnetMin..SubnetMax
   // Writes the confirmed lease onto our Node (skipped when already there).
   Status publish(const NodeInfo& own, const Lease& lease);
-  Result<NodeList> list(const std::string& why, bool with_spec = false);
+  Result<NodeList> list(const std::string& why, bool with_spec = false, bool cached = false);
   Status wait_after_conflict(int round);
   void report_waiting(const std::string& why);
 

@@ -30,7 +30,9 @@ void NodeWatch::run() {
 }
 
 bool NodeWatch::list() {
-  auto r = client_.list_nodes();
+  // From the watch cache, as client-go's informers list; after a 410 from etcd, which may go
+  // back in time on a lagging cache (client-go's rule too).
+  auto r = list_from_cache_ ? client_.list_nodes_cached(false) : client_.list_nodes();
   if (!r) {
     failed(r.error());
     return false;
@@ -40,6 +42,7 @@ bool NodeWatch::list() {
     spdlog::info("node watch: relisted {} nodes at resourceVersion {}", r->items.size(), r->resource_version);
   }
   forbidden_.clear();
+  list_from_cache_ = true;
   apply(*r);
   return true;
 }
@@ -82,6 +85,7 @@ void NodeWatch::watch() {
     failures_ = 0;
     spdlog::info("node watch: resourceVersion {} expired ({}); relisting", rv_, r.error().message);
     need_list_ = true;
+    list_from_cache_ = false;
     return;
   }
   failed(r.error());

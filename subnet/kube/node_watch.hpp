@@ -54,7 +54,8 @@ class NodeWatch {
   WatchCounters counters_;
   std::string rv_;
   bool need_list_ = true;
-  std::string last_error_;  // logged once per distinct error, not per retry
+  bool list_from_cache_ = true;  // false after a 410: the next list reads etcd
+  std::string last_error_;       // logged once per distinct error, not per retry
   std::uint64_t failures_ = 0;
   std::optional<NodeList> seed_;
 };

@@ -100,14 +100,21 @@ ApiResult<NodeInfo> FakeKubeClient::get_node(const std::string& name) {
 
 ApiResult<NodeList> FakeKubeClient::list_nodes() { return list(false); }
 ApiResult<NodeList> FakeKubeClient::list_nodes_with_spec() { return list(true); }
+ApiResult<NodeList> FakeKubeClient::list_nodes_cached(bool with_spec) { return list(with_spec, true); }
 
-ApiResult<NodeList> FakeKubeClient::list(bool with_spec) {
+void FakeKubeClient::Cluster::freeze_cache() {
+  std::lock_guard<std::mutex> lock(mu);
+  cache.emplace(rv, nodes);
+}
+
+ApiResult<NodeList> FakeKubeClient::list(bool with_spec, bool cached) {
   std::lock_guard<std::mutex> lock(c_->mu);
   if (shut_) return cancelled();
-  ++(with_spec ? c_->full_lists : c_->lists);
+  ++(cached ? c_->cached_lists : with_spec ? c_->full_lists : c_->lists);
   if (auto e = take_failure()) return *e;
-  NodeList l{std::to_string(c_->rv), {}};
-  for (const auto& [name, n] : c_->nodes) {
+  const bool lagging = cached && c_->cache;
+  NodeList l{std::to_string(lagging ? c_->cache->first : c_->rv), {}};
+  for (const auto& [name, n] : lagging ? c_->cache->second : c_->nodes) {
     NodeInfo meta = n;
     if (!with_spec) meta.pod_cidrs.clear();  // metadata only
     meta.internal_ips.clear();

@@ -7,6 +7,7 @@
 #include <deque>
 #include <map>
 #include <mutex>
+#include <optional>
 
 #include "subnet/kube/kube_client.hpp"
 
@@ -28,6 +29,10 @@ class FakeKubeClient : public KubeClient {
     std::deque<std::pair<std::uint64_t, WatchEvent>> history;
     std::deque<ApiError> fail_next;  // the next calls (any kind) fail with these
     std::uint64_t lists = 0, full_lists = 0, watches = 0, gets = 0, patches = 0;
+    std::uint64_t cached_lists = 0;  // resourceVersion=0 lists (the API server's watch cache)
+    // A lagging watch cache: while set, cached lists return the Nodes as they were here.
+    std::optional<std::pair<std::uint64_t, std::map<std::string, NodeInfo>>> cache;
+    void freeze_cache();
 
     void add_node(const std::string& name, std::map<std::string, std::string> annotations = {},
                   std::vector<std::string> pod_cidrs = {});
@@ -46,6 +51,7 @@ class FakeKubeClient : public KubeClient {
   ApiResult<NodeInfo> get_node(const std::string& name) override;
   ApiResult<NodeList> list_nodes() override;
   ApiResult<NodeList> list_nodes_with_spec() override;
+  ApiResult<NodeList> list_nodes_cached(bool with_spec) override;
   ApiResult<WatchEnd> watch_nodes(const std::string& rv, const WatchHandler& on_event) override;
   ApiResult<NodeInfo> patch_node_annotations(const std::string& name, const std::string& rv,
                                              const std::map<std::string, std::optional<std::string>>& patch) override;
@@ -54,7 +60,7 @@ class FakeKubeClient : public KubeClient {
 
  private:
   std::optional<ApiError> take_failure();  // needs mu held
-  ApiResult<NodeList> list(bool with_spec);
+  ApiResult<NodeList> list(bool with_spec, bool cached = false);
   std::shared_ptr<Cluster> c_;
   bool shut_ = false;
 };
