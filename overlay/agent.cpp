@@ -398,26 +398,34 @@ std::string Agent::not_ready_locked(const SubnetStats& k) const {
 // subnet file it wrote (weftctl need not guess the --subnet-file).
 std::string Agent::status_json() const {
   auto k = subnets_.stats();
-  std::lock_guard lock(mu_);
-  nlohmann::json j = {{"ready", not_ready_locked(k).empty()}, {"subnet_file", s_.opts.subnet_file}};
-  if (published_) {
-    const auto& [lease, env] = *published_;
-    j["lease"] = {{"subnet", lease.subnet.str()},
-                  {"public_ip", lease.public_ip.str()},
-                  {"vtep_mac", lease.vtep_mac.str()},
-                  {"network", env.network.str()},
-                  {"mtu", env.mtu},
-                  {"ipmasq", env.ipmasq}};
+  nlohmann::json j;
+  std::optional<Vtep> vtep;
+  std::vector<SkippedPeer> refused;
+  {
+    std::lock_guard lock(mu_);
+    j = {{"ready", not_ready_locked(k).empty()}, {"subnet_file", s_.opts.subnet_file}};
+    if (published_) {
+      const auto& [lease, env] = *published_;
+      j["lease"] = {{"subnet", lease.subnet.str()},
+                    {"public_ip", lease.public_ip.str()},
+                    {"vtep_mac", lease.vtep_mac.str()},
+                    {"network", env.network.str()},
+                    {"mtu", env.mtu},
+                    {"ipmasq", env.ipmasq}};
+    }
+    vtep = status_vtep_;
+    refused = backend_skipped_;
   }
-  add_datapath_status(j, k);
+  add_datapath_status(j, k, vtep, refused);  // thousands of peers: not under mu_
   return j.dump() + "\n";
 }
 
 // For weftctl peers and doctor: the VTEP weftd set up and what it should be, the underlay, the
 // desired peers (gateway = the peer's subnet address, flannel's layout) and the skipped ones
 // with the reason (refused by the Node watch for their annotations, or by the backend's
-// checks), and where the API server is. Caller holds mu_.
-void Agent::add_datapath_status(nlohmann::json& j, const SubnetStats& k) const {
+// checks), and where the API server is. Reads only s_ and the subnet manager (thread-safe).
+void Agent::add_datapath_status(nlohmann::json& j, const SubnetStats& k, const std::optional<Vtep>& vtep,
+                                const std::vector<SkippedPeer>& refused_by_backend) const {
   const VtepSpec spec = vtep_spec(std::nullopt);
   j["vtep"] = {{"name", vtep_name(spec.vni)},
                {"vni", spec.vni},
@@ -428,10 +436,10 @@ void Agent::add_datapath_status(nlohmann::json& j, const SubnetStats& k) const {
                {"learning", spec.learning},
                {"gbp", spec.gbp},
                {"direct_routing", s_.net.backend.direct_routing}};
-  if (status_vtep_) {
-    j["vtep"]["ifindex"] = status_vtep_->ifindex;
-    j["vtep"]["mac"] = status_vtep_->mac.str();
-    j["vtep"]["mtu"] = status_vtep_->mtu;
+  if (vtep) {
+    j["vtep"]["ifindex"] = vtep->ifindex;
+    j["vtep"]["mac"] = vtep->mac.str();
+    j["vtep"]["mtu"] = vtep->mtu;
   }
   j["underlay"] = {{"name", s_.ext.name},
                    {"ifindex", s_.ext.index},
@@ -444,7 +452,7 @@ void Agent::add_datapath_status(nlohmann::json& j, const SubnetStats& k) const {
   for (const auto& [name, reason] : subnets_.skipped_nodes(1000)) {
     skipped.push_back({{"node", name}, {"reason", reason}, {"by", "node watch"}});
   }
-  for (const auto& s : backend_skipped_) {
+  for (const auto& s : refused_by_backend) {
     refused.insert(s.name);
     skipped.push_back({{"node", s.name}, {"reason", s.reason}, {"by", "backend"}});
   }

@@ -61,8 +61,9 @@ class Agent {
   void publish_readiness();
   std::string metrics() const;
   std::string status_json() const;  // GET /status
-  // /status's part for weftctl peers and doctor (VTEP, underlay, peers, skipped); holds mu_.
-  void add_datapath_status(nlohmann::json& j, const SubnetStats& k) const;
+  // /status's part for weftctl peers and doctor (VTEP, underlay, peers, skipped); without mu_.
+  void add_datapath_status(nlohmann::json& j, const SubnetStats& k, const std::optional<Vtep>& vtep,
+                           const std::vector<SkippedPeer>& refused_by_backend) const;
   bool ready_locked() const;        // caller holds mu_: the datapath is ready
   // Why /readyz fails ("" when ready): the datapath, then the lease's ownership. Holds mu_.
   std::string not_ready_locked(const SubnetStats& k) const;
