@@ -1,6 +1,6 @@
 #include "cmd/weftctl/kernel_view.hpp"
 
-#include <algorithm>
+#include <map>
 #include <set>
 
 #include "backend/vxlan/state.hpp"
@@ -13,30 +13,38 @@ bool same_route(const Route& have, const Route& want) {
          have.onlink == want.onlink && have.unicast && !have.multipath;
 }
 
-EntryState route_state(const std::vector<Route>& routes, const Route& want) {
+// The kernel's entries indexed by what a peer's entry is looked up by (thousands of peers).
+struct Index {
+  std::multimap<Ipv4Prefix, const Route*> routes;
+  std::multimap<Ipv4Addr, const Neighbor*> neighbors;
+  std::multimap<Mac, const FdbEntry*> fdb;
+};
+
+EntryState route_state(const Index& ix, const Route& want) {
   const Route* seen = nullptr;
-  for (const Route& r : routes) {
-    if (r.dst != want.dst) continue;
-    if (same_route(r, want)) return {EntryState::Kind::ok, ""};
-    seen = &r;
+  for (auto [it, end] = ix.routes.equal_range(want.dst); it != end; ++it) {
+    if (same_route(*it->second, want)) return {EntryState::Kind::ok, ""};
+    seen = it->second;
   }
   if (!seen) return {EntryState::Kind::missing, ""};
   return {EntryState::Kind::wrong, to_string(*seen)};
 }
 
-EntryState neighbor_state(const std::vector<Neighbor>& neighbors, const Neighbor& want) {
-  for (const Neighbor& n : neighbors) {
-    if (n.ifindex != want.ifindex || n.ip != want.ip) continue;
+EntryState neighbor_state(const Index& ix, const Neighbor& want) {
+  for (auto [it, end] = ix.neighbors.equal_range(want.ip); it != end; ++it) {
+    const Neighbor& n = *it->second;
+    if (n.ifindex != want.ifindex) continue;
     if (n.mac == want.mac && n.permanent) return {EntryState::Kind::ok, ""};
     return {EntryState::Kind::wrong, to_string(n)};
   }
   return {EntryState::Kind::missing, ""};
 }
 
-EntryState fdb_state(const std::vector<FdbEntry>& fdb, const FdbEntry& want) {
+EntryState fdb_state(const Index& ix, const FdbEntry& want) {
   const FdbEntry* seen = nullptr;
-  for (const FdbEntry& f : fdb) {
-    if (f.ifindex != want.ifindex || f.mac != want.mac) continue;
+  for (auto [it, end] = ix.fdb.equal_range(want.mac); it != end; ++it) {
+    const FdbEntry& f = *it->second;
+    if (f.ifindex != want.ifindex) continue;
     if (f.dst == want.dst && f.permanent) return {EntryState::Kind::ok, ""};
     seen = &f;
   }
@@ -68,6 +76,10 @@ bool PeerKernelState::ok() const {
 void compare_peers(KernelView& view, const DaemonStatus& d, int vtep_ifindex, const std::vector<Neighbor>& neighbors,
                    const std::vector<FdbEntry>& fdb, const std::vector<Route>& routes,
                    const std::vector<std::optional<int>>& direct_hops) {
+  Index ix;
+  for (const Route& r : routes) ix.routes.emplace(r.dst, &r);
+  for (const Neighbor& n : neighbors) ix.neighbors.emplace(n.ip, &n);
+  for (const FdbEntry& f : fdb) ix.fdb.emplace(f.mac, &f);
   std::set<Ipv4Prefix> wanted;
   for (std::size_t i = 0; i < d.peers.size(); ++i) {
     const Peer& p = d.peers[i];
@@ -76,13 +88,13 @@ void compare_peers(KernelView& view, const DaemonStatus& d, int vtep_ifindex, co
     PeerKernelState s;
     s.peer = p;
     s.direct = hop.has_value();
-    s.route = vtep_ifindex == 0 && !hop ? EntryState{} : route_state(routes, want.route);
+    s.route = vtep_ifindex == 0 && !hop ? EntryState{} : route_state(ix, want.route);
     s.neighbor = !want.neighbor      ? EntryState{EntryState::Kind::none, ""}
                  : vtep_ifindex == 0 ? EntryState{}
-                                     : neighbor_state(neighbors, *want.neighbor);
+                                     : neighbor_state(ix, *want.neighbor);
     s.fdb = !want.fdb           ? EntryState{EntryState::Kind::none, ""}
             : vtep_ifindex == 0 ? EntryState{}
-                                : fdb_state(fdb, *want.fdb);
+                                : fdb_state(ix, *want.fdb);
     view.peers.push_back(std::move(s));
     wanted.insert(p.subnet);
   }
