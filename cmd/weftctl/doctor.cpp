@@ -148,7 +148,7 @@ Check nat_check(const DaemonStatus& d) {
 
 Check nftables_check() {
   auto present = nft_table_present("ip", "weft");
-  if (!present) return failed("nftables table", present.error(), "install nftables (nft) to check weft's table");
+  if (!present) return failed("nftables table", present.error(), "run weftctl as root in the node's network namespace");
   if (!*present) {
     return failed("nftables table", "table ip weft is missing: no masquerade, no VXLAN allow-list",
                   "weftd rewrites it within seconds: if it stays missing, check weftd's log for nftables errors");

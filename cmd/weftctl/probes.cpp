@@ -2,18 +2,17 @@
 
 #include <fcntl.h>
 #include <netdb.h>
+#include <nftables/libnftables.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <poll.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <array>
 #include <cerrno>
 #include <chrono>
-#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <memory>
@@ -58,15 +57,19 @@ Result<std::string> read_sysctl(const std::string& root, const std::string& key)
 }
 
 Result<bool> nft_table_present(const std::string& family, const std::string& name) {
-  std::unique_ptr<FILE, int (*)(FILE*)> p(::popen("nft -j list tables 2>&1", "r"), ::pclose);
-  if (!p) return fail(std::string("cannot run nft: ") + std::strerror(errno));
-  std::string out;
-  std::array<char, 4096> buf{};
-  while (auto n = std::fread(buf.data(), 1, buf.size(), p.get())) out.append(buf.data(), n);
-  int rc = ::pclose(p.release());
-  if (rc != 0) return fail("nft -j list tables: exit " + std::to_string(WEXITSTATUS(rc)) + ": " + out);
-  auto j = nlohmann::json::parse(out, nullptr, false);
-  if (j.is_discarded() || !j.contains("nftables")) return fail("nft -j list tables: not JSON: " + out.substr(0, 200));
+  // libnftables, as weftd uses it: the DaemonSet's image has the library, not the nft command.
+  std::unique_ptr<nft_ctx, void (*)(nft_ctx*)> ctx(nft_ctx_new(NFT_CTX_DEFAULT), nft_ctx_free);
+  if (!ctx) return fail("libnftables: cannot make a context");
+  nft_ctx_output_set_flags(ctx.get(), NFT_CTX_OUTPUT_JSON);
+  nft_ctx_buffer_output(ctx.get());
+  nft_ctx_buffer_error(ctx.get());
+  if (nft_run_cmd_from_buffer(ctx.get(), "list tables") != 0) {
+    std::string err = nft_ctx_get_error_buffer(ctx.get());
+    while (!err.empty() && err.back() == '\n') err.pop_back();
+    return fail("nft list tables: " + err + " (weftctl needs CAP_NET_ADMIN)");
+  }
+  auto j = nlohmann::json::parse(nft_ctx_get_output_buffer(ctx.get()), nullptr, false);
+  if (j.is_discarded() || !j.contains("nftables")) return fail("nft list tables: not JSON");
   for (const auto& item : j["nftables"]) {
     auto t = item.find("table");
     if (t != item.end() && t->value("family", "") == family && t->value("name", "") == name) return true;

@@ -10,7 +10,7 @@ namespace weft::ctl {
 // The first line of /proc/sys/<key with '.' as '/'> (root: normally /proc/sys).
 Result<std::string> read_sysctl(const std::string& root, const std::string& key);
 
-// Whether `nft` lists a table of that family and name (`nft -j list tables`).
+// Whether nftables holds a table of that family and name (libnftables' `list tables`, JSON).
 Result<bool> nft_table_present(const std::string& family, const std::string& name);
 
 // The API server URL: the first `server:` of a kubeconfig (clusters[0]), or "" when none.
