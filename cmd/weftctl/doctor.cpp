@@ -207,6 +207,10 @@ std::vector<Check> kernel_checks(const DaemonStatus& d, const KernelView& k) {
       if (v.port != d.vtep.port) diffs.push_back(fmt::format("port {}, want {}", v.port, d.vtep.port));
       if (v.local != d.vtep.local_ip)
         diffs.push_back(fmt::format("local {}, want {}", v.local.str(), d.vtep.local_ip.str()));
+      if (d.underlay.ifindex != 0 && v.underlay_ifindex != d.underlay.ifindex) {
+        diffs.push_back(
+            fmt::format("underlay ifindex {}, want {} ({})", v.underlay_ifindex, d.underlay.ifindex, d.underlay.name));
+      }
       if (diffs.empty()) {
         out.push_back(pass("vtep vxlan", fmt::format("VNI {}, port {}, local {}", v.vni, v.port, v.local.str())));
       } else {
@@ -233,10 +237,10 @@ std::vector<Check> kernel_checks(const DaemonStatus& d, const KernelView& k) {
     if (!p.ok()) bad.push_back(p.peer.name + ": " + entry_problems(p));
   }
   if (bad.empty()) {
-    out.push_back(
-        pass("peer entries", fmt::format("{} peers: every route, neighbour and FDB entry as desired", k.peers.size())));
+    out.push_back(pass("peer entries", fmt::format("{} peer{}: every route, neighbour and FDB entry as desired",
+                                                   k.peers.size(), k.peers.size() == 1 ? "" : "s")));
   } else {
-    std::string detail = fmt::format("{} of {} peers: ", bad.size(), k.peers.size());
+    std::string detail = fmt::format("{} of {} peer{}: ", bad.size(), k.peers.size(), k.peers.size() == 1 ? "" : "s");
     for (std::size_t i = 0; i < bad.size() && i < 5; ++i) detail += (i ? "; " : "") + bad[i];
     if (bad.size() > 5) detail += "; ...";
     out.push_back(failed("peer entries", detail,

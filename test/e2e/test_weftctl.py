@@ -113,7 +113,7 @@ class WeftctlCase(unittest.TestCase):
             os.killpg(self.pid, signal.SIGCONT)
             self.status_file = None
 
-    def ip(self, *args):
+    def ip(self, *args):  # in node1's namespace
         labmod.sh("ip", "-n", self.ns, *args)
 
 
@@ -133,9 +133,34 @@ class Healthy(WeftctlCase):
         rc, out, _ = self.weftctl("doctor", "--cni-conf-dir", self.conf_dir, "--cni-bin-dir", self.lab.cni_bin_dir)
         self.assertEqual(rc, 0, out)
         self.assertIn("all 15 checks pass", out)
+        self.assertIn("1 peer: every route", out)
         rc, out, _ = self.weftctl("status", "--output", "json")
         self.assertEqual(rc, 0)
         self.assertTrue(json.loads(out)["ready"])
+
+    def test_direct_routing_peers_need_no_neighbour_or_fdb_entry(self):
+        self.lab.stop_weftd("node1")
+        conf = os.path.join(self.lab.node_dir("node1"), "net-conf.json")
+        with open(conf) as fh:
+            net = json.load(fh)
+        net["Backend"]["DirectRouting"] = True
+        with open(conf, "w") as fh:
+            json.dump(net, fh)
+        self.lab.start_weftd("node1")
+        self.lab.wait_ready("node1")
+        deadline = time.monotonic() + 5
+        while not self.peer()["direct"]:
+            self.assertLess(time.monotonic(), deadline, "node2 never routed directly")
+            time.sleep(0.1)
+        node2 = self.peer()
+        self.assertEqual((node2["route"]["state"], node2["neighbor"]["state"], node2["fdb"]["state"]),
+                         ("ok", "none", "none"))
+        self.assert_all_pass()
+        self.stop_weftd()
+        self.ip("route", "del", node2["subnet"])
+        self.assert_only_fails("peer entries", "node2: route missing")
+        self.resume_weftd()
+        self.wait_doctor_passes()
 
     def test_a_refused_node_is_listed_with_the_reason(self):
         self.lab.kubectl("create-node", "rogue", "--internal-ip", "192.0.2.50")
@@ -198,6 +223,10 @@ class KernelBreaks(WeftctlCase):
         self.assert_only_fails("vtep mtu", "MTU 1400, want 1450")
         self.ip("link", "set", "weft.1", "mtu", "1450")
 
+        self.ip("link", "set", "weft.1", "type", "vxlan", "learning")
+        self.assert_only_fails("vtep learning", "learning is on")
+        self.ip("link", "set", "weft.1", "type", "vxlan", "nolearning")
+
         self.ip("link", "set", "weft.1", "down")  # the kernel drops its routes and neighbours too
         self.assert_only_fails("vtep up", also=["peer entries"])
         self.ip("link", "set", "weft.1", "up")
@@ -205,6 +234,21 @@ class KernelBreaks(WeftctlCase):
         self.ip("neigh", "replace", gw, "lladdr", mac, "dev", "weft.1", "nud", "permanent")
         self.ip("route", "add", subnet, "via", gw, "dev", "weft.1", "onlink", "proto", "119")
         self.assert_all_pass()
+
+    def test_a_deleted_then_a_foreign_vtep(self):
+        self.stop_weftd()
+        self.ip("link", "del", "weft.1")  # its routes, neighbours and FDB entries go with it
+        self.assert_only_fails("vtep exists", "no device weft.1", also=["peer entries"])
+        rc, data = self.peers()
+        self.assertEqual(rc, 1)
+        self.assertFalse(data["vtep_present"])
+        self.assertEqual(self.peer()["route"]["state"], "missing")
+        self.ip("link", "add", "weft.1", "type", "vxlan", "id", "1", "dstport", "4789", "local", "192.0.2.1",
+                "dev", "eth0", "nolearning")
+        self.ip("link", "set", "weft.1", "mtu", "1450", "up")
+        self.assert_only_fails("vtep vxlan", "port 4789, want 8472", also=["peer entries"])
+        self.resume_weftd()
+        self.wait_doctor_passes()
 
     def test_weftd_repairs_what_doctor_found(self):
         node2 = self.peer()
@@ -267,6 +311,14 @@ class HostBreaks(WeftctlCase):
         with open(subnet_env, "w") as fh:
             fh.write(saved)
         self.assert_all_pass()
+
+    def test_doctor_names_vagrants_nat_address(self):
+        # VirtualBox's NAT gives every VM 10.0.2.15: a node that publishes it is unreachable.
+        self.ip("addr", "add", "10.0.2.15/24", "dev", "eth0")
+        self.lab.stop_weftd("node1")
+        self.lab.start_weftd("node1", ("--public-ip", "10.0.2.15"))
+        self.lab.wait_ready("node1")
+        self.assert_only_fails("underlay not NAT", "10.0.2.15 on eth0 is a VirtualBox/QEMU NAT address")
 
     def test_doctor_names_a_missing_nftables_table_and_a_silent_api_server(self):
         self.stop_weftd()  # or it puts its table back at once
