@@ -176,9 +176,27 @@ class Healthy(WeftctlCase):
             self.assertLess(time.monotonic(), deadline, "rogue never listed as skipped")
             time.sleep(0.1)
         self.assertIn("10.245.1.0/24", skipped["rogue"]["reason"])
+        self.assertEqual(skipped["rogue"]["by"], "node watch")
         self.assertNotIn("rogue", [p["node"] for p in data["peers"]])
         rc, out, _ = self.weftctl("peers")
         self.assertIn("skipped rogue: ", out)
+        # Well-formed, but claiming node1's own VTEP MAC: node1's backend refuses it.
+        own_mac = json.loads(self.lab.node_annotations("node1")["weft.io/backend-data"])["VtepMAC"]
+        self.lab.kubectl("create-node", "copycat", "--internal-ip", "192.0.2.51")
+        data = json.dumps({"VNI": 1, "VtepMAC": own_mac}, separators=(",", ":"))
+        self.lab.kubectl("annotate", "copycat", "weft.io/subnet=10.244.151.0/24", "weft.io/public-ip=192.0.2.51",
+                         "weft.io/backend-type=vxlan", f"weft.io/backend-data={data}")
+        while True:
+            _, data = self.peers()
+            skipped = {s["node"]: s for s in data["skipped"]}
+            if "copycat" in skipped:
+                break
+            self.assertLess(time.monotonic(), deadline + 5, "copycat never listed as skipped")
+            time.sleep(0.1)
+        self.assertEqual(skipped["copycat"]["by"], "backend")
+        self.assertIn(f"VTEP MAC {own_mac} is this node's", skipped["copycat"]["reason"])
+        self.assertNotIn("copycat", [p["node"] for p in data["peers"]])
+        self.assert_all_pass()
 
 
 class KernelBreaks(WeftctlCase):
