@@ -11,6 +11,7 @@
 #include <condition_variable>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -190,6 +191,7 @@ Status Agent::start(Wakeup& wakeup) {
     std::lock_guard lock(mu_);
     subnet_env_written_ = true;
     published_ = Published{lease_, env};
+    status_vtep_ = vtep_;
   }
 
   condition_ = std::make_unique<ConditionReporter>(subnets_);
@@ -236,6 +238,8 @@ void Agent::sync_peers() {
     reconcile_writes_ += report.writes;
     reconcile_errors_ += report.errors.size();
     skipped_peers_ = report.skipped.size();
+    backend_skipped_ = report.skipped;
+    status_vtep_ = vtep_;
     programmed_peers_ = static_cast<std::uint64_t>(report.peers_programmed);
     last_reconcile_seconds_ = seconds;
     peers_programmed_ = report.errors.empty();
@@ -394,18 +398,81 @@ std::string Agent::not_ready_locked(const SubnetStats& k) const {
 // subnet file it wrote (weftctl need not guess the --subnet-file).
 std::string Agent::status_json() const {
   auto k = subnets_.stats();
-  std::lock_guard lock(mu_);
-  nlohmann::json j = {{"ready", not_ready_locked(k).empty()}, {"subnet_file", s_.opts.subnet_file}};
-  if (published_) {
-    const auto& [lease, env] = *published_;
-    j["lease"] = {{"subnet", lease.subnet.str()},
-                  {"public_ip", lease.public_ip.str()},
-                  {"vtep_mac", lease.vtep_mac.str()},
-                  {"network", env.network.str()},
-                  {"mtu", env.mtu},
-                  {"ipmasq", env.ipmasq}};
+  nlohmann::json j;
+  std::optional<Vtep> vtep;
+  std::vector<SkippedPeer> refused;
+  {
+    std::lock_guard lock(mu_);
+    j = {{"ready", not_ready_locked(k).empty()}, {"subnet_file", s_.opts.subnet_file}};
+    if (published_) {
+      const auto& [lease, env] = *published_;
+      j["lease"] = {{"subnet", lease.subnet.str()},
+                    {"public_ip", lease.public_ip.str()},
+                    {"vtep_mac", lease.vtep_mac.str()},
+                    {"network", env.network.str()},
+                    {"mtu", env.mtu},
+                    {"ipmasq", env.ipmasq}};
+    }
+    vtep = status_vtep_;
+    refused = backend_skipped_;
   }
+  add_datapath_status(j, k, vtep, refused);  // thousands of peers: not under mu_
   return j.dump() + "\n";
+}
+
+// For weftctl peers and doctor: the VTEP weftd set up and what it should be, the underlay, the
+// desired peers (gateway = the peer's subnet address, flannel's layout) and the skipped ones
+// with the reason (refused by the Node watch for their annotations, or by the backend's
+// checks), and where the API server is. Reads only s_ and the subnet manager (thread-safe).
+void Agent::add_datapath_status(nlohmann::json& j, const SubnetStats& k, const std::optional<Vtep>& vtep,
+                                const std::vector<SkippedPeer>& refused_by_backend) const {
+  const VtepSpec spec = vtep_spec(std::nullopt);
+  j["vtep"] = {{"name", vtep_name(spec.vni)},
+               {"vni", spec.vni},
+               {"port", spec.port == 0 ? 8472 : spec.port},
+               {"local_ip", spec.local_ip.str()},
+               {"mtu_wanted", vtep_mtu(spec)},
+               {"backend_mtu", spec.mtu ? nlohmann::json(*spec.mtu) : nlohmann::json(nullptr)},
+               {"learning", spec.learning},
+               {"gbp", spec.gbp},
+               {"direct_routing", s_.net.backend.direct_routing}};
+  if (vtep) {
+    j["vtep"]["ifindex"] = vtep->ifindex;
+    j["vtep"]["mac"] = vtep->mac.str();
+    j["vtep"]["mtu"] = vtep->mtu;
+  }
+  j["underlay"] = {{"name", s_.ext.name},
+                   {"ifindex", s_.ext.index},
+                   {"address", s_.ext.iface_addr.str()},
+                   {"public_ip", s_.ext.public_ip.str()},
+                   {"mtu", s_.ext.mtu}};
+  j["network"] = s_.net.ipv4->network.str();
+  std::set<std::string> refused;
+  auto skipped = nlohmann::json::array();
+  for (const auto& [name, reason] : subnets_.skipped_nodes(1000)) {
+    skipped.push_back({{"node", name}, {"reason", reason}, {"by", "node watch"}});
+  }
+  for (const auto& s : refused_by_backend) {
+    refused.insert(s.name);
+    skipped.push_back({{"node", s.name}, {"reason", s.reason}, {"by", "backend"}});
+  }
+  auto peers = nlohmann::json::array();
+  for (const auto& [name, peer] : subnets_.peers()) {
+    if (refused.count(name) != 0) continue;
+    peers.push_back({{"node", name},
+                     {"subnet", peer.subnet.str()},
+                     {"gateway", peer.subnet.address().str()},
+                     {"public_ip", peer.public_ip.str()},
+                     {"vtep_mac", peer.vtep_mac.str()}});
+  }
+  j["peers"] = std::move(peers);
+  j["skipped"] = std::move(skipped);
+  j["kubernetes"] = {{"kubeconfig_file", s_.opts.kubeconfig_file},
+                     {"api_url", s_.opts.kube_api_url},
+                     {"api_errors", k.api_errors},
+                     {"lists", k.lists},
+                     {"watches", k.watches},
+                     {"events", k.events}};
 }
 
 std::string Agent::metrics() const {

@@ -10,8 +10,10 @@
 #include <chrono>
 #include <memory>
 #include <mutex>
+#include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "overlay/nftables/firewall.hpp"
 #include "backend/vxlan/vxlan_backend.hpp"
@@ -59,6 +61,9 @@ class Agent {
   void publish_readiness();
   std::string metrics() const;
   std::string status_json() const;  // GET /status
+  // /status's part for weftctl peers and doctor (VTEP, underlay, peers, skipped); without mu_.
+  void add_datapath_status(nlohmann::json& j, const SubnetStats& k, const std::optional<Vtep>& vtep,
+                           const std::vector<SkippedPeer>& refused_by_backend) const;
   bool ready_locked() const;        // caller holds mu_: the datapath is ready
   // Why /readyz fails ("" when ready): the datapath, then the lease's ownership. Holds mu_.
   std::string not_ready_locked(const SubnetStats& k) const;
@@ -87,6 +92,9 @@ class Agent {
     SubnetEnv env;
   };
   std::optional<Published> published_;  // the lease and subnet.env, once written
+
+  std::optional<Vtep> status_vtep_;           // the VTEP as of the last reconcile, for /status
+  std::vector<SkippedPeer> backend_skipped_;  // peers the last reconcile refused, for /status
   std::uint64_t reconciles_ = 0;
   std::uint64_t reconcile_writes_ = 0;
   std::uint64_t reconcile_errors_ = 0;

@@ -93,4 +93,107 @@ if "$weftctl" status --endpoint nonsense >/dev/null 2>&1; then
 else
   echo "ok   a bad --endpoint is refused"
 fi
+
+# ---- peers and doctor against a fake /status (a VTEP name no namespace has, so the kernel
+# holds none of the peers' entries), status --output json, exit codes.
+run() {  # run WHAT EXPECTED_RC OUTPUT_SUBSTRING... -- weftctl "${cmd[@]}"
+  local what=$1 want_rc=$2
+  shift 2
+  local out rc=0
+  out=$("$weftctl" "${cmd[@]}" 2>&1) || rc=$?
+  if [[ $rc != "$want_rc" ]]; then
+    echo "FAIL $what: exit $rc, want $want_rc; output:"; echo "$out"; fails=$((fails + 1)); return
+  fi
+  for s in "$@"; do
+    if [[ $out != *"$s"* ]]; then
+      echo "FAIL $what: output lacks '$s':"; echo "$out"; fails=$((fails + 1)); return
+    fi
+  done
+  echo "ok   $what"
+}
+json_has() {  # json_has WHAT PYTHON_EXPR -- the expression over `j` (weftctl's JSON) must be true
+  local what=$1 expr=$2 out
+  out=$("$weftctl" "${cmd[@]}" 2>&1) || true
+  if python3 -c "import json,sys; j=json.loads(sys.argv[1]); sys.exit(0 if ($expr) else 1)" "$out" 2>/dev/null; then
+    echo "ok   $what"
+  else
+    echo "FAIL $what: not ($expr):"; echo "$out"; fails=$((fails + 1))
+  fi
+}
+write_status() {  # write_status PUBLIC_IP
+  cat >"$tmp/status.json" <<J
+{"ready":true,"subnet_file":"$tmp/subnet.env","network":"10.244.0.0/16",
+ "lease":{"subnet":"10.244.9.0/24","public_ip":"$1","vtep_mac":"0e:00:00:00:00:09","network":"10.244.0.0/16","mtu":1450,"ipmasq":true},
+ "vtep":{"name":"wctl-none.7","vni":7,"port":8472,"local_ip":"$1","mtu_wanted":1450,"backend_mtu":null,
+         "learning":false,"gbp":false,"direct_routing":false},
+ "underlay":{"name":"lo","ifindex":1,"address":"$1","public_ip":"$1","mtu":1500},
+ "peers":[{"node":"node2","subnet":"10.244.2.0/24","gateway":"10.244.2.0","public_ip":"192.0.2.2","vtep_mac":"0e:00:00:00:00:02"}],
+ "skipped":[{"node":"node5","reason":"subnet 10.244.2.0/25 overlaps node node2's","by":"node watch"}],
+ "kubernetes":{"kubeconfig_file":"","api_url":"https://127.0.0.1:1"}}
+J
+}
+write_status 192.0.2.9
+cmd=(peers --status-file "$tmp/status.json")
+run "peers: text, one line per peer and the skipped" 1 \
+  "node2  10.244.2.0/24  192.0.2.2  0e:00:00:00:00:02  missing  missing  missing" \
+  "skipped node5: subnet 10.244.2.0/25 overlaps node node2's (node watch)" "no device wctl-none.7"
+cmd=(peers --status-file "$tmp/status.json" --output json)
+json_has "peers --output json" \
+  "j['peers'][0]['node']=='node2' and j['peers'][0]['route']['state']=='missing' and j['peers'][0]['fdb']['state']=='missing' and j['skipped'][0]['node']=='node5' and not j['vtep_present']"
+cmd=(peers --endpoint 127.0.0.1:1 --timeout-ms 500)
+run "peers: weftd not running" 2 "weftd not reachable"
+cmd=(peers --status-file "$tmp/status.json" --output yaml)
+run "peers: a bad --output is a usage error" 2
+echo '{"ready":true,"subnet_file":"x"}' >"$tmp/old-status.json"
+cmd=(peers --status-file "$tmp/old-status.json")
+run "peers: a weftd without the datapath in /status" 2 "is weftd older than weftctl?"
+
+# doctor's host checks, each made to pass, then to fail.
+mkdir -p "$tmp/sys/net/ipv4/conf/all" "$tmp/sys/net/ipv4/conf/lo" "$tmp/net.d" "$tmp/bin"
+echo 1 >"$tmp/sys/net/ipv4/ip_forward"
+echo 0 >"$tmp/sys/net/ipv4/conf/all/rp_filter"
+echo 2 >"$tmp/sys/net/ipv4/conf/lo/rp_filter"
+printf '{"cniVersion":"1.0.0","name":"weft","plugins":[{"type":"weft"},{"type":"portmap"}]}\n' >"$tmp/net.d/10-weft.conflist"
+printf '#!/bin/sh\n' >"$tmp/bin/weft" && chmod 755 "$tmp/bin/weft"
+printf 'WEFT_NETWORK=10.244.0.0/16\nWEFT_SUBNET=10.244.9.1/24\nWEFT_MTU=1450\nWEFT_IPMASQ=true\n' >"$tmp/subnet.env"
+doctor=(doctor --status-file "$tmp/status.json" --proc-sys "$tmp/sys" --cni-conf-dir "$tmp/net.d"
+  --cni-bin-dir "$tmp/bin" --timeout-ms 1000)
+check_names() {  # check_names WHAT PASS|FAIL NAME... -- doctor --output json names each check so
+  local what=$1 want=$2
+  shift 2
+  local names
+  names=$(printf "'%s'," "$@")
+  cmd=("${doctor[@]}" --output json)
+  json_has "$what" "all(any(c['name']==n and c['pass']==('$want'=='PASS') and ('$want'=='PASS' or c['fix']) for c in j['checks']) for n in [$names]) and not j['pass']"
+}
+check_names "doctor: host checks pass" PASS "subnet.env" "cni conflist" "cni binary" "ip_forward" "rp_filter" "underlay not NAT"
+check_names "doctor: kernel and API checks fail here" FAIL "vtep exists" "peer entries" "api server"
+cmd=("${doctor[@]}")
+run "doctor: text, exit 1 on any FAIL" 1 "PASS  ip_forward" "FAIL  vtep exists" "fix: " "checks FAIL"
+echo 1 >"$tmp/sys/net/ipv4/conf/all/rp_filter"  # the kernel takes the larger of all and lo: 2, loose
+check_names "doctor: rp_filter all=1 with lo=2 is loose" PASS "rp_filter"
+echo 0 >"$tmp/sys/net/ipv4/conf/lo/rp_filter"  # now strict
+echo 0 >"$tmp/sys/net/ipv4/ip_forward"
+printf '{"cniVersion":"1.0.0","name":"other","plugins":[{"type":"bridge"}]}\n' >"$tmp/net.d/05-other.conflist"
+chmod 644 "$tmp/bin/weft"
+printf 'WEFT_NETWORK=10.244.0.0/16\nWEFT_SUBNET=10.244.8.1/24\nWEFT_MTU=1450\nWEFT_IPMASQ=true\n' >"$tmp/subnet.env"
+write_status 10.0.2.15
+check_names "doctor: each host check fails when broken" FAIL "subnet.env" "cni conflist" "cni binary" "ip_forward" "rp_filter" "underlay not NAT"
+cmd=("${doctor[@]}")
+run "doctor: the reasons" 1 "net.ipv4.ip_forward = 0" "rp_filter all = 1, lo = 0: strict" \
+  "05-other.conflist sorts first and is not weft's" "is not executable" "subnet 10.244.8.0/24, lease 10.244.9.0/24" \
+  "10.0.2.15 on lo is a VirtualBox/QEMU NAT address"
+rm "$tmp/net.d/"*
+check_names "doctor: no conflist at all" FAIL "cni conflist"
+cmd=(doctor --endpoint 127.0.0.1:1 --timeout-ms 500)
+run "doctor: weftd not running" 2 "weftd not reachable"
+cmd=(doctor --no-such-flag)
+run "doctor: an unknown flag is a usage error" 2
+
+# status --output json, through the fake weftd.
+rm -f "$tmp/status.json"
+start_server 503 "peers not programmed yet"
+cmd=(status --subnet-file "$tmp/subnet.env" --endpoint "127.0.0.1:$port" --timeout-ms 3000 --output json)
+json_has "status --output json" "j['reachable'] and j['ready'] is False and j['not_ready_reason']=='peers not programmed yet' and j['metrics']['weft_peers_programmed']==41"
+stop_server
 exit $((fails > 0))
