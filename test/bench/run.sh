@@ -16,6 +16,7 @@ fi
 if [[ ${WEFT_BENCH_NO_BUILD:-0} != 1 ]]; then
   "$root/scripts/setup.sh"
   WEFT_BUILD_DIR=$build "$root/scripts/build.sh"
+  "$root/test/controlplane/build.sh"  # bench_daemon_realapi's kube-apiserver (cached)
 fi
 
 out=$(mktemp "$build/bench-results.XXXXXX.jsonl")
