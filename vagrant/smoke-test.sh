@@ -112,6 +112,25 @@ check "curl ${ip_a} (${node_a}) -> http://${ip_b}/" curl_pod "$pod_a" "$ip_b"
 check "curl ${ip_b} (${node_b}) -> http://${ip_a}/" curl_pod "$pod_b" "$ip_a"
 check "curl client (${client_node}) -> http://nginx.${ns}.svc.cluster.local/ (ClusterIP, DNS)" curl_svc
 
+# Each node's weftctl reads its own kernel: one peer per other node, route/neighbour/FDB in place
+# (weftctl peers exits 1 when any is missing or wrong; -o json: one "vtep_mac" per peer).
+weft_peers_ok() {
+  local out count
+  if ! out=$(kubectl -n kube-weft exec "$1" -c weftd -- weftctl peers --output json); then
+    echo "$out"
+    return 1
+  fi
+  count=$(grep -c '"vtep_mac"' <<<"$out" || true)
+  if ((count != nodes_expected - 1)); then
+    echo "$out"
+    return 1
+  fi
+}
+mapfile -t weft_pods < <(kubectl -n kube-weft get pods -l app=weft -o jsonpath='{range .items[*]}{.metadata.name}{"\n"}{end}')
+for p in "${weft_pods[@]}"; do
+  check "weftctl peers in ${p}: $((nodes_expected - 1)) peers, every route/neighbour/FDB in the kernel" weft_peers_ok "$p"
+done
+
 if ((failures)); then
   say "FAIL (${failures} checks failed; the pods stay in namespace ${ns} for a look)"
   exit 1
