@@ -17,6 +17,7 @@
 #include "backend/vxlan/vxlan_backend.hpp"
 #include "overlay/external_iface.hpp"
 #include "overlay/health_server.hpp"
+#include "overlay/metrics.hpp"
 #include "core/net_config.hpp"
 #include "overlay/options.hpp"
 #include "core/subnet_env.hpp"
@@ -95,6 +96,7 @@ class Agent {
   std::uint64_t skipped_peers_ = 0;
   std::uint64_t programmed_peers_ = 0;
   double last_reconcile_seconds_ = 0;
+  Histogram reconcile_seconds_{{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}};
 };
 
 }  // namespace weft
