@@ -95,6 +95,7 @@ Agent::Agent(AgentSettings settings, SubnetManager& subnets, VxlanBackend& backe
 Agent::~Agent() = default;
 
 int Agent::run(Wakeup& wakeup) {
+  wakeup_ = &wakeup;
   if (auto st = start(wakeup); !st) {
     spdlog::error("{}", st.error());
     return 1;
@@ -145,6 +146,7 @@ int Agent::run(Wakeup& wakeup) {
     }
   }
   spdlog::info("stopping: the datapath stays in place");
+  wakeup_ = nullptr;
   backend_.unwatch();
   subnets_.stop();
   condition_.reset();
@@ -361,7 +363,7 @@ void Agent::publish_readiness() {
 bool Agent::ready_locked() const { return subnet_env_written_ && peers_programmed_ && vtep_problem_.empty(); }
 
 HttpReply Agent::health(const std::string& path) const {
-  if (path == "/healthz") return {200, "ok\n"};
+  if (path == "/healthz") return liveness();
   if (path == "/metrics") return {200, metrics(), "text/plain; version=0.0.4; charset=utf-8"};
   if (path == "/status") return {200, status_json(), "application/json"};
   if (path != "/readyz") return {404, "not found: try /healthz, /readyz, /status or /metrics\n"};
@@ -397,10 +399,27 @@ std::string Agent::status_json() const {
   return j.dump() + "\n";
 }
 
+double Agent::stalled_seconds() const {
+  const Wakeup* w = wakeup_;
+  return w ? std::chrono::duration<double>(w->stalled_for(Clock::now())).count() : 0.0;
+}
+
+// Liveness, not readiness: only a loop that has stopped making progress with work queued fails
+// (a restart may help); a missing lease or an unreachable API is /readyz's business.
+HttpReply Agent::liveness() const {
+  const int limit = s_.opts.liveness_stall_seconds;
+  const double stalled = stalled_seconds();
+  if (limit <= 0 || stalled < limit) return {200, "ok\n"};
+  return {503,
+          fmt::format("control loop stuck: work queued and no progress for {:.1f} s (--liveness-stall-seconds={})\n",
+                      stalled, limit)};
+}
+
 std::string Agent::metrics() const {
   auto k = subnets_.stats();
   auto skipped_nodes = subnets_.skipped_nodes(50);
   const auto process = process_stats();
+  const double stalled = stalled_seconds();
   std::lock_guard lock(mu_);
   Exposition m;
   auto num = [](auto v) { return static_cast<double>(v); };
@@ -420,6 +439,10 @@ std::string Agent::metrics() const {
   m.counter("weft_reconcile_errors_total", "Netlink writes that failed.", num(reconcile_errors_));
   m.counter("weft_repairs_total", "Repairs after kernel or nftables changes and periodic resyncs.", num(repairs_));
   m.counter("weft_firewall_replacements_total", "Times weft's nftables table was rewritten.", num(firewall_writes_));
+  m.gauge(
+      "weft_control_loop_stalled_seconds",
+      "Seconds the control loop has had work queued without progress (/healthz fails past --liveness-stall-seconds).",
+      stalled);
   m.gauge("weft_last_reconcile_seconds", "Duration of the last reconcile.", last_reconcile_seconds_);
   m.histogram("weft_reconcile_duration_seconds",
               "Duration of reconciles of routes, neighbours and FDB entries against the peers.", reconcile_seconds_);

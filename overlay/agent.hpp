@@ -59,6 +59,8 @@ class Agent {
   void reconcile_firewall(const FirewallSpec& spec);
   void publish_readiness();
   std::string metrics() const;
+  HttpReply liveness() const;  // GET /healthz
+  double stalled_seconds() const;
   std::string status_json() const;  // GET /status
   bool ready_locked() const;        // caller holds mu_: the datapath is ready
   // Why /readyz fails ("" when ready): the datapath, then the lease's ownership. Holds mu_.
@@ -69,6 +71,7 @@ class Agent {
   VxlanBackend& backend_;
   Firewall& firewall_;
   std::unique_ptr<ConditionReporter> condition_;
+  std::atomic<const Wakeup*> wakeup_{nullptr};  // run()'s, for /healthz to see the loop's progress
 
   // No peer entry or allow-list element is removed before the first consistent peer list:
   // a restarted weftd must not drop what the kernel already carries.

@@ -85,3 +85,41 @@ TEST_CASE("wakeup coalesces bursts and times out", "[wakeup]") {
   CHECK(w.wait_until(now + std::chrono::seconds(1)) == (weft::Wakeup::kPeers | weft::Wakeup::kKernel));
   CHECK(w.wait_until(std::chrono::steady_clock::now() + std::chrono::milliseconds(10)) == 0);
 }
+
+TEST_CASE("the loop is stalled only while it has work and makes no progress", "[wakeup][liveness]") {
+  using std::chrono::seconds;
+  using Clock = weft::Wakeup::Clock;
+  weft::Wakeup w;
+  auto t0 = Clock::now();
+  w.post(weft::Wakeup::kPeers);
+  CHECK(w.stalled_for(t0 + seconds(3600)) == Clock::duration::zero());  // weftd still starting: not the loop's fault
+  CHECK(w.wait_until(Clock::now()) == weft::Wakeup::kPeers);            // takes the work: an iteration in hand
+  auto took = Clock::now();
+  CHECK(w.stalled_for(took + seconds(61)) >= seconds(61));  // still inside that iteration a minute later
+  CHECK(w.stalled_for(took + seconds(61)) < seconds(62));
+  CHECK(w.wait_until(Clock::now()) == 0);                               // back for more (a timeout): progress
+  CHECK(w.stalled_for(Clock::now() + seconds(3600)) >= seconds(3600));  // ...but it timed out: working again
+  std::thread agent([&w] { w.wait_until(Clock::now() + std::chrono::milliseconds(300)); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));  // the agent waits, nothing queued
+  CHECK(w.stalled_for(Clock::now() + seconds(3600)) == Clock::duration::zero());
+  agent.join();
+}
+
+TEST_CASE("posted events that nobody takes count as work without progress", "[wakeup][liveness]") {
+  using Clock = weft::Wakeup::Clock;
+  weft::Wakeup w;
+  std::atomic<bool> wedged{false};
+  std::thread agent([&] {
+    w.wait_until(Clock::now() + std::chrono::seconds(5));  // takes the first event...
+    wedged = true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));  // ...and hangs in it
+    w.wait_until(Clock::now());
+  });
+  w.post(weft::Wakeup::kKernel);
+  while (!wedged) std::this_thread::yield();
+  w.post(weft::Wakeup::kPeers);  // more work arrives while the loop is stuck
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  CHECK(w.stalled_for(Clock::now()) >= std::chrono::milliseconds(200));
+  agent.join();  // it came back and took the queued event: working since then
+  CHECK(w.stalled_for(Clock::now()) < std::chrono::milliseconds(100));
+}
