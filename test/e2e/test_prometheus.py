@@ -99,7 +99,10 @@ class Scrape(unittest.TestCase):
                   f"(Prometheus log: {self.prom_log})")
 
     def test_promtool_finds_nothing_and_prometheus_scrapes_every_node(self):
-        for node in self.lab.state["nodes"]:
+        for node, info in self.lab.state["nodes"].items():
+            health = labmod.in_ns(info["ns"], "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
+                                  f"http://127.0.0.1:{labmod.HEALTHZ_PORT}/healthz", capture=True).stdout
+            self.assertEqual(health, "200", f"{node}: /healthz of a live weftd")
             text = self.scrape(node)
             res = subprocess.run([PROMTOOL, "check", "metrics"], input=text, capture_output=True, text=True)
             self.assertEqual((res.returncode, res.stdout + res.stderr), (0, ""),
