@@ -90,24 +90,13 @@ class ConditionReporter {
   std::thread thread_;
 };
 
-// A Prometheus label value: quotes and backslashes escaped; control and non-ASCII bytes (from
-// untrusted annotations) replaced, so the exposition stays valid UTF-8 on one line.
-static std::string label_value(const std::string& v) {
-  std::string out;
-  for (char c : v.substr(0, 300)) {
-    auto u = static_cast<unsigned char>(c);
-    if (c == '"' || c == '\\') out += '\\';
-    out += (u < 0x20 || u >= 0x7f) ? '?' : c;
-  }
-  return out;
-}
-
 Agent::Agent(AgentSettings settings, SubnetManager& subnets, VxlanBackend& backend, Firewall& firewall)
     : s_(std::move(settings)), subnets_(subnets), backend_(backend), firewall_(firewall) {}
 
 Agent::~Agent() = default;
 
 int Agent::run(Wakeup& wakeup) {
+  wakeup_ = &wakeup;
   if (auto st = start(wakeup); !st) {
     spdlog::error("{}", st.error());
     return 1;
@@ -158,6 +147,7 @@ int Agent::run(Wakeup& wakeup) {
     }
   }
   spdlog::info("stopping: the datapath stays in place");
+  wakeup_ = nullptr;
   backend_.unwatch();
   subnets_.stop();
   condition_.reset();
@@ -242,6 +232,7 @@ void Agent::sync_peers() {
     status_vtep_ = vtep_;
     programmed_peers_ = static_cast<std::uint64_t>(report.peers_programmed);
     last_reconcile_seconds_ = seconds;
+    reconcile_seconds_.observe(seconds);
     peers_programmed_ = report.errors.empty();
   }
   publish_readiness();
@@ -376,7 +367,7 @@ void Agent::publish_readiness() {
 bool Agent::ready_locked() const { return subnet_env_written_ && peers_programmed_ && vtep_problem_.empty(); }
 
 HttpReply Agent::health(const std::string& path) const {
-  if (path == "/healthz") return {200, "ok\n"};
+  if (path == "/healthz") return liveness();
   if (path == "/metrics") return {200, metrics(), "text/plain; version=0.0.4; charset=utf-8"};
   if (path == "/status") return {200, status_json(), "application/json"};
   if (path != "/readyz") return {404, "not found: try /healthz, /readyz, /status or /metrics\n"};
@@ -475,43 +466,71 @@ void Agent::add_datapath_status(nlohmann::json& j, const SubnetStats& k, const s
                      {"events", k.events}};
 }
 
+double Agent::stalled_seconds() const {
+  const Wakeup* w = wakeup_;
+  return w ? std::chrono::duration<double>(w->stalled_for(Clock::now())).count() : 0.0;
+}
+
+// Liveness, not readiness: only a loop that has stopped making progress with work queued fails
+// (a restart may help); a missing lease or an unreachable API is /readyz's business.
+HttpReply Agent::liveness() const {
+  const int limit = s_.opts.liveness_stall_seconds;
+  const double stalled = stalled_seconds();
+  if (limit <= 0 || stalled < limit) return {200, "ok\n"};
+  return {503,
+          fmt::format("control loop stuck: work queued and no progress for {:.1f} s (--liveness-stall-seconds={})\n",
+                      stalled, limit)};
+}
+
 std::string Agent::metrics() const {
   auto k = subnets_.stats();
+  auto skipped_nodes = subnets_.skipped_nodes(50);
+  const auto process = process_stats();
+  const double stalled = stalled_seconds();
   std::lock_guard lock(mu_);
-  std::ostringstream m;
-  auto metric = [&m](const char* name, const char* type, const char* help, auto value) {
-    m << "# HELP " << name << " " << help << "\n# TYPE " << name << " " << type << "\n" << name << " " << value << "\n";
-  };
-  metric("weft_ready", "gauge",
-         "1 when subnet.env is written, peers are programmed, the VTEP is healthy and the subnet is ours.",
-         not_ready_locked(k).empty() ? 1 : 0);
-  metric("weft_peers_programmed", "gauge", "Peers whose routes are in the kernel.", programmed_peers_);
-  metric("weft_peers_skipped", "gauge", "Peers refused by the backend (bad or conflicting data).", skipped_peers_);
-  metric("weft_reconciles_total", "counter", "Reconciles of the kernel against the desired state.", reconciles_);
-  metric("weft_reconcile_writes_total", "counter", "Netlink writes made by reconciles.", reconcile_writes_);
-  metric("weft_reconcile_errors_total", "counter", "Netlink writes that failed.", reconcile_errors_);
-  metric("weft_repairs_total", "counter", "Repairs after kernel or nftables changes and periodic resyncs.", repairs_);
-  metric("weft_firewall_replacements_total", "counter", "Times weft's nftables table was rewritten.", firewall_writes_);
-  metric("weft_last_reconcile_seconds", "gauge", "Duration of the last reconcile.", last_reconcile_seconds_);
-  metric("weft_kube_lists_total", "counter", "Node lists made by the watch.", k.lists);
-  metric("weft_kube_relists_total", "counter", "Lists after the first (410 Gone or failed rewatch).", k.relists);
-  metric("weft_kube_watches_total", "counter", "Watch requests started.", k.watches);
-  metric("weft_kube_events_total", "counter", "Node watch events applied.", k.events);
-  metric("weft_kube_api_errors_total", "counter", "Failed Kubernetes API requests.", k.api_errors);
-  metric("weft_kube_nodes_skipped", "gauge", "Nodes skipped for bad annotations or a later claim.", k.skipped_peers);
-  metric("weft_kube_nodes_outranked", "gauge", "Nodes skipped because an earlier claim holds their subnet.",
-         k.outranked_nodes);
-  metric("weft_own_subnet_conflict", "gauge", "1 when an earlier claim holds this node's subnet (peers skip it).",
-         k.own_conflict.empty() ? 0 : 1);
-  metric("weft_lease_podcidr_mismatch", "gauge", "1 when the published subnet differs from spec.podCIDR.",
-         k.lease_problem.empty() ? 0 : 1);
-  metric("weft_lease_waiting", "gauge", "1 while weftd waits for its subnet (spec.podCIDR).",
-         k.lease_waiting.empty() ? 0 : 1);
-  m << "# HELP weft_kube_node_skipped A skipped Node and why (at most 50).\n# TYPE weft_kube_node_skipped gauge\n";
-  for (const auto& [name, reason] : subnets_.skipped_nodes(50)) {
-    m << "weft_kube_node_skipped{node=\"" << label_value(name) << "\",reason=\"" << label_value(reason) << "\"} 1\n";
-  }
-  return m.str();
+  Exposition m;
+  auto num = [](auto v) { return static_cast<double>(v); };
+  add_build_info(m);
+  m.gauge("weft_ready",
+          "1 when subnet.env is written, peers are programmed, the VTEP is healthy and the subnet is ours.",
+          not_ready_locked(k).empty() ? 1 : 0);
+  m.family("weft_peers", "gauge",
+           "Peers by state: programmed (routes in the kernel) or skipped (refused by the backend).");
+  m.sample("weft_peers", {{"state", "programmed"}}, num(programmed_peers_));
+  m.sample("weft_peers", {{"state", "skipped"}}, num(skipped_peers_));
+  m.gauge("weft_peers_programmed", "Peers whose routes are in the kernel (weft_peers{state=\"programmed\"}).",
+          num(programmed_peers_));
+  m.gauge("weft_peers_skipped", "Peers refused by the backend (weft_peers{state=\"skipped\"}).", num(skipped_peers_));
+  m.counter("weft_reconciles_total", "Reconciles of the kernel against the desired state.", num(reconciles_));
+  m.counter("weft_reconcile_writes_total", "Netlink writes made by reconciles.", num(reconcile_writes_));
+  m.counter("weft_reconcile_errors_total", "Netlink writes that failed.", num(reconcile_errors_));
+  m.counter("weft_repairs_total", "Repairs after kernel or nftables changes and periodic resyncs.", num(repairs_));
+  m.counter("weft_firewall_replacements_total", "Times weft's nftables table was rewritten.", num(firewall_writes_));
+  m.gauge(
+      "weft_control_loop_stalled_seconds",
+      "Seconds the control loop has had work queued without progress (/healthz fails past --liveness-stall-seconds).",
+      stalled);
+  m.gauge("weft_last_reconcile_seconds", "Duration of the last reconcile.", last_reconcile_seconds_);
+  m.histogram("weft_reconcile_duration_seconds",
+              "Duration of reconciles of routes, neighbours and FDB entries against the peers.", reconcile_seconds_);
+  m.counter("weft_kube_lists_total", "Node lists made by the watch.", num(k.lists));
+  m.counter("weft_kube_relists_total", "Lists after the first (410 Gone or failed rewatch).", num(k.relists));
+  m.counter("weft_kube_watches_total", "Watch requests started.", num(k.watches));
+  m.counter("weft_kube_events_total", "Node watch events applied.", num(k.events));
+  m.counter("weft_kube_api_errors_total", "Failed Kubernetes API requests.", num(k.api_errors));
+  m.gauge("weft_kube_nodes_skipped", "Nodes skipped for bad annotations or a later claim.", num(k.skipped_peers));
+  m.gauge("weft_kube_nodes_outranked", "Nodes skipped because an earlier claim holds their subnet.",
+          num(k.outranked_nodes));
+  m.gauge("weft_own_subnet_conflict", "1 when an earlier claim holds this node's subnet (peers skip it).",
+          k.own_conflict.empty() ? 0 : 1);
+  m.gauge("weft_lease_podcidr_mismatch", "1 when the published subnet differs from spec.podCIDR.",
+          k.lease_problem.empty() ? 0 : 1);
+  m.gauge("weft_lease_waiting", "1 while weftd waits for its subnet (spec.podCIDR).", k.lease_waiting.empty() ? 0 : 1);
+  m.family("weft_kube_node_skipped", "gauge", "A skipped Node and why (at most 50).");
+  for (const auto& [name, reason] : skipped_nodes)
+    m.sample("weft_kube_node_skipped", {{"node", name}, {"reason", reason}}, 1);
+  add_process_metrics(m, process);
+  return m.text();
 }
 
 }  // namespace weft

@@ -19,6 +19,7 @@
 #include "backend/vxlan/vxlan_backend.hpp"
 #include "overlay/external_iface.hpp"
 #include "overlay/health_server.hpp"
+#include "overlay/metrics.hpp"
 #include "core/net_config.hpp"
 #include "overlay/options.hpp"
 #include "core/subnet_env.hpp"
@@ -60,6 +61,8 @@ class Agent {
   void reconcile_firewall(const FirewallSpec& spec);
   void publish_readiness();
   std::string metrics() const;
+  HttpReply liveness() const;  // GET /healthz
+  double stalled_seconds() const;
   std::string status_json() const;  // GET /status
   // /status's part for weftctl peers and doctor (VTEP, underlay, peers, skipped); without mu_.
   void add_datapath_status(nlohmann::json& j, const SubnetStats& k, const std::optional<Vtep>& vtep,
@@ -73,6 +76,7 @@ class Agent {
   VxlanBackend& backend_;
   Firewall& firewall_;
   std::unique_ptr<ConditionReporter> condition_;
+  std::atomic<const Wakeup*> wakeup_{nullptr};  // run()'s, for /healthz to see the loop's progress
 
   // No peer entry or allow-list element is removed before the first consistent peer list:
   // a restarted weftd must not drop what the kernel already carries.
@@ -103,6 +107,7 @@ class Agent {
   std::uint64_t skipped_peers_ = 0;
   std::uint64_t programmed_peers_ = 0;
   double last_reconcile_seconds_ = 0;
+  Histogram reconcile_seconds_{{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}};
 };
 
 }  // namespace weft

@@ -1,10 +1,11 @@
 #pragma once
-// A small HTTP/1.1 server for /healthz, /readyz and /metrics (one request per connection).
+// A small HTTP server for /healthz, /readyz, /status and /metrics: cpprestsdk's http_listener
+// (weft links cpprestsdk already), GET only, behind this header so that only
+// health_server.cpp compiles cpprest's headers.
 
 #include <functional>
 #include <memory>
 #include <string>
-#include <thread>
 
 #include "core/result.hpp"
 
@@ -18,9 +19,10 @@ struct HttpReply {
 
 class HealthServer {
  public:
-  // Called on the server's thread for every GET; must be thread-safe.
+  // Called on cpprest's thread pool for every GET (concurrently); must be thread-safe.
   using Handler = std::function<HttpReply(const std::string& path)>;
 
+  // Port 0: a free port the kernel picks (tests); port() says which.
   static Result<std::unique_ptr<HealthServer>> start(const std::string& ip, int port, Handler handler);
   ~HealthServer();
   HealthServer(const HealthServer&) = delete;
@@ -29,15 +31,11 @@ class HealthServer {
   int port() const { return port_; }
 
  private:
-  HealthServer(int listen_fd, int stop_fd, int port, Handler handler);
-  void serve();
-  void answer(int conn);
+  struct Listener;
+  HealthServer(std::unique_ptr<Listener> listener, int port);
 
-  int listen_fd_;
-  int stop_fd_;
+  std::unique_ptr<Listener> listener_;
   int port_;
-  Handler handler_;
-  std::thread thread_;
 };
 
 }  // namespace weft

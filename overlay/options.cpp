@@ -39,6 +39,10 @@ void add_daemon_flags(CLI::App& app, DaemonOptions& o) {
   add(app, "healthz-ip", o.healthz_ip, "address for /healthz, /readyz and /metrics");
   add(app, "healthz-port", o.healthz_port, "port for /healthz, /readyz and /metrics (0: off)")
       ->check(CLI::Range(0, 65535));
+  add(app, "liveness-stall-seconds", o.liveness_stall_seconds,
+      "/healthz answers 503 when the control loop has had work queued this many seconds without progress "
+      "(a wedged weftd, for the liveness probe to restart); 0: /healthz always answers ok")
+      ->check(CLI::Range(0, 86400));
   add(app, "log-level", o.log_level, "trace, debug, info, warn, error")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
   add(app, "resync-interval", o.resync_seconds, "seconds between full reconciles of the kernel state")

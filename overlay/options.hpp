@@ -24,7 +24,8 @@ struct DaemonOptions {
   std::string subnet_file = "/run/weft/subnet.env";
   std::string net_config_path = "/etc/weft/net-conf.json";
   std::string healthz_ip = "0.0.0.0";
-  int healthz_port = 0;  // 0: no health endpoint
+  int healthz_port = 0;             // 0: no health endpoint
+  int liveness_stall_seconds = 60;  // /healthz fails when the loop has had work this long without progress; 0: off
   std::string log_level = "info";
   int resync_seconds = 300;  // periodic full reconcile, a safety net behind notifications
   bool insecure_skip_tls_verify = false;

@@ -15,6 +15,8 @@ packages=(
   # the CNI plugin under a real runtime (test/e2e/test_podman.py); runc runs where crun refuses
   # a hybrid cgroup hierarchy
   podman runc busybox-static
+  # /metrics linted with promtool and scraped by a real Prometheus 2.42 (test/e2e/test_prometheus.py)
+  prometheus
   # deploy checks (test/deploy): YAML, the Kubernetes API schema, the Vagrantfile, the .deb
   python3-yaml python3-kubernetes ruby dpkg-dev file systemd
   # real control plane (test/controlplane/build.sh builds kube-apiserver 1.20.2 from Debian's source)

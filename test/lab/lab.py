@@ -72,6 +72,7 @@ class Lab:
     """One lab: its names, its state file, and the operations on it."""
 
     api_extra_args = ()  # more kubeapi.py flags for start_api (e.g. --state-file FILE)
+    healthz_ip = "127.0.0.1"  # weftd's --healthz-ip ("0.0.0.0": reachable from the API namespace)
 
     def __init__(self, name="lab", build_dir=None, api="double"):
         if api not in API_KINDS:
@@ -272,7 +273,7 @@ class Lab:
              "--node-name", node, "--iface", "eth0", "--ip-masq",
              "--net-config-path", os.path.join(d, "net-conf.json"),
              "--subnet-file", os.path.join(d, "subnet.env"),
-             "--healthz-ip", "127.0.0.1", "--healthz-port", str(HEALTHZ_PORT), *extra_args],
+             "--healthz-ip", self.healthz_ip, "--healthz-port", str(HEALTHZ_PORT), *extra_args],
             stdout=log, stderr=log, start_new_session=True)
         self.state["pids"][f"weftd-{node}"] = proc.pid
         self.save()

@@ -61,3 +61,10 @@ TEST_CASE("bad flag values are refused", "[options]") {
   CHECK_THROWS_AS(parse({"--log-level", "loud"}), CLI::ValidationError);
   CHECK_THROWS_AS(parse({"--no-such-flag"}), CLI::ExtrasError);
 }
+
+TEST_CASE("the liveness stall flag defaults to 60 and 0 turns it off and negatives are refused", "[options]") {
+  CHECK(parse({}).liveness_stall_seconds == 60);
+  CHECK(parse({"--liveness-stall-seconds", "0"}).liveness_stall_seconds == 0);
+  CHECK(parse({"--liveness-stall-seconds=5"}).liveness_stall_seconds == 5);
+  CHECK_THROWS_AS(parse({"--liveness-stall-seconds", "-1"}), CLI::ValidationError);
+}
