@@ -86,10 +86,15 @@ void remember_netfilter_ports() {
 // freed, and a batch is rare (peer changes, repairs), so holding it costs more than it saves.
 class LibNftables : public Nftables {
  public:
-  Result<std::string> run(const std::string& commands) override {
+  Result<std::string> run(const std::string& commands) override { return run_with(commands, 0); }
+  Result<std::string> list_json(const std::string& command) override { return run_with(command, NFT_CTX_OUTPUT_JSON); }
+
+ private:
+  static Result<std::string> run_with(const std::string& commands, unsigned output_flags) {
     std::unique_ptr<nft_ctx, decltype(&nft_ctx_free)> ctx(nft_ctx_new(NFT_CTX_DEFAULT), &nft_ctx_free);
     if (!ctx) return fail("nftables: cannot create a libnftables context");
     remember_netfilter_ports();  // the context's socket is open from nft_ctx_new on
+    if (output_flags != 0) nft_ctx_output_set_flags(ctx.get(), nft_ctx_output_get_flags(ctx.get()) | output_flags);
     nft_ctx_buffer_output(ctx.get());
     nft_ctx_buffer_error(ctx.get());
     int rc = nft_run_cmd_from_buffer(ctx.get(), commands.c_str());

@@ -16,6 +16,8 @@ class Nftables {
   virtual ~Nftables() = default;
   // Runs `commands` as one transaction; returns what nft printed (listings) or its error text.
   virtual Result<std::string> run(const std::string& commands) = 0;
+  // Runs a listing command and returns libnftables' JSON output (the `nft -j` schema).
+  virtual Result<std::string> list_json(const std::string& command) = 0;
 };
 
 // libnftables in the calling thread's network namespace.
