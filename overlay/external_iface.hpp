@@ -48,7 +48,8 @@ struct HostInterfaces {
 // Pure: picks the interface as flannel does; errors say what was asked and what exists.
 Result<ExternalInterface> choose_interface(const HostInterfaces& host, const IfaceChoice& choice);
 
-// Reads the host (getifaddrs, /proc/net/route, a connected UDP socket) and chooses.
+// Reads the host through rtnetlink (libnl: links, addresses, the default route and the route to
+// --iface-can-reach) and chooses.
 Result<ExternalInterface> find_external_interface(const IfaceChoice& choice);
 
 }  // namespace weft
