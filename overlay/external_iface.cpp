@@ -9,6 +9,7 @@
 #include <netlink/route/link.h>
 #include <netlink/route/route.h>
 
+#include <algorithm>
 #include <cstring>
 #include <memory>
 #include <regex>
@@ -84,23 +85,24 @@ Result<InterfaceAddr> pick(const HostInterfaces& host, const IfaceChoice& choice
   return fail("the default route's interface " + *host.default_route_iface + " has no IPv4 address: set --iface");
 }
 
-}  // namespace
-
-Result<ExternalInterface> choose_interface(const HostInterfaces& host, const IfaceChoice& choice) {
-  auto chosen = pick(host, choice);
-  if (!chosen) return chosen.take_error();
+// The ExternalInterface for `chosen`, with the public IP and the VTEP's source address.
+Result<ExternalInterface> describe_choice(const HostInterfaces& host, const InterfaceAddr& chosen,
+                                          const IfaceChoice& choice) {
   ExternalInterface ext;
-  ext.name = chosen->name;
-  ext.index = chosen->index;
-  ext.iface_addr = chosen->addr;
-  ext.public_ip = chosen->addr;
-  ext.mtu = chosen->mtu;
+  ext.name = chosen.name;
+  ext.index = chosen.index;
+  ext.iface_addr = chosen.addr;
+  ext.public_ip = chosen.addr;
+  ext.mtu = chosen.mtu;
   if (!choice.public_ip.empty()) {
     auto ip = Ipv4Addr::parse(choice.public_ip);
     if (!ip) return fail("--public-ip: " + ip.error());
     ext.public_ip = *ip;
   }
-  if (!chosen->up) ext.warnings.push_back("interface " + ext.name + " is down");
+  const bool local = std::any_of(host.addrs.begin(), host.addrs.end(),
+                                 [&](const InterfaceAddr& a) { return a.addr == ext.public_ip; });
+  ext.vtep_local = local ? ext.public_ip : ext.iface_addr;
+  if (!chosen.up) ext.warnings.push_back("interface " + ext.name + " is down");
   if (ext.public_ip == kVirtualBoxNat) {
     ext.warnings.push_back("interface " + ext.name +
                            " has 10.0.2.15, the address of a VirtualBox NAT interface: "
@@ -109,6 +111,14 @@ Result<ExternalInterface> choose_interface(const HostInterfaces& host, const Ifa
                            known_interfaces(host));
   }
   return ext;
+}
+
+}  // namespace
+
+Result<ExternalInterface> choose_interface(const HostInterfaces& host, const IfaceChoice& choice) {
+  auto chosen = pick(host, choice);
+  if (!chosen) return chosen.take_error();
+  return describe_choice(host, *chosen, choice);
 }
 
 namespace {
@@ -212,6 +222,31 @@ bool needs_default_route(const IfaceChoice& c) {
 }
 
 }  // namespace
+
+Result<ExternalInterface> follow_interface(const ExternalInterface& was, const std::string& public_ip) {
+  auto sock = route_socket();
+  if (!sock) return sock.take_error();
+  rtnl_link* found = nullptr;
+  if (int err = rtnl_link_get_kernel(sock->get(), 0, was.name.c_str(), &found); err < 0)
+    return fail("underlay interface " + was.name + " (was index " + std::to_string(was.index) +
+                ") is gone: " + nl_geterror(err));
+  LinkRef link(found);
+  if (rtnl_link_get_ifindex(link.get()) == was.index && static_cast<int>(rtnl_link_get_mtu(link.get())) == was.mtu)
+    return was;
+  auto addrs = list_interfaces(sock->get());
+  if (!addrs) return addrs.take_error();
+  HostInterfaces host;
+  host.addrs = std::move(*addrs);
+  HostInterfaces same_name;  // its address as before when it still has it, else its first one
+  for (const auto& a : host.addrs)
+    if (a.name == was.name) same_name.addrs.push_back(a);
+  IfaceChoice again;
+  again.iface = {was.iface_addr.str(), was.name};
+  again.public_ip = public_ip;
+  auto chosen = pick(same_name, again);
+  if (!chosen) return fail("underlay interface " + was.name + " is back without an IPv4 address");
+  return describe_choice(host, *chosen, again);
+}
 
 Result<ExternalInterface> find_external_interface(const IfaceChoice& choice) {
   auto sock = route_socket();

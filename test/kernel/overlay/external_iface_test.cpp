@@ -69,3 +69,45 @@ TEST_CASE("no default route is an error that names the interfaces", "[iface]") {
   REQUIRE_FALSE(err);
   CHECK_THAT(err.error(), Catch::Contains("up0 (192.0.2.10)") && Catch::Contains("set --iface"));
 }
+
+TEST_CASE("--public-ip on a second local address becomes the VXLAN source", "[iface]") {
+  Underlay u;
+  sh("ip addr add 192.0.2.77/24 dev up0");
+  IfaceChoice c;
+  c.iface = {"up0"};
+  c.public_ip = "192.0.2.77";
+  auto ext = weft::find_external_interface(c);
+  REQUIRE(ext);
+  CHECK(ext->iface_addr.str() == "192.0.2.10");
+  CHECK(ext->vtep_local.str() == "192.0.2.77");
+}
+
+TEST_CASE("a re-created interface is followed by name", "[iface]") {
+  Underlay u;
+  IfaceChoice c;
+  c.iface = {"up0"};
+  auto was = weft::find_external_interface(c);
+  REQUIRE(was);
+  auto same = weft::follow_interface(*was, "");
+  REQUIRE(same);
+  CHECK(same->index == was->index);
+
+  sh("ip link del up0");
+  auto gone = weft::follow_interface(*was, "");
+  REQUIRE_FALSE(gone);
+  CHECK_THAT(gone.error(), Catch::Contains("up0") && Catch::Contains("gone"));
+
+  sh("ip link add up0 mtu 1450 type veth peer name up0p && ip link set up0 up");
+  auto bare = weft::follow_interface(*was, "");  // back, but without its address yet
+  REQUIRE_FALSE(bare);
+  CHECK_THAT(bare.error(), Catch::Contains("without an IPv4 address"));
+
+  sh("ip addr add 192.0.2.10/24 dev up0");
+  auto back = weft::follow_interface(*was, "");
+  REQUIRE(back);
+  CHECK(back->name == "up0");
+  CHECK(back->index != was->index);
+  CHECK(back->mtu == 1450);
+  CHECK(back->iface_addr.str() == "192.0.2.10");
+  CHECK(back->vtep_local.str() == "192.0.2.10");
+}
