@@ -257,7 +257,7 @@ VtepSpec Agent::vtep_spec(std::optional<Mac> preferred_mac) const {
   VtepSpec spec;
   spec.vni = s_.net.backend.vni;
   spec.port = s_.net.backend.port;
-  spec.local_ip = s_.ext.iface_addr;
+  spec.local_ip = s_.ext.vtep_local;
   spec.underlay_ifindex = s_.ext.index;
   spec.underlay_mtu = s_.ext.mtu;
   spec.mtu = s_.net.backend.mtu;
@@ -267,11 +267,27 @@ VtepSpec Agent::vtep_spec(std::optional<Mac> preferred_mac) const {
   return spec;
 }
 
+// The underlay is followed by name: a NIC deleted and re-created (same name, new index) takes the
+// VTEP with it, and the VTEP is made again on the new one. While the name is gone the old index
+// stays, and ensure_device's failure is retried.
+Status Agent::follow_underlay() {
+  auto now = follow_interface(s_.ext, s_.opts.public_ip);
+  if (!now) return now.take_error();
+  if (now->index != s_.ext.index || now->mtu != s_.ext.mtu || now->vtep_local != s_.ext.vtep_local) {
+    spdlog::warn("underlay interface {} changed: index {} -> {}, MTU {} -> {}, VXLAN source {} -> {}", now->name,
+                 s_.ext.index, now->index, s_.ext.mtu, now->mtu, s_.ext.vtep_local.str(), now->vtep_local.str());
+    now->warnings.clear();
+    s_.ext = *now;
+  }
+  return ok_status();
+}
+
 Status Agent::ensure_vtep() {
+  const Status underlay = follow_underlay();
   auto vtep = backend_.ensure_device(vtep_spec(vtep_.mac));
   Status st = ok_status();
   if (!vtep) {
-    st = fail("VXLAN device unusable: " + vtep.error());
+    st = fail("VXLAN device unusable: " + vtep.error() + (underlay ? "" : " (" + underlay.error() + ")"));
   } else {
     if (vtep->ifindex != vtep_.ifindex) spdlog::warn("VXLAN device {} was recreated", vtep->name);
     vtep_ = *vtep;

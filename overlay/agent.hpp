@@ -52,6 +52,7 @@ class Agent {
   Status start(Wakeup& wakeup);
   VtepSpec vtep_spec(std::optional<Mac> preferred_mac) const;
   Status ensure_vtep();
+  Status follow_underlay();  // looks the underlay up again by name (see external_iface.hpp)
   bool vtep_unusable() const;
   void sync_peers();
   void repair(const char* why);

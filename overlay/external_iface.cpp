@@ -1,18 +1,18 @@
 #include "overlay/external_iface.hpp"
 
-#include <arpa/inet.h>
-#include <ifaddrs.h>
+#include <linux/rtnetlink.h>
 #include <net/if.h>
-#include <netinet/in.h>
-#include <sys/ioctl.h>
-#include <sys/socket.h>
-#include <unistd.h>
+#include <netlink/addr.h>
+#include <netlink/cache.h>
+#include <netlink/netlink.h>
+#include <netlink/route/addr.h>
+#include <netlink/route/link.h>
+#include <netlink/route/route.h>
 
-#include <cerrno>
+#include <algorithm>
 #include <cstring>
-#include <fstream>
+#include <memory>
 #include <regex>
-#include <sstream>
 
 namespace weft {
 namespace {
@@ -85,116 +85,185 @@ Result<InterfaceAddr> pick(const HostInterfaces& host, const IfaceChoice& choice
   return fail("the default route's interface " + *host.default_route_iface + " has no IPv4 address: set --iface");
 }
 
-}  // namespace
-
-Result<ExternalInterface> choose_interface(const HostInterfaces& host, const IfaceChoice& choice) {
-  auto chosen = pick(host, choice);
-  if (!chosen) return chosen.take_error();
+// The ExternalInterface for `chosen`, with the public IP and the VTEP's source address.
+Result<ExternalInterface> describe_choice(const HostInterfaces& host, const InterfaceAddr& chosen,
+                                          const IfaceChoice& choice) {
   ExternalInterface ext;
-  ext.name = chosen->name;
-  ext.index = chosen->index;
-  ext.iface_addr = chosen->addr;
-  ext.public_ip = chosen->addr;
-  ext.mtu = chosen->mtu;
+  ext.name = chosen.name;
+  ext.index = chosen.index;
+  ext.iface_addr = chosen.addr;
+  ext.public_ip = chosen.addr;
+  ext.mtu = chosen.mtu;
   if (!choice.public_ip.empty()) {
     auto ip = Ipv4Addr::parse(choice.public_ip);
     if (!ip) return fail("--public-ip: " + ip.error());
     ext.public_ip = *ip;
   }
-  if (!chosen->up) ext.warnings.push_back("interface " + ext.name + " is down");
+  const bool local = std::any_of(host.addrs.begin(), host.addrs.end(),
+                                 [&](const InterfaceAddr& a) { return a.addr == ext.public_ip; });
+  ext.vtep_local = local ? ext.public_ip : ext.iface_addr;
+  if (!chosen.up) ext.warnings.push_back("interface " + ext.name + " is down");
   if (ext.public_ip == kVirtualBoxNat) {
-    ext.warnings.push_back("interface " + ext.name + " has 10.0.2.15, the address of a VirtualBox NAT interface: "
+    ext.warnings.push_back("interface " + ext.name +
+                           " has 10.0.2.15, the address of a VirtualBox NAT interface: "
                            "other nodes cannot reach it. Set --iface to the private network interface (e.g. "
-                           "--iface=eth1); interfaces: " + known_interfaces(host));
+                           "--iface=eth1); interfaces: " +
+                           known_interfaces(host));
   }
   return ext;
 }
 
+}  // namespace
+
+Result<ExternalInterface> choose_interface(const HostInterfaces& host, const IfaceChoice& choice) {
+  auto chosen = pick(host, choice);
+  if (!chosen) return chosen.take_error();
+  return describe_choice(host, *chosen, choice);
+}
+
 namespace {
 
-int interface_mtu(int sock, const std::string& name) {
-  ifreq req{};
-  std::strncpy(req.ifr_name, name.c_str(), IFNAMSIZ - 1);
-  if (::ioctl(sock, SIOCGIFMTU, &req) != 0) return 1500;
-  return req.ifr_mtu;
+template <class T, auto Free>
+struct Deleter {
+  void operator()(T* p) const { Free(p); }
+};
+using Socket = std::unique_ptr<nl_sock, Deleter<nl_sock, nl_socket_free>>;
+using Cache = std::unique_ptr<nl_cache, Deleter<nl_cache, nl_cache_free>>;
+using LinkRef = std::unique_ptr<rtnl_link, Deleter<rtnl_link, rtnl_link_put>>;
+using RouteRef = std::unique_ptr<rtnl_route, Deleter<rtnl_route, rtnl_route_put>>;
+using AddrRef = std::unique_ptr<nl_addr, Deleter<nl_addr, nl_addr_put>>;
+
+std::string nl_failure(const std::string& what, int err) {
+  return "cannot read the host's interfaces: " + what + ": " + nl_geterror(err);
 }
 
-int prefix_len_of(const sockaddr* netmask) {
-  if (!netmask || netmask->sa_family != AF_INET) return 32;
-  sockaddr_in mask{};
-  std::memcpy(&mask, netmask, sizeof mask);
-  return __builtin_popcount(ntohl(mask.sin_addr.s_addr));
+Result<Socket> route_socket() {
+  Socket sock(nl_socket_alloc());
+  if (!sock) return fail("cannot read the host's interfaces: out of memory for a netlink socket");
+  if (int err = nl_connect(sock.get(), NETLINK_ROUTE); err < 0) return fail(nl_failure("netlink connect", err));
+  return sock;
 }
 
-std::vector<InterfaceAddr> list_interfaces() {
+std::optional<Ipv4Addr> ipv4_of(nl_addr* a) {
+  if (!a || nl_addr_get_family(a) != AF_INET || nl_addr_get_len(a) != sizeof(std::uint32_t)) return std::nullopt;
+  std::uint32_t be = 0;
+  std::memcpy(&be, nl_addr_get_binary_addr(a), sizeof be);
+  return Ipv4Addr::from_network_order(be);
+}
+
+InterfaceAddr describe(rtnl_link* link, Ipv4Addr addr, int prefix_len) {
+  InterfaceAddr a;
+  a.name = rtnl_link_get_name(link);
+  a.index = rtnl_link_get_ifindex(link);
+  a.addr = addr;
+  a.prefix_len = prefix_len;
+  a.mtu = static_cast<int>(rtnl_link_get_mtu(link));
+  a.up = (rtnl_link_get_flags(link) & IFF_UP) != 0;
+  a.loopback = (rtnl_link_get_flags(link) & IFF_LOOPBACK) != 0;
+  return a;
+}
+
+// Every IPv4 address with its interface, in the kernel's order (by interface index).
+Result<std::vector<InterfaceAddr>> list_interfaces(nl_sock* sock) {
+  nl_cache* raw = nullptr;
+  if (int err = rtnl_link_alloc_cache(sock, AF_UNSPEC, &raw); err < 0) return fail(nl_failure("links", err));
+  Cache links(raw);
+  if (int err = rtnl_addr_alloc_cache(sock, &raw); err < 0) return fail(nl_failure("addresses", err));
+  Cache addrs(raw);
   std::vector<InterfaceAddr> out;
-  ifaddrs* list = nullptr;
-  if (::getifaddrs(&list) != 0) return out;
-  int sock = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  for (ifaddrs* i = list; i; i = i->ifa_next) {
-    if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET) continue;
-    sockaddr_in sin{};
-    std::memcpy(&sin, i->ifa_addr, sizeof sin);
-    InterfaceAddr a;
-    a.name = i->ifa_name;
-    a.index = static_cast<int>(::if_nametoindex(i->ifa_name));
-    a.addr = Ipv4Addr::from_network_order(sin.sin_addr.s_addr);
-    a.prefix_len = prefix_len_of(i->ifa_netmask);
-    a.up = (i->ifa_flags & IFF_UP) != 0;
-    a.loopback = (i->ifa_flags & IFF_LOOPBACK) != 0;
-    a.mtu = sock >= 0 ? interface_mtu(sock, a.name) : 1500;
-    out.push_back(a);
+  for (nl_object* o = nl_cache_get_first(addrs.get()); o; o = nl_cache_get_next(o)) {
+    auto* addr = reinterpret_cast<rtnl_addr*>(o);
+    auto ip = ipv4_of(rtnl_addr_get_local(addr));
+    if (rtnl_addr_get_family(addr) != AF_INET || !ip) continue;
+    LinkRef link(rtnl_link_get(links.get(), rtnl_addr_get_ifindex(addr)));
+    if (link) out.push_back(describe(link.get(), *ip, rtnl_addr_get_prefixlen(addr)));
   }
-  if (sock >= 0) ::close(sock);
-  ::freeifaddrs(list);
   return out;
 }
 
-// The interface of the first IPv4 default route in the main table.
-std::optional<std::string> default_route_interface() {
-  std::ifstream in("/proc/net/route");
-  std::string line;
-  std::getline(in, line);  // header
-  while (std::getline(in, line)) {
-    std::istringstream f(line);
-    std::string iface, dest, gateway, flags, refcnt, use, metric, mask;
-    if (f >> iface >> dest >> gateway >> flags >> refcnt >> use >> metric >> mask && dest == "00000000" &&
-        mask == "00000000") {
-      return iface;
+// The interface of the IPv4 default route in the main table with the lowest metric.
+Result<std::optional<std::string>> default_route_interface(nl_sock* sock) {
+  nl_cache* raw = nullptr;
+  if (int err = rtnl_route_alloc_cache(sock, AF_INET, 0, &raw); err < 0) return fail(nl_failure("routes", err));
+  Cache routes(raw);
+  std::optional<std::uint32_t> best_metric;
+  int best_index = 0;
+  for (nl_object* o = nl_cache_get_first(routes.get()); o; o = nl_cache_get_next(o)) {
+    auto* r = reinterpret_cast<rtnl_route*>(o);
+    nl_addr* dst = rtnl_route_get_dst(r);
+    if (rtnl_route_get_table(r) != RT_TABLE_MAIN || rtnl_route_get_type(r) != RTN_UNICAST ||
+        (dst && nl_addr_get_prefixlen(dst) != 0) || rtnl_route_get_nnexthops(r) < 1)
+      continue;
+    int index = rtnl_route_nh_get_ifindex(rtnl_route_nexthop_n(r, 0));
+    if (index > 0 && (!best_metric || rtnl_route_get_priority(r) < *best_metric)) {
+      best_metric = rtnl_route_get_priority(r);
+      best_index = index;
     }
   }
-  return std::nullopt;
+  if (!best_metric) return std::optional<std::string>{};
+  rtnl_link* found = nullptr;
+  if (rtnl_link_get_kernel(sock, best_index, nullptr, &found) < 0) return std::optional<std::string>{};
+  LinkRef link(found);
+  return std::optional<std::string>{rtnl_link_get_name(link.get())};
 }
 
-// The source address the kernel would use towards `dest`; connect() on UDP sends nothing.
-std::optional<Ipv4Addr> source_address_for(Ipv4Addr dest) {
-  int sock = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  if (sock < 0) return std::nullopt;
-  sockaddr_in to{};
-  to.sin_family = AF_INET;
-  to.sin_port = htons(9);
-  to.sin_addr.s_addr = dest.to_network_order();
-  std::optional<Ipv4Addr> out;
-  sockaddr_in local{};
-  socklen_t len = sizeof local;
-  if (::connect(sock, reinterpret_cast<sockaddr*>(&to), sizeof to) == 0 &&
-      ::getsockname(sock, reinterpret_cast<sockaddr*>(&local), &len) == 0) {
-    out = Ipv4Addr::from_network_order(local.sin_addr.s_addr);
-  }
-  ::close(sock);
-  return out;
+// The source address the kernel picks towards `dest` (what `ip route get` prints as src).
+std::optional<Ipv4Addr> source_address_for(nl_sock* sock, Ipv4Addr dest) {
+  std::uint32_t be = dest.to_network_order();
+  AddrRef dst(nl_addr_build(AF_INET, &be, sizeof be));
+  rtnl_route* found = nullptr;
+  if (!dst || rtnl_route_lookup(sock, dst.get(), &found) < 0) return std::nullopt;
+  RouteRef route(found);
+  return ipv4_of(rtnl_route_get_pref_src(route.get()));
+}
+
+bool needs_default_route(const IfaceChoice& c) {
+  return c.iface.empty() && c.iface_regex.empty() && c.can_reach.empty();
 }
 
 }  // namespace
 
-Result<ExternalInterface> find_external_interface(const IfaceChoice& choice) {
+Result<ExternalInterface> follow_interface(const ExternalInterface& was, const std::string& public_ip) {
+  auto sock = route_socket();
+  if (!sock) return sock.take_error();
+  rtnl_link* found = nullptr;
+  if (int err = rtnl_link_get_kernel(sock->get(), 0, was.name.c_str(), &found); err < 0)
+    return fail("underlay interface " + was.name + " (was index " + std::to_string(was.index) +
+                ") is gone: " + nl_geterror(err));
+  LinkRef link(found);
+  if (rtnl_link_get_ifindex(link.get()) == was.index && static_cast<int>(rtnl_link_get_mtu(link.get())) == was.mtu)
+    return was;
+  auto addrs = list_interfaces(sock->get());
+  if (!addrs) return addrs.take_error();
   HostInterfaces host;
-  host.addrs = list_interfaces();
-  host.default_route_iface = default_route_interface();
+  host.addrs = std::move(*addrs);
+  HostInterfaces same_name;  // its address as before when it still has it, else its first one
+  for (const auto& a : host.addrs)
+    if (a.name == was.name) same_name.addrs.push_back(a);
+  IfaceChoice again;
+  again.iface = {was.iface_addr.str(), was.name};
+  again.public_ip = public_ip;
+  auto chosen = pick(same_name, again);
+  if (!chosen) return fail("underlay interface " + was.name + " is back without an IPv4 address");
+  return describe_choice(host, *chosen, again);
+}
+
+Result<ExternalInterface> find_external_interface(const IfaceChoice& choice) {
+  auto sock = route_socket();
+  if (!sock) return sock.take_error();
+  HostInterfaces host;
+  auto addrs = list_interfaces(sock->get());
+  if (!addrs) return addrs.take_error();
+  host.addrs = std::move(*addrs);
+  if (needs_default_route(choice)) {  // a dump of every route: not when another flag decides
+    auto iface = default_route_interface(sock->get());
+    if (!iface) return iface.take_error();
+    host.default_route_iface = std::move(*iface);
+  }
   if (!choice.can_reach.empty()) {
     auto dest = Ipv4Addr::parse(choice.can_reach);
     if (!dest) return fail("--iface-can-reach: " + dest.error());
-    host.can_reach_source = source_address_for(*dest);
+    host.can_reach_source = source_address_for(sock->get(), *dest);
   }
   return choose_interface(host, choice);
 }

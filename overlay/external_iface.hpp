@@ -32,8 +32,11 @@ struct IfaceChoice {
 struct ExternalInterface {
   std::string name;
   int index = 0;
-  Ipv4Addr iface_addr;  // the local address VXLAN packets leave from
+  Ipv4Addr iface_addr;  // the interface's own address
   Ipv4Addr public_ip;   // what peers send to (iface_addr unless --public-ip)
+  // The source of VXLAN packets: public_ip when this host holds it (peers accept VXLAN only from
+  // published public IPs), else iface_addr (public_ip is a NAT's address).
+  Ipv4Addr vtep_local;
   int mtu = 1500;
   std::vector<std::string> warnings;
 };
@@ -48,7 +51,13 @@ struct HostInterfaces {
 // Pure: picks the interface as flannel does; errors say what was asked and what exists.
 Result<ExternalInterface> choose_interface(const HostInterfaces& host, const IfaceChoice& choice);
 
-// Reads the host (getifaddrs, /proc/net/route, a connected UDP socket) and chooses.
+// The chosen interface as the kernel has it now, looked up again by name: a NIC deleted and
+// re-created under the same name comes back with another index (and maybe MTU). Returns `was`
+// when the index and MTU are unchanged; an error while the name is gone or has no address yet.
+Result<ExternalInterface> follow_interface(const ExternalInterface& was, const std::string& public_ip);
+
+// Reads the host through rtnetlink (libnl: links, addresses, the default route and the route to
+// --iface-can-reach) and chooses.
 Result<ExternalInterface> find_external_interface(const IfaceChoice& choice);
 
 }  // namespace weft

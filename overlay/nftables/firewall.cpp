@@ -1,12 +1,17 @@
 #include "overlay/nftables/firewall.hpp"
 
 #include <algorithm>
-#include <cctype>
 #include <iterator>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <optional>
 #include <sstream>
+#include <vector>
 
 namespace weft {
 namespace {
+
+using nlohmann::json;
 
 constexpr const char* kTable = "weft";
 
@@ -16,31 +21,92 @@ std::string join_sources(const std::set<Ipv4Addr>& sources) {
   return out;
 }
 
-// Listings wrap long element lists and may order them differently: compare the elements as a
-// set and everything else with whitespace removed.
-struct Normalized {
-  std::string rules;
-  std::set<std::string> elements;
-  bool operator==(const Normalized&) const = default;
+// The parts of weft's table that decide what packets meet, as libnftables' JSON output describes
+// them: each set's type and elements (in any order), each base chain's hook, priority and policy,
+// and each chain's rules (their expressions, in order). Handles and layout are left out.
+struct TableShape {
+  std::map<std::string, json> sets;
+  std::map<std::string, json> chains;
+  std::map<std::string, std::vector<json>> rules;  // by chain
+  bool operator==(const TableShape&) const = default;
 };
 
-Normalized normalize(const std::string& listing) {
-  Normalized n;
-  std::string text = listing;
-  const std::string marker = "elements = {";
-  for (auto at = text.find(marker); at != std::string::npos; at = text.find(marker)) {
-    auto end = text.find('}', at);
-    if (end == std::string::npos) break;
-    std::string inside = text.substr(at + marker.size(), end - at - marker.size());
-    std::replace(inside.begin(), inside.end(), ',', ' ');
-    std::istringstream in(inside);
-    for (std::string e; in >> e;) n.elements.insert(e);
-    text.erase(at, end - at + 1);
+json set_shape(const std::string& type, std::set<std::string> elements) {
+  return {{"type", type}, {"elem", std::move(elements)}};
+}
+
+std::optional<TableShape> shape_of(const std::string& listing) {
+  auto doc = json::parse(listing, nullptr, false);
+  if (doc.is_discarded() || !doc.contains("nftables") || !doc["nftables"].is_array()) return std::nullopt;
+  TableShape t;
+  for (const auto& o : doc["nftables"]) {
+    if (const auto s = o.find("set"); s != o.end()) {
+      std::set<std::string> elements;
+      for (const auto& e : s->value("elem", json::array())) elements.insert(e.dump());
+      t.sets[s->value("name", "")] = set_shape(s->value("type", ""), std::move(elements));
+    } else if (const auto c = o.find("chain"); c != o.end()) {
+      t.chains[c->value("name", "")] = {{"type", c->value("type", "")},
+                                        {"hook", c->value("hook", "")},
+                                        {"prio", c->value("prio", 0)},
+                                        {"policy", c->value("policy", "")}};
+    } else if (const auto r = o.find("rule"); r != o.end()) {
+      t.rules[r->value("chain", "")].push_back(r->value("expr", json::array()));
+    }
   }
-  for (char c : text) {
-    if (!std::isspace(static_cast<unsigned char>(c))) n.rules += c;
+  return t;
+}
+
+json payload(const char* protocol, const char* field) {
+  return {{"payload", {{"protocol", protocol}, {"field", field}}}};
+}
+json prefix(const Ipv4Prefix& p) {
+  if (p.length() == 32) return p.address().str();
+  return {{"prefix", {{"addr", p.address().str()}, {"len", p.length()}}}};
+}
+json match(const char* op, json left, json right) {
+  return {{"match", {{"op", op}, {"left", std::move(left)}, {"right", std::move(right)}}}};
+}
+json verdict(const char* name) { return {{name, nullptr}}; }
+json masquerade() { return {{"masquerade", {{"flags", "fully-random"}}}}; }
+json base_chain(const char* type, const char* hook, int prio) {
+  return {{"type", type}, {"hook", hook}, {"prio", prio}, {"policy", "accept"}};
+}
+
+// What render_table(s) lists as, in the kernel's JSON terms.
+TableShape desired_shape(const FirewallSpec& s) {
+  constexpr int kSrcnat = 100;
+  constexpr int kFilter = 0;
+  constexpr int kMasqMark = 0x4000;
+  const json saddr = payload("ip", "saddr");
+  const json daddr = payload("ip", "daddr");
+  const json net = prefix(s.network);
+  TableShape t;
+  if (s.vxlan_allowlist) {
+    std::set<std::string> elements;
+    for (const auto& ip : s.vxlan_sources) elements.insert(json(ip.str()).dump());
+    t.sets["vxlan-sources"] = set_shape("ipv4_addr", std::move(elements));
   }
-  return n;
+  if (s.ip_masq) {
+    const json marked = {{"&", json::array({json{{"meta", {{"key", "mark"}}}}, kMasqMark})}};
+    const json multicast = prefix(Ipv4Prefix::parse("224.0.0.0/4").value());
+    t.chains["postrouting"] = base_chain("nat", "postrouting", kSrcnat);
+    t.rules["postrouting"] = {
+        json::array({match("==", marked, kMasqMark), verdict("return")}),
+        json::array({match("==", saddr, net), match("==", daddr, net), verdict("return")}),
+        json::array({match("==", saddr, net), match("!=", daddr, multicast), masquerade()}),
+        json::array({match("!=", saddr, net), match("==", daddr, prefix(s.subnet)), verdict("return")}),
+        json::array({match("!=", saddr, net), match("==", daddr, net), masquerade()}),
+    };
+  }
+  t.chains["forward"] = base_chain("filter", "forward", kFilter);
+  t.rules["forward"] = {json::array({match("==", saddr, net), verdict("accept")}),
+                        json::array({match("==", daddr, net), verdict("accept")})};
+  if (s.vxlan_allowlist) {
+    t.chains["input"] = base_chain("filter", "input", kFilter);
+    t.rules["input"] = {json::array(
+        {match("==", payload("udp", "dport"), s.vxlan_port), match("!=", saddr, "@vxlan-sources"), verdict("drop")})};
+  }
+  return t;
 }
 
 }  // namespace
@@ -83,9 +149,9 @@ std::string render_table(const FirewallSpec& s) {
 bool Firewall::present() { return static_cast<bool>(nft_.run(std::string("list table ip ") + kTable)); }
 
 Result<FirewallReport> Firewall::reconcile(const FirewallSpec& spec) {
-  std::string desired = render_table(spec);
-  auto current = nft_.run(std::string("list table ip ") + kTable);
-  if (current && normalize(*current) == normalize(desired)) return FirewallReport{false};
+  auto current = nft_.list_json(std::string("list table ip ") + kTable);
+  if (current && shape_of(*current) == desired_shape(spec)) return FirewallReport{false};
+  const std::string desired = render_table(spec);
   // add + delete + define in one batch: atomic, so no packet sees the table missing.
   auto applied = nft_.run(std::string("add table ip ") + kTable + "\ndelete table ip " + kTable + "\n" + desired);
   if (!applied) return fail("cannot install nftables table ip " + std::string(kTable) + ": " + applied.error());

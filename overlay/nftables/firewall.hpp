@@ -6,8 +6,8 @@
 #include <set>
 #include <string>
 
-#include "overlay/nftables/nftables.hpp"
 #include "core/ip.hpp"
+#include "overlay/nftables/nftables.hpp"
 
 namespace weft {
 

@@ -1,5 +1,6 @@
 // Runs inside its own network namespace (see in_netns.sh): touches only that namespace's nftables.
 #include <poll.h>
+#include <unistd.h>
 
 #include <catch2/catch.hpp>
 #include <cstdlib>
@@ -81,6 +82,27 @@ TEST_CASE("the monitor ignores our own transactions and reports another process'
   sh("nft add element ip weft vxlan-sources '{ 192.0.2.50 }'");
   REQUIRE(readable_within(monitor.fd(), 1000));
   CHECK(monitor.drain());  // nft(8) is another process
+}
+
+// Run by the kernel_firewall_pidns test under `unshare --pid --fork --mount-proc`, as weftd runs
+// in a pod without hostPID: NEWGEN names the writing thread by its host PID, which this
+// namespace's /proc does not know, so only the netlink port tells our writes apart.
+TEST_CASE("in a PID namespace of its own, the monitor still ignores our own transactions", "[.][pidns]") {
+  REQUIRE(::getpid() == 1);  // really in a new PID namespace, with its own /proc
+  auto nft = weft::make_libnftables();
+  Firewall fw(*nft);
+  weft::NftablesMonitor monitor;
+  REQUIRE(monitor.ok());
+  for (int round = 0; round < 3; ++round) {  // a new libnftables socket (and port) per batch
+    auto s = spec();
+    s.vxlan_sources.insert(Ipv4Addr(0xc0000260U + static_cast<std::uint32_t>(round)));  // 192.0.2.96+
+    REQUIRE(fw.reconcile(s)->replaced);
+    REQUIRE(readable_within(monitor.fd(), 1000));
+    CHECK_FALSE(monitor.drain());
+  }
+  sh("nft add element ip weft vxlan-sources '{ 192.0.2.50 }'");
+  REQUIRE(readable_within(monitor.fd(), 1000));
+  CHECK(monitor.drain());
 }
 
 TEST_CASE("a changed spec replaces the table; other tables are left alone", "[firewall]") {

@@ -102,3 +102,21 @@ TEST_CASE("the host's own interfaces can be read", "[iface]") {
   CHECK(ext->index > 0);
   CHECK(ext->mtu > 0);
 }
+
+TEST_CASE("a public IP the host holds is the VTEP's source, a foreign one is not", "[iface]") {
+  auto host = vagrant_vm();
+  host.addrs.push_back(iface("eth1", 3, "192.168.56.99"));  // a second address on eth1
+  IfaceChoice c;
+  c.iface = {"eth1"};
+  c.public_ip = "192.168.56.99";
+  auto local = weft::choose_interface(host, c);
+  REQUIRE(local);
+  CHECK(local->iface_addr.str() == "192.168.56.10");
+  CHECK(local->public_ip.str() == "192.168.56.99");
+  CHECK(local->vtep_local.str() == "192.168.56.99");  // peers allow VXLAN from the published IP
+
+  c.public_ip = "203.0.113.7";  // a NAT's address: packets leave from the interface's own
+  CHECK(weft::choose_interface(host, c)->vtep_local.str() == "192.168.56.10");
+  c.public_ip.clear();
+  CHECK(weft::choose_interface(host, c)->vtep_local.str() == "192.168.56.10");
+}
