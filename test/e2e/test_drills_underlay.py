@@ -13,6 +13,7 @@ import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lab"))
 import lab as labmod  # noqa: E402
+from test_drills_node import report, run  # noqa: E402  (the node drills' helpers)
 
 BUILD = os.environ.get("WEFT_BUILD_DIR", os.path.join(labmod.ROOT, "build"))
 VTEP = "weft.1"  # vtep_name(VNI 1), backend/vxlan/vtep.cpp
@@ -26,12 +27,6 @@ def unique_name():
     return f"du{os.getpid() % 10000}{_counter[0]}"
 
 
-def report(line):
-    print(f"drill: {line}", flush=True)
-
-
-def run(*args, check=True):
-    return labmod.sh(*args, check=check, capture=True)
 
 
 class Drill(unittest.TestCase):
