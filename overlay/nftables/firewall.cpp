@@ -31,8 +31,8 @@ struct TableShape {
   bool operator==(const TableShape&) const = default;
 };
 
-json set_shape(const std::string& type, std::set<std::string> elements) {
-  return {{"type", type}, {"elem", std::move(elements)}};
+json set_shape(const std::string& type, const json& flags, std::set<std::string> elements) {
+  return {{"type", type}, {"flags", flags}, {"elem", std::move(elements)}};
 }
 
 std::optional<TableShape> shape_of(const std::string& listing) {
@@ -43,7 +43,7 @@ std::optional<TableShape> shape_of(const std::string& listing) {
     if (const auto s = o.find("set"); s != o.end()) {
       std::set<std::string> elements;
       for (const auto& e : s->value("elem", json::array())) elements.insert(e.dump());
-      t.sets[s->value("name", "")] = set_shape(s->value("type", ""), std::move(elements));
+      t.sets[s->value("name", "")] = set_shape(s->value("type", ""), s->value("flags", json::array()), std::move(elements));
     } else if (const auto c = o.find("chain"); c != o.end()) {
       t.chains[c->value("name", "")] = {{"type", c->value("type", "")},
                                         {"hook", c->value("hook", "")},
@@ -84,7 +84,7 @@ TableShape desired_shape(const FirewallSpec& s) {
   if (s.vxlan_allowlist) {
     std::set<std::string> elements;
     for (const auto& ip : s.vxlan_sources) elements.insert(json(ip.str()).dump());
-    t.sets["vxlan-sources"] = set_shape("ipv4_addr", std::move(elements));
+    t.sets["vxlan-sources"] = set_shape("ipv4_addr", json::array({"interval"}), std::move(elements));
   }
   if (s.ip_masq) {
     const json marked = {{"&", json::array({json{{"meta", {{"key", "mark"}}}}, kMasqMark})}};
@@ -117,7 +117,10 @@ std::string render_table(const FirewallSpec& s) {
   t << "table ip " << kTable << " {\n";
   t << "\tcomment \"managed by weftd: hand edits are reverted\"\n";
   if (s.vxlan_allowlist) {
-    t << "\tset vxlan-sources {\n\t\ttype ipv4_addr\n";
+    // An interval set lives in an rbtree, which the kernel dumps in key order. A hash set is
+    // rehashed by a deferred worker after a burst of inserts, and a dump that spans several
+    // netlink messages during that rehash can skip elements: the listing then looks changed.
+    t << "\tset vxlan-sources {\n\t\ttype ipv4_addr\n\t\tflags interval\n";
     if (!s.vxlan_sources.empty()) t << "\t\telements = { " << join_sources(s.vxlan_sources) << " }\n";
     t << "\t}\n\n";
   }

@@ -4,6 +4,7 @@
 
 #include <catch2/catch.hpp>
 #include <cstdlib>
+#include <regex>
 
 #include "overlay/nftables/firewall.hpp"
 
@@ -133,6 +134,18 @@ TEST_CASE("many allow-list entries still compare equal", "[firewall]") {
   for (std::uint32_t i = 0; i < 5000; ++i) big.vxlan_sources.insert(Ipv4Addr(0xc6120000U + i));  // 198.18.0.0/15
   CHECK(fw.reconcile(big)->replaced);
   CHECK_FALSE(fw.reconcile(big)->replaced);
+}
+
+TEST_CASE("a table from an older weftd with a hash allow-list is replaced by the interval one", "[firewall]") {
+  auto nft = weft::make_libnftables();
+  Firewall fw(*nft);
+  REQUIRE(fw.reconcile(spec()));
+  const std::string hashed = std::regex_replace(weft::render_table(spec()), std::regex("\t\tflags interval\n"), "");
+  REQUIRE(hashed != weft::render_table(spec()));
+  REQUIRE(nft->run("add table ip weft\ndelete table ip weft\n" + hashed));
+  CHECK(fw.reconcile(spec())->replaced);
+  CHECK_THAT(*nft->run("list set ip weft vxlan-sources"), Catch::Contains("flags interval"));
+  CHECK_FALSE(fw.reconcile(spec())->replaced);
 }
 
 TEST_CASE("the allow-list follows joins and leaves by element, and ends equal to a full reconcile", "[firewall]") {
