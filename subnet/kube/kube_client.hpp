@@ -49,6 +49,7 @@ struct WatchEvent {
 // How a watch stream ended without error: the server closed it (timeoutSeconds or a restart).
 struct WatchEnd {
   std::uint64_t events = 0;  // events delivered, bookmarks included
+  bool done = false;         // watch_nodes_until: its `done` said so (the client ended the stream)
 };
 
 // A condition on the Node's status (strategic-merge patched by type).
@@ -87,6 +88,12 @@ class KubeClient {
   // Metadata-only watch from resource_version with bookmarks; blocks until the stream ends.
   // An ERROR event or HTTP 410 comes back as ApiErrorKind::Gone.
   virtual ApiResult<WatchEnd> watch_nodes(const std::string& resource_version, const WatchHandler& on_event) = 0;
+
+  // The same watch, ended by the client as soon as `done(event)` returns true for a delivered
+  // event (bookmarks included), or by the server after `timeout`. For a short catch-up from a
+  // list to a known write; `done` is not called after the stream ends.
+  virtual ApiResult<WatchEnd> watch_nodes_until(const std::string& resource_version, std::chrono::seconds timeout,
+                                                const std::function<bool(const WatchEvent&)>& done) = 0;
 
   // Strategic-merge patch of metadata.annotations (through nodes/NAME/status, as flannel's RBAC
   // allows), with metadata.resourceVersion as a precondition when not empty (409 -> Conflict).

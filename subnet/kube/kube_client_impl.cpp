@@ -134,6 +134,8 @@ class RealKubeClient final : public KubeClient {
   }
 
   ApiResult<WatchEnd> watch_nodes(const std::string& rv, const WatchHandler& on_event) override;
+  ApiResult<WatchEnd> watch_nodes_until(const std::string& rv, std::chrono::seconds timeout,
+                                        const std::function<bool(const WatchEvent&)>& done) override;
 
   ApiResult<NodeInfo> patch_node_annotations(const std::string& name, const std::string& rv,
                                              const std::map<std::string, std::optional<std::string>>& patch) override {
@@ -187,6 +189,10 @@ class RealKubeClient final : public KubeClient {
     std::lock_guard<std::mutex> lock(mu_);
     return shut_;
   }
+  // A watch stream; the handler returns true to end it (the connection is dropped).
+  using StreamHandler = std::function<bool(const WatchEvent&, bool more_buffered)>;
+  ApiResult<WatchEnd> watch_stream(const std::string& rv, int timeout_s, const StreamHandler& on_event);
+
   std::chrono::milliseconds watch_timeout() const {
     return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::seconds(opts_.watch_timeout_max_s) +
                                                                  opts_.watch_idle_margin);
@@ -358,14 +364,27 @@ ApiResult<std::string> RealKubeClient::call(const method& m, const std::string& 
 }
 
 ApiResult<WatchEnd> RealKubeClient::watch_nodes(const std::string& rv, const WatchHandler& on_event) {
-  const std::string what = "watch nodes";
-  auto cts = request_source();
-  if (!cts) return ApiError{ApiErrorKind::Cancelled, 0, what + ": cancelled (shutting down)", {}};
   int timeout_s = 0;
   {
     std::lock_guard<std::mutex> lock(rng_mu_);
     timeout_s = std::uniform_int_distribution<int>(opts_.watch_timeout_min_s, opts_.watch_timeout_max_s)(rng_);
   }
+  return watch_stream(rv, timeout_s, [&](const WatchEvent& ev, bool more) {
+    on_event(ev, more);
+    return false;
+  });
+}
+
+ApiResult<WatchEnd> RealKubeClient::watch_nodes_until(const std::string& rv, std::chrono::seconds timeout,
+                                                      const std::function<bool(const WatchEvent&)>& done) {
+  return watch_stream(rv, static_cast<int>(std::max<std::int64_t>(timeout.count(), 1)),
+                      [&](const WatchEvent& ev, bool) { return done(ev); });
+}
+
+ApiResult<WatchEnd> RealKubeClient::watch_stream(const std::string& rv, int timeout_s, const StreamHandler& on_event) {
+  const std::string what = "watch nodes";
+  auto cts = request_source();
+  if (!cts) return ApiError{ApiErrorKind::Cancelled, 0, what + ": cancelled (shutting down)", {}};
   std::string path = "/api/v1/nodes?watch=true&allowWatchBookmarks=true&resourceVersion=" + path_escape(rv) +
                      "&timeoutSeconds=" + std::to_string(timeout_s);
   // A path that drops packets without a reset leaves the stream silent: end it once the silence
@@ -413,7 +432,10 @@ ApiResult<WatchEnd> RealKubeClient::watch_nodes(const std::string& rv, const Wat
         ++end.events;
         if (parsed->event->type == WatchEventType::Bookmark) learn_bookmark_gap(last_bookmark);
         bool more = pending.find('\n', nl + 1) != std::string::npos || reader.more_buffered();
-        on_event(*parsed->event, more);
+        if (on_event(*parsed->event, more)) {
+          end.done = true;
+          return end;
+        }
       }
       pending.erase(0, start);
       scan_from = pending.size();

@@ -11,6 +11,8 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 constexpr std::chrono::milliseconds kMaxPodCidrPoll{4000};
+// A claim's catch-up watch: the API server ends it after this, and a quorum list decides.
+constexpr std::chrono::seconds kCatchUpTimeout{10};
 
 const NodeInfo* find_node(const NodeList& list, const std::string& name) {
   for (const auto& n : list.items) {
@@ -58,6 +60,19 @@ std::vector<Ipv4Prefix> taken_in(const NodeList& list, const std::string& own, c
 std::int64_t now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
       .count();
+}
+
+// A watch event applied to Nodes by name. Watch events carry metadata only: a Node's
+// podCIDRs from the list are kept (only the controller sets them, and never takes them back).
+void apply_event(std::map<std::string, NodeInfo>& nodes, const WatchEvent& ev) {
+  if (ev.type == WatchEventType::Deleted) {
+    nodes.erase(ev.node.name);
+    return;
+  }
+  auto& slot = nodes[ev.node.name];
+  auto pod_cidrs = std::move(slot.pod_cidrs);
+  slot = ev.node;
+  if (slot.pod_cidrs.empty()) slot.pod_cidrs = std::move(pod_cidrs);
 }
 
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
@@ -225,6 +240,28 @@ Result<NodeList> LeaseProtocol::list(const std::string& why, bool with_spec, boo
   return std::move(*r);
 }
 
+Result<NodeList> LeaseProtocol::as_of_write(NodeList listed, const std::string& rv) {
+  if (const NodeInfo* own = find_node(listed, s_.node_name); own && own->resource_version == rv) return listed;
+  std::map<std::string, NodeInfo> nodes;
+  for (auto& n : listed.items) nodes.emplace(n.name, std::move(n));
+  std::string at = listed.resource_version;
+  auto caught_up = client_.watch_nodes_until(listed.resource_version, kCatchUpTimeout, [&](const WatchEvent& ev) {
+    if (ev.type == WatchEventType::Bookmark) return false;
+    apply_event(nodes, ev);
+    at = ev.node.resource_version;
+    return ev.node.name == s_.node_name && ev.node.resource_version == rv;
+  });
+  if (!caught_up || !caught_up->done) {
+    spdlog::info("lease: the watch from the node list did not reach our write ({}): listing from etcd instead",
+                 caught_up ? "the stream ended first" : caught_up.error().message);
+    return list("verify claim");
+  }
+  NodeList out{at, {}};
+  out.items.reserve(nodes.size());
+  for (auto& [name, n] : nodes) out.items.push_back(std::move(n));
+  return out;
+}
+
 Status LeaseProtocol::publish(const NodeInfo& own, const Lease& lease) {
   auto mine = parse_own(own.annotations, s_.keys);
   auto created = parse_rfc3339_ms(own.creation_timestamp);
@@ -320,7 +357,9 @@ Result<Lease> LeaseProtocol::by_annotations(const NodeInfo& own_get, const Lease
     Ipv4Prefix subnet;
     if (mine.subnet_claim && fits(*mine.subnet_claim)) {
       subnet = *mine.subnet_claim;  // written by a run that stopped before verifying
-      if (from_cache) {             // verify against etcd: the cache may predate a rival claim
+      // Verified against etcd as of now, not as of the claim: it may be old, and a rival that
+      // skipped the protocol since (a podCIDR, a hand edit) must be seen. Rare: a crash mid-lease.
+      if (from_cache) {
         auto after = list("verify claim");
         if (!after) return after.take_error();
         before = std::move(after);
@@ -337,7 +376,7 @@ Result<Lease> LeaseProtocol::by_annotations(const NodeInfo& own_get, const Lease
       if (!r && r.error().kind == ApiErrorKind::Conflict) continue;  // our Node changed under us: start over
       if (!r) return api_fail(r.error());
       claimed = std::move(*r);
-      auto after = list("verify claim");
+      auto after = as_of_write(std::move(*before), claimed.resource_version);
       if (!after) return after.take_error();
       before = std::move(after);
     }

@@ -8,7 +8,9 @@
 //     1. list; keep our confirmed lease (weft.io/subnet) if it still fits the network;
 //     2. else list in full (spec too) and claim a random subnet that no Node holds, claims or
 //        has as spec.podCIDR (weft.io/subnet-claim, resourceVersion precondition);
-//     3. list again: if another Node holds or claims an overlapping subnet, withdraw the claim,
+//     3. see the Nodes as of the claim (the list brought forward by a watch up to the claim's
+//        own event; a quorum list if that fails): if another Node holds or claims an
+//        overlapping subnet, withdraw the claim,
 //        wait a short random time, go to 1; otherwise confirm: one patch sets weft.io/subnet,
 //        claimed-at, public-ip, backend-type and backend-data and drops the claim;
 //  * auto: podCIDR when this or any Node has one; a kept lease stays; a lease when other Nodes
@@ -16,8 +18,8 @@
 //    a podCIDR.
 // A node is never renumbered under its running pods: a published subnet that differs from
 // spec.podCIDR is kept and reported (problem()).
-// Safe because of two Nodes claiming one subnet, the one whose verifying list comes later
-// sees the other's claim (claims stay visible until confirmed or withdrawn); a confirmed lease
+// Safe because of two Nodes claiming one subnet, the one whose claim comes later in etcd's
+// order sees the other's claim (claims stay visible until confirmed or withdrawn); a confirmed lease
 // is never withdrawn. A claim left by a run that stopped mid-way is verified on restart.
 
 #include <chrono>
@@ -80,6 +82,12 @@ class LeaseProtocol {
   // Writes the confirmed lease onto our Node (skipped when already there).
   Status publish(const NodeInfo& own, const Lease& lease);
   Result<NodeList> list(const std::string& why, bool with_spec = false, bool cached = false);
+  // The Nodes as of our own write `rv`: `listed` (maybe from the lagging watch cache) brought
+  // forward by a watch from its resourceVersion to that write's event. Events come in etcd's
+  // order, so every claim committed before ours is in by then -- what a quorum list made after
+  // the write shows, without reading every Node from etcd. A quorum list when the watch cannot
+  // get there (410, an error, the server's timeout).
+  Result<NodeList> as_of_write(NodeList listed, const std::string& rv);
   Status wait_after_conflict(int round);
   void report_waiting(const std::string& why);
 

@@ -124,6 +124,25 @@ ApiResult<NodeList> FakeKubeClient::list(bool with_spec, bool cached) {
 }
 
 ApiResult<WatchEnd> FakeKubeClient::watch_nodes(const std::string& rv_text, const WatchHandler& on_event) {
+  return watch(rv_text, [&](const WatchEvent& ev, bool more) {
+    on_event(ev, more);
+    return false;
+  });
+}
+
+ApiResult<WatchEnd> FakeKubeClient::watch_nodes_until(const std::string& rv_text, std::chrono::seconds /*timeout*/,
+                                                      const std::function<bool(const WatchEvent&)>& done) {
+  // The server's timeout is the end of the kept history here: a catch-up never blocks.
+  {
+    std::lock_guard<std::mutex> lock(c_->mu);
+    ++c_->catch_ups;
+  }
+  return watch(rv_text, [&](const WatchEvent& ev, bool) { return done(ev); }, true);
+}
+
+ApiResult<WatchEnd> FakeKubeClient::watch(const std::string& rv_text,
+                                          const std::function<bool(const WatchEvent&, bool)>& on_event,
+                                          bool end_at_history) {
   std::unique_lock<std::mutex> lock(c_->mu);
   if (shut_) return cancelled();
   ++c_->watches;
@@ -140,12 +159,18 @@ ApiResult<WatchEnd> FakeKubeClient::watch_nodes(const std::string& rv_text, cons
     if (!batch.empty()) {
       from = std::stoull(batch.back().node.resource_version);
       lock.unlock();
-      for (std::size_t i = 0; i < batch.size(); ++i) on_event(batch[i], i + 1 < batch.size());
-      end.events += batch.size();
+      for (std::size_t i = 0; i < batch.size(); ++i) {
+        ++end.events;
+        if (on_event(batch[i], i + 1 < batch.size())) {
+          end.done = true;
+          return end;
+        }
+      }
       lock.lock();
       continue;
     }
     if (shut_) return cancelled();
+    if (end_at_history) return end;
     if (c_->watch_epoch != epoch) return end;
     c_->cv.wait(lock);
   }

@@ -30,6 +30,7 @@ class FakeKubeClient : public KubeClient {
     std::deque<ApiError> fail_next;  // the next calls (any kind) fail with these
     std::uint64_t lists = 0, full_lists = 0, watches = 0, gets = 0, patches = 0;
     std::uint64_t cached_lists = 0;  // resourceVersion=0 lists (the API server's watch cache)
+    std::uint64_t catch_ups = 0;     // watch_nodes_until calls
     // A lagging watch cache: while set, cached lists return the Nodes as they were here.
     std::optional<std::pair<std::uint64_t, std::map<std::string, NodeInfo>>> cache;
     void freeze_cache();
@@ -53,6 +54,8 @@ class FakeKubeClient : public KubeClient {
   ApiResult<NodeList> list_nodes_with_spec() override;
   ApiResult<NodeList> list_nodes_cached(bool with_spec) override;
   ApiResult<WatchEnd> watch_nodes(const std::string& rv, const WatchHandler& on_event) override;
+  ApiResult<WatchEnd> watch_nodes_until(const std::string& rv, std::chrono::seconds timeout,
+                                        const std::function<bool(const WatchEvent&)>& done) override;
   ApiResult<NodeInfo> patch_node_annotations(const std::string& name, const std::string& rv,
                                              const std::map<std::string, std::optional<std::string>>& patch) override;
   ApiStatus patch_node_condition(const std::string& name, const NodeCondition& condition) override;
@@ -61,6 +64,10 @@ class FakeKubeClient : public KubeClient {
  private:
   std::optional<ApiError> take_failure();  // needs mu held
   ApiResult<NodeList> list(bool with_spec, bool cached = false);
+  // Replays the history after `rv`, then waits for more (or returns, `end_at_history`); the
+  // handler returns true to end the watch.
+  ApiResult<WatchEnd> watch(const std::string& rv, const std::function<bool(const WatchEvent&, bool)>& on_event,
+                            bool end_at_history = false);
   std::shared_ptr<Cluster> c_;
   bool shut_ = false;
 };

@@ -65,6 +65,32 @@ TEST_CASE("client: get gives podCIDRs and addresses; list and watch are metadata
   CHECK(seen[0].node.pod_cidrs.empty());
 }
 
+TEST_CASE("client: a catch-up watch ends at the event asked for, or when the server ends it", "[client]") {
+  KubeApiServer s;
+  s.create_node("a");
+  auto c = client(s, s.weft_token());
+  auto l = c->list_nodes();
+  REQUIRE(l);
+  s.create_node("b");
+  s.annotate("a", {{"weft.io/subnet-claim", "10.244.4.0/24"}});
+  s.create_node("c");
+  std::vector<std::string> seen;
+  auto t0 = std::chrono::steady_clock::now();
+  auto w = c->watch_nodes_until(l->resource_version, std::chrono::seconds(20), [&](const WatchEvent& ev) {
+    if (ev.type != WatchEventType::Bookmark) seen.push_back(ev.node.name);
+    return ev.node.name == "a";
+  });
+  REQUIRE(w);
+  CHECK(w->done);
+  CHECK(seen == std::vector<std::string>{"b", "a"});  // in order, and nothing after the one asked for
+  CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(5));
+  // Never satisfied: the server's timeoutSeconds ends it, and done says so.
+  auto never = c->watch_nodes_until(l->resource_version, std::chrono::seconds(1), [](const WatchEvent&) { return false; });
+  REQUIRE(never);
+  CHECK_FALSE(never->done);
+  CHECK(never->events >= 3);
+}
+
 TEST_CASE("client: a bad token fails with a message that says what to fix", "[client]") {
   KubeApiServer s;
   auto r = client(s, "not-a-token")->list_nodes();
