@@ -56,6 +56,7 @@ class ScaleLab(labmod.Lab):
         super().__init__(name, build_dir, api="real")
         self.cp = None
         self.procs = {}  # node -> Popen of its weftd
+        self.log_offsets = {}  # node -> bytes of its weftd.log already read
 
     def setup(self, n):
         self.save()
@@ -67,7 +68,9 @@ class ScaleLab(labmod.Lab):
             "  counter connects { }\n"
             "  chain input {\n"
             "    type filter hook input priority 0; policy accept;\n"
-            "    tcp dport 6443 tcp flags & (syn | ack) == syn counter name connects\n"
+            # The nodes' attempts only: this script's curl runs in the API namespace.
+            f"    ip saddr 192.0.2.0/24 ip saddr != {labmod.API_IP} tcp dport 6443 "
+            "tcp flags & (syn | ack) == syn counter name connects\n"
             "  }\n"
             "}\n"))
         for i in range(1, n + 1):
@@ -104,13 +107,28 @@ class ScaleLab(labmod.Lab):
                                   f"see {self.dir}/NODE/weftd.log")
 
     def programmed_at(self, node, peers):
-        """Wall-clock time of the node's first "reconcile: <peers> peers programmed", or None."""
-        with open(os.path.join(self.node_dir(node), "weftd.log"), errors="replace") as f:
-            for line in f:
-                m = RECONCILE_RE.match(line)
-                if m and int(m.group(2)) == peers:
-                    return parse_ts(m.group(1))
+        """Wall-clock time of the node's first "reconcile: <peers> peers programmed", or None.
+        Reads on from where the last call stopped (200 logs are polled twice a second)."""
+        with open(os.path.join(self.node_dir(node), "weftd.log"), "rb") as f:
+            f.seek(self.log_offsets.get(node, 0))
+            text = f.read()
+        complete = text.rfind(b"\n") + 1
+        self.log_offsets[node] = self.log_offsets.get(node, 0) + complete
+        for line in text[:complete].decode(errors="replace").splitlines():
+            m = RECONCILE_RE.match(line)
+            if m and int(m.group(2)) == peers:
+                return parse_ts(m.group(1))
         return None
+
+    def api_errors(self, nodes):
+        """weft_kube_api_errors_total summed over `nodes` (from each weftd's /metrics)."""
+        total = 0
+        for node in nodes:
+            out = labmod.in_ns(self.state["nodes"][node]["ns"], "curl", "-sf", "--max-time", "2",
+                               f"http://127.0.0.1:{labmod.HEALTHZ_PORT}/metrics", capture=True).stdout
+            total += sum(float(line.split()[-1]) for line in out.splitlines()
+                         if line.startswith("weft_kube_api_errors_total"))
+        return total
 
     def kernel_counts(self):
         """node -> (routes, neighbors, FDB entries) weftd keeps in its namespace."""
@@ -242,10 +260,11 @@ def run_outage(lab, n, outage, timeout, own_watches):
     a = Snapshot(lab)
     killed = time.monotonic()
     lab.stop_real_api(signal.SIGKILL)
+    sample = sorted(lab.state["nodes"])[:3]  # the daemons' own count of failed requests, beside the SYNs
     time.sleep(2)
-    syn2 = lab.syn_count()
+    syn2, errors2 = lab.syn_count(), lab.api_errors(sample)
     time.sleep(max(0.0, outage - (time.monotonic() - killed)))
-    syn_end, down_for = lab.syn_count(), time.monotonic() - killed
+    syn_end, errors_end, down_for = lab.syn_count(), lab.api_errors(sample), time.monotonic() - killed
     lab.restart_real_apiserver(timeout=timeout)
     ready = time.monotonic()
     boot_cpu = cpu_seconds(lab.pid("kube-apiserver"))
@@ -258,7 +277,9 @@ def run_outage(lab, n, outage, timeout, own_watches):
     phase.notes.append(f"API down {down_for:.1f} s, /readyz {ready - killed - down_for:.1f} s after the "
                        f"restart (its boot alone: {boot_cpu:.2f} CPU s), every watch open {back:.2f} s "
                        f"after /readyz; SYNs per daemon: {(syn2 - a.syn) / n:.1f} in the first 2 s, "
-                       f"{(syn_end - syn2) / n:.1f} in the next {down_for - 2:.1f} s")
+                       f"{(syn_end - syn2) / n:.1f} in the next {down_for - 2:.1f} s (weftd's own "
+                       f"weft_kube_api_errors_total on {', '.join(sample)}: {(errors_end - errors2) / len(sample):.1f} "
+                       f"per daemon in the same {down_for - 2:.1f} s)")
     return phase, rate, back, boot_cpu
 
 
