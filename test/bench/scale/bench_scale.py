@@ -31,6 +31,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -254,6 +255,13 @@ def check_kernel(lab, n):
                               f"{n - 1} each): {sorted(wrong.items())[:5]}")
 
 
+def timed(fn):
+    """(fn(), the monotonic time halfway through the call): a read under load can take seconds."""
+    t = time.monotonic()
+    value = fn()
+    return value, (t + time.monotonic()) / 2
+
+
 def run_outage(lab, n, outage, timeout, own_watches):
     """Kills kube-apiserver, restarts it `outage` s later; returns (phase, SYNs/daemon/s after the
     first 2 s of the outage, seconds from /readyz to every watch open again)."""
@@ -262,24 +270,34 @@ def run_outage(lab, n, outage, timeout, own_watches):
     lab.stop_real_api(signal.SIGKILL)
     sample = sorted(lab.state["nodes"])[:3]  # the daemons' own count of failed requests, beside the SYNs
     time.sleep(2)
-    syn2, errors2 = lab.syn_count(), lab.api_errors(sample)
-    time.sleep(max(0.0, outage - (time.monotonic() - killed)))
-    syn_end, errors_end, down_for = lab.syn_count(), lab.api_errors(sample), time.monotonic() - killed
+    syn2, errors2 = timed(lab.syn_count), timed(lambda: lab.api_errors(sample))
+    # The last reads run beside the restart's deadline, so that a slow read (the machine is
+    # busiest now) does not make the outage longer.
+    last = {}
+    reader = threading.Thread(target=lambda: last.update(
+        syn=timed(lab.syn_count), errors=timed(lambda: lab.api_errors(sample))))
+    time.sleep(max(0.0, killed + outage - 1.0 - time.monotonic()))
+    reader.start()
+    time.sleep(max(0.0, killed + outage - time.monotonic()))
+    restarted = time.monotonic()
     lab.restart_real_apiserver(timeout=timeout)
     ready = time.monotonic()
     boot_cpu = cpu_seconds(lab.pid("kube-apiserver"))
+    reader.join()
     # The server's own informers watch nodes too (own_watches, counted before any weftd).
     wait_for(lambda: lab.check_alive() or open_node_watches(real_api_metrics(lab.cp)) >= n + own_watches,
              timeout, f"{n} + {own_watches} node watches on the restarted kube-apiserver")
     back = time.monotonic() - ready
     phase = Phase("outage", n).add(a, Snapshot(lab), api_from_zero=True)
-    rate = (syn_end - syn2) / n / (down_for - 2)
-    phase.notes.append(f"API down {down_for:.1f} s, /readyz {ready - killed - down_for:.1f} s after the "
-                       f"restart (its boot alone: {boot_cpu:.2f} CPU s), every watch open {back:.2f} s "
-                       f"after /readyz; SYNs per daemon: {(syn2 - a.syn) / n:.1f} in the first 2 s, "
-                       f"{(syn_end - syn2) / n:.1f} in the next {down_for - 2:.1f} s (weftd's own "
-                       f"weft_kube_api_errors_total on {', '.join(sample)}: {(errors_end - errors2) / len(sample):.1f} "
-                       f"per daemon in the same {down_for - 2:.1f} s)")
+    (syn_end, t_end), (errors_end, te_end) = last["syn"], last["errors"]
+    rate = (syn_end - syn2[0]) / n / (t_end - syn2[1])
+    phase.notes.append(
+        f"API down {restarted - killed:.1f} s, /readyz {ready - restarted:.1f} s after the restart (its boot "
+        f"alone: {boot_cpu:.2f} CPU s), every watch open {back:.2f} s after /readyz; SYNs per daemon: "
+        f"{(syn2[0] - a.syn) / n:.1f} in the first {syn2[1] - killed:.1f} s, {(syn_end - syn2[0]) / n:.1f} in the "
+        f"next {t_end - syn2[1]:.1f} s (read {restarted - t_end:.1f} s before the restart); weftd's own "
+        f"weft_kube_api_errors_total on {', '.join(sample)}: {(errors_end - errors2[0]) / len(sample):.1f} per "
+        f"daemon in {te_end - errors2[1]:.1f} s")
     return phase, rate, back, boot_cpu
 
 
@@ -296,22 +314,21 @@ def report(n, phases, start_s, spread, slowest, rate, back, own, own_rate, loads
              f"{n} weftd, {p.name} ({p.seconds:.0f} s): kube-apiserver CPU seconds per daemon",
              round(p.per(p.api_cpu), 4), "s", NO_TARGET, True, n=n,
              detail=f"{p.api_cpu:.2f} s in total, {p.per(p.api_cpu - own_rate * p.seconds):.4f} s per daemon "
-                    f"above the server's own background of {own_rate * 60:.2f} s per minute; etcd {p.etcd_cpu:.2f} s, the weftd processes "
-                    f"{p.weftd_cpu:.2f} s; {context}")
+                    f"above the server's own background of {own_rate * 60:.2f} s per minute; etcd "
+                    f"{p.etcd_cpu:.2f} s, the weftd processes {p.weftd_cpu:.2f} s; {context}")
+        verbs = ", ".join(f"{v}: {p.per(c):.2f}" for v, c in sorted(p.verbs.items()))
         emit(f"scale{n}_{p.name}_requests_per_daemon",
              f"{n} weftd, {p.name}: requests on nodes per daemon", round(p.per(p.requests), 2),
-             "requests", *request_target(p),
-             n=n, detail=f"by verb per daemon {{{', '.join(f'{v}: {p.per(c):.2f}' for v, c in sorted(p.verbs.items()))}}}"
-                         f" ({p.requests} in total; not 2xx: {p.failed or 'none'}); {p.syn} TCP connection "
-                         f"attempts to :6443 "
-                         f"({p.per(p.syn):.2f} per daemon); at the end {p.end.conns} connections "
-                         f"from {p.end.connected} nodes, {p.end.watches} node watches open")
+             "requests", *request_target(p), n=n,
+             detail=f"by verb per daemon {{{verbs}}} ({p.requests} in total; not 2xx: {p.failed or 'none'}); "
+                    f"{p.syn} TCP connection attempts to :6443 ({p.per(p.syn):.2f} per daemon); at the end "
+                    f"{p.end.conns} connections from {p.end.connected} nodes, {p.end.watches} node watches open")
     emit(f"scale{n}_start_s", f"{n} weftd started -> every weftd programmed its {n - 1} peers",
          round(start_s, 2), "s", NO_TARGET, True, n=n,
-         detail=f"spawning took {spread:.1f} s ({'stagger ' + str(stagger * 1000) + ' ms' if stagger else 'no stagger'},"
-                f" one `ip netns exec` after another); last node {slowest}; {context}")
+         detail=f"spawning took {spread:.1f} s ({f'stagger {stagger * 1000:g} ms' if stagger else 'no stagger'}, "
+                f"one `ip netns exec` after another); last node {slowest}; {context}")
     emit(f"scale{n}_outage_connects_per_daemon_per_s",
-         f"{n} weftd, API server killed: connection attempts per daemon per second after the first 2 s",
+         f"{n} weftd, API server killed: TCP connection attempts per daemon per second after the first 2 s",
          round(rate, 2), "/s", "<= 1 per second", rate <= 1.0, n=n, detail=phases[-1].notes[0])
     emit(f"scale{n}_outage_rewatch_s", f"{n} weftd: restarted kube-apiserver's /readyz -> every watch open",
          round(back, 2), "s", NO_TARGET, True, n=n, detail=context)
@@ -359,7 +376,8 @@ def bench(args):
         outage, rate, back, _ = run_outage(lab, n, args.outage_seconds, args.timeout, baseline.end.watches)
         check_kernel(lab, n)
         loads.append(load())
-        report(n, [start, idle, outage], start_s, spread, slowest, rate, back, own, baseline.api_cpu / baseline.seconds,
+        report(n, [start, idle, outage], start_s, spread, slowest, rate, back, own,
+               baseline.api_cpu / baseline.seconds,
                " / ".join(loads), args.stagger_ms / 1000)
         return 0
     except (labmod.LabError, BenchError) as e:
