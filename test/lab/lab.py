@@ -73,6 +73,7 @@ class Lab:
 
     api_extra_args = ()  # more kubeapi.py flags for start_api (e.g. --state-file FILE)
     healthz_ip = "127.0.0.1"  # weftd's --healthz-ip ("0.0.0.0": reachable from the API namespace)
+    subnet_max = SUBNET_MAX  # net-conf.json's SubnetMax: room for 100 nodes' leases
 
     def __init__(self, name="lab", build_dir=None, api="double"):
         if api not in API_KINDS:
@@ -242,7 +243,7 @@ class Lab:
         in_ns(ns, "sysctl", "-qw", "net.ipv4.ip_forward=1")
         os.makedirs(self.node_dir(node), exist_ok=True)
         with open(os.path.join(self.node_dir(node), "net-conf.json"), "w") as fh:
-            json.dump({"Network": NETWORK, "SubnetMax": SUBNET_MAX, "Backend": {"Type": "vxlan"}}, fh)
+            json.dump({"Network": NETWORK, "SubnetMax": self.subnet_max, "Backend": {"Type": "vxlan"}}, fh)
         # With the double the lab plays node-ipam; the real controller-manager assigns them itself.
         cidr_args = (["--pod-cidr", f"10.244.{100 + index}.0/24"]
                      if pod_cidr_mode and not self.real_api else [])

@@ -270,24 +270,39 @@ def labels(text):
     return dict(re.findall(r'(\w+)="([^"]*)"', text))
 
 
-def real_api_stats(cp):
-    """Requests on resource nodes by verb (get, list, patch, watch) since the server started,
-    from its metrics. A watch shows in apiserver_request_total when it ends: the open ones are
-    added from apiserver_longrunning_gauge."""
+def real_api_metrics(cp):
+    """The server's /metrics text (Prometheus exposition format)."""
     status, text = cp.request("GET", "/metrics")
     if status != 200:
         raise BenchError(f"kube-apiserver /metrics: HTTP {status}")
+    return text
+
+
+def open_node_watches(text):
+    """Watches on resource nodes open now (apiserver_longrunning_gauge in metrics `text`)."""
+    return sum(int(float(value)) for lab, value in WATCHERS_RE.findall(text)
+               if labels(lab).get("resource") == "nodes" and labels(lab).get("verb") == "WATCH")
+
+
+def node_requests(text):
+    """Requests on resource nodes by verb (get, list, patch, watch) since the server started,
+    from metrics `text`. A watch shows in apiserver_request_total when it ends: the open ones
+    are added from apiserver_longrunning_gauge."""
     verbs = {}
     for lab, value in REQUEST_RE.findall(text):
         lab = labels(lab)
         if lab.get("resource") == "nodes":
             verb = lab.get("verb", "").lower()
             verbs[verb] = verbs.get(verb, 0) + int(float(value))
-    for lab, value in WATCHERS_RE.findall(text):
-        lab = labels(lab)
-        if lab.get("resource") == "nodes" and lab.get("verb") == "WATCH":
-            verbs["watch"] = verbs.get("watch", 0) + int(float(value))
+    watching = open_node_watches(text)
+    if watching or "watch" in verbs:
+        verbs["watch"] = verbs.get("watch", 0) + watching
     return verbs
+
+
+def real_api_stats(cp):
+    """node_requests() of the server's metrics now."""
+    return node_requests(real_api_metrics(cp))
 
 
 def real_api_delta(cp, base):
