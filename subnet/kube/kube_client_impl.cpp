@@ -7,6 +7,8 @@
 #include <atomic>
 #include <boost/asio/ssl.hpp>
 #include <ctime>
+#include <istream>
+#include <iterator>
 #include <limits>
 #include <random>
 
@@ -122,16 +124,20 @@ class RealKubeClient final : public KubeClient {
       std::string q = cached && page == 0 ? "/api/v1/nodes?resourceVersion=0"
                                           : "/api/v1/nodes?limit=" + std::to_string(opts_.list_page_size);
       if (!cont.empty()) q += "&continue=" + path_escape(cont);
-      auto body = call(methods::GET, q, "", accept, opts_.max_list_body, "list nodes");
-      if (!body) return body.error();
-      auto parsed = parse_node_list(*body, opts_.annotation_prefix);
-      if (!parsed) return bad_response("list nodes", parsed.error());
-      if (page == 0) all.resource_version = parsed->list.resource_version;
-      for (auto& n : parsed->list.items) all.items.push_back(std::move(n));
+      auto parsed = list_page(q, accept);
+      if (!parsed) return parsed.error();
+      if (page == 0) {
+        all = std::move(parsed->list);  // the whole list when it comes in one page: no copy
+      } else {
+        std::move(parsed->list.items.begin(), parsed->list.items.end(), std::back_inserter(all.items));
+      }
       if (parsed->continue_token.empty()) return all;
-      cont = parsed->continue_token;
+      cont = std::move(parsed->continue_token);
     }
   }
+
+  // One page, decoded while it arrives (never held whole), within max_list_body.
+  ApiResult<NodeListPage> list_page(const std::string& path, const char* accept);
 
   ApiResult<WatchEnd> watch_nodes(const std::string& rv, const WatchHandler& on_event) override;
   ApiResult<WatchEnd> watch_nodes_until(const std::string& rv, std::chrono::seconds timeout,
@@ -255,24 +261,59 @@ class BodyReader {
   concurrency::streams::streambuf<std::uint8_t> buf_;
 };
 
+ApiError too_big(const http_response& resp, std::uint64_t n, std::size_t limit, const std::string& what,
+                 const std::string& server) {
+  return ApiError{ApiErrorKind::BadResponse,
+                  resp.status_code(),
+                  what + ": response from " + server + " is " + std::to_string(n) + " bytes, over the limit of " +
+                      std::to_string(limit),
+                  {}};
+}
+
+// The declared Content-Length when it is over `limit`.
+std::optional<std::uint64_t> declared_over(const http_response& resp, std::size_t limit) {
+  auto declared = resp.headers().content_length();
+  if (declared > limit && declared != std::numeric_limits<std::uint64_t>::max()) return declared;
+  return std::nullopt;
+}
+
 ApiResult<std::string> read_limited(http_response& resp, std::size_t limit, const std::string& what,
                                     const std::string& server) {
-  auto declared = resp.headers().content_length();
-  auto too_big = [&](std::uint64_t n) {
-    return ApiError{ApiErrorKind::BadResponse,
-                    resp.status_code(),
-                    what + ": response from " + server + " is " + std::to_string(n) + " bytes, over the limit of " +
-                        std::to_string(limit),
-                    {}};
-  };
-  if (declared > limit && declared != std::numeric_limits<std::uint64_t>::max()) return too_big(declared);
+  if (auto n = declared_over(resp, limit)) return too_big(resp, *n, limit, what, server);
   BodyReader reader(resp);
   std::string out;
   while (reader.read_some(out, 64U << 10U)) {
-    if (out.size() > limit) return too_big(out.size());
+    if (out.size() > limit) return too_big(resp, out.size(), limit, what, server);
   }
   return out;
 }
+
+// The body as a std::streambuf for the JSON reader, refilled from the socket as the parser asks.
+// It ends (EOF) once more than `limit` bytes came; an I/O error throws out of the read.
+class BodyStreambuf final : public std::streambuf {
+ public:
+  BodyStreambuf(http_response& resp, std::size_t limit) : reader_(resp), limit_(limit) {}
+  bool over_limit() const { return total_ > limit_; }
+  std::size_t bytes() const { return total_; }
+
+ protected:
+  int_type underflow() override {
+    if (gptr() < egptr()) return traits_type::to_int_type(*gptr());
+    chunk_.clear();
+    if (over_limit() || !reader_.read_some(chunk_, kChunk)) return traits_type::eof();
+    total_ += chunk_.size();
+    if (over_limit()) return traits_type::eof();
+    setg(chunk_.data(), chunk_.data(), chunk_.data() + chunk_.size());
+    return traits_type::to_int_type(*gptr());
+  }
+
+ private:
+  static constexpr std::size_t kChunk = 64U << 10U;
+  BodyReader reader_;
+  std::size_t limit_;
+  std::size_t total_ = 0;
+  std::string chunk_;
+};
 
 // Reads and drops the rest of a body refused for its size. Cancelling a request while its
 // body streams in races cpprest's socket close against the read on its I/O thread (a
@@ -358,6 +399,32 @@ ApiResult<std::string> RealKubeClient::call(const method& m, const std::string& 
     auto out = read_limited(*resp, limit, what, cfg_.server);
     if (!out && !drain(*resp, kMaxDrain)) cts->cancel();
     return out;
+  } catch (const std::exception& e) {
+    return exception_error(what, e, opts_.request_timeout);
+  }
+}
+
+ApiResult<NodeListPage> RealKubeClient::list_page(const std::string& path, const char* accept) {
+  const std::string what = "list nodes";
+  auto cts = request_source();
+  if (!cts) return ApiError{ApiErrorKind::Cancelled, 0, what + ": cancelled (shutting down)", {}};
+  auto resp = send(*client_, methods::GET, path, "", accept, *cts, what, opts_.request_timeout);
+  if (!resp) return resp.error();
+  const std::size_t limit = opts_.max_list_body;
+  try {
+    std::optional<std::uint64_t> over = declared_over(*resp, limit);
+    std::optional<Result<NodeListPage>> page;
+    if (!over) {
+      BodyStreambuf buf(*resp, limit);
+      std::istream in(&buf);
+      page.emplace(parse_node_list(in, opts_.annotation_prefix));
+      if (buf.over_limit()) over = buf.bytes();
+    }
+    if (page && *page && !over) return std::move(**page);
+    // Refused before its end: read the rest away so the connection stays usable.
+    if (!drain(*resp, kMaxDrain)) cts->cancel();
+    if (over) return too_big(*resp, *over, limit, what, cfg_.server);
+    return bad_response(what, page->error());
   } catch (const std::exception& e) {
     return exception_error(what, e, opts_.request_timeout);
   }

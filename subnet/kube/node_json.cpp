@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <istream>
 #include <nlohmann/json.hpp>
 #include <vector>
 
@@ -178,18 +179,52 @@ class NodeSax : public nlohmann::json_sax<json> {
   std::string addr_type_, addr_;
 };
 
-Status run(NodeSax& sax, std::string_view body) {
-  std::size_t first = body.find_first_not_of(" \t\r\n");
-  if (first == std::string_view::npos) return fail("empty response");
-  if (body[first] != '{') return fail("response is not a JSON object");
-  bool ok = json::sax_parse(body.begin(), body.end(), &sax);
+// The document must be an object: `first` is its first non-blank character (or EOF).
+Status check_root(std::char_traits<char>::int_type first) {
+  if (first == std::char_traits<char>::eof()) return fail("empty response");
+  if (first != '{') return fail("response is not a JSON object");
+  return ok_status();
+}
+
+Status parsed(bool ok, const NodeSax& sax) {
   if (!ok) return fail("malformed JSON: " + (sax.error.empty() ? std::string("parse error") : sax.error));
   return ok_status();
+}
+
+Status run(NodeSax& sax, std::string_view body) {
+  std::size_t first = body.find_first_not_of(" \t\r\n");
+  auto c = first == std::string_view::npos ? std::char_traits<char>::eof()
+                                           : std::char_traits<char>::to_int_type(body[first]);
+  if (auto st = check_root(c); !st) return st;
+  return parsed(json::sax_parse(body.begin(), body.end(), &sax), sax);
+}
+
+// The same on a stream: bytes are pulled as the parser needs them.
+Status run(NodeSax& sax, std::istream& body) {
+  std::streambuf* sb = body.rdbuf();
+  auto c = sb->sgetc();
+  while (c == ' ' || c == '\t' || c == '\r' || c == '\n') c = sb->snextc();
+  if (auto st = check_root(c); !st) return st;
+  return parsed(json::sax_parse(body, &sax), sax);
 }
 
 std::string status_error(const NodeSax& sax) {
   return "the server returned a Status (" + std::to_string(sax.status.code) + " " + sax.status.reason +
          "): " + sax.status.message;
+}
+
+// The page a list document gave; its items are moved, not copied (5,000 Nodes are megabytes).
+Result<NodeListPage> list_page(NodeSax& sax) {
+  if (sax.kind == "Status") return fail(status_error(sax));
+  if (sax.list_rv.empty()) return fail("list response has no metadata.resourceVersion");
+  for (const auto& n : sax.nodes) {
+    if (n.name.empty()) return fail("list item without metadata.name");
+  }
+  NodeListPage page;
+  page.list.resource_version = std::move(sax.list_rv);
+  page.continue_token = std::move(sax.continue_token);
+  page.list.items = std::move(sax.nodes);
+  return page;
 }
 
 }  // namespace
@@ -205,16 +240,13 @@ Result<NodeInfo> parse_node(std::string_view body, std::string_view annotation_p
 Result<NodeListPage> parse_node_list(std::string_view body, std::string_view annotation_prefix) {
   NodeSax sax(Shape::List, annotation_prefix);
   if (auto st = run(sax, body); !st) return st.take_error();
-  if (sax.kind == "Status") return fail(status_error(sax));
-  if (sax.list_rv.empty()) return fail("list response has no metadata.resourceVersion");
-  NodeListPage page;
-  page.list.resource_version = std::move(sax.list_rv);
-  page.continue_token = std::move(sax.continue_token);
-  for (auto& n : sax.nodes) {
-    if (n.name.empty()) return fail("list item without metadata.name");
-    page.list.items.push_back(std::move(n));
-  }
-  return page;
+  return list_page(sax);
+}
+
+Result<NodeListPage> parse_node_list(std::istream& body, std::string_view annotation_prefix) {
+  NodeSax sax(Shape::List, annotation_prefix);
+  if (auto st = run(sax, body); !st) return st.take_error();
+  return list_page(sax);
 }
 
 Result<WatchLine> parse_watch_line(std::string_view line, std::string_view annotation_prefix) {

@@ -4,6 +4,7 @@
 // resourceVersion, annotations under the prefix, podCIDRs, InternalIPs), and builds patch
 // bodies. Pure functions on strings: every response is untrusted (fuzzed).
 
+#include <iosfwd>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -28,6 +29,10 @@ struct NodeListPage {
 
 Result<NodeInfo> parse_node(std::string_view body, std::string_view annotation_prefix);
 Result<NodeListPage> parse_node_list(std::string_view body, std::string_view annotation_prefix);
+// The same, pulling the body from a stream as the parser needs it (a list of 5,000 Nodes is
+// megabytes: it is decoded while it arrives and never held whole). Same results and errors;
+// an exception thrown by the stream's buffer (an I/O error) goes through to the caller.
+Result<NodeListPage> parse_node_list(std::istream& body, std::string_view annotation_prefix);
 
 // One watch line: an event, or for type ERROR the Status inside it.
 struct WatchLine {

@@ -1,11 +1,15 @@
 // API responses: every input goes through parse_watch_line, parse_node, parse_node_list and
-// parse_status (the SAX reader of subnet/kube/node_json). Checked: the promises of each parser
-// (names, resourceVersions, only prefixed annotations), agreement with nlohmann's DOM parser on
+// parse_status (the SAX reader of subnet/kube/node_json), and parse_node_list again from a
+// stream in small chunks. Checked: the promises of each parser
+// (names, resourceVersions, only prefixed annotations), the streamed list equal to the text's
+// (same items or the same error), agreement with nlohmann's DOM parser on
 // whether the text is a JSON object at all, and the peer invariant for every Node that parses,
 // as the watch loop would feed it to parse_peer.
 #include <cstddef>
 #include <cstdint>
+#include <istream>
 #include <nlohmann/json.hpp>
+#include <streambuf>
 #include <string>
 #include <string_view>
 
@@ -35,6 +39,27 @@ void check_node(const weft::kube::NodeInfo& n, const std::string& where) {
   }
   weft::fuzz::check_peer(n.name, n.annotations);
 }
+
+// Hands out `text` a few bytes at a time, as the socket reader refills its buffer.
+class Chunks : public std::streambuf {
+ public:
+  Chunks(std::string_view text, std::size_t chunk) : text_(text), chunk_(chunk) {}
+
+ protected:
+  int_type underflow() override {
+    if (pos_ >= text_.size()) return traits_type::eof();
+    buf_.assign(text_.substr(pos_, chunk_));
+    pos_ += buf_.size();
+    setg(buf_.data(), buf_.data(), buf_.data() + buf_.size());
+    return traits_type::to_int_type(*gptr());
+  }
+
+ private:
+  std::string_view text_;
+  std::size_t chunk_;
+  std::size_t pos_ = 0;
+  std::string buf_;
+};
 
 }  // namespace
 
@@ -84,6 +109,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       FUZZ_CHECK(!n.name.empty(), "a list item without a name");
       check_node(n, "list");
     }
+  }
+
+  Chunks chunks(text, 1 + size % 7);
+  std::istream in(&chunks);
+  auto streamed = weft::kube::parse_node_list(in, kPrefix);
+  FUZZ_CHECK(streamed.ok() == page.ok(), "the streamed list and the text disagree on whether it parses");
+  if (page) {
+    FUZZ_CHECK(streamed->list.items == page->list.items, "the streamed list has other items than the text");
+  } else {
+    FUZZ_CHECK(streamed.error() == page.error(), "streamed: " + streamed.error() + "; text: " + page.error());
   }
 
   if (auto status = weft::kube::parse_status(text)) {

@@ -1,4 +1,7 @@
 #include <catch2/catch.hpp>
+#include <istream>
+#include <stdexcept>
+#include <streambuf>
 
 #include "subnet/kube/api_result.hpp"
 #include "subnet/kube/node_json.hpp"
@@ -112,4 +115,110 @@ TEST_CASE("HTTP errors say what to fix", "[nodejson]") {
       transport_error("list nodes", "Error in SSL handshake", {"https://a:1", "CA file /c", "kubeconfig /k", {}});
   CHECK(tls.kind == ApiErrorKind::Tls);
   CHECK_THAT(tls.message, Catch::Contains("https://a:1") && Catch::Contains("CA file /c"));
+}
+
+namespace {
+
+// Serves a body `chunk` bytes at a time from a buffer it reuses, as the socket reader does; past
+// `fail_at` bytes it throws, as a dropped connection does.
+class ChunkedBody : public std::streambuf {
+ public:
+  ChunkedBody(std::string text, std::size_t chunk, std::size_t fail_at = std::string::npos)
+      : text_(std::move(text)), chunk_(chunk), fail_at_(fail_at) {}
+  std::size_t refills = 0;
+
+ protected:
+  int_type underflow() override {
+    if (gptr() < egptr()) return traits_type::to_int_type(*gptr());
+    if (pos_ >= fail_at_) throw std::runtime_error("connection reset");
+    if (pos_ >= text_.size()) return traits_type::eof();
+    buf_.assign(text_, pos_, std::min(chunk_, fail_at_ - pos_));
+    pos_ += buf_.size();
+    ++refills;
+    setg(buf_.data(), buf_.data(), buf_.data() + buf_.size());
+    return traits_type::to_int_type(*gptr());
+  }
+
+ private:
+  std::string text_;
+  std::size_t chunk_;
+  std::size_t fail_at_;
+  std::size_t pos_ = 0;
+  std::string buf_;
+};
+
+weft::Result<NodeListPage> parse_chunked(const std::string& text, std::size_t chunk) {
+  ChunkedBody body(text, chunk);
+  std::istream in(&body);
+  return parse_node_list(in, "weft.io/");
+}
+
+std::string big_list(int n) {
+  std::string s = R"({"kind":"NodeList","metadata":{"resourceVersion":"77"},"items":[)";
+  for (int i = 0; i < n; ++i) {
+    if (i) s += ',';
+    s += R"({"metadata":{"name":"node-)" + std::to_string(i) + R"(","resourceVersion":")" + std::to_string(i) +
+         R"(","creationTimestamp":"2024-01-01T00:00:00Z","annotations":{"weft.io/subnet":"10.)" +
+         std::to_string(i % 250) + R"(.0.0/24","other.io/x":"y"}},"spec":{"podCIDRs":["10.9.)" +
+         std::to_string(i % 250) + R"(.0/24"]}})";
+  }
+  return s + "]}";
+}
+
+}  // namespace
+
+TEST_CASE("a list read from a stream in small chunks gives what the whole text gives", "[nodejson]") {
+  const std::string text = big_list(300);
+  auto whole = parse_node_list(text, "weft.io/");
+  REQUIRE(whole);
+  REQUIRE(whole->list.items.size() == 300);
+  for (std::size_t chunk : {std::size_t{1}, std::size_t{7}, std::size_t{4096}, text.size()}) {
+    ChunkedBody body(text, chunk);
+    std::istream in(&body);
+    auto streamed = parse_node_list(in, "weft.io/");
+    REQUIRE(streamed);
+    CHECK(streamed->list.resource_version == "77");
+    CHECK(streamed->list.items == whole->list.items);
+    CHECK(body.refills == (text.size() + chunk - 1) / chunk);  // read through to the end, once
+  }
+  auto& n = whole->list.items[299];
+  CHECK(n.name == "node-299");
+  CHECK(n.annotations == std::map<std::string, std::string>{{"weft.io/subnet", "10.49.0.0/24"}});
+  CHECK(n.pod_cidrs == std::vector<std::string>{"10.9.49.0/24"});
+}
+
+TEST_CASE("a streamed list fails with the same message as the whole text", "[nodejson]") {
+  std::string deep = R"({"items":)";
+  for (int i = 0; i < 100; ++i) deep += "[";
+  const std::vector<std::string> bad = {
+      "",
+      "   \r\n\t ",
+      "  [1,2]",
+      "\"text\"",
+      R"({"items":[{"metadata":{"name":"x")",
+      R"({"metadata":{"resourceVersion":"1"},"items":[]} trailing)",
+      R"({"items":[]})",
+      R"({"metadata":{"resourceVersion":"1"},"items":[{"metadata":{"resourceVersion":"2"}}]})",
+      R"({"kind":"Status","code":500,"reason":"InternalError","message":"boom"})",
+      deep,
+  };
+  for (const auto& text : bad) {
+    INFO("body: " << text.substr(0, 60));
+    auto whole = parse_node_list(text, "weft.io/");
+    REQUIRE_FALSE(whole);
+    for (std::size_t chunk : {std::size_t{1}, std::size_t{3}, std::size_t{1000}}) {
+      auto streamed = parse_chunked(text, chunk);
+      REQUIRE_FALSE(streamed);
+      CHECK(streamed.error() == whole.error());
+    }
+  }
+  CHECK(parse_chunked("", 1).error() == "empty response");
+  CHECK(parse_chunked(" [", 1).error() == "response is not a JSON object");
+}
+
+TEST_CASE("an I/O error in the middle of a streamed list reaches the caller", "[nodejson]") {
+  const std::string text = big_list(50);
+  ChunkedBody body(text, 512, text.size() / 2);
+  std::istream in(&body);
+  CHECK_THROWS_WITH(parse_node_list(in, "weft.io/"), "connection reset");
 }
