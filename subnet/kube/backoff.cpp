@@ -15,8 +15,9 @@ std::chrono::milliseconds Backoff::next(const ApiError& error) {
   ++attempts_;
   auto full = std::min<std::int64_t>(policy_.initial.count() << shift, cap.count());
   auto [lo, hi] = transport ? std::pair{full, full + full / 4} : std::pair{full / 2, full};
-  // A server that says it is overloaded or unavailable gets no faster retries than a dead one.
-  if (error.kind == ApiErrorKind::TooMany || error.http_status == 503) {
+  // A server that says it is overloaded or unavailable, but not when to come back, gets no
+  // faster retries than a dead one.
+  if ((error.kind == ApiErrorKind::TooMany || error.http_status == 503) && !error.retry_after) {
     lo = std::max<std::int64_t>(lo, policy_.max_transport.count());
     hi = std::max(hi, lo + lo / 4);
   }

@@ -32,7 +32,8 @@ class Backoff {
   explicit Backoff(BackoffPolicy policy = {});
   // The delay before the next attempt after `error`, d doubling per attempt up to the cap:
   // in [d/2, d] after an HTTP error, in [d, 1.25 d] after a transport error (so the cap is a
-  // floor on the average gap). A 429 or 503 waits at least max_transport, and Retry-After.
+  // floor on the average gap). A 429 or 503 waits its Retry-After (+0-10%), or without one
+  // at least max_transport.
   std::chrono::milliseconds next(const ApiError& error);
   void reset() { attempts_ = 0; }
   int attempts() const { return attempts_; }

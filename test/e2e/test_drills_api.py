@@ -84,6 +84,7 @@ class ApiLab:
         self.nodes, self.pods, self.pod_cidr = nodes, pods, pod_cidr
         self.creator = None
         self.cut_on = False
+        self.cut_dropped = None
 
     def up(self):
         self.lab.up(self.nodes, self.pods, self.pod_cidr)
@@ -162,14 +163,20 @@ class ApiLab:
         match = "" if arp else "ether type ip "
         rules = ("table bridge weft_drill_cut {\n"
                  "  chain forward { type filter hook forward priority -300; policy accept;\n"
-                 f"    {match}iifname \"api\" drop\n    {match}oifname \"api\" drop\n  }}\n"
+                 f"    {match}iifname \"api\" counter drop\n    {match}oifname \"api\" counter drop\n  }}\n"
                  "}\n")
         labmod.in_ns(self.lab.ns("ul"), "nft", "-f", "-", input_text=rules)
         self.cut_on = True
 
     def restore_link(self):
-        labmod.in_ns(self.lab.ns("ul"), "nft", "delete", "table", "bridge", "weft_drill_cut")
+        """Ends the cut; returns when. The packets it dropped are in `cut_dropped` (from the
+        API, to the API): what the server sent into the cut waits for its TCP retransmission."""
+        ul = self.lab.ns("ul")
+        out = labmod.in_ns(ul, "nft", "list", "table", "bridge", "weft_drill_cut", capture=True).stdout
+        counts = [int(n) for n in re.findall(r"counter packets (\d+)", out)]
+        labmod.in_ns(ul, "nft", "delete", "table", "bridge", "weft_drill_cut")
         self.cut_on = False
+        self.cut_dropped = tuple(counts[:2]) if len(counts) >= 2 else None
         return time.monotonic()
 
     # ---- connection attempts to the API, counted in each node's namespace
@@ -323,7 +330,7 @@ class OutageDrill(unittest.TestCase):
         report = {n: ("not routed" if ms is None else f"{ms:.0f} ms") for n, ms in latency.items()}
         sys.stderr.write(f"\n  [{type(self).__name__}] outage {OUTAGE_S:.0f} s; create sent "
                          f"{(sent - back) * 1000:.0f} ms after the API was back; routed: {report}; "
-                         f"pings {received}/{sent_pings}; relists "
+                         f"pings {received}/{sent_pings}; cut dropped (from, to the API) {d.cut_dropped}; relists "
                          f"{ {n: after[n].get('weft_kube_relists_total', 0) - before[n].get('weft_kube_relists_total', 0) for n in after} } ")
         self.assertGreater(sent_pings, OUTAGE_S * 20, summary)  # ping -i 0.01 manages ~30/s here
         self.assertEqual(sent_pings, received, f"lost {sent_pings - received} of {sent_pings} pings:\n{summary}")

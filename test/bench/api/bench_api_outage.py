@@ -64,7 +64,9 @@ def outage_round(d, kind, seconds, index):
     if missing:
         raise SystemExit(f"round {index} ({kind}): {subnet} never routed on {missing}")
     worst = max(latency.values())
-    print(f"round {index} ({kind} {seconds:g} s): {rates['count']} SYNs on the busiest node "
+    dropped = (f"; dropped {d.cut_dropped[0]} packets from the API, {d.cut_dropped[1]} to it"
+               if kind == "cut" and d.cut_dropped else "")
+    print(f"round {index} ({kind} {seconds:g} s{dropped}): {rates['count']} SYNs on the busiest node "
           f"({rates['all']:.2f}/s, {rates['after2']:.2f}/s after 2 s; {rates['restart']} more until routed); "
           f"create sent {(sent - back) * 1000:.0f} ms after the API was back; routed on all nodes {worst:.0f} ms "
           f"after it ({', '.join(f'{n} {ms:.0f}' for n, ms in sorted(latency.items()))})", flush=True)
