@@ -59,6 +59,7 @@ def outage_round(d, kind, seconds, index):
     rates["after2"] = max((end[n] - at2[n]) / (span - 2.0) for n in end)
     rates["count"] = max(end[n] - before[n] for n in end)
     back, sent, latency = d.back_and_create(bring_back, peer, subnet)
+    sent_wall = time.time() - (time.monotonic() - sent)  # to read weftd's logs against
     rates["restart"] = max(d.syns()[n] - end[n] for n in end)  # bring_back() .. routed
     missing = [n for n, ms in latency.items() if ms is None]
     if missing:
@@ -68,7 +69,8 @@ def outage_round(d, kind, seconds, index):
                if kind == "cut" and d.cut_dropped else "")
     print(f"round {index} ({kind} {seconds:g} s{dropped}): {rates['count']} SYNs on the busiest node "
           f"({rates['all']:.2f}/s, {rates['after2']:.2f}/s after 2 s; {rates['restart']} more until routed); "
-          f"create sent {(sent - back) * 1000:.0f} ms after the API was back; routed on all nodes {worst:.0f} ms "
+          f"create sent {(sent - back) * 1000:.0f} ms after the API was back "
+          f"({time.strftime('%H:%M:%S', time.gmtime(sent_wall))}.{int(sent_wall * 1000) % 1000:03d} UTC); routed on all nodes {worst:.0f} ms "
           f"after it ({', '.join(f'{n} {ms:.0f}' for n, ms in sorted(latency.items()))})", flush=True)
     return worst, (sent - back) * 1000, rates
 
