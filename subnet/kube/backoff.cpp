@@ -1,6 +1,7 @@
 #include "subnet/kube/backoff.hpp"
 
 #include <algorithm>
+#include <utility>
 
 namespace weft::kube {
 
@@ -8,13 +9,19 @@ Backoff::Backoff(BackoffPolicy policy) : policy_(policy), rng_(std::random_devic
 
 std::chrono::milliseconds Backoff::next(const ApiError& error) {
   using std::chrono::milliseconds;
-  auto cap = error.kind == ApiErrorKind::Transport ? policy_.max_transport : policy_.max;
-  cap = std::max(cap, policy_.initial);
+  const bool transport = error.kind == ApiErrorKind::Transport;
+  auto cap = std::max(transport ? policy_.max_transport : policy_.max, policy_.initial);
   int shift = std::min(attempts_, 20);
   ++attempts_;
   auto full = std::min<std::int64_t>(policy_.initial.count() << shift, cap.count());
-  std::uniform_int_distribution<std::int64_t> jitter(full / 2, full);
-  milliseconds d(jitter(rng_));
+  auto [lo, hi] = transport ? std::pair{full, full + full / 4} : std::pair{full / 2, full};
+  // A server that says it is overloaded or unavailable, but not when to come back, gets no
+  // faster retries than a dead one.
+  if ((error.kind == ApiErrorKind::TooMany || error.http_status == 503) && !error.retry_after) {
+    lo = std::max<std::int64_t>(lo, policy_.max_transport.count());
+    hi = std::max(hi, lo + lo / 4);
+  }
+  milliseconds d(std::uniform_int_distribution<std::int64_t>(lo, hi)(rng_));
   if (error.retry_after) {
     // The server said when: wait that long, plus a little jitter so clients do not return in step.
     auto ra = std::min(*error.retry_after, policy_.max_retry_after);

@@ -15,9 +15,12 @@ namespace weft::kube {
 struct BackoffPolicy {
   std::chrono::milliseconds initial{50};
   std::chrono::milliseconds max{4000};  // HTTP errors (5xx, 429 without Retry-After, 401)
-  // Connection refused/reset and timeouts: the API server is down or restarting, and cheap to
-  // probe; a low cap means the first attempt after it returns is at most this late.
-  std::chrono::milliseconds max_transport{150};
+  // Connection refused/reset and timeouts: the API server is down, restarting or out of reach.
+  // Paced as client-go's reflector paces its relists: doubling, capped near 1 s, jittered
+  // upwards (each wait in [d, 1.25 d]), so a weftd makes at most ~0.9 connects a second while
+  // the server is away (5,000 nodes: ~4,500/s at a server trying to come back, not 20,000).
+  // ServerProbe keeps this pace between its connects, and retries at once when one succeeds.
+  std::chrono::milliseconds max_transport{1000};
   std::chrono::milliseconds max_retry_after{60000};
   // An API server that just (re)started answers 403 until its RBAC caches are filled: for this
   // long after the first 403 in a row, a 403 is retried every 100-200 ms and not blamed on RBAC.
@@ -27,7 +30,10 @@ struct BackoffPolicy {
 class Backoff {
  public:
   explicit Backoff(BackoffPolicy policy = {});
-  // The delay before the next attempt after `error`, in [d/2, d] with d doubling per attempt.
+  // The delay before the next attempt after `error`, d doubling per attempt up to the cap:
+  // in [d/2, d] after an HTTP error, in [d, 1.25 d] after a transport error (so the cap is a
+  // floor on the average gap). A 429 or 503 waits its Retry-After (+0-10%), or without one
+  // at least max_transport.
   std::chrono::milliseconds next(const ApiError& error);
   void reset() { attempts_ = 0; }
   int attempts() const { return attempts_; }

@@ -106,10 +106,10 @@ class KubeClient {
   virtual ApiStatus patch_node_condition(const std::string& name, const NodeCondition& condition) = 0;
 
   // After a transport failure: returns when the next attempt is worth making -- after `pace`
-  // while the server refuses connections or was never unreachable, at once when it answers
-  // again after being unreachable, and not while connects get no answer at all (a request
-  // sent then would hang in its handshake). The real client probes with TCP connects every
-  // 50 ms (ServerProbe); this default just waits `pace`. Returns early when `stop` fires.
+  // when the server was never unreachable, at once when it answers again after refusing
+  // connects or not answering them (a request sent into a dead path would hang in its
+  // handshake). The real client probes with TCP connects after `pace`, then ~1 a second
+  // (ServerProbe); this default just waits `pace`. Returns early when `stop` fires.
   virtual void wait_for_server(std::chrono::milliseconds pace, StopSignal& stop) { stop.wait_for(pace); }
 
   virtual void shutdown() = 0;

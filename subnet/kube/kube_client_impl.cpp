@@ -526,8 +526,8 @@ void RealKubeClient::wait_for_server(std::chrono::milliseconds pace, StopSignal&
   auto outcome = server_->wait(pace, [&] { return stop.stopped() || is_shut(); });
   auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
   if (outcome == ServerProbe::Outcome::Back && waited > std::chrono::seconds(1)) {
-    spdlog::info("API server {} answers TCP connects again after {} ms without an answer", server_->target(),
-                 waited.count());
+    spdlog::info("API server {} accepts TCP connects again after {} ms of refused or unanswered ones",
+                 server_->target(), waited.count());
   }
 }
 

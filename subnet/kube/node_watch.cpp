@@ -42,6 +42,7 @@ bool NodeWatch::list() {
     spdlog::info("node watch: relisted {} nodes at resourceVersion {}", r->items.size(), r->resource_version);
   }
   forbidden_.clear();
+  backoff_.reset();  // the server serves again: a later dropped watch resumes at once
   list_from_cache_ = true;
   apply(*r);
   return true;

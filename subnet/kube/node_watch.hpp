@@ -3,10 +3,10 @@
 // list's resourceVersion, each event handed over as it arrives. 410 Gone -> one relist; a
 // dropped, timed-out or failed stream -> rewatch from the last resourceVersion seen (bookmarks
 // keep it fresh), so steady state never relists. Errors are retried with jittered backoff
-// (Retry-After honoured), with a low cap while the server is unreachable; after a transport
-// failure the client's wait_for_server() paces the retry, so it comes within ~50 ms of the
-// server (or the path to it) coming back. A 403 is first taken for a server still filling its
-// RBAC caches (ForbiddenGrace): retried every 100-200 ms, the ClusterRole named only if it lasts.
+// (Retry-After honoured). After a transport failure the client's wait_for_server() paces the
+// retry: TCP probes at the backoff's pace (~1 a second at most), the request sent at once
+// when one connects. A 403 is first taken for a server still filling its RBAC caches
+// (ForbiddenGrace): retried every 100-200 ms, the ClusterRole named only if it lasts.
 
 #include <cstdint>
 #include <functional>

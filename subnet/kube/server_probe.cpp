@@ -9,7 +9,6 @@
 #include <cerrno>
 #include <cstring>
 #include <memory>
-#include <optional>
 #include <thread>
 #include <vector>
 
@@ -67,28 +66,30 @@ ServerProbe::Outcome ServerProbe::wait(milliseconds pace, const std::function<bo
     }
     return !stopped();
   };
+  if (!sleep_until(start + pace)) return Outcome::Stopped;
 
   addrinfo hints{};
   hints.ai_socktype = SOCK_STREAM;
   addrinfo* found = nullptr;
   if (getaddrinfo(host_.c_str(), port_.c_str(), &hints, &found) != 0 || found == nullptr) {
-    // Name resolution failed: nothing to probe; the caller's request will say why.
-    return sleep_until(start + pace) ? Outcome::Refusing : Outcome::Stopped;
+    return Outcome::NoAddress;  // the caller's request will say why
   }
   std::unique_ptr<addrinfo, AddrInfoDeleter> addr(found);
 
+  // The gaps between connects: the caller's transport backoff, continued from `pace`.
+  Backoff gaps(BackoffPolicy{.initial = std::max(pace, milliseconds(1)), .max_transport = opts_.max_interval});
+  const ApiError unreachable{ApiErrorKind::Transport, 0, "probe", {}};
   std::vector<Attempt> pending;
-  bool any_failed = false;  // a connect was refused or failed
+  bool any_failed = false;  // a connect was refused, failed or got no answer in time
   int launched = 0;
-  std::optional<Clock::time_point> refused;  // when a connect was last refused
-  auto next_launch = start;
+  auto next_launch = Clock::now();
 
   for (;;) {
     if (stopped()) return Outcome::Stopped;
     auto now = Clock::now();
     bool connected = false;
     if (now >= next_launch) {
-      next_launch = now + opts_.interval;
+      next_launch = now + gaps.next(unreachable);
       ++launched;
       int fd = ::socket(addr->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
       if (fd >= 0) {
@@ -99,7 +100,6 @@ ServerProbe::Outcome ServerProbe::wait(milliseconds pace, const std::function<bo
           pending.push_back(std::move(a));
         } else {
           any_failed = true;
-          if (errno == ECONNREFUSED) refused = now;
         }
       } else {
         any_failed = true;
@@ -132,20 +132,13 @@ ServerProbe::Outcome ServerProbe::wait(milliseconds pace, const std::function<bo
             connected = true;
           } else {
             any_failed = true;
-            if (err == ECONNREFUSED) refused = Clock::now();
           }
         }
         pending = std::move(still);
       }
     }
-    if (connected) {
-      // Not the first connect: the ones before it failed or are still unanswered.
-      if (any_failed || launched > 1) return Outcome::Back;
-      return sleep_until(start + pace) ? Outcome::Up : Outcome::Stopped;
-    }
-    now = Clock::now();
-    // Past the caller's pace, a refusing server is retried by the caller; a silent path is not.
-    if (now - start >= pace && refused && now - *refused <= 2 * opts_.interval) return Outcome::Refusing;
+    // Not the first connect: the ones before it failed or are still unanswered.
+    if (connected) return any_failed || launched > 1 ? Outcome::Back : Outcome::Up;
   }
 }
 

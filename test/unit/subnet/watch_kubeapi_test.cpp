@@ -186,7 +186,9 @@ TEST_CASE("watch: NetworkUnavailable is set on /status without dropping Ready", 
   CHECK_THAT(denied.error(), Catch::Contains("may not patch nodes/status"));
 }
 
-TEST_CASE("watch: while the API server refuses connections, attempts come at least every 150 ms", "[watch][hostile]") {
+// Issue #18: requests are not the probe. While connects are refused, ServerProbe paces its own
+// connects (~1 a second once capped, server_probe_test) and no request is sent.
+TEST_CASE("watch: while the API server refuses connections, no request follows the first", "[watch][hostile]") {
   KubeApiServer s;  // only for a CA and a token; the manager is pointed at a closed port
   auto cfg = config_for(s, s.weft_token());
   cfg.server = "https://127.0.0.1:1";
@@ -197,8 +199,8 @@ TEST_CASE("watch: while the API server refuses connections, attempts come at lea
   std::this_thread::sleep_for(std::chrono::milliseconds(1500));
   auto errors = (*m)->stats().api_errors;
   (*m)->stop();
-  CHECK(errors >= 10);  // 1.5 s / 150 ms
-  CHECK(errors <= 100);
+  CHECK(errors >= 1);
+  CHECK(errors <= 2);  // it was one every 150 ms (>= 10)
 }
 
 namespace {
