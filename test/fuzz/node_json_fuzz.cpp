@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <istream>
 #include <nlohmann/json.hpp>
+#include <regex>
 #include <streambuf>
 #include <string>
 #include <string_view>
@@ -60,6 +61,12 @@ class Chunks : public std::streambuf {
   std::size_t pos_ = 0;
   std::string buf_;
 };
+
+// An error message without nlohmann's position ("at line 2, column 0", "at byte 7").
+std::string without_position(const std::string& message) {
+  static const std::regex position(R"(at (line \d+, column \d+|byte \d+))");
+  return std::regex_replace(message, position, "at ...");
+}
 
 }  // namespace
 
@@ -118,7 +125,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (page) {
     FUZZ_CHECK(streamed->list.items == page->list.items, "the streamed list has other items than the text");
   } else {
-    FUZZ_CHECK(streamed.error() == page.error(), "streamed: " + streamed.error() + "; text: " + page.error());
+    // The same message but for where: a stream's reader skips leading whitespace before the
+    // parser sees it, so the parser's "line N, column M" may count from a later line.
+    FUZZ_CHECK(without_position(streamed.error()) == without_position(page.error()),
+               "streamed: " + streamed.error() + "; text: " + page.error());
   }
 
   if (auto status = weft::kube::parse_status(text)) {
