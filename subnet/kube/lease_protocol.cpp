@@ -241,7 +241,6 @@ Result<NodeList> LeaseProtocol::list(const std::string& why, bool with_spec, boo
 }
 
 Result<NodeList> LeaseProtocol::as_of_write(NodeList listed, const std::string& rv) {
-  if (const NodeInfo* own = find_node(listed, s_.node_name); own && own->resource_version == rv) return listed;
   std::map<std::string, NodeInfo> nodes;
   for (auto& n : listed.items) nodes.emplace(n.name, std::move(n));
   std::string at = listed.resource_version;

@@ -515,12 +515,12 @@ def process_alive(pid):
         return False
 
 
-def wait_for(predicate, timeout, what):
+def wait_for(predicate, timeout, what, interval=0.05):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
             return
-        time.sleep(0.05)
+        time.sleep(interval)
     raise LabError(f"timed out after {timeout}s waiting for {what}")
 
 

@@ -213,16 +213,6 @@ def load():
         return " ".join(f.read().split()[:3])
 
 
-def wait_for(pred, timeout, what, interval=0.5):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = pred()
-        if value:
-            return value
-        time.sleep(interval)
-    raise labmod.LabError(f"timed out after {timeout:g} s waiting for {what}")
-
-
 def run_start(lab, n, stagger, timeout):
     """Spawns every weftd; returns (phase, seconds to all programmed, spawn spread, slowest node)."""
     pending = set(lab.state["nodes"])
@@ -241,8 +231,9 @@ def run_start(lab, n, stagger, timeout):
     t0 = time.time()
     lab.start_all(stagger)
     spread = time.time() - t0
-    wait_for(all_programmed, timeout, f"every weftd to program {n - 1} peers "
-             f"({len(pending)} nodes not yet, e.g. {sorted(pending)[:3]})")
+    # Polled every 0.5 s: each poll reads 200 weftds' state.
+    labmod.wait_for(all_programmed, timeout, f"every weftd to program {n - 1} peers "
+                    f"({len(pending)} nodes not yet, e.g. {sorted(pending)[:3]})", interval=0.5)
     phase = Phase("start", n).add(a, Snapshot(lab))
     slowest = max(done, key=done.get)
     return phase, max(done.values()) - t0, spread, slowest
@@ -285,8 +276,8 @@ def run_outage(lab, n, outage, timeout, own_watches):
     boot_cpu = cpu_seconds(lab.pid("kube-apiserver"))
     reader.join()
     # The server's own informers watch nodes too (own_watches, counted before any weftd).
-    wait_for(lambda: lab.check_alive() or open_node_watches(real_api_metrics(lab.cp)) >= n + own_watches,
-             timeout, f"{n} + {own_watches} node watches on the restarted kube-apiserver")
+    labmod.wait_for(lambda: lab.check_alive() or open_node_watches(real_api_metrics(lab.cp)) >= n + own_watches,
+                    timeout, f"{n} + {own_watches} node watches on the restarted kube-apiserver", interval=0.5)
     back = time.monotonic() - ready
     phase = Phase("outage", n).add(a, Snapshot(lab), api_from_zero=True)
     (syn_end, t_end), (errors_end, te_end) = last["syn"], last["errors"]

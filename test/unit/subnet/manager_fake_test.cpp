@@ -52,6 +52,18 @@ bool eventually(F f) {
   return false;
 }
 
+// n1 alone in a watch cache frozen before seven other Nodes took 10.244.0-6.0/24: in a /21
+// of /24s, a pick from that cache collides 7 times in 8.
+std::shared_ptr<Cluster> cluster_behind_cache() {
+  auto c = std::make_shared<Cluster>();
+  c->add_node("n1");
+  c->freeze_cache();
+  for (int i = 0; i < 7; ++i) {
+    c->add_node("other" + std::to_string(i), peer_annotations("10.244." + std::to_string(i) + ".0/24"));
+  }
+  return c;
+}
+
 }  // namespace
 
 TEST_CASE("fake: podCIDR mode leases spec.podCIDR and publishes the annotations", "[lease][fake]") {
@@ -124,12 +136,7 @@ TEST_CASE("fake: a lagging watch cache never makes two nodes share a subnet", "[
   // collides 7 times in 8, and the claim's verification against etcd must catch it.
   const std::string netconf = R"({"Network":"10.244.0.0/21","SubnetLen":24})";
   for (int run = 0; run < 5; ++run) {
-    auto c = std::make_shared<Cluster>();
-    c->add_node("n1");
-    c->freeze_cache();
-    for (int i = 0; i < 7; ++i) {
-      c->add_node("other" + std::to_string(i), peer_annotations("10.244." + std::to_string(i) + ".0/24"));
-    }
+    auto c = cluster_behind_cache();
     auto m = manager(c, "n1", netconf);
     auto l = m->acquire(kIp, kMac);
     REQUIRE(l);
@@ -142,12 +149,7 @@ TEST_CASE("fake: a lagging watch cache never makes two nodes share a subnet", "[
 TEST_CASE("fake: a claim's catch-up watch that gets 410 falls back to a list from etcd", "[lease][fake]") {
   const std::string netconf = R"({"Network":"10.244.0.0/21","SubnetLen":24})";
   for (int run = 0; run < 5; ++run) {
-    auto c = std::make_shared<Cluster>();
-    c->add_node("n1");
-    c->freeze_cache();
-    for (int i = 0; i < 7; ++i) {
-      c->add_node("other" + std::to_string(i), peer_annotations("10.244." + std::to_string(i) + ".0/24"));
-    }
+    auto c = cluster_behind_cache();
     c->compact();  // the cache's resourceVersion is now too old to watch from
     auto l = manager(c, "n1", netconf)->acquire(kIp, kMac);
     REQUIRE(l);
