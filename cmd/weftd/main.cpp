@@ -10,7 +10,10 @@
 #include <csignal>
 #include <cstdlib>
 #include <iostream>
+#include <optional>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "backend/netlink/netlink_impl.hpp"
 #include "overlay/nftables/firewall.hpp"
@@ -24,13 +27,32 @@
 
 namespace {
 
+// What this build refuses or ignores in a valid net-conf.json. --check-config (the systemd
+// unit's ExecStartPre) and the daemon ask the same function, so a config that passes the check
+// never makes weftd exit at start (which would loop the unit).
+std::optional<std::string> unsupported(const weft::NetConfig& net, const std::string& path) {
+  if (!net.ipv4)
+    return path + ": IPv6-only clusters are not supported yet: set \"EnableIPv4\": true with a \"Network\"";
+  return std::nullopt;
+}
+
+std::vector<std::string> build_warnings(const weft::NetConfig& net) {
+  std::vector<std::string> w = net.warnings;
+  if (net.ipv6) w.emplace_back("EnableIPv6: weft programs IPv4 only for now; the IPv6 keys are ignored");
+  return w;
+}
+
 int check_config(const std::string& path) {
   auto cfg = weft::NetConfig::load(path);
   if (!cfg) {
     std::cerr << "weftd: invalid config: " << cfg.error() << "\n";
     return 1;
   }
-  for (const auto& w : cfg->warnings) std::cerr << "weftd: warning: " << w << "\n";
+  if (auto why = unsupported(*cfg, path)) {
+    std::cerr << "weftd: unsupported config: " << *why << "\n";
+    return 1;
+  }
+  for (const auto& w : build_warnings(*cfg)) std::cerr << "weftd: warning: " << w << "\n";
   std::cout << cfg->to_json() << "\n";
   return 0;
 }
@@ -128,12 +150,11 @@ int run_daemon(weft::DaemonOptions opts) {
     spdlog::error("{}", net.error());
     return 2;
   }
-  for (const auto& w : net->warnings) spdlog::warn("{}", w);
-  if (!net->ipv4) {
-    spdlog::error("{}: IPv6-only clusters are not supported yet: set EnableIPv4 with a Network", opts.net_config_path);
+  if (auto why = unsupported(*net, opts.net_config_path)) {
+    spdlog::error("{}", *why);
     return 2;
   }
-  if (net->ipv6) spdlog::warn("EnableIPv6: weft programs IPv4 only for now; IPv6 keys are ignored");
+  for (const auto& w : build_warnings(*net)) spdlog::warn("{}", w);
   auto ext = weft::find_external_interface(
       weft::IfaceChoice{opts.iface, opts.iface_regex, opts.iface_can_reach, opts.public_ip});
   if (!ext) {

@@ -17,7 +17,7 @@ For each N, every run builds from scratch:
 namespace but starting processes (all links are created directly inside the namespaces).
 
 Figures (test/bench/README.md): cold_start_ratio, route_programming_ratio, rss_settled_mib,
-rss_peak_mib, idle_forks, idle_cpu_seconds, api_requests. How each is measured:
+rss_anon_settled_mib, rss_peak_mib, idle_forks, idle_cpu_seconds, api_requests. How each is measured:
   * weftd start: wall clock just before `ip netns exec NS weftd` is spawned (exec, no fork).
   * all entries present: the timestamp of weftd's "reconcile: N peers programmed" log line,
     written after the last netlink ACK; the kernel counts (routes proto 119, permanent
@@ -610,6 +610,13 @@ def report(n, results, args):
     emit(f"rss_settled_mib_{n}" if n != 5000 else "rss_settled_mib", f"{n:,} peers: weftd RSS after settle",
          v, "MiB", "< 16 MiB", v < 16, flannel_rss, n, f"VmRSS {args.settle_seconds:g} s after the first reconcile: anon {mid('anon'):.1f} + file-backed "
          f"{mid('file'):.1f} MiB (shared libraries), PSS {mid('pss'):.1f} MiB ({runs})")
+    # The shared libraries alone (libcrypto, cpprest, libstdc++: file-backed pages) are about
+    # 16 MiB, so the issue's < 16 MiB RSS cannot be met with the libraries weft is built on; the
+    # anonymous part is what weftd's own code decides, and is held to the same figure.
+    v = round(mid("anon"), 1)
+    emit(f"rss_anon_settled_mib_{n}" if n != 5000 else "rss_anon_settled_mib",
+         f"{n:,} peers: weftd anonymous RSS after settle (heap and stacks, no library pages)",
+         v, "MiB", "< 16 MiB", v < 16, "", n, f"RssAnon {args.settle_seconds:g} s after the first reconcile ({runs})")
     v = round(mid("hwm"), 1)
     emit(f"rss_peak_mib_{n}" if n != 5000 else "rss_peak_mib", f"{n:,} peers: weftd peak RSS (VmHWM)",
          v, "MiB", "< 16 MiB", v < 16, "76 MiB" if n == 5000 else "", n, f"VmHWM ({runs})")
@@ -630,17 +637,18 @@ def report(n, results, args):
     reqs = [r["requests"] for r in results]
     last = results[-1]
     verbs = last["by_verb"]
-    # One list then one watch, no polling: at most 3 lists (the lease's pick and verify, the
-    # watch's own) before settling, and while idle nothing but the watch's own renewal
-    # (timeoutSeconds ends every watch after a minute or more, as with client-go).
+    # One list then the watch, no polling: the lease's claim is verified by a catch-up watch that
+    # ends at the claim's own event (a second watch, or a quorum list when that watch fails), and
+    # while idle nothing but the watch's own renewal (timeoutSeconds ends every watch after a
+    # minute or more, as with client-go).
     idle_verbs = last["idle_by_verb"]
-    met = (all(r["settled_by_verb"].get("watch", 0) == 1 and r["settled_by_verb"].get("list", 0) <= 3
+    met = (all(r["settled_by_verb"].get("watch", 0) <= 2 and r["settled_by_verb"].get("list", 0) <= 1
                for r in results)
            and (idle_verbs is None or set(idle_verbs) <= {"watch"}))
     idle_note = "" if idle_verbs is None else f"; while idle {idle_verbs or 'none'}"
     emit(f"api_requests_{n}" if n != 5000 else "api_requests",
          f"{n:,} peers: API requests weftd made (start to settled" + (", then idle)" if idle_verbs is not None else ")"),
-         last["requests"], "requests", "1 list + 1 watch (+ the lease's list, patches); idle: watch renewals only",
+         last["requests"], "requests", "1 list + the lease's catch-up watch + 1 watch (+ gets, patches); idle: watch renewals only",
          met, "", n, f"runs {reqs}; last run by verb {verbs}{idle_note}")
 
 

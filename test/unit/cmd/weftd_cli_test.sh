@@ -35,5 +35,16 @@ grep -q 'unknown key "Colour"' <<<"$err" || fail "no warning for the unknown key
 
 if "$weftd" --check-config "$tmp/missing.json" 2>/dev/null; then fail "missing file accepted"; fi
 
+# A config the daemon would refuse at start must fail the check too (the systemd unit runs the
+# check as ExecStartPre; a pass followed by exit 2 loops the unit), with the daemon's reason.
+echo '{"EnableIPv4":false,"EnableIPv6":true,"IPv6Network":"fd00:10:244::/56","Backend":{"Type":"vxlan"}}' >"$tmp/v6only.json"
+if err=$("$weftd" --check-config "$tmp/v6only.json" 2>&1); then fail "IPv6-only config passes --check-config"; fi
+grep -q 'IPv6-only clusters are not supported yet' <<<"$err" || fail "check gives no reason: $err"
+daemon_err=$("$weftd" --net-config-path "$tmp/v6only.json" --node-name n1 2>&1) && fail "daemon started"
+grep -q 'IPv6-only clusters are not supported yet' <<<"$daemon_err" || fail "daemon's reason differs: $daemon_err"
+echo '{"Network":"10.244.0.0/16","EnableIPv6":true,"IPv6Network":"fd00:10:244::/56"}' >"$tmp/dual.json"
+err=$("$weftd" --check-config "$tmp/dual.json" 2>&1 >/dev/null) || fail "dual-stack config refused"
+grep -q 'IPv6 keys are ignored' <<<"$err" || fail "check does not warn that IPv6 is ignored: $err"
+
 if ((failures)); then echo "$failures failed"; exit 1; fi
 echo "weftd cli: all checks passed"
