@@ -47,10 +47,11 @@ Result<BackendData> parse_backend_data(const std::string& key, const std::string
   return d;
 }
 
-Result<Ipv4Prefix> parse_subnet(const std::string& key, const std::string& text, const PeerRules& rules) {
-  auto subnet = Ipv4Prefix::parse(text.substr(0, kMaxValue));
+template <class Addr>
+Result<Prefix<Addr>> parse_subnet_in(const std::string& key, const std::string& text, const FamilyConfig<Addr>& net,
+                                     const std::optional<Prefix<Addr>>& own_subnet) {
+  auto subnet = Prefix<Addr>::parse(text.substr(0, kMaxValue));
   if (!subnet) return fail(key + ": " + subnet.error());
-  const auto& net = rules.network;
   if (!net.network.contains(*subnet)) {
     return fail("subnet " + subnet->str() + " outside network " + net.network.str());
   }
@@ -63,10 +64,14 @@ Result<Ipv4Prefix> parse_subnet(const std::string& key, const std::string& text,
     return fail("subnet " + subnet->str() + " outside the leasable range " + net.subnet_min.str() + " to " +
                 net.subnet_max.str() + " (SubnetMin, SubnetMax)");
   }
-  if (rules.own_subnet && rules.own_subnet->overlaps(*subnet)) {
-    return fail("subnet " + subnet->str() + " overlaps our own subnet " + rules.own_subnet->str());
+  if (own_subnet && own_subnet->overlaps(*subnet)) {
+    return fail("subnet " + subnet->str() + " overlaps our own subnet " + own_subnet->str());
   }
   return subnet;
+}
+
+Result<Ipv4Prefix> parse_subnet(const std::string& key, const std::string& text, const PeerRules& rules) {
+  return parse_subnet_in(key, text, rules.network, rules.own_subnet);
 }
 
 Result<Ipv4Addr> parse_public_ip(const std::string& key, const std::string& text, const PeerRules& rules) {
@@ -81,20 +86,72 @@ Result<Ipv4Addr> parse_public_ip(const std::string& key, const std::string& text
   return ip;
 }
 
+// A v6 underlay address VXLAN can be sent to: global or unique-local unicast. Link-local needs
+// an interface the annotation cannot name; v4-mapped would be the v4 underlay in disguise.
+Result<Ipv6Addr> parse_public_ipv6(const std::string& key, const std::string& text, const FamilyConfig<Ipv6Addr>& net) {
+  auto ip = Ipv6Addr::parse(text.substr(0, kMaxValue));
+  if (!ip) return fail(key + ": " + ip.error());
+  const auto v = ip->to_uint();
+  const auto top16 = static_cast<unsigned>(v >> 112U);
+  if (v == 0 || v == 1 || (top16 >> 8U) == 0xffU) return fail(key + " " + ip->str() + " is not a unicast address");
+  if ((top16 & 0xffc0U) == 0xfe80U) return fail(key + " " + ip->str() + " is link-local: it names no interface");
+  if ((v >> 32U) == 0xffffU) return fail(key + " " + ip->str() + " is an IPv4-mapped address: use public-ip");
+  if (net.network.contains(*ip)) {
+    return fail(key + " " + ip->str() + " is inside the cluster's IPv6 network " + net.network.str());
+  }
+  return ip;
+}
+
 }  // namespace
+
+Result<std::optional<PeerV6>> parse_peer_v6(const Annotations& a, const AnnotationKeys& keys, const PeerRules& rules) {
+  if (!rules.network_v6) return std::optional<PeerV6>{};
+  const std::string* subnet_text = find(a, keys.subnet_v6);
+  if (!subnet_text) return std::optional<PeerV6>{};
+  auto subnet = parse_subnet_in(keys.subnet_v6, *subnet_text, *rules.network_v6, rules.own_subnet_v6);
+  if (!subnet) return subnet.take_error();
+  const std::string* data_text = find(a, keys.backend_v6_data);
+  if (!data_text) return fail("no " + keys.backend_v6_data + " annotation beside " + keys.subnet_v6);
+  auto data = parse_backend_data(keys.backend_v6_data, *data_text);
+  if (!data) return data.take_error();
+  if (data->vni && *data->vni != rules.vni) {
+    return fail(keys.backend_v6_data + " VNI " + std::to_string(*data->vni) + ", ours is " + std::to_string(rules.vni));
+  }
+  PeerV6 peer{*subnet, data->vtep_mac, std::nullopt};
+  if (const std::string* ip_text = find(a, keys.public_ip_v6)) {
+    auto ip = parse_public_ipv6(keys.public_ip_v6, *ip_text, *rules.network_v6);
+    if (!ip) return ip.take_error();
+    peer.public_ip = *ip;
+  }
+  return std::optional<PeerV6>{peer};
+}
 
 AnnotationKeys AnnotationKeys::with_prefix(std::string_view prefix) {
   std::string p(prefix);
   while (!p.empty() && p.back() == '/') p.pop_back();
   p += '/';
-  return {
-      p, p + "subnet", p + "subnet-claim", p + "public-ip", p + "backend-type", p + "backend-data", p + "claimed-at"};
+  return {p,
+          p + "subnet",
+          p + "subnet-claim",
+          p + "public-ip",
+          p + "backend-type",
+          p + "backend-data",
+          p + "claimed-at",
+          p + "subnet-v6",
+          p + "public-ipv6",
+          p + "backend-v6-data"};
 }
 
-bool fits_network(const Ipv4Prefix& subnet, const FamilyConfig<Ipv4Addr>& net) {
+namespace {
+template <class Addr>
+bool fits(const Prefix<Addr>& subnet, const FamilyConfig<Addr>& net) {
   return net.network.contains(subnet) && subnet.length() == net.subnet_len && subnet.address() >= net.subnet_min &&
          subnet.address() <= net.subnet_max;
 }
+}  // namespace
+
+bool fits_network(const Ipv4Prefix& subnet, const FamilyConfig<Ipv4Addr>& net) { return fits(subnet, net); }
+bool fits_network(const Ipv6Prefix& subnet, const FamilyConfig<Ipv6Addr>& net) { return fits(subnet, net); }
 
 FamilyConfig<Ipv4Addr> whole_network(FamilyConfig<Ipv4Addr> net) {
   net.subnet_min = net.network.address();
@@ -237,6 +294,15 @@ OwnAnnotations parse_own(const Annotations& a, const AnnotationKeys& keys) {
   if (const auto* s = find(a, keys.backend_data)) {
     if (auto d = parse_backend_data(keys.backend_data, *s)) own.vtep_mac = d->vtep_mac;
   }
+  if (const auto* s = find(a, keys.subnet_v6)) {
+    if (auto p = Ipv6Prefix::parse(s->substr(0, kMaxValue))) own.subnet_v6 = *p;
+  }
+  if (const auto* s = find(a, keys.public_ip_v6)) {
+    if (auto ip = Ipv6Addr::parse(s->substr(0, kMaxValue))) own.public_ip_v6 = *ip;
+  }
+  if (const auto* s = find(a, keys.backend_v6_data)) {
+    if (auto d = parse_backend_data(keys.backend_v6_data, *s)) own.vtep_mac_v6 = d->vtep_mac;
+  }
   return own;
 }
 
@@ -256,11 +322,19 @@ std::string backend_data_json(std::uint32_t vni, const Mac& vtep_mac) {
 
 AnnotationPatch lease_patch(const Lease& lease, const BackendConfig& backend, const AnnotationKeys& keys,
                             std::int64_t claimed_at_ms) {
-  return {
+  AnnotationPatch patch{
       {keys.subnet, lease.subnet.str()}, {keys.claimed_at, format_rfc3339_ms(claimed_at_ms)},
       {keys.subnet_claim, std::nullopt}, {keys.public_ip, lease.public_ip.str()},
       {keys.backend_type, backend.type}, {keys.backend_data, backend_data_json(backend.vni, lease.vtep_mac)},
   };
+  // The v6 half only with its VTEP's MAC: a v6 subnet without it would be refused by every peer.
+  if (lease.subnet_v6 && lease.vtep_mac_v6) {
+    patch[keys.subnet_v6] = lease.subnet_v6->str();
+    patch[keys.backend_v6_data] = backend_data_json(backend.vni, *lease.vtep_mac_v6);
+    patch[keys.public_ip_v6] =
+        lease.public_ip_v6 ? std::optional<std::string>(lease.public_ip_v6->str()) : std::nullopt;
+  }
+  return patch;
 }
 
 }  // namespace weft

@@ -29,6 +29,10 @@ struct AnnotationKeys {
   std::string backend_type;
   std::string backend_data;  // {"VNI":1,"VtepMAC":"0e:..."}
   std::string claimed_at;    // RFC3339 UTC time the subnet was first confirmed; ranks overlapping claims
+  // The IPv6 half of a dual-stack lease, named as flannel names its v6 annotations.
+  std::string subnet_v6;        // "subnet-v6": the node's IPv6 subnet
+  std::string public_ip_v6;     // "public-ipv6": the v6 underlay address (absent: VXLAN over the v4 one)
+  std::string backend_v6_data;  // "backend-v6-data": {"VNI":1,"VtepMAC":"..."} of the v6 VTEP
   static AnnotationKeys with_prefix(std::string_view prefix);
   bool is_ours(std::string_view key) const { return key.starts_with(prefix); }
 };
@@ -41,6 +45,17 @@ struct PeerRules {
   std::string backend_type = "vxlan";
   std::uint32_t vni = 1;
   std::optional<Ipv4Prefix> own_subnet;  // a peer overlapping it is refused
+  std::optional<FamilyConfig<Ipv6Addr>> network_v6;  // set when EnableIPv6
+  std::optional<Ipv6Prefix> own_subnet_v6;
+};
+
+// The IPv6 half of a peer: its subnet, the v6 VTEP's MAC and, with a v6 underlay, the address
+// VXLAN goes to.
+struct PeerV6 {
+  Ipv6Prefix subnet;
+  Mac vtep_mac;
+  std::optional<Ipv6Addr> public_ip;
+  bool operator==(const PeerV6&) const = default;
 };
 
 // True when the Node carries any lease annotation (a Node without any has just not joined yet).
@@ -51,8 +66,15 @@ bool has_lease_annotations(const Annotations& a, const AnnotationKeys& keys);
 Result<Peer> parse_peer(std::string_view name, const Annotations& a, const AnnotationKeys& keys,
                         const PeerRules& rules);
 
+// A peer's IPv6 half, checked as parse_peer checks the IPv4 one: nullopt when the cluster has no
+// IPv6 network or the Node publishes no v6 subnet; the reason when any v6 value is bad (an
+// address outside the v6 network, an overlap, a bad MAC, a public-ipv6 that is link-local, ...).
+// Kept apart from parse_peer so a bad v6 half costs the peer its v6 routes, not its v4 ones.
+Result<std::optional<PeerV6>> parse_peer_v6(const Annotations& a, const AnnotationKeys& keys, const PeerRules& rules);
+
 // True when `subnet` is one of the network's subnets: length subnet_len, SubnetMin..SubnetMax.
 bool fits_network(const Ipv4Prefix& subnet, const FamilyConfig<Ipv4Addr>& net);
+bool fits_network(const Ipv6Prefix& subnet, const FamilyConfig<Ipv6Addr>& net);
 
 // The same range with SubnetMin/SubnetMax widened to the whole network: kube-controller-manager
 // assigns podCIDRs anywhere in its cluster CIDR (the first node gets 10.244.0.0/24).
@@ -77,6 +99,9 @@ struct OwnAnnotations {
   std::optional<std::int64_t> claimed_at_ms;
   std::optional<Ipv4Addr> public_ip;
   std::optional<Mac> vtep_mac;
+  std::optional<Ipv6Prefix> subnet_v6;
+  std::optional<Ipv6Addr> public_ip_v6;
+  std::optional<Mac> vtep_mac_v6;
 };
 OwnAnnotations parse_own(const Annotations& a, const AnnotationKeys& keys);
 

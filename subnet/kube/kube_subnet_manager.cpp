@@ -129,7 +129,7 @@ void KubeSubnetManager::start_watch(std::function<void()> peers_changed) {
   if (watch_thread_.joinable() || stopped_) return;
   // Peers lease in SubnetMin..SubnetMax; the controller assigns podCIDRs anywhere in the network.
   auto range = cfg_.net.subnet_source == SubnetSource::Lease ? *cfg_.net.ipv4 : whole_network(*cfg_.net.ipv4);
-  PeerRules rules{range, cfg_.net.backend.type, cfg_.net.backend.vni, own_subnet_};
+  PeerRules rules{range, cfg_.net.backend.type, cfg_.net.backend.vni, own_subnet_, cfg_.net.ipv6, std::nullopt};
   cache_.emplace(cfg_.node_name, keys_, rules, own_rank_);
   peers_changed_ = std::move(peers_changed);
   watch_thread_ = std::thread([this] {

@@ -95,6 +95,26 @@ Result<std::optional<Ipv4Prefix>> ipv4_pod_cidr(const NodeInfo& node) {
   return std::optional<Ipv4Prefix>();
 }
 
+Result<std::optional<Ipv6Prefix>> ipv6_pod_cidr(const NodeInfo& node, const std::optional<FamilyConfig<Ipv6Addr>>& net) {
+  for (const auto& text : node.pod_cidrs) {
+    if (Ipv4Prefix::parse(text)) continue;
+    auto p = Ipv6Prefix::parse(text);
+    if (!p) return fail("node " + node.name + " has a malformed podCIDR \"" + text.substr(0, 64) + "\"");
+    if (!net) {
+      return fail("node " + node.name + " has the IPv6 podCIDR " + p->str() +
+                  " but net-conf.json does not enable IPv6: set \"EnableIPv6\": true and \"IPv6Network\"");
+    }
+    if (!net->network.contains(*p) || p->length() != net->subnet_len) {
+      return fail("node " + node.name + "'s IPv6 podCIDR " + p->str() + " is not a /" + std::to_string(net->subnet_len) +
+                  " of IPv6Network " + net->network.str() +
+                  ": make kube-controller-manager's --cluster-cidr and --node-cidr-mask-size-ipv6 agree with "
+                  "net-conf.json");
+    }
+    return std::optional<Ipv6Prefix>(*p);
+  }
+  return std::optional<Ipv6Prefix>();
+}
+
 LeaseProtocol::LeaseProtocol(KubeClient& client, const RetryContext& retry, LeaseSettings settings)
     : client_(client), retry_(retry), s_(std::move(settings)), rng_(std::random_device{}()) {}
 

@@ -106,4 +106,10 @@ class LeaseProtocol {
 // value is malformed or only IPv6 prefixes are given.
 Result<std::optional<Ipv4Prefix>> ipv4_pod_cidr(const NodeInfo& node);
 
+// The IPv6 prefix among spec.podCIDRs for a dual-stack network: nullopt when the node has none;
+// an error when it is malformed, lies outside the v6 network or is not one /IPv6SubnetLen of it.
+// A v6 podCIDR with a v4-only net-conf.json (net unset) is an error too: the caller logs it and
+// carries on with IPv4, so a controller configured for dual stack cannot stop a v4-only weft.
+Result<std::optional<Ipv6Prefix>> ipv6_pod_cidr(const NodeInfo& node, const std::optional<FamilyConfig<Ipv6Addr>>& net);
+
 }  // namespace weft::kube

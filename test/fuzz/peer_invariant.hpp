@@ -12,7 +12,8 @@
 
 namespace weft::fuzz {
 
-// The cluster every peer is checked against: 10.244.0.0/16 in /24s, ours is 10.244.1.0/24, VNI 1.
+// The cluster every peer is checked against: 10.244.0.0/16 in /24s, ours is 10.244.1.0/24, VNI 1;
+// fd00:10:244::/56 in /64s, ours is fd00:10:244:1::/64.
 inline const PeerRules& cluster_rules() {
   static const PeerRules rules = [] {
     PeerRules r;
@@ -23,6 +24,13 @@ inline const PeerRules& cluster_rules() {
     r.backend_type = "vxlan";
     r.vni = 1;
     r.own_subnet = Ipv4Prefix::parse("10.244.1.0/24").value();
+    FamilyConfig<Ipv6Addr> v6;
+    v6.network = Ipv6Prefix::parse("fd00:10:244::/56").value();
+    v6.subnet_len = 64;
+    v6.subnet_min = Ipv6Addr::parse("fd00:10:244:1::").value();
+    v6.subnet_max = Ipv6Addr::parse("fd00:10:244:ff::").value();
+    r.network_v6 = v6;
+    r.own_subnet_v6 = Ipv6Prefix::parse("fd00:10:244:1::/64").value();
     return r;
   }();
   return rules;
@@ -35,7 +43,29 @@ inline const AnnotationKeys& cluster_keys() {
 
 // parse_peer under the fixed cluster; when it accepts, the peer must be routable without
 // putting a route outside the cluster network or over our own subnet.
+inline void check_peer_v6(const Annotations& a) {
+  const PeerRules& rules = cluster_rules();
+  auto half = parse_peer_v6(a, cluster_keys(), rules);
+  if (!half) {
+    FUZZ_CHECK(!half.error().empty(), "a refused v6 half must say why");
+    return;
+  }
+  if (!half->has_value()) return;
+  const PeerV6& p = **half;
+  const std::string shown = p.subnet.str() + " " + p.vtep_mac.str();
+  FUZZ_CHECK(fits_network(p.subnet, *rules.network_v6), "v6 subnet not one of the network's: " + shown);
+  FUZZ_CHECK(!rules.own_subnet_v6->overlaps(p.subnet), "v6 subnet overlaps our own: " + shown);
+  FUZZ_CHECK(p.vtep_mac.is_unicast() && !p.vtep_mac.is_zero(), "v6 VTEP MAC not unicast: " + shown);
+  if (p.public_ip) {
+    const auto top = static_cast<unsigned>(p.public_ip->to_uint() >> 112U);
+    FUZZ_CHECK((top & 0xffc0U) != 0xfe80U && (top >> 8U) != 0xffU && p.public_ip->to_uint() > 1,
+               "v6 public IP not a routable unicast address: " + p.public_ip->str());
+    FUZZ_CHECK(!rules.network_v6->network.contains(*p.public_ip), "v6 public IP inside the network");
+  }
+}
+
 inline void check_peer(std::string_view name, const Annotations& a) {
+  check_peer_v6(a);
   const PeerRules& rules = cluster_rules();
   auto peer = parse_peer(name, a, cluster_keys(), rules);
   if (!peer) {

@@ -12,7 +12,7 @@ namespace {
 const AnnotationKeys kKeys = AnnotationKeys::with_prefix("weft.io");
 
 PeerRules rules() {
-  PeerRules r{v4(R"({"Network":"10.244.0.0/16"})"), "vxlan", 1, pfx("10.244.1.0/24")};
+  PeerRules r{v4(R"({"Network":"10.244.0.0/16"})"), "vxlan", 1, pfx("10.244.1.0/24"), std::nullopt, std::nullopt};
   return r;
 }
 
@@ -182,4 +182,120 @@ TEST_CASE("a claim ranks at the later of its Node's creation and its claimed-at"
   CHECK(claim_rank(created, {{"weft.io/claimed-at", "2026-01-01T00:01:00.250Z"}}, kKeys) == 1767225660250);
   CHECK(claim_rank(created, {{"weft.io/claimed-at", "garbage"}}, kKeys) == 1767225610000);
   CHECK(claim_rank("", {{"weft.io/claimed-at", "2020-01-01T00:00:00Z"}}, kKeys) == kUnknownRank);
+}
+
+namespace {
+
+PeerRules dual_rules() {
+  PeerRules r = rules();
+  r.network_v6 = weft::test::v6(R"({"Network":"10.244.0.0/16","EnableIPv6":true,"IPv6Network":"fd00:10:244::/56"})");
+  r.own_subnet_v6 = weft::test::pfx6("fd00:10:244:1::/64");
+  return r;
+}
+
+Annotations dual() {
+  auto a = good();
+  a["weft.io/subnet-v6"] = "fd00:10:244:7::/64";
+  a["weft.io/backend-v6-data"] = R"({"VNI":1,"VtepMAC":"0e:8f:12:34:56:79"})";
+  a["weft.io/public-ipv6"] = "2001:db8::7";
+  return a;
+}
+
+std::string v6_refused(const std::string& key, const std::string& value) {
+  auto a = dual();
+  a[key] = value;
+  auto r = parse_peer_v6(a, kKeys, dual_rules());
+  REQUIRE_FALSE(r);
+  return r.error();
+}
+
+}  // namespace
+
+TEST_CASE("a peer's IPv6 half parses from flannel-named v6 annotations", "[annotations][ipv6]") {
+  CHECK(kKeys.public_ip_v6 == "weft.io/public-ipv6");
+  CHECK(kKeys.backend_v6_data == "weft.io/backend-v6-data");
+  auto r = parse_peer_v6(dual(), kKeys, dual_rules());
+  REQUIRE(r);
+  REQUIRE(r->has_value());
+  CHECK((*r)->subnet == weft::test::pfx6("fd00:10:244:7::/64"));
+  CHECK((*r)->vtep_mac.str() == "0e:8f:12:34:56:79");
+  REQUIRE((*r)->public_ip);
+  CHECK((*r)->public_ip->str() == "2001:db8::7");
+
+  auto v4_underlay = dual();
+  v4_underlay.erase("weft.io/public-ipv6");  // v6 pods over the v4 underlay
+  auto u = parse_peer_v6(v4_underlay, kKeys, dual_rules());
+  REQUIRE(u);
+  REQUIRE(u->has_value());
+  CHECK_FALSE((*u)->public_ip);
+}
+
+TEST_CASE("no IPv6 half without a v6 network or a v6 subnet annotation", "[annotations][ipv6]") {
+  auto v4_only = parse_peer_v6(dual(), kKeys, rules());  // EnableIPv6 is off: v6 annotations are not read
+  REQUIRE(v4_only);
+  CHECK_FALSE(v4_only->has_value());
+  auto no_v6 = parse_peer_v6(good(), kKeys, dual_rules());  // a v4-only peer in a dual-stack cluster
+  REQUIRE(no_v6);
+  CHECK_FALSE(no_v6->has_value());
+  // The v4 half is judged alone: a bad v6 half costs only the v6 routes.
+  auto a = dual();
+  a["weft.io/subnet-v6"] = "2001:db8:1::/64";
+  CHECK(parse_peer("node7", a, kKeys, dual_rules()));
+  CHECK_FALSE(parse_peer_v6(a, kKeys, dual_rules()));
+}
+
+TEST_CASE("bad IPv6 annotations are refused with the reason", "[annotations][ipv6]") {
+  CHECK_THAT(v6_refused("weft.io/subnet-v6", "2001:db8:1::/64"), Catch::Contains("outside network fd00:10:244::/56"));
+  CHECK_THAT(v6_refused("weft.io/subnet-v6", "fd00:10:244::/56"), Catch::Contains("it would cover other nodes"));
+  CHECK_THAT(v6_refused("weft.io/subnet-v6", "fd00:10:244:1::/64"), Catch::Contains("overlaps our own subnet"));
+  CHECK_THAT(v6_refused("weft.io/subnet-v6", "10.244.7.0/24"), Catch::Contains("weft.io/subnet-v6"));
+  CHECK_THAT(v6_refused("weft.io/subnet-v6", "fd00:10:244:7::1/64"), Catch::Contains("weft.io/subnet-v6"));
+  CHECK_THAT(v6_refused("weft.io/public-ipv6", "fe80::1"), Catch::Contains("link-local"));
+  CHECK_THAT(v6_refused("weft.io/public-ipv6", "::1"), Catch::Contains("not a unicast address"));
+  CHECK_THAT(v6_refused("weft.io/public-ipv6", "ff02::1"), Catch::Contains("not a unicast address"));
+  CHECK_THAT(v6_refused("weft.io/public-ipv6", "::ffff:192.0.2.7"), Catch::Contains("IPv4-mapped"));
+  CHECK_THAT(v6_refused("weft.io/public-ipv6", "fd00:10:244:7::5"), Catch::Contains("inside the cluster's IPv6"));
+  CHECK_THAT(v6_refused("weft.io/public-ipv6", "192.0.2.7"), Catch::Contains("weft.io/public-ipv6"));
+  CHECK_THAT(v6_refused("weft.io/backend-v6-data", R"({"VNI":1,"VtepMAC":"192.0.2.7"})"),
+             Catch::Contains("not a valid MAC"));
+  CHECK_THAT(v6_refused("weft.io/backend-v6-data", R"({"VNI":1,"VtepMAC":"01:00:5e:00:00:01"})"),
+             Catch::Contains("not a unicast MAC"));
+  CHECK_THAT(v6_refused("weft.io/backend-v6-data", R"({"VNI":2,"VtepMAC":"0e:8f:12:34:56:79"})"),
+             Catch::Contains("VNI 2, ours is 1"));
+  auto no_data = dual();
+  no_data.erase("weft.io/backend-v6-data");
+  auto r = parse_peer_v6(no_data, kKeys, dual_rules());
+  REQUIRE_FALSE(r);
+  CHECK_THAT(r.error(), Catch::Contains("no weft.io/backend-v6-data"));
+}
+
+TEST_CASE("a dual-stack lease publishes its v6 half, which peers parse back", "[annotations][ipv6]") {
+  Lease l;
+  l.subnet = pfx("10.244.7.0/24");
+  l.public_ip = *Ipv4Addr::parse("192.0.2.7");
+  l.vtep_mac = *Mac::parse("0e:8f:12:34:56:78");
+  BackendConfig b;
+  auto v4_patch = lease_patch(l, b, kKeys, 1767225600123);
+  CHECK_FALSE(v4_patch.count("weft.io/subnet-v6"));  // a v4-only lease leaves the v6 keys alone
+
+  l.subnet_v6 = weft::test::pfx6("fd00:10:244:7::/64");
+  l.vtep_mac_v6 = *Mac::parse("0e:8f:12:34:56:79");
+  l.public_ip_v6 = *Ipv6Addr::parse("2001:db8::7");
+  Annotations a;
+  for (const auto& [k, v] : lease_patch(l, b, kKeys, 1767225600123)) {
+    if (v) a[k] = *v;
+  }
+  auto half = parse_peer_v6(a, kKeys, dual_rules());
+  REQUIRE(half);
+  REQUIRE(half->has_value());
+  CHECK((*half)->subnet == *l.subnet_v6);
+  CHECK((*half)->vtep_mac == *l.vtep_mac_v6);
+  CHECK((*half)->public_ip == l.public_ip_v6);
+  auto own = parse_own(a, kKeys);
+  CHECK(own.subnet_v6 == l.subnet_v6);
+  CHECK(own.vtep_mac_v6 == l.vtep_mac_v6);
+  CHECK(own.public_ip_v6 == l.public_ip_v6);
+
+  l.public_ip_v6.reset();  // v6 over the v4 underlay: the old public-ipv6 is removed
+  CHECK_FALSE(lease_patch(l, b, kKeys, 1767225600123).at("weft.io/public-ipv6"));
 }

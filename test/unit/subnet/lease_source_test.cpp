@@ -8,6 +8,7 @@
 
 #include "fake_kube_client.hpp"
 #include "subnet/kube/kube_subnet_manager.hpp"
+#include "subnet/kube/lease_protocol.hpp"
 #include "test_util.hpp"
 
 using namespace weft;
@@ -219,4 +220,38 @@ TEST_CASE("the claim time is kept across restarts; a newcomer copying our subnet
   CHECK_THAT(owner->skipped_nodes(10).at("copier"), Catch::Contains("overlaps our own subnet"));
   m->stop();
   owner->stop();
+}
+
+TEST_CASE("the IPv6 podCIDR of a dual-stack node is taken only when it fits IPv6Network", "[lease][ipv6]") {
+  const auto dual = test::net_config(
+      R"({"Network":"10.244.0.0/16","EnableIPv6":true,"IPv6Network":"fd00:10:244::/56","IPv6SubnetLen":64})");
+  NodeInfo n;
+  n.name = "n1";
+  n.pod_cidrs = {"10.244.3.0/24", "fd00:10:244:3::/64"};
+  auto got = ipv6_pod_cidr(n, dual.ipv6);
+  REQUIRE(got);
+  REQUIRE(got->has_value());
+  CHECK((*got)->str() == "fd00:10:244:3::/64");
+  CHECK(ipv4_pod_cidr(n).value()->str() == "10.244.3.0/24");  // the v4 half is unchanged
+
+  n.pod_cidrs = {"10.244.3.0/24"};
+  REQUIRE(ipv6_pod_cidr(n, dual.ipv6));
+  CHECK_FALSE(ipv6_pod_cidr(n, dual.ipv6)->has_value());
+
+  n.pod_cidrs = {"10.244.3.0/24", "fd00:10:244:3::/64"};
+  auto v4_only = ipv6_pod_cidr(n, std::nullopt);  // a dual-stack controller, a v4-only weft
+  REQUIRE_FALSE(v4_only);
+  CHECK_THAT(v4_only.error(), Catch::Contains("does not enable IPv6"));
+  CHECK(ipv4_pod_cidr(n));  // and IPv4 carries on
+
+  n.pod_cidrs = {"10.244.3.0/24", "2001:db8:3::/64"};
+  auto outside = ipv6_pod_cidr(n, dual.ipv6);
+  REQUIRE_FALSE(outside);
+  CHECK_THAT(outside.error(), Catch::Contains("is not a /64 of IPv6Network fd00:10:244::/56"));
+  n.pod_cidrs = {"10.244.3.0/24", "fd00:10:244::/56"};
+  CHECK_FALSE(ipv6_pod_cidr(n, dual.ipv6));
+  n.pod_cidrs = {"10.244.3.0/24", "fd00:10:244:3::1/64"};
+  auto malformed = ipv6_pod_cidr(n, dual.ipv6);
+  REQUIRE_FALSE(malformed);
+  CHECK_THAT(malformed.error(), Catch::Contains("malformed podCIDR"));
 }

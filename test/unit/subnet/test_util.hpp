@@ -17,6 +17,14 @@ inline NetConfig net_config(const std::string& json) {
 
 inline FamilyConfig<Ipv4Addr> v4(const std::string& json) { return *net_config(json).ipv4; }
 
+inline FamilyConfig<Ipv6Addr> v6(const std::string& json) { return *net_config(json).ipv6; }
+
+inline Ipv6Prefix pfx6(const std::string& s) {
+  auto r = Ipv6Prefix::parse(s);
+  if (!r) FAIL(r.error());
+  return *r;
+}
+
 inline Ipv4Prefix pfx(const std::string& s) {
   auto r = Ipv4Prefix::parse(s);
   if (!r) FAIL(r.error());
