@@ -30,6 +30,7 @@ PeerCache::PeerCache(std::string own_name, AnnotationKeys keys, PeerRules rules,
       keys_(std::move(keys)),
       rules_(std::move(rules)),
       own_subnet_(std::exchange(rules_.own_subnet, std::nullopt)),
+      own_subnet_v6_(std::exchange(rules_.own_subnet_v6, std::nullopt)),
       own_rank_(own_rank) {}
 
 bool PeerCache::replace(const std::vector<NodeInfo>& nodes) {
@@ -65,10 +66,13 @@ bool PeerCache::upsert(const NodeInfo& node) {
   std::set<std::string> affected{name};
   if (auto c = candidates_.find(name); c != candidates_.end()) {
     affected.merge(overlapping(c->second.peer.subnet));
+    affected.merge(sharing_v6(c->second));
     index_remove(name, c->second.peer.subnet);
+    index_v6(name, c->second, false);
     candidates_.erase(c);
   }
   parse_error_.erase(name);
+  v6_parse_error_.erase(name);
   unjoined_.erase(name);
   if (!has_lease_annotations(a, keys_)) {  // not joined yet, or only claiming a subnet
     unjoined_.insert(name);
@@ -78,9 +82,19 @@ bool PeerCache::upsert(const NodeInfo& node) {
       spdlog::debug("node {} has no {} lease annotations yet (weftd not running there)", name, keys_.prefix);
     }
   } else if (auto peer = parse_peer(name, a, keys_, rules_)) {
+    if (auto v6 = parse_peer_v6(a, keys_, rules_); !v6) {
+      v6_parse_error_[name] = v6.error();
+    } else if (*v6) {
+      peer->subnet_v6 = (*v6)->subnet;
+      peer->vtep_mac_v6 = (*v6)->vtep_mac;
+      peer->public_ip_v6 = (*v6)->public_ip;
+    }
     affected.merge(overlapping(peer->subnet));
     index_add(name, peer->subnet);
-    candidates_.emplace(name, Candidate{std::move(*peer), claim_rank(node.creation_timestamp, a, keys_)});
+    Candidate c{std::move(*peer), claim_rank(node.creation_timestamp, a, keys_)};
+    affected.merge(sharing_v6(c));
+    index_v6(name, c, true);
+    candidates_.emplace(name, std::move(c));
   } else {
     parse_error_[name] = peer.error();
   }
@@ -92,10 +106,13 @@ bool PeerCache::remove(const std::string& name) {
   std::set<std::string> affected{name};
   if (auto c = candidates_.find(name); c != candidates_.end()) {
     index_remove(name, c->second.peer.subnet);
+    index_v6(name, c->second, false);
     affected.merge(overlapping(c->second.peer.subnet));
+    affected.merge(sharing_v6(c->second));
     candidates_.erase(c);
   }
   parse_error_.erase(name);
+  v6_parse_error_.erase(name);
   unjoined_.erase(name);
   return reconsider(affected);
 }
@@ -163,17 +180,75 @@ bool PeerCache::reconsider(const std::set<std::string>& names) {
     verdict(name, reason);
     auto cur = peers_.find(name);
     if (c != candidates_.end() && reason.empty()) {
-      if (cur == peers_.end() || !(cur->second == c->second.peer)) {
-        peers_[name] = c->second.peer;
+      Peer peer = c->second.peer;
+      auto why_not_v6 = v6_reason(name, c->second);
+      v6_verdict(name, why_not_v6);
+      if (!why_not_v6.empty()) {
+        peer.subnet_v6.reset();
+        peer.vtep_mac_v6.reset();
+        peer.public_ip_v6.reset();
+      }
+      if (cur == peers_.end() || !(cur->second == peer)) {
+        peers_[name] = std::move(peer);
         changed = true;
       }
-    } else if (cur != peers_.end()) {
-      peers_.erase(cur);
-      changed = true;
+    } else {
+      v6_verdict(name, "");  // not a peer at all: the v4 verdict says why
+      if (cur != peers_.end()) {
+        peers_.erase(cur);
+        changed = true;
+      }
     }
   }
   changed |= update_own_conflict();
   return changed;
+}
+
+void PeerCache::index_v6(const std::string& name, const Candidate& c, bool add) {
+  if (!c.peer.subnet_v6) return;
+  auto& names = by_subnet_v6_[*c.peer.subnet_v6];
+  if (add) {
+    names.insert(name);
+  } else {
+    names.erase(name);
+    if (names.empty()) by_subnet_v6_.erase(*c.peer.subnet_v6);
+  }
+}
+
+std::set<std::string> PeerCache::sharing_v6(const Candidate& c) const {
+  if (!c.peer.subnet_v6) return {};
+  auto it = by_subnet_v6_.find(*c.peer.subnet_v6);
+  return it == by_subnet_v6_.end() ? std::set<std::string>{} : it->second;
+}
+
+std::string PeerCache::v6_reason(const std::string& name, const Candidate& c) const {
+  if (auto e = v6_parse_error_.find(name); e != v6_parse_error_.end()) return e->second;
+  if (!c.peer.subnet_v6) return "";
+  const auto& subnet = *c.peer.subnet_v6;
+  if (own_subnet_v6_ && own_subnet_v6_->overlaps(subnet)) {
+    return "IPv6 subnet " + subnet.str() + " overlaps our own " + own_subnet_v6_->str();
+  }
+  std::string first;
+  for (const auto& other : sharing_v6(c)) {
+    if (other != name && earlier(other, name) && (first.empty() || earlier(other, first))) first = other;
+  }
+  if (first.empty()) return "";
+  return "IPv6 subnet " + subnet.str() + " is also node " + first + "'s, claimed at " +
+         when(candidates_.at(first).rank) + " (this one at " + when(c.rank) + "): the earlier claim keeps it";
+}
+
+void PeerCache::v6_verdict(const std::string& name, const std::string& reason) {
+  auto it = v6_skip_reason_.find(name);
+  if (reason.empty()) {
+    if (it != v6_skip_reason_.end()) {
+      if (known_.count(name)) spdlog::info("peer {}: its IPv6 half is valid again", name);
+      v6_skip_reason_.erase(it);
+    }
+    return;
+  }
+  if (it != v6_skip_reason_.end() && it->second == reason) return;
+  spdlog::warn("skip the IPv6 half of peer {} (its IPv4 routes stay): {}", name, reason);
+  v6_skip_reason_[name] = reason;
 }
 
 bool PeerCache::update_own_conflict() {

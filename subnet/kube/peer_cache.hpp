@@ -36,6 +36,9 @@ class PeerCache {
   std::size_t outranked() const { return outranked_.size(); }  // of those, Nodes whose subnet an earlier claim holds
   std::size_t unjoined() const { return unjoined_.size(); }    // Nodes without any lease annotation
   const std::map<std::string, std::string>& skip_reasons() const { return skip_reason_; }
+  // Peers routed over IPv4 whose IPv6 half is refused (bad v6 annotations, or a v6 subnet an
+  // earlier claim holds): they keep their v4 routes and get no v6 ones.
+  const std::map<std::string, std::string>& v6_skip_reasons() const { return v6_skip_reason_; }
   // Non-empty while a Node that claimed our subnet earlier holds it: every other node routes it
   // there and skips us. Says which Node, and how to fix it.
   const std::string& own_conflict() const { return own_conflict_; }
@@ -56,11 +59,16 @@ class PeerCache {
   bool reconsider(const std::set<std::string>& names);
   bool update_own_conflict();
   void verdict(const std::string& name, const std::string& reason);  // "" = valid
+  std::string v6_reason(const std::string& name, const Candidate& c) const;  // "" = the v6 half is routed
+  void v6_verdict(const std::string& name, const std::string& reason);
+  void index_v6(const std::string& name, const Candidate& c, bool add);
+  std::set<std::string> sharing_v6(const Candidate& c) const;  // candidates with the same v6 subnet
 
   std::string own_name_;
   AnnotationKeys keys_;
   PeerRules rules_;  // own_subnet cleared: the cache checks overlaps with us itself
   std::optional<Ipv4Prefix> own_subnet_;
+  std::optional<Ipv6Prefix> own_subnet_v6_;
   std::int64_t own_rank_;
   // Every other Node, with a fingerprint of its annotations: a Node's heartbeats (MODIFIED
   // events with the same annotations) are recognised without keeping the strings.
@@ -68,6 +76,11 @@ class PeerCache {
   std::map<std::string, Candidate> candidates_;            // individually valid
   std::map<std::string, std::string> parse_error_;         // individually invalid, with the reason
   std::map<Ipv4Prefix, std::set<std::string>> by_subnet_;  // candidates by subnet
+  // Candidates by IPv6 subnet: every accepted v6 subnet is one /IPv6SubnetLen, so two overlap
+  // only when equal.
+  std::map<Ipv6Prefix, std::set<std::string>> by_subnet_v6_;
+  std::map<std::string, std::string> v6_parse_error_;
+  std::map<std::string, std::string> v6_skip_reason_;
   PeerSet peers_;
   std::map<std::string, std::string> skip_reason_;
   std::set<std::string> outranked_;

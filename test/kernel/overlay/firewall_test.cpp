@@ -106,7 +106,7 @@ TEST_CASE("in a PID namespace of its own, the monitor still ignores our own tran
   CHECK(monitor.drain());
 }
 
-TEST_CASE("a changed spec replaces the table; other tables are left alone", "[firewall]") {
+TEST_CASE("a changed spec replaces the table, other tables are left alone", "[firewall]") {
   auto nft = weft::make_libnftables();
   Firewall fw(*nft);
   sh("nft add table ip other && nft add chain ip other c");

@@ -149,7 +149,7 @@ TEST_CASE("load names the file in its errors", "[netconf]") {
   CHECK_THAT(bad.error(), Catch::StartsWith(path) && Catch::Contains("\"SubnetLen\" is 8"));
 }
 
-TEST_CASE("SubnetSource picks where a node's subnet comes from; auto by default", "[netconf]") {
+TEST_CASE("SubnetSource picks where a node's subnet comes from, auto by default", "[netconf]") {
   CHECK(NetConfig::parse(R"({"Network":"10.244.0.0/16"})")->subnet_source == weft::SubnetSource::Auto);
   CHECK(NetConfig::parse(R"({"Network":"10.244.0.0/16","SubnetSource":"podCIDR"})")->subnet_source ==
         weft::SubnetSource::PodCidr);

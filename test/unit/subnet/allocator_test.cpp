@@ -20,7 +20,7 @@ TEST_CASE("a /22 of /24s has four subnets with SubnetMin at the network, three b
   CHECK(leasable_count(dflt) == 3);
 }
 
-TEST_CASE("taken prefixes of any length remove what they cover; outside ones are ignored", "[allocator]") {
+TEST_CASE("taken prefixes of any length remove what they cover, outside ones are ignored", "[allocator]") {
   auto net = v4(R"({"Network":"10.0.0.0/22","SubnetLen":24,"SubnetMin":"10.0.0.0"})");
   auto free = free_subnets(net, {pfx("10.0.2.0/23"), pfx("10.9.0.0/24"), pfx("10.0.0.128/25")});
   REQUIRE(free.size() == 1);

@@ -79,7 +79,7 @@ TEST_CASE("bad peer annotations are refused with the reason", "[annotations]") {
   CHECK_THAT(refused(a), Catch::Contains("no weft.io/public-ip"));
 }
 
-TEST_CASE("a Node without annotations has not joined; one with only a claim is not a peer yet", "[annotations]") {
+TEST_CASE("a Node without annotations has not joined, one with only a claim is not a peer yet", "[annotations]") {
   CHECK_FALSE(has_lease_annotations({}, kKeys));
   CHECK_FALSE(has_lease_annotations({{"other.io/subnet", "x"}}, kKeys));
   CHECK_THAT(refused({}), Catch::Contains("no weft.io/subnet"));
@@ -158,7 +158,7 @@ TEST_CASE("a subnet wider than SubnetLen never counts as taken for the allocator
   CHECK(taken.empty());
 }
 
-TEST_CASE("RFC3339 times parse to milliseconds and back; bad ones are refused", "[annotations][ownership]") {
+TEST_CASE("RFC3339 times parse to milliseconds and back, bad ones are refused", "[annotations][ownership]") {
   CHECK(parse_rfc3339_ms("1970-01-01T00:00:00Z") == 0);
   CHECK(parse_rfc3339_ms("2026-01-01T00:00:00Z") == 1767225600000);
   CHECK(parse_rfc3339_ms("2026-01-01T00:00:00.5Z") == 1767225600500);

@@ -96,7 +96,7 @@ TEST_CASE("a stop signal wakes a waiting thread at once", "[backoff]") {
   CHECK(idle.wait_for(milliseconds(1)));
 }
 
-TEST_CASE("a rotated token file is picked up; a vanished one keeps the last token", "[token]") {
+TEST_CASE("a rotated token file is picked up, a vanished one keeps the last token", "[token]") {
   auto path = (std::filesystem::temp_directory_path() / ("weft-token-" + std::to_string(::getpid()))).string();
   std::ofstream(path) << "first\n";
   TokenSource t("", path);

@@ -34,7 +34,7 @@ std::unique_ptr<KubeClient> client(const KubeApiServer& s, const std::string& to
 }
 }  // namespace
 
-TEST_CASE("client: get gives podCIDRs and addresses; list and watch are metadata-only", "[client]") {
+TEST_CASE("client: get gives podCIDRs and addresses, list and watch are metadata-only", "[client]") {
   KubeApiServer s;
   s.create_node("n1", "192.0.2.11", "10.244.3.0/24", {{"weft.io/subnet", "10.244.3.0/24"}, {"other.io/x", "y"}});
   auto c = client(s, s.weft_token());

@@ -69,7 +69,7 @@ TEST_CASE("a kubeconfig as kubectl writes it: current context, data fields", "[k
   CHECK_THAT(c->source, Catch::Contains("/etc/k/admin.conf") && Catch::Contains("kubernetes-admin@kubernetes"));
 }
 
-TEST_CASE("a named context; relative files resolve against the kubeconfig's directory", "[kubeconfig]") {
+TEST_CASE("a named context, relative files resolve against the kubeconfig's directory", "[kubeconfig]") {
   auto c = parse_kubeconfig(kKubectlYaml, "/etc/k/admin.conf", "test");
   REQUIRE(c);
   CHECK(c->server == "https://127.0.0.1:40123");

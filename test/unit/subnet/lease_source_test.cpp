@@ -189,7 +189,7 @@ TEST_CASE("a podCIDR of another length than SubnetLen is a clear error", "[lease
   CHECK_THAT(l.error(), Catch::Contains("/23") && Catch::Contains("--node-cidr-mask-size"));
 }
 
-TEST_CASE("the claim time is kept across restarts; a newcomer copying our subnet is told it is skipped",
+TEST_CASE("the claim time is kept across restarts, a newcomer copying our subnet is told it is skipped",
           "[lease][ownership]") {
   auto c = std::make_shared<Cluster>();
   c->add_node("owner");

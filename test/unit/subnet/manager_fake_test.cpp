@@ -232,7 +232,7 @@ TEST_CASE("fake: thirty managers racing never share a subnet", "[lease][fake]") 
   }
 }
 
-TEST_CASE("fake: list then watch; 410 gives exactly one relist; an ended watch resumes without one", "[watch][fake]") {
+TEST_CASE("fake: list then watch, 410 gives exactly one relist, an ended watch resumes without one", "[watch][fake]") {
   auto c = std::make_shared<Cluster>();
   c->add_node("me");
   c->add_node("a", peer_annotations("10.244.2.0/24"));
@@ -255,7 +255,7 @@ TEST_CASE("fake: list then watch; 410 gives exactly one relist; an ended watch r
   m->stop();
 }
 
-TEST_CASE("fake: errors are retried; stop() interrupts everything", "[watch][fake]") {
+TEST_CASE("fake: errors are retried, stop() interrupts everything", "[watch][fake]") {
   auto c = std::make_shared<Cluster>();
   c->add_node("me");
   for (int i = 0; i < 3; ++i) c->fail_next.push_back(ApiError{ApiErrorKind::Server, 500, "boom", {}});
@@ -285,7 +285,7 @@ TEST_CASE("fake: NetworkUnavailable is one attempt that reports its error", "[co
   CHECK_THAT(st.error(), Catch::Contains("NetworkUnavailable=True") && Catch::Contains("may not patch nodes/status"));
 }
 
-TEST_CASE("fake: the watch starts from the lease's last list; a node added in between is still seen", "[watch][fake]") {
+TEST_CASE("fake: the watch starts from the lease's last list, a node added in between is still seen", "[watch][fake]") {
   auto c = std::make_shared<Cluster>();
   c->add_node("me");
   c->add_node("a", peer_annotations("10.244.2.0/24"));

@@ -34,7 +34,7 @@ WatchEvent ev(WatchEventType t, NodeInfo n) { return WatchEvent{t, std::move(n)}
 
 }  // namespace
 
-TEST_CASE("peers come and go with their Nodes; our own Node is not a peer", "[peers]") {
+TEST_CASE("peers come and go with their Nodes, our own Node is not a peer", "[peers]") {
   auto c = cache();
   CHECK(c.replace({node("me", "10.244.1.0/24"), node("a", "10.244.2.0/24")}));
   CHECK(c.peers().size() == 1);
@@ -57,7 +57,7 @@ TEST_CASE("peers come and go with their Nodes; our own Node is not a peer", "[pe
   CHECK(c.unjoined() == 0);
 }
 
-TEST_CASE("bad peers are skipped with a reason; a fix brings them back", "[peers]") {
+TEST_CASE("bad peers are skipped with a reason, a fix brings them back", "[peers]") {
   auto c = cache();
   NodeInfo broken = node("x", "10.244.5.0/24", "zz:00:00:00:00:01");
   CHECK_FALSE(c.replace({broken}));
@@ -76,7 +76,7 @@ NodeInfo aged(const std::string& name, const std::string& subnet, int created, c
   return n;
 }
 
-TEST_CASE("a Node copying a peer's subnet is skipped; the established owner keeps its route", "[peers][ownership]") {
+TEST_CASE("a Node copying a peer's subnet is skipped, the established owner keeps its route", "[peers][ownership]") {
   // Issue #15, 1: a Node annotated with n2's subnet made n1 and n3 drop n2's route.
   auto c = cache();
   CHECK(c.replace({aged("n2", "10.244.8.0/24", 10, "2026-01-01T00:00:12Z"), aged("n3", "10.244.9.0/24", 11)}));
@@ -105,7 +105,7 @@ TEST_CASE("a Node copying a peer's subnet is skipped; the established owner keep
   CHECK(c.outranked() == 0);
 }
 
-TEST_CASE("when the owner leaves, the next claim in rank takes the subnet; ties go to the smaller name",
+TEST_CASE("when the owner leaves, the next claim in rank takes the subnet, ties go to the smaller name",
           "[peers][ownership]") {
   auto c = cache();
   c.replace({aged("a", "10.244.8.0/24", 5), aged("b", "10.244.8.0/24", 7), aged("c", "10.244.8.0/24", 6)});
@@ -161,4 +161,72 @@ TEST_CASE("five thousand peers arrive as single events without slowing down", "[
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
   CHECK(c.peers().size() == 5000);
   CHECK(ms < 3000);  // a loose guard against quadratic work; the benchmark has the real figure
+}
+
+namespace {
+
+PeerCache dual_cache() {
+  PeerRules r{test::v4(R"({"Network":"10.244.0.0/16"})"), "vxlan", 1, pfx("10.244.1.0/24"), std::nullopt, std::nullopt};
+  r.network_v6 = test::v6(R"({"Network":"10.244.0.0/16","EnableIPv6":true,"IPv6Network":"fd00:10:244::/56"})");
+  r.own_subnet_v6 = test::pfx6("fd00:10:244:1::/64");
+  return PeerCache("me", kKeys, r, 1767225600000);
+}
+
+NodeInfo dual_node(const std::string& name, const std::string& subnet, const std::string& subnet_v6, int created = 1) {
+  NodeInfo n = node(name, subnet, "0e:00:00:00:00:01", created);
+  n.annotations["weft.io/subnet-v6"] = subnet_v6;
+  n.annotations["weft.io/backend-v6-data"] = R"({"VNI":1,"VtepMAC":"0e:00:00:00:06:01"})";
+  return n;
+}
+
+}  // namespace
+
+TEST_CASE("a dual-stack peer carries its IPv6 half, a bad one costs only its v6 routes", "[peers][ipv6]") {
+  auto c = dual_cache();
+  CHECK(c.replace({dual_node("a", "10.244.2.0/24", "fd00:10:244:2::/64")}));
+  REQUIRE(c.peers().count("a"));
+  CHECK(c.peers().at("a").subnet_v6 == test::pfx6("fd00:10:244:2::/64"));
+  CHECK(c.peers().at("a").vtep_mac_v6->str() == "0e:00:00:00:06:01");
+  CHECK_FALSE(c.peers().at("a").public_ip_v6);
+
+  // Outside the v6 network: still a v4 peer, no v6 half, and the reason is kept.
+  CHECK(c.apply(ev(WatchEventType::Modified, dual_node("a", "10.244.2.0/24", "2001:db8:2::/64"))));
+  REQUIRE(c.peers().count("a"));
+  CHECK_FALSE(c.peers().at("a").subnet_v6);
+  CHECK(c.skipped() == 0);
+  REQUIRE(c.v6_skip_reasons().count("a"));
+  CHECK_THAT(c.v6_skip_reasons().at("a"), Catch::Contains("outside network fd00:10:244::/56"));
+
+  // Over our own v6 subnet.
+  // The peer set is unchanged (its v6 half was already off); only the reason differs.
+  CHECK_FALSE(c.apply(ev(WatchEventType::Modified, dual_node("a", "10.244.2.0/24", "fd00:10:244:1::/64"))));
+  CHECK_THAT(c.v6_skip_reasons().at("a"), Catch::Contains("overlaps our own"));
+  CHECK_FALSE(c.peers().at("a").subnet_v6);
+
+  // Fixed: the v6 half comes back and the reason goes.
+  CHECK(c.apply(ev(WatchEventType::Modified, dual_node("a", "10.244.2.0/24", "fd00:10:244:2::/64"))));
+  CHECK(c.peers().at("a").subnet_v6);
+  CHECK(c.v6_skip_reasons().empty());
+}
+
+TEST_CASE("two peers claiming one IPv6 subnet: the earlier claim keeps it", "[peers][ipv6]") {
+  auto c = dual_cache();
+  CHECK(c.replace({dual_node("old", "10.244.2.0/24", "fd00:10:244:2::/64", 1),
+                   dual_node("new", "10.244.3.0/24", "fd00:10:244:2::/64", 5)}));
+  CHECK(c.peers().at("old").subnet_v6);
+  CHECK(c.peers().count("new"));  // its v4 half is its own
+  CHECK_FALSE(c.peers().at("new").subnet_v6);
+  CHECK_THAT(c.v6_skip_reasons().at("new"), Catch::Contains("is also node old's") && Catch::Contains("earlier claim"));
+  // The owner leaves: the newcomer's v6 half is routed.
+  CHECK(c.apply(ev(WatchEventType::Deleted, dual_node("old", "10.244.2.0/24", "fd00:10:244:2::/64", 1))));
+  CHECK(c.peers().at("new").subnet_v6 == test::pfx6("fd00:10:244:2::/64"));
+  CHECK(c.v6_skip_reasons().empty());
+}
+
+TEST_CASE("a v4-only weft ignores the v6 annotations of dual-stack peers", "[peers][ipv6]") {
+  auto c = cache();
+  CHECK(c.replace({dual_node("a", "10.244.2.0/24", "fd00:10:244:2::/64")}));
+  REQUIRE(c.peers().count("a"));
+  CHECK_FALSE(c.peers().at("a").subnet_v6);
+  CHECK(c.v6_skip_reasons().empty());
 }

@@ -31,7 +31,7 @@ int stat(const KubeApiServer& s, const char* key) { return s.stats().at(key).get
 
 }  // namespace
 
-TEST_CASE("watch: list then watch sees add, modify and delete; bad peers are skipped", "[watch]") {
+TEST_CASE("watch: list then watch sees add, modify and delete, bad peers are skipped", "[watch]") {
   KubeApiServer s;
   s.create_node("me");
   s.create_node("a", "192.0.2.2", "", peer_annotations("10.244.2.0/24"));
