@@ -48,7 +48,7 @@ Result<Vtep> VxlanBackend::ensure_device(const VtepSpec& spec) {
 }
 
 Result<Vtep> VxlanBackend::ensure_device_v6(VtepSpec spec) {
-  if (!network_v6_) return fail("the IPv6 VTEP is only for a backend with an IPv6 network (none configured)");
+  if (!network_v6_) return fail("no IPv6 network configured: the IPv6 VTEP is only made for a dual-stack backend");
   spec.ipv6 = true;
   auto port = [](const VtepSpec& s) { return s.port == 0 ? 8472 : s.port; };
   if (!spec.local_ip6 && spec_ && spec_->vni == spec.vni && port(*spec_) == port(spec)) {
