@@ -77,7 +77,7 @@ TEST_CASE("an IPv4-only peer has no IPv6 entries", "[diff][ipv6]") {
   CHECK(want6({no_mac}).peers.empty());
 }
 
-TEST_CASE("IPv6 diff: a new peer gets neighbor and FDB entry before its route; a matching kernel gets nothing",
+TEST_CASE("IPv6 diff: a new peer gets neighbor and FDB entry before its route, a matching kernel nothing",
           "[diff][ipv6]") {
   const Peer p2 = dual("node2", 2);
   auto e = *peer_entries_v6(p2, kVtep6);
@@ -96,7 +96,7 @@ TEST_CASE("IPv6 diff: a departed peer's route goes first, its neighbor and FDB e
                                                                  remove(Phase::remove_neighbors, *e3.fdb)});
 }
 
-TEST_CASE("IPv6 diff: a changed public IPv6 or MAC is rewritten in place; a route without metric 1024 is replaced",
+TEST_CASE("IPv6 diff: a changed public IPv6 or MAC is rewritten in place, a route without metric 1024 replaced",
           "[diff][ipv6]") {
   Peer p2 = dual("node2", 2);
   ActualState6 kernel = have6({p2});
@@ -224,7 +224,8 @@ TEST_CASE("an IPv6 VTEP over the IPv4 underlay with the IPv4 VTEP's VNI and port
   CHECK(nl.get_link("weft-v6.2").value()->vxlan->local == ip("192.0.2.1"));
 }
 
-TEST_CASE("reconcile programs IPv4 and IPv6 peers on their own VTEPs; a second one writes nothing", "[backend][ipv6]") {
+TEST_CASE("reconcile programs IPv4 and IPv6 peers on their own VTEPs, and a second one writes nothing",
+          "[backend][ipv6]") {
   DualNode n;
   n.start();
   Peer v4only = peer("node4", "10.244.4.0/24", "192.0.2.4", "0e:00:00:00:00:04");
@@ -266,12 +267,15 @@ TEST_CASE("reconcile restores hand-deleted IPv6 entries and removes stale ones, 
                 [&](const FdbEntry& f) { return f.ifindex == n.vtep6.ifindex && f.mac == *dual("x", 2).vtep_mac_v6; });
   k.routes6.push_back({prefix6("fd10:244:0:9::/64"), ip6("fd10:244:0:9::"), n.vtep6.ifindex, true, 1024});
   k.neighbors6.push_back({n.vtep6.ifindex, ip6("fd10:244:0:9::"), mac("0e:00:00:00:06:09"), true});
+  const Route6 own_prefix_route{prefix6("fd10:244:0:1::/128"), {}, n.vtep6.ifindex, false, 256, 2};  // the kernel's
+  k.routes6.push_back(own_prefix_route);
   auto r = n.reconcile(peers);
   REQUIRE(r.ok());
   CHECK(r.entries_set == 3);
   CHECK(r.entries_removed == 2);
   CHECK(k.neighbors6.size() == 2);
-  CHECK(k.routes6.size() == 2);
+  CHECK(k.routes6.size() == 3);
+  CHECK(std::count(k.routes6.begin(), k.routes6.end(), own_prefix_route) == 1);
   CHECK(std::make_tuple(k.neighbors, k.routes) == v4_before);
   CHECK(n.reconcile(peers).writes == 0);
 }
