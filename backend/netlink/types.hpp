@@ -143,10 +143,12 @@ struct KernelEvent {
   Kind kind = Kind::overflow;
   bool deleted = false;
   int ifindex = 0;
-  std::optional<Ipv4Prefix> dst;  // routes
-  std::uint8_t protocol = 0;      // routes
-  bool own = false;               // caused by a write of this Netlink instance
-  std::string text;               // for logs, e.g. "route 10.244.2.0/24 dev #5 deleted"
+  std::optional<Ipv4Prefix> dst;                  // routes
+  std::uint8_t protocol = 0;                      // routes
+  bool own = false;                               // caused by a write of this Netlink instance
+  std::string text;                               // for logs, e.g. "route 10.244.2.0/24 dev #5 deleted"
+  bool ipv6 = false;                              // an IPv6 address, neighbor or route (dst6 for routes)
+  std::optional<Ipv6Prefix> dst6 = std::nullopt;  // IPv6 routes
 };
 
 template <class Ip>

@@ -162,10 +162,20 @@ std::optional<KernelChange> VxlanBackend::relevant(const KernelEvent& e) const {
   if (e.own) return std::nullopt;  // our own write coming back
   const int vtep = watched_ifindex_.load(std::memory_order_relaxed);
   if (vtep == 0) return std::nullopt;
-  const int vtep6 = watched_ifindex6_.load(std::memory_order_relaxed);
-  bool ours = e.ifindex == vtep || (vtep6 != 0 && e.ifindex == vtep6);
-  if (e.kind == KernelEvent::Kind::route) {
+  const int vtep6 = watched_ifindex6_.load(std::memory_order_relaxed);  // 0 without an IPv6 network
+  bool ours = false;
+  if (e.ipv6) {  // IPv6 addresses, neighbors and routes concern weft-v6.<VNI> only
+    if (vtep6 == 0) return std::nullopt;
+    ours = e.ifindex == vtep6;
+    if (e.kind == KernelEvent::Kind::route) {
+      ours = e.dst6 && network_v6_->contains(*e.dst6) && (e.ifindex == vtep6 || e.protocol == kWeftRouteProtocol);
+    }
+  } else if (e.kind == KernelEvent::Kind::route) {
     ours = e.dst && network_.contains(*e.dst) && (e.ifindex == vtep || e.protocol == kWeftRouteProtocol);
+  } else if (e.kind == KernelEvent::Kind::link || e.kind == KernelEvent::Kind::fdb) {
+    ours = e.ifindex == vtep || (vtep6 != 0 && e.ifindex == vtep6);
+  } else {
+    ours = e.ifindex == vtep;
   }
   if (!ours) return std::nullopt;
   return KernelChange{e.kind, e.text};

@@ -5,10 +5,12 @@
 
 #include "backend/netlink/netlink_impl.hpp"
 #include "backend/vxlan/vxlan_backend.hpp"
+#include "test/kernel/backend/repair_loop.hpp"
 #include "test/support/netns.hpp"
 
 using namespace weft;
 using weft::test::Netns;
+using weft::test::RepairLoop;
 
 namespace {
 
@@ -226,4 +228,41 @@ TEST_CASE("vxlan6: the IPv6 overlay over the IPv4 underlay (weft-v6.2, FDB to th
   CHECK(t.a.pings("fd10:244:0:2::", "-6"));
   CHECK(t.a.pings("10.244.2.0"));
   CHECK(t.a.backend->reconcile(t.peers_of_a).writes == 0);
+}
+
+TEST_CASE("vxlan6: hand damage to IPv6 entries is noticed through notifications and repaired", "[vxlan][ipv6]") {
+  TwoDualNodes t;
+  RepairLoop loop(*t.a.backend, t.peers_of_a);
+  REQUIRE(loop.started());
+  const std::string mac_b6 = t.b.vtep6.mac.str();
+  std::string damage;
+  std::function<bool()> repaired;
+  SECTION("the route") {
+    damage = "ip -6 route del fd10:244:0:2::/64 dev weft-v6.1";
+    repaired = [&] { return t.a.v6_routes().find("fd10:244:0:2::/64 via") != std::string::npos; };
+  }
+  SECTION("the neighbor entry") {
+    damage = "ip -6 neigh del fd10:244:0:2:: dev weft-v6.1";
+    repaired = [&] { return t.a.v6_neighbors().find("fd10:244:0:2::") != std::string::npos; };
+  }
+  SECTION("the FDB entry") {
+    damage = "bridge fdb del " + mac_b6 + " dev weft-v6.1 dst fd0a::2 self";
+    repaired = [&] { return t.a.fdb().find(mac_b6) != std::string::npos; };
+  }
+  SECTION("the VTEP address") {
+    damage = "ip -6 addr del fd10:244:0:1::/128 dev weft-v6.1";
+    repaired = [&] {
+      return t.a.ns.output("ip -6 addr show dev weft-v6.1").find("fd10:244:0:1::/128") != std::string::npos;
+    };
+  }
+  SECTION("the device") {
+    damage = "ip link del weft-v6.1";
+    repaired = [&] { return t.a.v6_routes().find("fd10:244:0:2::/64 via") != std::string::npos; };
+  }
+  REQUIRE(repaired());
+  REQUIRE(t.a.ns.exec(damage) == 0);
+  REQUIRE_FALSE(repaired());
+  INFO("after: " << damage);
+  CHECK(loop.run_until(repaired, std::chrono::milliseconds(2000)));
+  CHECK(t.a.pings("fd10:244:0:2::", "-6"));
 }

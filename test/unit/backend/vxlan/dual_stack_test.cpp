@@ -291,3 +291,52 @@ TEST_CASE("set_lease with an IPv6 network needs the lease's IPv6 subnet inside i
   l.subnet_v6.reset();
   CHECK_FALSE(n.backend.set_lease(l));
 }
+
+TEST_CASE("the monitor passes on IPv6 changes on weft-v6.<VNI> and inside the IPv6 network, nothing else",
+          "[backend][ipv6]") {
+  DualNode n;
+  n.start();
+  std::vector<KernelChange> posted;
+  REQUIRE(n.backend.watch([&](const KernelChange& c) { posted.push_back(c); }));
+  using K = KernelEvent::Kind;
+  auto event6 = [](K kind, int ifindex, std::optional<Ipv6Prefix> dst6 = std::nullopt, std::uint8_t proto = 3) {
+    KernelEvent e{kind, true, ifindex, std::nullopt, proto, false, "x"};
+    e.ipv6 = true;
+    e.dst6 = dst6;
+    return e;
+  };
+  const int vtep6 = n.vtep6.ifindex;
+  n.nl.emit(event6(K::route, vtep6, prefix6("fd10:244:0:2::/64")));                           // deleted by hand
+  n.nl.emit(event6(K::route, n.underlay, prefix6("fd10:244:0:5::/64"), kWeftRouteProtocol));  // weft's elsewhere
+  n.nl.emit(event6(K::neighbor, vtep6));
+  n.nl.emit(event6(K::address, vtep6));
+  n.nl.emit(KernelEvent{K::fdb, true, vtep6, std::nullopt, 0, false, "x"});
+  n.nl.emit(KernelEvent{K::link, true, vtep6, std::nullopt, 0, false, "x"});
+  CHECK(posted.size() == 6);
+
+  posted.clear();
+  n.nl.emit(event6(K::route, vtep6, prefix6("fd99::/64")));                // outside the IPv6 network
+  n.nl.emit(event6(K::route, n.underlay, prefix6("fd10:244:0:50::/64")));  // someone else's
+  n.nl.emit(event6(K::address, n.vtep.ifindex));                           // weft.1's link-local address
+  n.nl.emit(event6(K::neighbor, n.underlay));
+  n.nl.emit(KernelEvent{K::neighbor, true, vtep6, std::nullopt, 0, false, "x"});  // ARP on the IPv6 VTEP
+  CHECK(posted.empty());
+}
+
+TEST_CASE("without an IPv6 network, IPv6 changes never wake the backend", "[backend][ipv6]") {
+  FakeNetlink nl;
+  int underlay = nl.add_underlay("eth0", ip("192.0.2.1"), 24);
+  VxlanBackend backend{nl, kNetwork, false};
+  VtepSpec s;
+  s.local_ip = ip("192.0.2.1");
+  s.underlay_ifindex = underlay;
+  auto v = backend.ensure_device(s);
+  REQUIRE(v);
+  KernelEvent address{KernelEvent::Kind::address, false, v->ifindex, std::nullopt, 0, false, "x"};
+  address.ipv6 = true;  // the kernel's fe80:: on weft.1
+  CHECK_FALSE(backend.relevant(address));
+  KernelEvent route{KernelEvent::Kind::route, true, v->ifindex, std::nullopt, kWeftRouteProtocol, false, "x"};
+  route.ipv6 = true;
+  route.dst6 = prefix6("fd10:244:0:2::/64");
+  CHECK_FALSE(backend.relevant(route));
+}
