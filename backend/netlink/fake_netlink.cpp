@@ -127,6 +127,9 @@ Status FakeNetlink::delete_link(int ifindex) {
   erase_if_any(state_.neighbors, [&](const Neighbor& n) { return n.ifindex == ifindex; });
   erase_if_any(state_.fdb, [&](const FdbEntry& f) { return f.ifindex == ifindex; });
   erase_if_any(state_.routes, [&](const Route& r) { return r.ifindex == ifindex; });
+  erase_if_any(state_.addresses6, [&](const Address6& a) { return a.ifindex == ifindex; });
+  erase_if_any(state_.neighbors6, [&](const Neighbor6& n) { return n.ifindex == ifindex; });
+  erase_if_any(state_.routes6, [&](const Route6& r) { return r.ifindex == ifindex; });
   return ok_status();
 }
 
@@ -152,6 +155,22 @@ Result<std::vector<FdbEntry>> FakeNetlink::dump_fdb(int ifindex) {
 }
 
 Result<std::vector<Route>> FakeNetlink::dump_routes() { return state_.routes; }
+
+Result<std::vector<Address6>> FakeNetlink::dump_addresses6(int ifindex) {
+  std::vector<Address6> out;
+  std::copy_if(state_.addresses6.begin(), state_.addresses6.end(), std::back_inserter(out),
+               [&](const Address6& a) { return a.ifindex == ifindex; });
+  return out;
+}
+
+Result<std::vector<Neighbor6>> FakeNetlink::dump_neighbors6(int ifindex) {
+  std::vector<Neighbor6> out;
+  std::copy_if(state_.neighbors6.begin(), state_.neighbors6.end(), std::back_inserter(out),
+               [&](const Neighbor6& n) { return n.ifindex == ifindex; });
+  return out;
+}
+
+Result<std::vector<Route6>> FakeNetlink::dump_routes6() { return state_.routes6; }
 
 Result<RouteLookup> FakeNetlink::lookup_route(Ipv4Addr dst) {
   std::optional<RouteLookup> best;
@@ -193,52 +212,73 @@ std::vector<Status> FakeNetlink::write(std::span<const Write> writes) {
 
 Status FakeNetlink::apply(const Write& w) {
   const bool upsert = w.action == WriteAction::upsert;
-  if (const auto* a = std::get_if<Address>(&w.object)) {
-    if (upsert && !has_link(a->ifindex)) return no_device(a->ifindex);
-    erase_if_any(state_.addresses, [&](const Address& x) { return x.ifindex == a->ifindex && x.ip == a->ip; });
-    if (upsert) state_.addresses.push_back(*a);
-  } else if (const auto* n = std::get_if<Neighbor>(&w.object)) {
-    if (upsert && !has_link(n->ifindex)) return no_device(n->ifindex);
-    erase_if_any(state_.neighbors, [&](const Neighbor& x) { return x.ifindex == n->ifindex && x.ip == n->ip; });
-    if (upsert) state_.neighbors.push_back({n->ifindex, n->ip, n->mac, true});
-  } else if (const auto* f = std::get_if<FdbEntry>(&w.object)) {
-    auto same_mac = [&](const FdbEntry& x) { return x.ifindex == f->ifindex && x.mac == f->mac; };
-    if (!upsert) {
-      erase_if_any(state_.fdb,
-                   [&](const FdbEntry& x) { return same_mac(x) && (f->dst.is_unspecified() || x.dst == f->dst); });
-      return ok_status();
-    }
-    if (!has_link(f->ifindex)) return no_device(f->ifindex);
-    auto it = std::find_if(state_.fdb.begin(), state_.fdb.end(), same_mac);
-    bool present = std::any_of(state_.fdb.begin(), state_.fdb.end(),
-                               [&](const FdbEntry& x) { return same_mac(x) && x.dst == f->dst; });
-    if (present) {
-      for (auto& x : state_.fdb) {
-        if (same_mac(x) && x.dst == f->dst) x.permanent = true;
-      }
-      return ok_status();
-    }
-    if (it != state_.fdb.end()) {
-      it->dst = f->dst;  // NLM_F_REPLACE rewrites the first remote
-      it->permanent = true;
-    } else {
-      state_.fdb.push_back(*f);
-    }
-  } else if (const auto* r = std::get_if<Route>(&w.object)) {
-    if (!upsert) {
-      auto it = std::find_if(state_.routes.begin(), state_.routes.end(), [&](const Route& x) {
-        return x.dst == r->dst && x.ifindex == r->ifindex && (r->priority == 0 || x.priority == r->priority);
-      });
-      if (it != state_.routes.end()) state_.routes.erase(it);
-      return ok_status();
-    }
-    if (!has_link(r->ifindex)) return no_device(r->ifindex);
-    erase_if_any(state_.routes, [&](const Route& x) { return x.dst == r->dst && x.priority == r->priority; });
-    Route stored = *r;
-    stored.unicast = true;
-    stored.multipath = false;
-    state_.routes.push_back(stored);
+  if (const auto* a = std::get_if<Address>(&w.object)) return apply_address(*a, upsert, state_.addresses);
+  if (const auto* a = std::get_if<Address6>(&w.object)) return apply_address(*a, upsert, state_.addresses6);
+  if (const auto* n = std::get_if<Neighbor>(&w.object)) return apply_neighbor(*n, upsert, state_.neighbors);
+  if (const auto* n = std::get_if<Neighbor6>(&w.object)) return apply_neighbor(*n, upsert, state_.neighbors6);
+  if (const auto* f = std::get_if<FdbEntry>(&w.object)) return apply_fdb(*f, upsert);
+  if (const auto* r = std::get_if<Route>(&w.object)) return apply_route(*r, upsert, state_.routes);
+  if (const auto* r = std::get_if<Route6>(&w.object)) return apply_route(*r, upsert, state_.routes6);
+  return ok_status();
+}
+
+template <class Ip>
+Status FakeNetlink::apply_address(const BasicAddress<Ip>& a, bool upsert, std::vector<BasicAddress<Ip>>& table) {
+  if (upsert && !has_link(a.ifindex)) return no_device(a.ifindex);
+  erase_if_any(table, [&](const BasicAddress<Ip>& x) { return x.ifindex == a.ifindex && x.ip == a.ip; });
+  if (upsert) table.push_back(a);
+  return ok_status();
+}
+
+template <class Ip>
+Status FakeNetlink::apply_neighbor(const BasicNeighbor<Ip>& n, bool upsert, std::vector<BasicNeighbor<Ip>>& table) {
+  if (upsert && !has_link(n.ifindex)) return no_device(n.ifindex);
+  erase_if_any(table, [&](const BasicNeighbor<Ip>& x) { return x.ifindex == n.ifindex && x.ip == n.ip; });
+  if (upsert) table.push_back({n.ifindex, n.ip, n.mac, true});
+  return ok_status();
+}
+
+Status FakeNetlink::apply_fdb(const FdbEntry& f, bool upsert) {
+  auto same_mac = [&](const FdbEntry& x) { return x.ifindex == f.ifindex && x.mac == f.mac; };
+  if (!upsert) {
+    erase_if_any(state_.fdb,
+                 [&](const FdbEntry& x) { return same_mac(x) && (f.dst.is_unspecified() || x.dst == f.dst); });
+    return ok_status();
   }
+  if (!has_link(f.ifindex)) return no_device(f.ifindex);
+  auto it = std::find_if(state_.fdb.begin(), state_.fdb.end(), same_mac);
+  bool present = std::any_of(state_.fdb.begin(), state_.fdb.end(),
+                             [&](const FdbEntry& x) { return same_mac(x) && x.dst == f.dst; });
+  if (present) {
+    for (auto& x : state_.fdb) {
+      if (same_mac(x) && x.dst == f.dst) x.permanent = true;
+    }
+    return ok_status();
+  }
+  if (it != state_.fdb.end()) {
+    it->dst = f.dst;  // NLM_F_REPLACE rewrites the first remote
+    it->permanent = true;
+  } else {
+    state_.fdb.push_back(f);
+  }
+  return ok_status();
+}
+
+template <class Ip>
+Status FakeNetlink::apply_route(const BasicRoute<Ip>& r, bool upsert, std::vector<BasicRoute<Ip>>& table) {
+  if (!upsert) {
+    auto it = std::find_if(table.begin(), table.end(), [&](const BasicRoute<Ip>& x) {
+      return x.dst == r.dst && x.ifindex == r.ifindex && (r.priority == 0 || x.priority == r.priority);
+    });
+    if (it != table.end()) table.erase(it);
+    return ok_status();
+  }
+  if (!has_link(r.ifindex)) return no_device(r.ifindex);
+  erase_if_any(table, [&](const BasicRoute<Ip>& x) { return x.dst == r.dst && x.priority == r.priority; });
+  BasicRoute<Ip> stored = r;
+  stored.unicast = true;
+  stored.multipath = false;
+  table.push_back(stored);
   return ok_status();
 }
 

@@ -19,6 +19,9 @@ struct FakeKernelState {
   std::vector<Neighbor> neighbors;
   std::vector<FdbEntry> fdb;
   std::vector<Route> routes;  // the main table
+  std::vector<Address6> addresses6;
+  std::vector<Neighbor6> neighbors6;
+  std::vector<Route6> routes6;  // the IPv6 main table
   int next_ifindex = 100;
 };
 
@@ -47,6 +50,9 @@ class FakeNetlink final : public Netlink {
   Result<std::vector<Neighbor>> dump_neighbors(int ifindex) override;
   Result<std::vector<FdbEntry>> dump_fdb(int ifindex) override;
   Result<std::vector<Route>> dump_routes() override;
+  Result<std::vector<Address6>> dump_addresses6(int ifindex) override;
+  Result<std::vector<Neighbor6>> dump_neighbors6(int ifindex) override;
+  Result<std::vector<Route6>> dump_routes6() override;
   Result<RouteLookup> lookup_route(Ipv4Addr dst) override;
   std::vector<Status> write(std::span<const Write> writes) override;
   Result<std::unique_ptr<Subscription>> subscribe(EventHandler on_event) override;
@@ -55,6 +61,13 @@ class FakeNetlink final : public Netlink {
  private:
   struct Handlers;
   Status apply(const Write& w);
+  template <class Ip>
+  Status apply_address(const BasicAddress<Ip>& a, bool upsert, std::vector<BasicAddress<Ip>>& table);
+  template <class Ip>
+  Status apply_neighbor(const BasicNeighbor<Ip>& n, bool upsert, std::vector<BasicNeighbor<Ip>>& table);
+  Status apply_fdb(const FdbEntry& f, bool upsert);
+  template <class Ip>
+  Status apply_route(const BasicRoute<Ip>& r, bool upsert, std::vector<BasicRoute<Ip>>& table);
   bool has_link(int ifindex) const { return state_.links.count(ifindex) != 0; }
 
   FakeKernelState state_;

@@ -38,11 +38,15 @@ class Netlink {
   virtual Status set_link(int ifindex, int mtu, bool up) = 0;  // mtu 0: leave as is
   virtual Status delete_link(int ifindex) = 0;
 
-  // Dumps (reads, not writes). Routes: the IPv4 main table, every device.
+  // Dumps (reads, not writes). Routes: the IPv4 main table, every device. The *6 ones are
+  // the IPv6 counterparts; FDB entries come with either family of remote.
   virtual Result<std::vector<Address>> dump_addresses(int ifindex) = 0;
   virtual Result<std::vector<Neighbor>> dump_neighbors(int ifindex) = 0;
   virtual Result<std::vector<FdbEntry>> dump_fdb(int ifindex) = 0;
   virtual Result<std::vector<Route>> dump_routes() = 0;
+  virtual Result<std::vector<Address6>> dump_addresses6(int ifindex) = 0;
+  virtual Result<std::vector<Neighbor6>> dump_neighbors6(int ifindex) = 0;
+  virtual Result<std::vector<Route6>> dump_routes6() = 0;
   // The route the kernel would take to dst (no gateway: directly reachable).
   virtual Result<RouteLookup> lookup_route(Ipv4Addr dst) = 0;
 

@@ -141,6 +141,37 @@ Result<std::vector<Route>> NetlinkImpl::dump_routes() {
   return out;
 }
 
+Result<std::vector<Address6>> NetlinkImpl::dump_addresses6(int ifindex) {
+  std::vector<Address6> out;
+  Status st = dump(*channel_, RTM_GETADDR, AF_INET6, "IPv6 addresses", [&](nlmsghdr* h) {
+    if (h->nlmsg_type != RTM_NEWADDR) return;
+    if (auto a = nl::parse_address6(h); a && a->ifindex == ifindex) out.push_back(*a);
+  });
+  if (!st) return st.take_error();
+  return out;
+}
+
+Result<std::vector<Neighbor6>> NetlinkImpl::dump_neighbors6(int ifindex) {
+  std::vector<Neighbor6> out;
+  Status st = dump(*channel_, RTM_GETNEIGH, AF_INET6, "IPv6 neighbors", [&](nlmsghdr* h) {
+    if (h->nlmsg_type != RTM_NEWNEIGH) return;
+    if (auto n = nl::parse_neighbor6(h); n && n->ifindex == ifindex) out.push_back(*n);
+  });
+  if (!st) return st.take_error();
+  return out;
+}
+
+Result<std::vector<Route6>> NetlinkImpl::dump_routes6() {
+  std::vector<Route6> out;
+  Status st = dump(*channel_, RTM_GETROUTE, AF_INET6, "IPv6 routes", [&](nlmsghdr* h) {
+    if (h->nlmsg_type != RTM_NEWROUTE) return;
+    std::uint32_t table = 0;
+    if (auto r = nl::parse_route6(h, &table); r && table == RT_TABLE_MAIN) out.push_back(*r);
+  });
+  if (!st) return st.take_error();
+  return out;
+}
+
 Result<RouteLookup> NetlinkImpl::lookup_route(Ipv4Addr dst) {
   nl::MsgPtr msg = nl::build_route_get(dst);
   if (!msg) return fail("netlink: cannot encode a route lookup for " + dst.str());

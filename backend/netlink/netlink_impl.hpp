@@ -34,6 +34,9 @@ class NetlinkImpl final : public Netlink {
   Result<std::vector<Neighbor>> dump_neighbors(int ifindex) override;
   Result<std::vector<FdbEntry>> dump_fdb(int ifindex) override;
   Result<std::vector<Route>> dump_routes() override;
+  Result<std::vector<Address6>> dump_addresses6(int ifindex) override;
+  Result<std::vector<Neighbor6>> dump_neighbors6(int ifindex) override;
+  Result<std::vector<Route6>> dump_routes6() override;
   Result<RouteLookup> lookup_route(Ipv4Addr dst) override;
 
   std::vector<Status> write(std::span<const Write> writes) override;

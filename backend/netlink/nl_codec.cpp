@@ -11,7 +11,9 @@
 #include <netlink/route/nexthop.h>
 #include <sys/socket.h>
 
+#include <array>
 #include <cstring>
+#include <type_traits>
 
 namespace weft::nl {
 namespace {
@@ -23,6 +25,22 @@ AddrPtr ipv4(Ipv4Addr ip, int prefix_len = 32) {
   AddrPtr a(nl_addr_build(AF_INET, &be, sizeof be));
   if (a) nl_addr_set_prefixlen(a.get(), prefix_len);
   return a;
+}
+
+AddrPtr ipv6(Ipv6Addr ip, int prefix_len = 128) {
+  const auto bytes = ip.to_bytes();
+  AddrPtr a(nl_addr_build(AF_INET6, bytes.data(), bytes.size()));
+  if (a) nl_addr_set_prefixlen(a.get(), prefix_len);
+  return a;
+}
+
+AddrPtr nl_address(Ipv4Addr ip, int prefix_len = 32) { return ipv4(ip, prefix_len); }
+AddrPtr nl_address(Ipv6Addr ip, int prefix_len = 128) { return ipv6(ip, prefix_len); }
+AddrPtr nl_address(const IpAddr& ip) { return ip.is_v6() ? ipv6(*ip.v6()) : ipv4(*ip.v4()); }
+
+template <class Ip>
+constexpr int family_of() {
+  return std::is_same_v<Ip, Ipv6Addr> ? AF_INET6 : AF_INET;
 }
 
 AddrPtr lladdr(const Mac& mac) { return AddrPtr(nl_addr_build(AF_LLC, mac.bytes().data(), mac.bytes().size())); }
@@ -44,6 +62,22 @@ std::optional<Ipv4Addr> ipv4_attr(const nlattr* a) {
   return Ipv4Addr::from_network_order(be);
 }
 
+std::optional<Ipv6Addr> ipv6_attr(const nlattr* a) {
+  if (!a || nla_len(a) != 16) return std::nullopt;
+  std::array<std::uint8_t, 16> bytes{};
+  std::memcpy(bytes.data(), nla_data(a), bytes.size());
+  return Ipv6Addr::from_bytes(bytes);
+}
+
+template <class Ip>
+std::optional<Ip> ip_attr(const nlattr* a) {
+  if constexpr (std::is_same_v<Ip, Ipv6Addr>) {
+    return ipv6_attr(a);
+  } else {
+    return ipv4_attr(a);
+  }
+}
+
 std::optional<Mac> mac_attr(const nlattr* a) {
   if (!a || nla_len(a) != 6) return std::nullopt;
   Mac::Bytes b{};
@@ -53,9 +87,10 @@ std::optional<Mac> mac_attr(const nlattr* a) {
 
 int as_int(std::uint32_t v) { return static_cast<int>(v); }
 
-MsgPtr build_neighbor(const Neighbor& n, bool remove) {
+template <class Ip>
+MsgPtr build_neighbor(const BasicNeighbor<Ip>& n, bool remove) {
   NeighPtr neigh(rtnl_neigh_alloc());
-  AddrPtr dst = ipv4(n.ip);
+  AddrPtr dst = nl_address(n.ip);
   AddrPtr mac = lladdr(n.mac);
   if (!neigh || !dst || !mac) return nullptr;
   rtnl_neigh_set_ifindex(neigh.get(), n.ifindex);
@@ -72,7 +107,7 @@ MsgPtr build_fdb(const FdbEntry& f, bool remove) {
   if (!neigh || !mac) return nullptr;
   rtnl_neigh_set_ifindex(neigh.get(), f.ifindex);
   if (!f.dst.is_unspecified()) {
-    AddrPtr dst = ipv4(f.dst);
+    AddrPtr dst = nl_address(f.dst);
     if (!dst) return nullptr;
     rtnl_neigh_set_dst(neigh.get(), dst.get());  // before the family: set_dst resets it
   }
@@ -84,15 +119,16 @@ MsgPtr build_fdb(const FdbEntry& f, bool remove) {
   return built([&](nl_msg** m) { return rtnl_neigh_build_add_request(neigh.get(), kUpsertFlags, m); });
 }
 
-MsgPtr build_route(const Route& r, bool remove) {
+template <class Ip>
+MsgPtr build_route(const BasicRoute<Ip>& r, bool remove) {
   RoutePtr route(rtnl_route_alloc());
-  AddrPtr dst = ipv4(r.dst.address(), r.dst.length());
+  AddrPtr dst = nl_address(r.dst.address(), r.dst.length());
   rtnl_nexthop* nh = rtnl_route_nh_alloc();
   if (!route || !dst || !nh) {
     if (nh) rtnl_route_nh_free(nh);
     return nullptr;
   }
-  rtnl_route_set_family(route.get(), AF_INET);
+  rtnl_route_set_family(route.get(), family_of<Ip>());
   rtnl_route_set_table(route.get(), RT_TABLE_MAIN);
   rtnl_route_set_dst(route.get(), dst.get());
   rtnl_route_set_priority(route.get(), r.priority);
@@ -102,7 +138,7 @@ MsgPtr build_route(const Route& r, bool remove) {
   rtnl_route_set_scope(route.get(), has_gateway ? RT_SCOPE_UNIVERSE : RT_SCOPE_LINK);
   rtnl_route_nh_set_ifindex(nh, r.ifindex);
   if (has_gateway && !remove) {
-    AddrPtr gw = ipv4(r.gateway);
+    AddrPtr gw = nl_address(r.gateway);
     if (gw) rtnl_route_nh_set_gateway(nh, gw.get());
   }
   if (r.onlink && !remove) rtnl_route_nh_set_flags(nh, RTNH_F_ONLINK);
@@ -119,13 +155,17 @@ MsgPtr build_route(const Route& r, bool remove) {
   return del;
 }
 
-MsgPtr build_address(const Address& a, bool remove) {
+template <class Ip>
+MsgPtr build_address(const BasicAddress<Ip>& a, bool remove) {
   RtAddrPtr addr(rtnl_addr_alloc());
-  AddrPtr local = ipv4(a.ip, a.prefix_len);
+  AddrPtr local = nl_address(a.ip, a.prefix_len);
   if (!addr || !local) return nullptr;
   rtnl_addr_set_ifindex(addr.get(), a.ifindex);
   rtnl_addr_set_local(addr.get(), local.get());
   rtnl_addr_set_prefixlen(addr.get(), a.prefix_len);
+  // No duplicate address detection on a VTEP: the address is the node's own by lease, and a
+  // tentative address would not be usable as a source for the first second.
+  if (family_of<Ip>() == AF_INET6) rtnl_addr_set_flags(addr.get(), IFA_F_NODAD);
   if (remove) return built([&](nl_msg** m) { return rtnl_addr_build_delete_request(addr.get(), 0, m); });
   return built([&](nl_msg** m) { return rtnl_addr_build_add_request(addr.get(), kUpsertFlags, m); });
 }
@@ -136,6 +176,23 @@ MsgPtr header_only(int type, int flags, const Header& hdr) {
   if (!msg || nlmsg_append(msg.get(), const_cast<Header*>(&hdr), sizeof hdr, NLMSG_ALIGNTO) < 0) return nullptr;
   return msg;
 }
+
+struct WriteEncoder {
+  bool remove;
+  template <class Ip>
+  MsgPtr operator()(const BasicAddress<Ip>& a) const {
+    return build_address(a, remove);
+  }
+  template <class Ip>
+  MsgPtr operator()(const BasicNeighbor<Ip>& n) const {
+    return build_neighbor(n, remove);
+  }
+  MsgPtr operator()(const FdbEntry& f) const { return build_fdb(f, remove); }
+  template <class Ip>
+  MsgPtr operator()(const BasicRoute<Ip>& r) const {
+    return build_route(r, remove);
+  }
+};
 
 Link link_from(rtnl_link* l) {
   Link out;
@@ -162,6 +219,10 @@ Link link_from(rtnl_link* l) {
         std::uint32_t be = 0;
         std::memcpy(&be, nl_addr_get_binary_addr(local), sizeof be);
         v.local = Ipv4Addr::from_network_order(be);
+      } else if (nl_addr_get_len(local) == 16) {
+        std::array<std::uint8_t, 16> bytes{};
+        std::memcpy(bytes.data(), nl_addr_get_binary_addr(local), bytes.size());
+        v.local = Ipv6Addr::from_bytes(bytes);
       }
     }
     v.learning = rtnl_link_vxlan_get_learning(l) > 0;
@@ -173,21 +234,11 @@ Link link_from(rtnl_link* l) {
 
 }  // namespace
 
-MsgPtr build_write(const Write& w) {
-  bool remove = w.action == WriteAction::remove;
-  struct Visitor {
-    bool remove;
-    MsgPtr operator()(const Address& a) const { return build_address(a, remove); }
-    MsgPtr operator()(const Neighbor& n) const { return build_neighbor(n, remove); }
-    MsgPtr operator()(const FdbEntry& f) const { return build_fdb(f, remove); }
-    MsgPtr operator()(const Route& r) const { return build_route(r, remove); }
-  };
-  return std::visit(Visitor{remove}, w.object);
-}
+MsgPtr build_write(const Write& w) { return std::visit(WriteEncoder{w.action == WriteAction::remove}, w.object); }
 
 MsgPtr build_create_vxlan(const VxlanLinkSpec& spec) {
   LinkPtr link(rtnl_link_vxlan_alloc());
-  AddrPtr local = ipv4(spec.vxlan.local);
+  AddrPtr local = nl_address(spec.vxlan.local);
   AddrPtr mac = lladdr(spec.mac);
   if (!link || !local || !mac) return nullptr;
   rtnl_link_set_name(link.get(), spec.name.c_str());
@@ -272,56 +323,44 @@ std::optional<Link> parse_link(nlmsghdr* h) {
   return out;
 }
 
-std::optional<Address> parse_address(nlmsghdr* h) {
+namespace {
+
+template <class Ip>
+std::optional<BasicAddress<Ip>> parse_address_of(nlmsghdr* h) {
   if (!nlmsg_valid_hdr(h, sizeof(ifaddrmsg))) return std::nullopt;
   const auto* ifa = static_cast<const ifaddrmsg*>(nlmsg_data(h));
-  if (ifa->ifa_family != AF_INET) return std::nullopt;
+  if (ifa->ifa_family != family_of<Ip>()) return std::nullopt;
   nlattr* tb[IFA_MAX + 1] = {};
   if (nlmsg_parse(h, sizeof(ifaddrmsg), tb, IFA_MAX, nullptr) < 0) return std::nullopt;
-  auto ip = ipv4_attr(tb[IFA_LOCAL] ? tb[IFA_LOCAL] : tb[IFA_ADDRESS]);
+  auto ip = ip_attr<Ip>(tb[IFA_LOCAL] ? tb[IFA_LOCAL] : tb[IFA_ADDRESS]);
   if (!ip) return std::nullopt;
-  return Address{as_int(ifa->ifa_index), *ip, ifa->ifa_prefixlen};
+  return BasicAddress<Ip>{as_int(ifa->ifa_index), *ip, ifa->ifa_prefixlen};
 }
 
-std::optional<Neighbor> parse_neighbor(nlmsghdr* h) {
+template <class Ip>
+std::optional<BasicNeighbor<Ip>> parse_neighbor_of(nlmsghdr* h) {
   if (!nlmsg_valid_hdr(h, sizeof(ndmsg))) return std::nullopt;
   const auto* nd = static_cast<const ndmsg*>(nlmsg_data(h));
-  if (nd->ndm_family != AF_INET) return std::nullopt;
+  if (nd->ndm_family != family_of<Ip>()) return std::nullopt;
   nlattr* tb[NDA_MAX + 1] = {};
   if (nlmsg_parse(h, sizeof(ndmsg), tb, NDA_MAX, nullptr) < 0) return std::nullopt;
-  auto ip = ipv4_attr(tb[NDA_DST]);
+  auto ip = ip_attr<Ip>(tb[NDA_DST]);
   if (!ip) return std::nullopt;
-  Neighbor n{nd->ndm_ifindex, *ip, mac_attr(tb[NDA_LLADDR]).value_or(Mac{}), (nd->ndm_state & NUD_PERMANENT) != 0};
-  return n;
+  return BasicNeighbor<Ip>{nd->ndm_ifindex, *ip, mac_attr(tb[NDA_LLADDR]).value_or(Mac{}),
+                           (nd->ndm_state & NUD_PERMANENT) != 0};
 }
 
-std::optional<FdbEntry> parse_fdb(nlmsghdr* h) {
-  if (!nlmsg_valid_hdr(h, sizeof(ndmsg))) return std::nullopt;
-  const auto* nd = static_cast<const ndmsg*>(nlmsg_data(h));
-  if (nd->ndm_family != AF_BRIDGE) return std::nullopt;
-  nlattr* tb[NDA_MAX + 1] = {};
-  if (nlmsg_parse(h, sizeof(ndmsg), tb, NDA_MAX, nullptr) < 0) return std::nullopt;
-  auto mac = mac_attr(tb[NDA_LLADDR]);
-  if (!mac) return std::nullopt;
-  Ipv4Addr dst;
-  if (tb[NDA_DST]) {
-    auto ip = ipv4_attr(tb[NDA_DST]);
-    if (!ip) return std::nullopt;  // an IPv6 remote: not weft's
-    dst = *ip;
-  }
-  return FdbEntry{nd->ndm_ifindex, *mac, dst, (nd->ndm_state & (NUD_PERMANENT | NUD_NOARP)) != 0};
-}
-
-std::optional<Route> parse_route(nlmsghdr* h, std::uint32_t* table) {
+template <class Ip>
+std::optional<BasicRoute<Ip>> parse_route_of(nlmsghdr* h, std::uint32_t* table) {
   if (!nlmsg_valid_hdr(h, sizeof(rtmsg))) return std::nullopt;
   const auto* rtm = static_cast<const rtmsg*>(nlmsg_data(h));
-  if (rtm->rtm_family != AF_INET) return std::nullopt;  // lookups answer RTM_F_CLONED: keep them
+  if (rtm->rtm_family != family_of<Ip>()) return std::nullopt;  // lookups answer RTM_F_CLONED: keep them
   nlattr* tb[RTA_MAX + 1] = {};
   if (nlmsg_parse(h, sizeof(rtmsg), tb, RTA_MAX, nullptr) < 0) return std::nullopt;
-  Route r;
-  Ipv4Addr dst = tb[RTA_DST] ? ipv4_attr(tb[RTA_DST]).value_or(Ipv4Addr{}) : Ipv4Addr{};
-  r.dst = Ipv4Prefix::containing(dst, rtm->rtm_dst_len);
-  r.gateway = ipv4_attr(tb[RTA_GATEWAY]).value_or(Ipv4Addr{});
+  BasicRoute<Ip> r;
+  Ip dst = tb[RTA_DST] ? ip_attr<Ip>(tb[RTA_DST]).value_or(Ip{}) : Ip{};
+  r.dst = Prefix<Ip>::containing(dst, rtm->rtm_dst_len);
+  r.gateway = ip_attr<Ip>(tb[RTA_GATEWAY]).value_or(Ip{});
   r.ifindex = tb[RTA_OIF] ? as_int(nla_get_u32(tb[RTA_OIF])) : 0;
   r.onlink = (rtm->rtm_flags & RTNH_F_ONLINK) != 0;
   r.priority = tb[RTA_PRIORITY] ? nla_get_u32(tb[RTA_PRIORITY]) : 0;
@@ -334,6 +373,36 @@ std::optional<Route> parse_route(nlmsghdr* h, std::uint32_t* table) {
   }
   if (table) *table = tb[RTA_TABLE] ? nla_get_u32(tb[RTA_TABLE]) : rtm->rtm_table;
   return r;
+}
+
+}  // namespace
+
+std::optional<Address> parse_address(nlmsghdr* h) { return parse_address_of<Ipv4Addr>(h); }
+std::optional<Address6> parse_address6(nlmsghdr* h) { return parse_address_of<Ipv6Addr>(h); }
+std::optional<Neighbor> parse_neighbor(nlmsghdr* h) { return parse_neighbor_of<Ipv4Addr>(h); }
+std::optional<Neighbor6> parse_neighbor6(nlmsghdr* h) { return parse_neighbor_of<Ipv6Addr>(h); }
+std::optional<Route> parse_route(nlmsghdr* h, std::uint32_t* table) { return parse_route_of<Ipv4Addr>(h, table); }
+std::optional<Route6> parse_route6(nlmsghdr* h, std::uint32_t* table) { return parse_route_of<Ipv6Addr>(h, table); }
+
+std::optional<FdbEntry> parse_fdb(nlmsghdr* h) {
+  if (!nlmsg_valid_hdr(h, sizeof(ndmsg))) return std::nullopt;
+  const auto* nd = static_cast<const ndmsg*>(nlmsg_data(h));
+  if (nd->ndm_family != AF_BRIDGE) return std::nullopt;
+  nlattr* tb[NDA_MAX + 1] = {};
+  if (nlmsg_parse(h, sizeof(ndmsg), tb, NDA_MAX, nullptr) < 0) return std::nullopt;
+  auto mac = mac_attr(tb[NDA_LLADDR]);
+  if (!mac) return std::nullopt;
+  IpAddr dst;
+  if (tb[NDA_DST]) {
+    if (auto v4 = ipv4_attr(tb[NDA_DST])) {
+      dst = *v4;
+    } else if (auto v6 = ipv6_attr(tb[NDA_DST])) {
+      dst = *v6;
+    } else {
+      return std::nullopt;
+    }
+  }
+  return FdbEntry{nd->ndm_ifindex, *mac, dst, (nd->ndm_state & (NUD_PERMANENT | NUD_NOARP)) != 0};
 }
 
 }  // namespace weft::nl

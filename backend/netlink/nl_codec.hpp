@@ -22,10 +22,13 @@ MsgPtr build_dump(int rtm_type, int family);  // RTM_GETADDR / RTM_GETNEIGH / RT
 MsgPtr build_route_get(Ipv4Addr dst);
 
 std::optional<Link> parse_link(nlmsghdr* h);
-std::optional<Address> parse_address(nlmsghdr* h);    // IPv4 only
-std::optional<Neighbor> parse_neighbor(nlmsghdr* h);  // AF_INET entries
-std::optional<FdbEntry> parse_fdb(nlmsghdr* h);       // AF_BRIDGE entries with an IPv4 dst
-// IPv4 routes; table receives the route's table (RT_TABLE_MAIN is 254).
+std::optional<Address> parse_address(nlmsghdr* h);      // IPv4 only
+std::optional<Address6> parse_address6(nlmsghdr* h);    // IPv6 only
+std::optional<Neighbor> parse_neighbor(nlmsghdr* h);    // AF_INET entries
+std::optional<Neighbor6> parse_neighbor6(nlmsghdr* h);  // AF_INET6 entries
+std::optional<FdbEntry> parse_fdb(nlmsghdr* h);         // AF_BRIDGE entries, IPv4 or IPv6 dst
+// IPv4 (IPv6) routes; table receives the route's table (RT_TABLE_MAIN is 254).
 std::optional<Route> parse_route(nlmsghdr* h, std::uint32_t* table);
+std::optional<Route6> parse_route6(nlmsghdr* h, std::uint32_t* table);
 
 }  // namespace weft::nl

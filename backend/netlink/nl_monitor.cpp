@@ -44,6 +44,11 @@ std::optional<KernelEvent> neigh_event(nlmsghdr* h) {
     e.kind = KernelEvent::Kind::neighbor;
     auto n = parse_neighbor(h);
     e.text = (n ? to_string(*n) : "neighbor ifindex " + std::to_string(e.ifindex)) + verb;
+  } else if (nd->ndm_family == AF_INET6) {
+    e.kind = KernelEvent::Kind::neighbor;
+    e.ipv6 = true;
+    auto n = parse_neighbor6(h);
+    e.text = (n ? to_string(*n) : "IPv6 neighbor ifindex " + std::to_string(e.ifindex)) + verb;
   } else if (nd->ndm_family == AF_BRIDGE) {
     e.kind = KernelEvent::Kind::fdb;
     auto f = parse_fdb(h);
@@ -54,7 +59,25 @@ std::optional<KernelEvent> neigh_event(nlmsghdr* h) {
   return e;
 }
 
+std::optional<KernelEvent> route6_event(nlmsghdr* h) {
+  std::uint32_t table = 0;
+  auto r = parse_route6(h, &table);
+  if (!r || table != RT_TABLE_MAIN) return std::nullopt;
+  KernelEvent e;
+  e.kind = KernelEvent::Kind::route;
+  e.ipv6 = true;
+  e.deleted = h->nlmsg_type == RTM_DELROUTE;
+  e.ifindex = r->ifindex;
+  e.dst6 = r->dst;
+  e.protocol = r->protocol;
+  e.text = to_string(*r) + (e.deleted ? " deleted" : " changed");
+  return e;
+}
+
 std::optional<KernelEvent> route_event(nlmsghdr* h) {
+  if (nlmsg_valid_hdr(h, sizeof(rtmsg)) && static_cast<const rtmsg*>(nlmsg_data(h))->rtm_family == AF_INET6) {
+    return route6_event(h);
+  }
   std::uint32_t table = 0;
   auto r = parse_route(h, &table);
   if (!r || table != RT_TABLE_MAIN) return std::nullopt;
@@ -68,7 +91,22 @@ std::optional<KernelEvent> route_event(nlmsghdr* h) {
   return e;
 }
 
+std::optional<KernelEvent> address6_event(nlmsghdr* h) {
+  auto a = parse_address6(h);
+  if (!a) return std::nullopt;
+  KernelEvent e;
+  e.kind = KernelEvent::Kind::address;
+  e.ipv6 = true;
+  e.deleted = h->nlmsg_type == RTM_DELADDR;
+  e.ifindex = a->ifindex;
+  e.text = to_string(*a) + (e.deleted ? " deleted" : " added");
+  return e;
+}
+
 std::optional<KernelEvent> address_event(nlmsghdr* h) {
+  if (nlmsg_valid_hdr(h, sizeof(ifaddrmsg)) && static_cast<const ifaddrmsg*>(nlmsg_data(h))->ifa_family == AF_INET6) {
+    return address6_event(h);
+  }
   auto a = parse_address(h);
   if (!a) return std::nullopt;
   KernelEvent e;
@@ -178,8 +216,10 @@ std::optional<KernelEvent> parse_event(nlmsghdr* h, std::uint32_t own_port) {
 
 Result<std::unique_ptr<Subscription>> start_monitor(int netns_fd, std::uint32_t own_port, int buffer_bytes,
                                                     Netlink::EventHandler on_event) {
-  auto channel =
-      NlChannel::open({netns_fd, buffer_bytes, {RTNLGRP_LINK, RTNLGRP_NEIGH, RTNLGRP_IPV4_ROUTE, RTNLGRP_IPV4_IFADDR}});
+  auto channel = NlChannel::open({netns_fd,
+                                  buffer_bytes,
+                                  {RTNLGRP_LINK, RTNLGRP_NEIGH, RTNLGRP_IPV4_ROUTE, RTNLGRP_IPV4_IFADDR,
+                                   RTNLGRP_IPV6_ROUTE, RTNLGRP_IPV6_IFADDR}});
   if (!channel) return channel.take_error();
   int stop_fd = ::eventfd(0, EFD_CLOEXEC);
   if (stop_fd < 0) return fail(std::string("netlink monitor: eventfd: ") + std::strerror(errno));

@@ -6,19 +6,29 @@ namespace {
 std::string dev(int ifindex) { return " ifindex " + std::to_string(ifindex); }
 
 struct Describe {
-  std::string operator()(const Address& a) const { return to_string(a); }
-  std::string operator()(const Neighbor& n) const { return to_string(n); }
-  std::string operator()(const FdbEntry& f) const { return to_string(f); }
-  std::string operator()(const Route& r) const { return to_string(r); }
+  template <class T>
+  std::string operator()(const T& object) const {
+    return to_string(object);
+  }
 };
 
 }  // namespace
 
-std::string to_string(const Address& a) {
+bool IpAddr::is_unspecified() const {
+  return std::visit([](const auto& ip) { return ip.is_unspecified(); }, ip_);
+}
+
+std::string IpAddr::str() const {
+  return std::visit([](const auto& ip) { return ip.str(); }, ip_);
+}
+
+template <class Ip>
+std::string to_string(const BasicAddress<Ip>& a) {
   return "address " + a.ip.str() + "/" + std::to_string(a.prefix_len) + dev(a.ifindex);
 }
 
-std::string to_string(const Neighbor& n) {
+template <class Ip>
+std::string to_string(const BasicNeighbor<Ip>& n) {
   return "neighbor " + n.ip.str() + " lladdr " + n.mac.str() + dev(n.ifindex) + (n.permanent ? "" : " (not permanent)");
 }
 
@@ -27,7 +37,8 @@ std::string to_string(const FdbEntry& f) {
          (f.permanent ? "" : " (learned)");
 }
 
-std::string to_string(const Route& r) {
+template <class Ip>
+std::string to_string(const BasicRoute<Ip>& r) {
   std::string out = "route " + r.dst.str();
   if (!r.gateway.is_unspecified()) out += " via " + r.gateway.str();
   out += dev(r.ifindex);
@@ -38,6 +49,13 @@ std::string to_string(const Route& r) {
   if (r.multipath) out += " (multipath)";
   return out;
 }
+
+template std::string to_string(const Address& a);
+template std::string to_string(const Address6& a);
+template std::string to_string(const Neighbor& n);
+template std::string to_string(const Neighbor6& n);
+template std::string to_string(const Route& r);
+template std::string to_string(const Route6& r);
 
 std::string to_string(const Write& w) {
   return (w.action == WriteAction::upsert ? "set " : "remove ") + std::visit(Describe{}, w.object);

@@ -6,17 +6,35 @@
 namespace weft {
 namespace {
 
-bool same_route(const Route& want, const Route& have) {
+// Hashes for the index's keys, either family (IPv4 ones as std::hash does).
+struct KeyHash {
+  std::size_t operator()(const Ipv4Addr& a) const noexcept { return std::hash<Ipv4Addr>{}(a); }
+  std::size_t operator()(const Ipv4Prefix& p) const noexcept { return std::hash<Ipv4Prefix>{}(p); }
+  std::size_t operator()(const Ipv6Addr& a) const noexcept {
+    const uint128 v = a.to_uint();
+    return std::hash<std::uint64_t>{}(static_cast<std::uint64_t>(v >> 64U) ^ static_cast<std::uint64_t>(v));
+  }
+  std::size_t operator()(const Ipv6Prefix& p) const noexcept {
+    return ((*this)(p.address()) << 8U) ^ static_cast<std::size_t>(p.length());
+  }
+};
+
+template <class Ip>
+bool same_route(const BasicRoute<Ip>& want, const BasicRoute<Ip>& have) {
   return have.gateway == want.gateway && have.ifindex == want.ifindex && have.onlink == want.onlink && have.unicast &&
          !have.multipath;
 }
 
-bool same_neighbor(const Neighbor& want, const Neighbor& have) { return have.mac == want.mac && have.permanent; }
+template <class Ip>
+bool same_neighbor(const BasicNeighbor<Ip>& want, const BasicNeighbor<Ip>& have) {
+  return have.mac == want.mac && have.permanent;
+}
 
 // The actual state indexed by key, remembering which entries some peer still wants.
+template <class Ip>
 class ActualIndex {
  public:
-  explicit ActualIndex(const ActualState& actual) : actual_(actual) {
+  explicit ActualIndex(const BasicActualState<Ip>& actual) : actual_(actual) {
     for (std::size_t i = 0; i < actual.neighbors.size(); ++i) neighbor_by_ip_.try_emplace(actual.neighbors[i].ip, i);
     for (std::size_t i = 0; i < actual.fdb.size(); ++i) fdb_by_mac_[actual.fdb[i].mac].push_back(i);
     for (std::size_t i = 0; i < actual.routes.size(); ++i) routes_by_dst_[actual.routes[i].dst].push_back(i);
@@ -25,14 +43,14 @@ class ActualIndex {
     route_used_.assign(actual.routes.size(), false);
   }
 
-  const Neighbor* take_neighbor(Ipv4Addr ip) {
+  const BasicNeighbor<Ip>* take_neighbor(Ip ip) {
     auto it = neighbor_by_ip_.find(ip);
     if (it == neighbor_by_ip_.end()) return nullptr;
     neighbor_used_[it->second] = true;
     return &actual_.neighbors[it->second];
   }
 
-  const Route* take_route(const Route& want) {
+  const BasicRoute<Ip>* take_route(const BasicRoute<Ip>& want) {
     auto it = routes_by_dst_.find(want.dst);
     if (it == routes_by_dst_.end()) return nullptr;
     for (std::size_t i : it->second) {
@@ -60,7 +78,7 @@ class ActualIndex {
     // Entries the kernel made itself (ARP cache, learned FDB) are left to its garbage
     // collector: removing them would only make it recreate them, and wake us again.
     for (std::size_t i = 0; i < actual_.neighbors.size(); ++i) {
-      const Neighbor& n = actual_.neighbors[i];
+      const BasicNeighbor<Ip>& n = actual_.neighbors[i];
       if (!neighbor_used_[i] && n.permanent) on_stale(Phase::remove_neighbors, WriteObject{n});
     }
     for (std::size_t i = 0; i < actual_.fdb.size(); ++i) {
@@ -70,15 +88,16 @@ class ActualIndex {
   }
 
  private:
-  const ActualState& actual_;
-  std::unordered_map<Ipv4Addr, std::size_t> neighbor_by_ip_;
+  const BasicActualState<Ip>& actual_;
+  std::unordered_map<Ip, std::size_t, KeyHash> neighbor_by_ip_;
   std::map<Mac, std::vector<std::size_t>> fdb_by_mac_;
-  std::unordered_map<Ipv4Prefix, std::vector<std::size_t>> routes_by_dst_;
+  std::unordered_map<Prefix<Ip>, std::vector<std::size_t>, KeyHash> routes_by_dst_;
   std::vector<bool> neighbor_used_, fdb_used_, route_used_;
 };
 
 // Appends the writes that make the kernel's remotes for want.mac exactly {want.dst}.
-void diff_fdb(const FdbEntry& want, const std::string& peer, ActualIndex& index, std::vector<Op>& out) {
+template <class Ip>
+void diff_fdb(const FdbEntry& want, const std::string& peer, ActualIndex<Ip>& index, std::vector<Op>& out) {
   auto remotes = index.fdb_remotes(want.mac);
   for (std::size_t i : remotes) {
     if (index.fdb(i).dst == want.dst) {
@@ -98,21 +117,20 @@ void diff_fdb(const FdbEntry& want, const std::string& peer, ActualIndex& index,
   out.push_back({Phase::set_neighbors, {WriteAction::upsert, want}, peer});
 }
 
-}  // namespace
-
-std::vector<Op> diff(const DesiredState& desired, const ActualState& actual) {
-  ActualIndex index(actual);
+template <class Ip>
+std::vector<Op> diff_of(const BasicDesiredState<Ip>& desired, const BasicActualState<Ip>& actual) {
+  ActualIndex<Ip> index(actual);
   std::vector<Op> neighbors;
   std::vector<Op> routes;
-  for (const PeerEntries& p : desired.peers) {
+  for (const BasicPeerEntries<Ip>& p : desired.peers) {
     if (p.neighbor) {
-      const Neighbor* have = index.take_neighbor(p.neighbor->ip);
+      const BasicNeighbor<Ip>* have = index.take_neighbor(p.neighbor->ip);
       if (!have || !same_neighbor(*p.neighbor, *have)) {
         neighbors.push_back({Phase::set_neighbors, {WriteAction::upsert, *p.neighbor}, p.peer});
       }
     }
     if (p.fdb) diff_fdb(*p.fdb, p.peer, index, neighbors);
-    const Route* have = index.take_route(p.route);
+    const BasicRoute<Ip>* have = index.take_route(p.route);
     if (!have || !same_route(p.route, *have))
       routes.push_back({Phase::set_routes, {WriteAction::upsert, p.route}, p.peer});
   }
@@ -129,6 +147,11 @@ std::vector<Op> diff(const DesiredState& desired, const ActualState& actual) {
   }
   return out;
 }
+
+}  // namespace
+
+std::vector<Op> diff(const DesiredState& desired, const ActualState& actual) { return diff_of(desired, actual); }
+std::vector<Op> diff_v6(const DesiredState6& desired, const ActualState6& actual) { return diff_of(desired, actual); }
 
 const char* to_string(Phase phase) {
   switch (phase) {

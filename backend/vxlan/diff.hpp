@@ -25,6 +25,8 @@ struct Op {
 // matches. "Neighbor" phases cover FDB entries too. Entries the kernel made itself (its ARP
 // cache, learned FDB entries) are never removed, only made permanent when a peer needs them.
 std::vector<Op> diff(const DesiredState& desired, const ActualState& actual);
+// The same for the IPv6 overlay on weft-v6.<VNI>.
+std::vector<Op> diff_v6(const DesiredState6& desired, const ActualState6& actual);
 
 const char* to_string(Phase phase);
 

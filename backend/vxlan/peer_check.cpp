@@ -23,40 +23,102 @@ std::optional<std::string> individual_problem(const Peer& p, const Lease& own, c
 }
 
 // Marks peers whose subnets collide, by a sweep over subnets sorted by (address, length):
-// the open stack holds the subnets that contain the current one.
-void mark_subnet_conflicts(std::vector<const Peer*> peers, std::map<const Peer*, std::string>& why) {
-  std::sort(peers.begin(), peers.end(), [](const Peer* a, const Peer* b) {
-    return std::pair(a->subnet.address(), a->subnet.length()) < std::pair(b->subnet.address(), b->subnet.length());
+// the open stack holds the subnets that contain the current one. subnet_of picks the
+// family's subnet, label names it in the reason ("subnet", "IPv6 subnet").
+template <class SubnetOf>
+void mark_subnet_conflicts(std::vector<const Peer*> peers, std::map<const Peer*, std::string>& why, SubnetOf subnet_of,
+                           const std::string& label) {
+  std::sort(peers.begin(), peers.end(), [&](const Peer* a, const Peer* b) {
+    const auto& sa = subnet_of(*a);
+    const auto& sb = subnet_of(*b);
+    return std::pair(sa.address(), sa.length()) < std::pair(sb.address(), sb.length());
   });
   std::vector<const Peer*> open;
   for (const Peer* p : peers) {
-    while (!open.empty() && !open.back()->subnet.contains(p->subnet)) open.pop_back();
+    const auto& subnet = subnet_of(*p);
+    while (!open.empty() && !subnet_of(*open.back()).contains(subnet)) open.pop_back();
     for (const Peer* outer : open) {
-      if (outer->subnet == p->subnet) {
-        why.try_emplace(outer, "subnet " + outer->subnet.str() + " also claimed by node " + p->name);
-        why.try_emplace(p, "subnet " + p->subnet.str() + " also claimed by node " + outer->name);
+      const auto& outer_subnet = subnet_of(*outer);
+      if (outer_subnet == subnet) {
+        why.try_emplace(outer, label + " " + outer_subnet.str() + " also claimed by node " + p->name);
+        why.try_emplace(p, label + " " + subnet.str() + " also claimed by node " + outer->name);
       } else {
-        why.try_emplace(outer,
-                        "subnet " + outer->subnet.str() + " contains node " + p->name + "'s subnet " + p->subnet.str());
+        why.try_emplace(
+            outer, label + " " + outer_subnet.str() + " contains node " + p->name + "'s " + label + " " + subnet.str());
       }
     }
     open.push_back(p);
   }
 }
 
-void mark_shared_macs(const std::vector<const Peer*>& peers, std::map<const Peer*, std::string>& why) {
+template <class MacOf>
+void mark_shared_macs(const std::vector<const Peer*>& peers, std::map<const Peer*, std::string>& why, MacOf mac_of,
+                      const std::string& label) {
   std::map<Mac, std::vector<const Peer*>> by_mac;
-  for (const Peer* p : peers) by_mac[p->vtep_mac].push_back(p);
+  for (const Peer* p : peers) by_mac[mac_of(*p)].push_back(p);
   for (const auto& [mac, holders] : by_mac) {
     if (holders.size() < 2) continue;
     for (const Peer* p : holders) {
       const Peer* other = holders[0] == p ? holders[1] : holders[0];
-      why.try_emplace(p, "VTEP MAC " + mac.str() + " also used by node " + other->name);
+      why.try_emplace(p, label + " " + mac.str() + " also used by node " + other->name);
     }
   }
 }
 
+const Ipv6Prefix kLoopback6 = Ipv6Prefix::containing(Ipv6Addr(1), 128);
+const Ipv6Prefix kMulticast6 = Ipv6Prefix::containing(Ipv6Addr(uint128{0xff} << 120U), 8);
+
+std::optional<std::string> individual_problem_v6(const Peer& p, const Lease& own, const Ipv6Prefix& network) {
+  const Ipv6Prefix& subnet = *p.subnet_v6;
+  if (!network.contains(subnet)) return "IPv6 subnet " + subnet.str() + " outside IPv6 network " + network.str();
+  if (own.subnet_v6 && subnet.overlaps(*own.subnet_v6))
+    return "IPv6 subnet " + subnet.str() + " overlaps this node's IPv6 subnet " + own.subnet_v6->str();
+  if (!p.vtep_mac_v6) return "IPv6 subnet " + subnet.str() + " but no IPv6 VTEP MAC";
+  const Mac& mac = *p.vtep_mac_v6;
+  if (mac.is_zero()) return std::string("IPv6 VTEP MAC is zero");
+  if (!mac.is_unicast()) return "IPv6 VTEP MAC " + mac.str() + " is multicast";
+  if (mac == own.vtep_mac_v6 || mac == own.vtep_mac) return "IPv6 VTEP MAC " + mac.str() + " is this node's";
+  if (p.public_ip_v6) {
+    const Ipv6Addr ip = *p.public_ip_v6;
+    const std::string shown = "public IPv6 " + ip.str();
+    if (ip.is_unspecified()) return shown + " is unspecified";
+    if (kLoopback6.contains(ip)) return shown + " is the loopback address";
+    if (kMulticast6.contains(ip)) return shown + " is multicast";
+    if (network.contains(ip)) return shown + " is inside IPv6 network " + network.str() + " (VXLAN would loop)";
+    if (ip == own.public_ip_v6) return shown + " is this node's";
+  }
+  return std::nullopt;
+}
+
 }  // namespace
+
+PeerCheck check_peers_v6(const std::vector<const Peer*>& peers, const Lease& own, const Ipv6Prefix& network) {
+  PeerCheck out;
+  std::vector<const Peer*> candidates;
+  for (const Peer* p : peers) {
+    if (!p->subnet_v6) continue;  // an IPv4-only peer: nothing to check
+    if (auto problem = individual_problem_v6(*p, own, network)) {
+      out.skipped.push_back({p->name, *problem});
+    } else {
+      candidates.push_back(p);
+    }
+  }
+  std::map<const Peer*, std::string> why;
+  mark_subnet_conflicts(
+      candidates, why, [](const Peer& p) -> const Ipv6Prefix& { return *p.subnet_v6; }, "IPv6 subnet");
+  mark_shared_macs(
+      candidates, why, [](const Peer& p) { return *p.vtep_mac_v6; }, "IPv6 VTEP MAC");
+  for (const Peer* p : candidates) {
+    if (auto it = why.find(p); it != why.end()) {
+      out.skipped.push_back({p->name, it->second});
+    } else {
+      out.accepted.push_back(p);
+    }
+  }
+  std::sort(out.skipped.begin(), out.skipped.end(),
+            [](const SkippedPeer& a, const SkippedPeer& b) { return a.name < b.name; });
+  return out;
+}
 
 std::optional<std::string> public_ip_problem(Ipv4Addr ip, const Ipv4Prefix& network) {
   const std::string shown = "public IP " + ip.str();
@@ -79,8 +141,10 @@ PeerCheck check_peers(const PeerSet& peers, const Lease& own, const Ipv4Prefix& 
     }
   }
   std::map<const Peer*, std::string> why;
-  mark_subnet_conflicts(candidates, why);
-  mark_shared_macs(candidates, why);
+  mark_subnet_conflicts(
+      candidates, why, [](const Peer& p) -> const Ipv4Prefix& { return p.subnet; }, "subnet");
+  mark_shared_macs(
+      candidates, why, [](const Peer& p) { return p.vtep_mac; }, "VTEP MAC");
   for (const Peer* p : candidates) {
     if (auto it = why.find(p); it != why.end()) {
       out.skipped.push_back({p->name, it->second});

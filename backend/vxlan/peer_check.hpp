@@ -36,6 +36,13 @@ PeerCheck check_peers(const PeerSet& peers, const Lease& own, const Ipv4Prefix& 
 // `accepted` points into the PeerSet, so a temporary one is refused.
 PeerCheck check_peers(PeerSet&& peers, const Lease& own, const Ipv4Prefix& network) = delete;
 
+// The IPv6 overlay's check, over peers check_peers accepted: those with subnet_v6 need it
+// inside the IPv6 network and clear of this node's, a unicast vtep_mac_v6 not this node's,
+// and, if they have one, a usable public_ip_v6 (else their IPv4 public IP carries VXLAN);
+// clashing IPv6 subnets or VTEP MACs skip all involved, as for IPv4. Peers without
+// subnet_v6 are neither accepted nor skipped.
+PeerCheck check_peers_v6(const std::vector<const Peer*>& peers, const Lease& own, const Ipv6Prefix& network);
+
 // Why a public IP cannot be a VXLAN destination (nullopt: it can).
 std::optional<std::string> public_ip_problem(Ipv4Addr ip, const Ipv4Prefix& network);
 

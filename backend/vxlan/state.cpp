@@ -19,6 +19,27 @@ PeerEntries peer_entries(const Peer& peer, int vtep_ifindex, std::optional<int> 
   return e;
 }
 
+std::optional<PeerEntries6> peer_entries_v6(const Peer& peer, int vtep_ifindex) {
+  if (!peer.subnet_v6 || !peer.vtep_mac_v6) return std::nullopt;
+  PeerEntries6 e;
+  e.peer = peer.name;
+  const Ipv6Addr gateway = peer.subnet_v6->address();  // as for IPv4: the subnet's first address
+  const IpAddr remote = peer.public_ip_v6 ? IpAddr(*peer.public_ip_v6) : IpAddr(peer.public_ip);
+  e.neighbor = Neighbor6{vtep_ifindex, gateway, *peer.vtep_mac_v6, true};
+  e.fdb = FdbEntry{vtep_ifindex, *peer.vtep_mac_v6, remote};
+  e.route = Route6{*peer.subnet_v6, gateway, vtep_ifindex, true, kIpv6RouteMetric};
+  return e;
+}
+
+DesiredState6 desired_state_v6(const std::vector<const Peer*>& peers, int vtep_ifindex) {
+  DesiredState6 d;
+  d.peers.reserve(peers.size());
+  for (const Peer* p : peers) {
+    if (auto e = peer_entries_v6(*p, vtep_ifindex)) d.peers.push_back(std::move(*e));
+  }
+  return d;
+}
+
 DesiredState desired_state(const std::vector<const Peer*>& peers, int vtep_ifindex, const DirectHops& direct) {
   DesiredState d;
   d.peers.reserve(peers.size());
@@ -30,20 +51,23 @@ DesiredState desired_state(const std::vector<const Peer*>& peers, int vtep_ifind
   return d;
 }
 
-bool owned_route(const Route& route, int vtep_ifindex, const Ipv4Prefix& network) {
-  return network.contains(route.dst) && (route.ifindex == vtep_ifindex || route.protocol == kWeftRouteProtocol);
-}
-
-ActualState owned_state(std::vector<Neighbor> neighbors, std::vector<FdbEntry> fdb, const std::vector<Route>& routes,
-                        int vtep_ifindex, const Ipv4Prefix& network) {
-  ActualState a;
+template <class Ip>
+BasicActualState<Ip> owned_state(std::vector<BasicNeighbor<Ip>> neighbors, std::vector<FdbEntry> fdb,
+                                 const std::vector<BasicRoute<Ip>>& routes, int vtep_ifindex,
+                                 const Prefix<Ip>& network) {
+  BasicActualState<Ip> a;
   a.neighbors = std::move(neighbors);
   a.fdb = std::move(fdb);
-  std::erase_if(a.neighbors, [&](const Neighbor& n) { return n.ifindex != vtep_ifindex; });
+  std::erase_if(a.neighbors, [&](const BasicNeighbor<Ip>& n) { return n.ifindex != vtep_ifindex; });
   std::erase_if(a.fdb, [&](const FdbEntry& f) { return f.ifindex != vtep_ifindex; });
   std::copy_if(routes.begin(), routes.end(), std::back_inserter(a.routes),
-               [&](const Route& r) { return owned_route(r, vtep_ifindex, network); });
+               [&](const BasicRoute<Ip>& r) { return owned_route(r, vtep_ifindex, network); });
   return a;
 }
+
+template ActualState owned_state(std::vector<Neighbor>, std::vector<FdbEntry>, const std::vector<Route>&, int,
+                                 const Ipv4Prefix&);
+template ActualState6 owned_state(std::vector<Neighbor6>, std::vector<FdbEntry>, const std::vector<Route6>&, int,
+                                  const Ipv6Prefix&);
 
 }  // namespace weft

@@ -14,12 +14,17 @@ bool usable(const std::optional<Mac>& mac) { return mac && !mac->is_zero() && ma
 std::uint16_t effective_port(const VtepSpec& spec) { return spec.port == 0 ? kDefaultVxlanPort : spec.port; }
 
 VxlanAttrs wanted_attrs(const VtepSpec& spec) {
-  return {spec.vni, effective_port(spec), spec.local_ip, spec.underlay_ifindex, spec.learning, spec.gbp};
+  const IpAddr local = spec.local_ip6 ? IpAddr(*spec.local_ip6) : IpAddr(spec.local_ip);
+  return {spec.vni, effective_port(spec), local, spec.underlay_ifindex, spec.learning, spec.gbp};
 }
 
 Status check_spec(const VtepSpec& spec) {
   if (spec.vni > kMaxVni) return fail("VNI " + std::to_string(spec.vni) + " is out of range (0 to 16777215)");
-  if (spec.local_ip.is_unspecified()) return fail("the VTEP needs this node's public IP (Backend local address)");
+  if (spec.local_ip6 && spec.local_ip6->is_unspecified()) {
+    return fail("the IPv6 VTEP's underlay address is unspecified (::): give this node's public IPv6 address");
+  }
+  if (!spec.local_ip6 && spec.local_ip.is_unspecified())
+    return fail("the VTEP needs this node's public IP (Backend local address)");
   int mtu = vtep_mtu(spec);
   if (mtu < kMinMtu) {
     return fail("VTEP MTU " + std::to_string(mtu) + " is too small (at least " + std::to_string(kMinMtu) +
@@ -37,16 +42,17 @@ Result<Vtep> read_back(Netlink& nl, const std::string& name) {
 }
 
 Result<Vtep> create(Netlink& nl, const VtepSpec& spec, Mac mac) {
-  std::string name = vtep_name(spec.vni);
+  std::string name = vtep_name(spec.vni, spec.ipv6);
   if (Status st = nl.create_vxlan({name, wanted_attrs(spec), vtep_mtu(spec), mac}); !st) return st.take_error();
   return read_back(nl, name);
 }
 
 }  // namespace
 
-std::string vtep_name(std::uint32_t vni) { return "weft." + std::to_string(vni); }
+std::string vtep_name(std::uint32_t vni, bool ipv6) { return (ipv6 ? "weft-v6." : "weft.") + std::to_string(vni); }
 
-int vtep_mtu(const VtepSpec& spec) { return spec.mtu.value_or(spec.underlay_mtu - 50); }
+// VXLAN adds 50 bytes over an IPv4 underlay and 70 over an IPv6 one.
+int vtep_mtu(const VtepSpec& spec) { return spec.mtu.value_or(spec.underlay_mtu - (spec.local_ip6 ? 70 : 50)); }
 
 std::optional<std::string> vtep_mismatch(const Link& link, const VtepSpec& spec) {
   if (link.kind != "vxlan" || !link.vxlan) {
@@ -77,7 +83,7 @@ Mac choose_vtep_mac(std::optional<Mac> old_device, std::optional<Mac> last_used,
 
 Result<Vtep> ensure_vtep(Netlink& nl, const VtepSpec& spec, std::optional<Mac> last_mac, VtepAction* action) {
   if (Status st = check_spec(spec); !st) return st.take_error();
-  const std::string name = vtep_name(spec.vni);
+  const std::string name = vtep_name(spec.vni, spec.ipv6);
   const int mtu = vtep_mtu(spec);
   auto existing = nl.get_link(name);
   if (!existing) return existing.take_error();

@@ -1,6 +1,6 @@
 #pragma once
-// The VTEP device weft.<VNI>: what is asked for (VtepSpec), what exists (Vtep), and the
-// create-or-adopt step.
+// The VTEP devices weft.<VNI> (IPv4 overlay) and weft-v6.<VNI> (IPv6 overlay): what is asked
+// for (VtepSpec), what exists (Vtep), and the create-or-adopt step.
 
 #include <cstdint>
 #include <optional>
@@ -17,6 +17,11 @@ struct VtepSpec {
   std::uint32_t vni = 1;
   std::uint16_t port = 8472;  // 0: the kernel's default, 8472
   Ipv4Addr local_ip;          // this node's public (underlay) address
+  // The IPv6 overlay's VTEP weft-v6.<VNI> rather than weft.<VNI>. A VXLAN device's local
+  // address has one family, so the IPv6 overlay gets a device of its own.
+  bool ipv6 = false;
+  // Set: an IPv6 underlay, used instead of local_ip (MTU overhead 70 instead of 50).
+  std::optional<Ipv6Addr> local_ip6;
   int underlay_ifindex = 0;
   int underlay_mtu = 1500;
   std::optional<int> mtu;  // Backend.MTU; unset: underlay MTU - 50
@@ -38,7 +43,7 @@ struct Vtep {
 // What ensure_vtep did.
 enum class VtepAction { kept, fixed, created, recreated };
 
-std::string vtep_name(std::uint32_t vni);  // "weft.<VNI>"
+std::string vtep_name(std::uint32_t vni, bool ipv6 = false);  // "weft.<VNI>" or "weft-v6.<VNI>"
 int vtep_mtu(const VtepSpec& spec);
 // Why an existing device cannot be adopted as the VTEP for spec (nullopt: it can).
 std::optional<std::string> vtep_mismatch(const Link& link, const VtepSpec& spec);
@@ -46,9 +51,9 @@ std::optional<std::string> vtep_mismatch(const Link& link, const VtepSpec& spec)
 // preferred one, else a random locally administered one. Unusable candidates are passed over.
 Mac choose_vtep_mac(std::optional<Mac> old_device, std::optional<Mac> last_used, std::optional<Mac> preferred);
 
-// Creates weft.<VNI>, or adopts the existing device when VNI, port, local address, underlay,
-// learning and GBP match (fixing MTU and up state in place), else deletes and recreates it.
-// last_mac is the MAC weft used before (kept across a hand deletion). Logs what it did.
+// Creates weft.<VNI> (weft-v6.<VNI> for spec.ipv6), or adopts the existing device when VNI, port, local address,
+// underlay, learning and GBP match (fixing MTU and up state in place), else deletes and recreates it. last_mac is the
+// MAC weft used before (kept across a hand deletion). Logs what it did.
 Result<Vtep> ensure_vtep(Netlink& nl, const VtepSpec& spec, std::optional<Mac> last_mac, VtepAction* action);
 
 }  // namespace weft

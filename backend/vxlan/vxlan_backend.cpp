@@ -2,10 +2,13 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <unordered_set>
 
 namespace weft {
 namespace {
+
+constexpr std::uint8_t kKernelRouteProtocol = 2;  // RTPROT_KERNEL
 
 using Clock = std::chrono::steady_clock;
 constexpr std::size_t kDetailedErrors = 10;  // per reconcile; the rest are counted
@@ -30,7 +33,11 @@ void log_summary(const ReconcileReport& r) {
 }  // namespace
 
 VxlanBackend::VxlanBackend(Netlink& nl, Ipv4Prefix cluster_network, bool direct_routing)
-    : nl_(nl), network_(cluster_network), direct_routing_(direct_routing) {}
+    : VxlanBackend(nl, cluster_network, std::nullopt, direct_routing) {}
+
+VxlanBackend::VxlanBackend(Netlink& nl, Ipv4Prefix cluster_network, std::optional<Ipv6Prefix> network_v6,
+                           bool direct_routing)
+    : nl_(nl), network_(cluster_network), direct_routing_(direct_routing), network_v6_(network_v6) {}
 
 VxlanBackend::~VxlanBackend() { unwatch(); }
 
@@ -42,13 +49,35 @@ Result<Vtep> VxlanBackend::ensure_device(const VtepSpec& spec) {
   return vtep;
 }
 
+Result<Vtep> VxlanBackend::ensure_device_v6(VtepSpec spec) {
+  if (!network_v6_) return fail("no IPv6 network configured: the IPv6 VTEP is only made for a dual-stack backend");
+  spec.ipv6 = true;
+  auto port = [](const VtepSpec& s) { return s.port == 0 ? 8472 : s.port; };
+  if (!spec.local_ip6 && spec_ && spec_->vni == spec.vni && port(*spec_) == port(spec)) {
+    return fail("the IPv6 VTEP over an IPv4 underlay needs another VNI or port than " + vtep_name(spec_->vni) +
+                " (VNI " + std::to_string(spec.vni) + ", port " + std::to_string(port(spec)) +
+                "): the kernel refuses two VXLAN devices with the same VNI, port and local address family");
+  }
+  spec6_ = spec;
+  auto vtep = ensure_vtep6_now(nullptr);
+  if (!vtep) return vtep;
+  if (Status st = ensure_address6(nullptr); !st) return st.take_error();
+  return vtep;
+}
+
 Status VxlanBackend::set_lease(const Lease& own) {
   if (!network_.contains(own.subnet)) {
     return fail("own subnet " + own.subnet.str() + " is outside network " + network_.str() +
                 ": the lease and net-conf.json's Network disagree");
   }
+  if (network_v6_ && (!own.subnet_v6 || !network_v6_->contains(*own.subnet_v6))) {
+    return fail("own IPv6 subnet " + (own.subnet_v6 ? own.subnet_v6->str() : std::string("(none)")) +
+                " is not inside IPv6 network " + network_v6_->str() +
+                ": the lease and net-conf.json's IPv6Network disagree");
+  }
   lease_ = own;
-  return ensure_address(nullptr);
+  if (Status st = ensure_address(nullptr); !st) return st;
+  return ensure_address6(nullptr);
 }
 
 ReconcileReport VxlanBackend::reconcile(const PeerSet& peers) {
@@ -73,6 +102,13 @@ ReconcileReport VxlanBackend::reconcile(const PeerSet& peers) {
   if (Status st = ensure_address(&report); !st) report.errors.push_back(st.error());
 
   PeerCheck check = check_peers(peers, *lease_, network_);
+  PeerCheck check6;
+  if (network_v6_) {
+    check6 = check_peers_v6(check.accepted, *lease_, *network_v6_);
+    check.skipped.insert(check.skipped.end(), check6.skipped.begin(), check6.skipped.end());
+    std::stable_sort(check.skipped.begin(), check.skipped.end(),
+                     [](const SkippedPeer& a, const SkippedPeer& b) { return a.name < b.name; });
+  }
   log_skips(check.skipped);
   report.skipped = std::move(check.skipped);
   const DirectHops direct = direct_routing_ ? direct_hops(check.accepted, vtep->ifindex) : DirectHops{};
@@ -84,7 +120,29 @@ ReconcileReport VxlanBackend::reconcile(const PeerSet& peers) {
   }
   apply(diff(desired, *actual), report);
   report.peers_programmed = static_cast<int>(check.accepted.size());
+  if (network_v6_) reconcile_v6(check6.accepted, report);
   return finish();
+}
+
+void VxlanBackend::reconcile_v6(const std::vector<const Peer*>& accepted, ReconcileReport& report) {
+  if (!spec6_) {
+    report.errors.emplace_back("IPv6 network " + network_v6_->str() + " configured but ensure_device_v6 not called");
+    return;
+  }
+  auto vtep = ensure_vtep6_now(&report);
+  if (!vtep) {
+    report.errors.push_back(vtep.error());
+    return;
+  }
+  if (Status st = ensure_address6(&report); !st) report.errors.push_back(st.error());
+  const DesiredState6 desired = desired_state_v6(accepted, vtep->ifindex);
+  auto actual = read_actual6(vtep->ifindex);
+  if (!actual) {  // never write from a partial picture of the kernel
+    report.errors.push_back(actual.error());
+    return;
+  }
+  apply(diff_v6(desired, *actual), report);
+  report.peers_programmed_v6 = static_cast<int>(desired.peers.size());
 }
 
 Status VxlanBackend::watch(PostChange post) {
@@ -104,9 +162,20 @@ std::optional<KernelChange> VxlanBackend::relevant(const KernelEvent& e) const {
   if (e.own) return std::nullopt;  // our own write coming back
   const int vtep = watched_ifindex_.load(std::memory_order_relaxed);
   if (vtep == 0) return std::nullopt;
-  bool ours = e.ifindex == vtep;
-  if (e.kind == KernelEvent::Kind::route) {
+  const int vtep6 = watched_ifindex6_.load(std::memory_order_relaxed);  // 0 without an IPv6 network
+  bool ours = false;
+  if (e.ipv6) {  // IPv6 addresses, neighbors and routes concern weft-v6.<VNI> only
+    if (vtep6 == 0) return std::nullopt;
+    ours = e.ifindex == vtep6;
+    if (e.kind == KernelEvent::Kind::route) {
+      ours = e.dst6 && network_v6_->contains(*e.dst6) && (e.ifindex == vtep6 || e.protocol == kWeftRouteProtocol);
+    }
+  } else if (e.kind == KernelEvent::Kind::route) {
     ours = e.dst && network_.contains(*e.dst) && (e.ifindex == vtep || e.protocol == kWeftRouteProtocol);
+  } else if (e.kind == KernelEvent::Kind::link || e.kind == KernelEvent::Kind::fdb) {
+    ours = e.ifindex == vtep || (vtep6 != 0 && e.ifindex == vtep6);
+  } else {
+    ours = e.ifindex == vtep;
   }
   if (!ours) return std::nullopt;
   return KernelChange{e.kind, e.text};
@@ -148,6 +217,57 @@ Status VxlanBackend::ensure_address(ReconcileReport* report) {
   return ok_status();
 }
 
+Result<Vtep> VxlanBackend::ensure_vtep6_now(ReconcileReport* report) {
+  std::optional<Mac> last_mac;
+  if (vtep6_) last_mac = vtep6_->mac;
+  VtepAction action = VtepAction::kept;
+  auto vtep = ensure_vtep(nl_, *spec6_, last_mac, &action);
+  if (!vtep) return vtep;
+  if (report && (action == VtepAction::created || action == VtepAction::recreated)) report->device_recreated = true;
+  vtep6_ = *vtep;
+  watched_ifindex6_.store(vtep->ifindex, std::memory_order_relaxed);
+  return vtep;
+}
+
+Status VxlanBackend::ensure_address6(ReconcileReport* report) {
+  if (!vtep6_ || !lease_ || !lease_->subnet_v6) return ok_status();
+  static const Ipv6Prefix kLinkLocal = Ipv6Prefix::parse("fe80::/10").value();
+  const Address6 want{vtep6_->ifindex, lease_->subnet_v6->address(), 128};
+  auto have = nl_.dump_addresses6(vtep6_->ifindex);
+  if (!have) return have.take_error();
+  std::vector<Write> writes;
+  bool present = false;
+  for (const Address6& a : *have) {
+    if (a == want) {
+      present = true;
+    } else if (!kLinkLocal.contains(a.ip)) {  // the kernel's own fe80:: address stays
+      writes.push_back({WriteAction::remove, a});
+    }
+  }
+  if (!present) writes.push_back({WriteAction::upsert, want});
+  auto results = nl_.write(writes);
+  for (std::size_t i = 0; i < writes.size(); ++i) {
+    if (!results[i]) return results[i].take_error();
+    spdlog::info("VTEP {}: {}", vtep6_->name, to_string(writes[i]));
+    if (report) ++(writes[i].action == WriteAction::upsert ? report->entries_set : report->entries_removed);
+  }
+  return ok_status();
+}
+
+Result<ActualState6> VxlanBackend::read_actual6(int vtep_ifindex) {
+  auto neighbors = nl_.dump_neighbors6(vtep_ifindex);
+  if (!neighbors) return neighbors.take_error();
+  auto fdb = nl_.dump_fdb(vtep_ifindex);
+  if (!fdb) return fdb.take_error();
+  auto routes = nl_.dump_routes6();
+  if (!routes) return routes.take_error();
+  // An IPv6 address brings a prefix route even as /128 ("proto kernel metric 256"): the
+  // kernel's, for our own address, so not a stale entry (IPv4 adds none for a /32).
+  const Ipv6Prefix own = Ipv6Prefix::containing(lease_->subnet_v6->address(), 128);
+  std::erase_if(*routes, [&](const Route6& r) { return r.dst == own && r.protocol == kKernelRouteProtocol; });
+  return owned_state(std::move(neighbors).value(), std::move(fdb).value(), *routes, vtep_ifindex, *network_v6_);
+}
+
 DirectHops VxlanBackend::direct_hops(const std::vector<const Peer*>& peers, int vtep_ifindex) {
   DirectHops hops;
   for (const Peer* p : peers) {
@@ -165,6 +285,9 @@ Result<ActualState> VxlanBackend::read_actual(int vtep_ifindex) {
   if (!neighbors) return neighbors.take_error();
   auto fdb = nl_.dump_fdb(vtep_ifindex);
   if (!fdb) return fdb.take_error();
+  // Entries with an IPv6 remote on the IPv4 VTEP were never weft's (the dump once dropped
+  // them): left alone, as before.
+  std::erase_if(*fdb, [](const FdbEntry& f) { return f.dst.is_v6(); });
   auto routes = nl_.dump_routes();
   if (!routes) return routes.take_error();
   return owned_state(std::move(neighbors).value(), std::move(fdb).value(), *routes, vtep_ifindex, network_);

@@ -9,6 +9,8 @@ namespace weft::test {
 
 inline Ipv4Addr ip(const char* text) { return Ipv4Addr::parse(text).value(); }
 inline Ipv4Prefix prefix(const char* text) { return Ipv4Prefix::parse(text).value(); }
+inline Ipv6Addr ip6(const char* text) { return Ipv6Addr::parse(text).value(); }
+inline Ipv6Prefix prefix6(const char* text) { return Ipv6Prefix::parse(text).value(); }
 inline Mac mac(const char* text) { return Mac::parse(text).value(); }
 
 inline Peer peer(const std::string& name, const char* subnet, const char* public_ip, const char* vtep_mac) {

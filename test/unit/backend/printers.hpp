@@ -26,6 +26,18 @@ struct StringMaker<weft::Address> {
   static std::string convert(const weft::Address& v) { return weft::to_string(v); }
 };
 template <>
+struct StringMaker<weft::Neighbor6> {
+  static std::string convert(const weft::Neighbor6& v) { return weft::to_string(v); }
+};
+template <>
+struct StringMaker<weft::Route6> {
+  static std::string convert(const weft::Route6& v) { return weft::to_string(v); }
+};
+template <>
+struct StringMaker<weft::Address6> {
+  static std::string convert(const weft::Address6& v) { return weft::to_string(v); }
+};
+template <>
 struct StringMaker<weft::Write> {
   static std::string convert(const weft::Write& v) { return weft::to_string(v); }
 };
