@@ -63,9 +63,13 @@ class Chunks : public std::streambuf {
 };
 
 // An error message without nlohmann's position ("at line 2, column 0", "at byte 7").
+// nlohmann's messages differ where the stream's reader started later (it skips leading
+// whitespace): the position, and the "last read" token that then lacks the whitespace.
 std::string without_position(const std::string& message) {
   static const std::regex position(R"(at (line \d+, column \d+|byte \d+))");
-  return std::regex_replace(message, position, "at ...");
+  std::string out = std::regex_replace(message, position, "at ...");
+  if (auto at = out.find("last read: "); at != std::string::npos) out.erase(at);
+  return out;
 }
 
 }  // namespace
