@@ -133,42 +133,27 @@ Status FakeNetlink::delete_link(int ifindex) {
   return ok_status();
 }
 
-Result<std::vector<Address>> FakeNetlink::dump_addresses(int ifindex) {
-  std::vector<Address> out;
-  std::copy_if(state_.addresses.begin(), state_.addresses.end(), std::back_inserter(out),
-               [&](const Address& a) { return a.ifindex == ifindex; });
+namespace {
+// The entries of one device, as a dump filtered by ifindex gives them.
+template <class T>
+std::vector<T> on_link(const std::vector<T>& all, int ifindex) {
+  std::vector<T> out;
+  std::copy_if(all.begin(), all.end(), std::back_inserter(out), [&](const T& e) { return e.ifindex == ifindex; });
   return out;
 }
+}  // namespace
 
-Result<std::vector<Neighbor>> FakeNetlink::dump_neighbors(int ifindex) {
-  std::vector<Neighbor> out;
-  std::copy_if(state_.neighbors.begin(), state_.neighbors.end(), std::back_inserter(out),
-               [&](const Neighbor& n) { return n.ifindex == ifindex; });
-  return out;
-}
+Result<std::vector<Address>> FakeNetlink::dump_addresses(int ifindex) { return on_link(state_.addresses, ifindex); }
 
-Result<std::vector<FdbEntry>> FakeNetlink::dump_fdb(int ifindex) {
-  std::vector<FdbEntry> out;
-  std::copy_if(state_.fdb.begin(), state_.fdb.end(), std::back_inserter(out),
-               [&](const FdbEntry& f) { return f.ifindex == ifindex; });
-  return out;
-}
+Result<std::vector<Neighbor>> FakeNetlink::dump_neighbors(int ifindex) { return on_link(state_.neighbors, ifindex); }
+
+Result<std::vector<FdbEntry>> FakeNetlink::dump_fdb(int ifindex) { return on_link(state_.fdb, ifindex); }
 
 Result<std::vector<Route>> FakeNetlink::dump_routes() { return state_.routes; }
 
-Result<std::vector<Address6>> FakeNetlink::dump_addresses6(int ifindex) {
-  std::vector<Address6> out;
-  std::copy_if(state_.addresses6.begin(), state_.addresses6.end(), std::back_inserter(out),
-               [&](const Address6& a) { return a.ifindex == ifindex; });
-  return out;
-}
+Result<std::vector<Address6>> FakeNetlink::dump_addresses6(int ifindex) { return on_link(state_.addresses6, ifindex); }
 
-Result<std::vector<Neighbor6>> FakeNetlink::dump_neighbors6(int ifindex) {
-  std::vector<Neighbor6> out;
-  std::copy_if(state_.neighbors6.begin(), state_.neighbors6.end(), std::back_inserter(out),
-               [&](const Neighbor6& n) { return n.ifindex == ifindex; });
-  return out;
-}
+Result<std::vector<Neighbor6>> FakeNetlink::dump_neighbors6(int ifindex) { return on_link(state_.neighbors6, ifindex); }
 
 Result<std::vector<Route6>> FakeNetlink::dump_routes6() { return state_.routes6; }
 

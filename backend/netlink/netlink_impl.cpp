@@ -44,6 +44,30 @@ Status dump(nl::NlChannel& channel, int rtm_type, int family, const std::string&
   return ok_status();
 }
 
+// A dump's replies of one type (RTM_NEWx), parsed; parse returns nullopt for what is not wanted
+// (another device, another table, a message it cannot read).
+template <class T, class Parse>
+Result<std::vector<T>> dump_values(nl::NlChannel& channel, int rtm_type, int family, const std::string& what,
+                                   int reply_type, Parse parse) {
+  std::vector<T> out;
+  Status st = dump(channel, rtm_type, family, what, [&](nlmsghdr* h) {
+    if (h->nlmsg_type != reply_type) return;
+    if (std::optional<T> v = parse(h)) out.push_back(std::move(*v));
+  });
+  if (!st) return st.take_error();
+  return out;
+}
+
+template <class T>
+std::optional<T> on_link(std::optional<T> v, int ifindex) {
+  return v && v->ifindex == ifindex ? v : std::nullopt;
+}
+
+template <class R>
+std::optional<R> in_main_table(std::optional<R> r, std::uint32_t table) {
+  return r && table == RT_TABLE_MAIN ? r : std::nullopt;
+}
+
 }  // namespace
 
 Result<std::unique_ptr<NetlinkImpl>> NetlinkImpl::open(const std::string& netns_path, int notify_buffer_bytes) {
@@ -101,75 +125,44 @@ Status NetlinkImpl::delete_link(int ifindex) {
 }
 
 Result<std::vector<Address>> NetlinkImpl::dump_addresses(int ifindex) {
-  std::vector<Address> out;
-  Status st = dump(*channel_, RTM_GETADDR, AF_INET, "addresses", [&](nlmsghdr* h) {
-    if (h->nlmsg_type != RTM_NEWADDR) return;
-    if (auto a = nl::parse_address(h); a && a->ifindex == ifindex) out.push_back(*a);
-  });
-  if (!st) return st.take_error();
-  return out;
+  return dump_values<Address>(*channel_, RTM_GETADDR, AF_INET, "addresses", RTM_NEWADDR,
+                              [&](nlmsghdr* h) { return on_link(nl::parse_address(h), ifindex); });
 }
 
 Result<std::vector<Neighbor>> NetlinkImpl::dump_neighbors(int ifindex) {
-  std::vector<Neighbor> out;
-  Status st = dump(*channel_, RTM_GETNEIGH, AF_INET, "neighbors", [&](nlmsghdr* h) {
-    if (h->nlmsg_type != RTM_NEWNEIGH) return;
-    if (auto n = nl::parse_neighbor(h); n && n->ifindex == ifindex) out.push_back(*n);
-  });
-  if (!st) return st.take_error();
-  return out;
+  return dump_values<Neighbor>(*channel_, RTM_GETNEIGH, AF_INET, "neighbors", RTM_NEWNEIGH,
+                               [&](nlmsghdr* h) { return on_link(nl::parse_neighbor(h), ifindex); });
 }
 
 Result<std::vector<FdbEntry>> NetlinkImpl::dump_fdb(int ifindex) {
-  std::vector<FdbEntry> out;
-  Status st = dump(*channel_, RTM_GETNEIGH, AF_BRIDGE, "fdb", [&](nlmsghdr* h) {
-    if (h->nlmsg_type != RTM_NEWNEIGH) return;
-    if (auto f = nl::parse_fdb(h); f && f->ifindex == ifindex) out.push_back(*f);
-  });
-  if (!st) return st.take_error();
-  return out;
+  return dump_values<FdbEntry>(*channel_, RTM_GETNEIGH, AF_BRIDGE, "fdb", RTM_NEWNEIGH,
+                               [&](nlmsghdr* h) { return on_link(nl::parse_fdb(h), ifindex); });
 }
 
 Result<std::vector<Route>> NetlinkImpl::dump_routes() {
-  std::vector<Route> out;
-  Status st = dump(*channel_, RTM_GETROUTE, AF_INET, "routes", [&](nlmsghdr* h) {
-    if (h->nlmsg_type != RTM_NEWROUTE) return;
+  return dump_values<Route>(*channel_, RTM_GETROUTE, AF_INET, "routes", RTM_NEWROUTE, [](nlmsghdr* h) {
     std::uint32_t table = 0;
-    if (auto r = nl::parse_route(h, &table); r && table == RT_TABLE_MAIN) out.push_back(*r);
+    auto r = nl::parse_route(h, &table);
+    return in_main_table(std::move(r), table);
   });
-  if (!st) return st.take_error();
-  return out;
 }
 
 Result<std::vector<Address6>> NetlinkImpl::dump_addresses6(int ifindex) {
-  std::vector<Address6> out;
-  Status st = dump(*channel_, RTM_GETADDR, AF_INET6, "IPv6 addresses", [&](nlmsghdr* h) {
-    if (h->nlmsg_type != RTM_NEWADDR) return;
-    if (auto a = nl::parse_address6(h); a && a->ifindex == ifindex) out.push_back(*a);
-  });
-  if (!st) return st.take_error();
-  return out;
+  return dump_values<Address6>(*channel_, RTM_GETADDR, AF_INET6, "IPv6 addresses", RTM_NEWADDR,
+                               [&](nlmsghdr* h) { return on_link(nl::parse_address6(h), ifindex); });
 }
 
 Result<std::vector<Neighbor6>> NetlinkImpl::dump_neighbors6(int ifindex) {
-  std::vector<Neighbor6> out;
-  Status st = dump(*channel_, RTM_GETNEIGH, AF_INET6, "IPv6 neighbors", [&](nlmsghdr* h) {
-    if (h->nlmsg_type != RTM_NEWNEIGH) return;
-    if (auto n = nl::parse_neighbor6(h); n && n->ifindex == ifindex) out.push_back(*n);
-  });
-  if (!st) return st.take_error();
-  return out;
+  return dump_values<Neighbor6>(*channel_, RTM_GETNEIGH, AF_INET6, "IPv6 neighbors", RTM_NEWNEIGH,
+                                [&](nlmsghdr* h) { return on_link(nl::parse_neighbor6(h), ifindex); });
 }
 
 Result<std::vector<Route6>> NetlinkImpl::dump_routes6() {
-  std::vector<Route6> out;
-  Status st = dump(*channel_, RTM_GETROUTE, AF_INET6, "IPv6 routes", [&](nlmsghdr* h) {
-    if (h->nlmsg_type != RTM_NEWROUTE) return;
+  return dump_values<Route6>(*channel_, RTM_GETROUTE, AF_INET6, "IPv6 routes", RTM_NEWROUTE, [](nlmsghdr* h) {
     std::uint32_t table = 0;
-    if (auto r = nl::parse_route6(h, &table); r && table == RT_TABLE_MAIN) out.push_back(*r);
+    auto r = nl::parse_route6(h, &table);
+    return in_main_table(std::move(r), table);
   });
-  if (!st) return st.take_error();
-  return out;
 }
 
 Result<RouteLookup> NetlinkImpl::lookup_route(Ipv4Addr dst) {

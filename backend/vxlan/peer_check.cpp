@@ -65,6 +65,26 @@ void mark_shared_macs(const std::vector<const Peer*>& peers, std::map<const Peer
   }
 }
 
+// The second pass of both families' checks: candidates that passed alone are accepted unless
+// they collide with another one (subnet or VTEP MAC); skipped peers end up sorted by name.
+// family is "" or "IPv6 ", the start of the reasons' labels.
+template <class SubnetOf, class MacOf>
+void accept_unless_shared(PeerCheck& out, const std::vector<const Peer*>& candidates, SubnetOf subnet_of, MacOf mac_of,
+                          const std::string& family) {
+  std::map<const Peer*, std::string> why;
+  mark_subnet_conflicts(candidates, why, subnet_of, family + "subnet");
+  mark_shared_macs(candidates, why, mac_of, family + "VTEP MAC");
+  for (const Peer* p : candidates) {
+    if (auto it = why.find(p); it != why.end()) {
+      out.skipped.push_back({p->name, it->second});
+    } else {
+      out.accepted.push_back(p);
+    }
+  }
+  std::sort(out.skipped.begin(), out.skipped.end(),
+            [](const SkippedPeer& a, const SkippedPeer& b) { return a.name < b.name; });
+}
+
 const Ipv6Prefix kLoopback6 = Ipv6Prefix::containing(Ipv6Addr(1), 128);
 const Ipv6Prefix kMulticast6 = Ipv6Prefix::containing(Ipv6Addr(uint128{0xff} << 120U), 8);
 
@@ -103,20 +123,9 @@ PeerCheck check_peers_v6(const std::vector<const Peer*>& peers, const Lease& own
       candidates.push_back(p);
     }
   }
-  std::map<const Peer*, std::string> why;
-  mark_subnet_conflicts(
-      candidates, why, [](const Peer& p) -> const Ipv6Prefix& { return *p.subnet_v6; }, "IPv6 subnet");
-  mark_shared_macs(
-      candidates, why, [](const Peer& p) { return *p.vtep_mac_v6; }, "IPv6 VTEP MAC");
-  for (const Peer* p : candidates) {
-    if (auto it = why.find(p); it != why.end()) {
-      out.skipped.push_back({p->name, it->second});
-    } else {
-      out.accepted.push_back(p);
-    }
-  }
-  std::sort(out.skipped.begin(), out.skipped.end(),
-            [](const SkippedPeer& a, const SkippedPeer& b) { return a.name < b.name; });
+  accept_unless_shared(
+      out, candidates, [](const Peer& p) -> const Ipv6Prefix& { return *p.subnet_v6; },
+      [](const Peer& p) { return *p.vtep_mac_v6; }, "IPv6 ");
   return out;
 }
 
@@ -140,20 +149,9 @@ PeerCheck check_peers(const PeerSet& peers, const Lease& own, const Ipv4Prefix& 
       candidates.push_back(&peer);
     }
   }
-  std::map<const Peer*, std::string> why;
-  mark_subnet_conflicts(
-      candidates, why, [](const Peer& p) -> const Ipv4Prefix& { return p.subnet; }, "subnet");
-  mark_shared_macs(
-      candidates, why, [](const Peer& p) { return p.vtep_mac; }, "VTEP MAC");
-  for (const Peer* p : candidates) {
-    if (auto it = why.find(p); it != why.end()) {
-      out.skipped.push_back({p->name, it->second});
-    } else {
-      out.accepted.push_back(p);
-    }
-  }
-  std::sort(out.skipped.begin(), out.skipped.end(),
-            [](const SkippedPeer& a, const SkippedPeer& b) { return a.name < b.name; });
+  accept_unless_shared(
+      out, candidates, [](const Peer& p) -> const Ipv4Prefix& { return p.subnet; },
+      [](const Peer& p) { return p.vtep_mac; }, "");
   return out;
 }
 
