@@ -2,6 +2,9 @@
 // a veth pair carrying both 192.0.2.0/24 and fd0a::/64 (the underlay). Each runs one
 // VxlanBackend with weft.1 (IPv4) and weft-v6.<VNI> (IPv6), and the other as its peer.
 #include <catch2/catch.hpp>
+#include <functional>
+#include <string>
+#include <vector>
 
 #include "backend/netlink/netlink_impl.hpp"
 #include "backend/vxlan/vxlan_backend.hpp"
@@ -112,6 +115,29 @@ struct TwoDualNodes {
   }
 };
 
+// Each kind of hand damage to node a's IPv6 entries: the command, and a check that the entry
+// is there (false right after the command, true again once repaired).
+struct Damage {
+  std::string what;
+  std::string command;
+  std::function<bool()> present;
+};
+
+std::vector<Damage> v6_damages(TwoDualNodes& t) {
+  const std::string mac_b6 = t.b.vtep6.mac.str();
+  auto route_there = [&t] { return t.a.v6_routes().find("fd10:244:0:2::/64 via") != std::string::npos; };
+  return {
+      {"the route", "ip -6 route del fd10:244:0:2::/64 dev weft-v6.1", route_there},
+      {"the neighbor entry", "ip -6 neigh del fd10:244:0:2:: dev weft-v6.1",
+       [&t] { return t.a.v6_neighbors().find("fd10:244:0:2::") != std::string::npos; }},
+      {"the FDB entry", "bridge fdb del " + mac_b6 + " dev weft-v6.1 dst fd0a::2 self",
+       [&t, mac_b6] { return t.a.fdb().find(mac_b6) != std::string::npos; }},
+      {"the VTEP address", "ip -6 addr del fd10:244:0:1::/128 dev weft-v6.1",
+       [&t] { return t.a.ns.output("ip -6 addr show dev weft-v6.1").find("fd10:244:0:1::/128") != std::string::npos; }},
+      {"the device", "ip link del weft-v6.1", route_there},
+  };
+}
+
 }  // namespace
 
 TEST_CASE("vxlan6: IPv6 peers are programmed on weft-v6.1 and reachable with ping -6, IPv4 working alongside",
@@ -148,30 +174,13 @@ TEST_CASE("vxlan6: IPv6 peers are programmed on weft-v6.1 and reachable with pin
 TEST_CASE("vxlan6: a hand-deleted IPv6 entry is restored by the next reconcile, IPv4 entries untouched",
           "[vxlan][ipv6]") {
   TwoDualNodes t;
-  const std::string mac_b6 = t.b.vtep6.mac.str();
   std::string damage;
   std::function<bool()> present;
-  SECTION("the route") {
-    damage = "ip -6 route del fd10:244:0:2::/64 dev weft-v6.1";
-    present = [&] { return t.a.v6_routes().find("fd10:244:0:2::/64 via") != std::string::npos; };
-  }
-  SECTION("the neighbor entry") {
-    damage = "ip -6 neigh del fd10:244:0:2:: dev weft-v6.1";
-    present = [&] { return t.a.v6_neighbors().find("fd10:244:0:2::") != std::string::npos; };
-  }
-  SECTION("the FDB entry") {
-    damage = "bridge fdb del " + mac_b6 + " dev weft-v6.1 dst fd0a::2 self";
-    present = [&] { return t.a.fdb().find(mac_b6) != std::string::npos; };
-  }
-  SECTION("the VTEP address") {
-    damage = "ip -6 addr del fd10:244:0:1::/128 dev weft-v6.1";
-    present = [&] {
-      return t.a.ns.output("ip -6 addr show dev weft-v6.1").find("fd10:244:0:1::/128") != std::string::npos;
-    };
-  }
-  SECTION("the device") {
-    damage = "ip link del weft-v6.1";
-    present = [&] { return t.a.v6_routes().find("fd10:244:0:2::/64 via") != std::string::npos; };
+  for (const auto& d : v6_damages(t)) {
+    DYNAMIC_SECTION(d.what) {
+      damage = d.command;
+      present = d.present;
+    }
   }
   const std::string v4_before = t.a.v4_entries();
   REQUIRE(present());
@@ -234,30 +243,13 @@ TEST_CASE("vxlan6: hand damage to IPv6 entries is noticed through notifications 
   TwoDualNodes t;
   RepairLoop loop(*t.a.backend, t.peers_of_a);
   REQUIRE(loop.started());
-  const std::string mac_b6 = t.b.vtep6.mac.str();
   std::string damage;
   std::function<bool()> repaired;
-  SECTION("the route") {
-    damage = "ip -6 route del fd10:244:0:2::/64 dev weft-v6.1";
-    repaired = [&] { return t.a.v6_routes().find("fd10:244:0:2::/64 via") != std::string::npos; };
-  }
-  SECTION("the neighbor entry") {
-    damage = "ip -6 neigh del fd10:244:0:2:: dev weft-v6.1";
-    repaired = [&] { return t.a.v6_neighbors().find("fd10:244:0:2::") != std::string::npos; };
-  }
-  SECTION("the FDB entry") {
-    damage = "bridge fdb del " + mac_b6 + " dev weft-v6.1 dst fd0a::2 self";
-    repaired = [&] { return t.a.fdb().find(mac_b6) != std::string::npos; };
-  }
-  SECTION("the VTEP address") {
-    damage = "ip -6 addr del fd10:244:0:1::/128 dev weft-v6.1";
-    repaired = [&] {
-      return t.a.ns.output("ip -6 addr show dev weft-v6.1").find("fd10:244:0:1::/128") != std::string::npos;
-    };
-  }
-  SECTION("the device") {
-    damage = "ip link del weft-v6.1";
-    repaired = [&] { return t.a.v6_routes().find("fd10:244:0:2::/64 via") != std::string::npos; };
+  for (const auto& d : v6_damages(t)) {
+    DYNAMIC_SECTION(d.what) {
+      damage = d.command;
+      repaired = d.present;
+    }
   }
   REQUIRE(repaired());
   REQUIRE(t.a.ns.exec(damage) == 0);

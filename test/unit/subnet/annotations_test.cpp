@@ -24,6 +24,15 @@ Annotations good() {
           {"other.io/x", "y"}};
 }
 
+// The lease good() publishes.
+Lease node7_lease() {
+  Lease l;
+  l.subnet = pfx("10.244.7.0/24");
+  l.public_ip = *Ipv4Addr::parse("192.0.2.7");
+  l.vtep_mac = *Mac::parse("0e:8f:12:34:56:78");
+  return l;
+}
+
 std::string refused(Annotations a) {
   auto r = parse_peer("node7", a, kKeys, rules());
   REQUIRE_FALSE(r);
@@ -89,10 +98,7 @@ TEST_CASE("a Node without annotations has not joined, one with only a claim is n
 }
 
 TEST_CASE("the lease patch publishes what a peer needs and round-trips", "[annotations]") {
-  Lease l;
-  l.subnet = pfx("10.244.7.0/24");
-  l.public_ip = *Ipv4Addr::parse("192.0.2.7");
-  l.vtep_mac = *Mac::parse("0e:8f:12:34:56:78");
+  Lease l = node7_lease();
   BackendConfig b;
   auto patch = lease_patch(l, b, kKeys, 1767225600123);
   CHECK(patch.at("weft.io/claimed-at") == std::optional<std::string>("2026-01-01T00:00:00.123Z"));
@@ -270,10 +276,7 @@ TEST_CASE("bad IPv6 annotations are refused with the reason", "[annotations][ipv
 }
 
 TEST_CASE("a dual-stack lease publishes its v6 half, which peers parse back", "[annotations][ipv6]") {
-  Lease l;
-  l.subnet = pfx("10.244.7.0/24");
-  l.public_ip = *Ipv4Addr::parse("192.0.2.7");
-  l.vtep_mac = *Mac::parse("0e:8f:12:34:56:78");
+  Lease l = node7_lease();
   BackendConfig b;
   auto v4_patch = lease_patch(l, b, kKeys, 1767225600123);
   CHECK_FALSE(v4_patch.count("weft.io/subnet-v6"));  // a v4-only lease leaves the v6 keys alone
