@@ -21,6 +21,12 @@ struct Lease {
   bool operator==(const Lease&) const = default;
 };
 
+// The IPv6 half acquire publishes beside the IPv4 one in a dual-stack cluster.
+struct LeaseV6Request {
+  Mac vtep_mac;                       // weft-v6.<VNI>'s MAC
+  std::optional<Ipv6Addr> public_ip;  // set: IPv6 VXLAN over an IPv6 underlay (public-ipv6)
+};
+
 // A peer node, parsed from its annotations. Values here are well-formed but not yet
 // checked against the cluster network: the backend validates before programming.
 struct Peer {

@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "core/subnet_env.hpp"
+#include "subnet/annotations.hpp"
 
 namespace weft {
 
@@ -164,18 +165,25 @@ Status Agent::start(Wakeup& wakeup) {
   auto vtep = backend_.ensure_device(vtep_spec(own->vtep_mac));
   if (!vtep) return fail("cannot set up the VXLAN device: " + vtep.error());
   vtep_ = *vtep;
+  std::optional<LeaseV6Request> v6;
+  if (dual_stack()) {
+    auto vtep6 = backend_.ensure_device_v6(vtep_spec_v6(own->vtep_mac_v6));
+    if (!vtep6) return fail("cannot set up the IPv6 VXLAN device: " + vtep6.error());
+    vtep6_ = *vtep6;
+    v6 = LeaseV6Request{vtep6_.mac, s_.underlay_v6 ? std::optional(s_.underlay_v6->public_ip) : std::nullopt};
+    spdlog::info("IPv6 VXLAN over {}: {} VNI {} from {}", s_.underlay_v6 ? "IPv6" : "IPv4", vtep6_.name,
+                 vtep_spec_v6(std::nullopt).vni,
+                 s_.underlay_v6 ? s_.underlay_v6->local.str() : s_.ext.vtep_local.str());
+  }
 
-  auto lease = subnets_.acquire(s_.ext.public_ip, vtep_.mac);
+  auto lease = subnets_.acquire(s_.ext.public_ip, vtep_.mac, v6);
   if (!lease) return fail("cannot lease a subnet: " + lease.error());
   lease_ = *lease;
   spdlog::info("lease {} on {} (VTEP {} {})", lease_.subnet.str(), lease_.public_ip.str(), vtep_.name, vtep_.mac.str());
+  if (lease_.subnet_v6) spdlog::info("lease {} (VTEP {} {})", lease_.subnet_v6->str(), vtep6_.name, vtep6_.mac.str());
   if (auto st = backend_.set_lease(lease_); !st) return fail("cannot address the VTEP: " + st.error());
 
-  SubnetEnv env;
-  env.network = s_.net.ipv4->network;
-  env.subnet = lease_.subnet;
-  env.mtu = vtep_.mtu;
-  env.ipmasq = s_.opts.ip_masq;
+  const SubnetEnv env = subnet_env();
   if (auto st = env.write_atomically(s_.opts.subnet_file); !st) return st;
   {
     std::lock_guard lock(mu_);
@@ -192,6 +200,20 @@ Status Agent::start(Wakeup& wakeup) {
   if (!watching) return fail("cannot watch kernel changes: " + watching.error());
   subnets_.start_watch([&wakeup] { wakeup.post(Wakeup::kPeers); });
   return ok_status();
+}
+
+SubnetEnv Agent::subnet_env() const {
+  SubnetEnv env;
+  env.network = s_.net.ipv4->network;
+  env.subnet = lease_.subnet;
+  // One MTU for the pod's interface, which carries both families: the smaller VTEP's.
+  env.mtu = dual_stack() ? std::min(vtep_.mtu, vtep6_.mtu) : vtep_.mtu;
+  env.ipmasq = s_.opts.ip_masq;
+  if (dual_stack()) {
+    env.network_v6 = s_.net.ipv6->network;
+    env.subnet_v6 = lease_.subnet_v6;
+  }
+  return env;
 }
 
 void Agent::sync_peers() {
@@ -267,6 +289,14 @@ VtepSpec Agent::vtep_spec(std::optional<Mac> preferred_mac) const {
   return spec;
 }
 
+VtepSpec Agent::vtep_spec_v6(std::optional<Mac> preferred_mac) const {
+  VtepSpec spec = vtep_spec(preferred_mac);
+  spec.ipv6 = true;
+  spec.vni = vni_v6(s_.net.backend.vni, s_.underlay_v6.has_value());
+  if (s_.underlay_v6) spec.local_ip6 = s_.underlay_v6->local;
+  return spec;
+}
+
 // The underlay is followed by name: a NIC deleted and re-created (same name, new index) takes the
 // VTEP with it, and the VTEP is made again on the new one. While the name is gone the old index
 // stays, and ensure_device's failure is retried.
@@ -291,7 +321,15 @@ Status Agent::ensure_vtep() {
   } else {
     if (vtep->ifindex != vtep_.ifindex) spdlog::warn("VXLAN device {} was recreated", vtep->name);
     vtep_ = *vtep;
-    st = backend_.set_lease(lease_);
+    if (dual_stack()) {
+      auto vtep6 = backend_.ensure_device_v6(vtep_spec_v6(vtep6_.mac));
+      if (vtep6) {
+        vtep6_ = *vtep6;
+      } else {
+        st = fail("IPv6 VXLAN device unusable: " + vtep6.error());
+      }
+    }
+    if (st) st = backend_.set_lease(lease_);
   }
   std::lock_guard lock(mu_);
   std::string problem = st ? "" : st.error();

@@ -34,6 +34,7 @@ struct AgentSettings {
   DaemonOptions opts;
   NetConfig net;
   ExternalInterface ext;
+  std::optional<Ipv6Underlay> underlay_v6;  // dual stack: IPv6 VXLAN over IPv6 (else over ext's IPv4)
   std::chrono::milliseconds repair_debounce{20};  // lets a burst of kernel events settle
 };
 
@@ -51,6 +52,9 @@ class Agent {
  private:
   Status start(Wakeup& wakeup);
   VtepSpec vtep_spec(std::optional<Mac> preferred_mac) const;
+  VtepSpec vtep_spec_v6(std::optional<Mac> preferred_mac) const;  // weft-v6.<VNI>, dual stack only
+  bool dual_stack() const { return s_.net.ipv6.has_value(); }
+  SubnetEnv subnet_env() const;
   Status ensure_vtep();
   Status follow_underlay();  // looks the underlay up again by name (see external_iface.hpp)
   bool vtep_unusable() const;
@@ -86,6 +90,7 @@ class Agent {
   bool firewall_seen_ = false;                    // weft's nftables table is in the kernel (ours or an earlier run's)
   Lease lease_;
   Vtep vtep_;
+  Vtep vtep6_;  // dual stack only
 
   // Shared with health(): written by the agent thread only.
   mutable std::mutex mu_;

@@ -10,6 +10,7 @@
 #include <netlink/route/route.h>
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 #include <memory>
 #include <regex>
@@ -115,6 +116,46 @@ Result<ExternalInterface> describe_choice(const HostInterfaces& host, const Inte
 
 }  // namespace
 
+namespace {
+
+// Why `ip` cannot be a VXLAN endpoint peers send to ("" when it can).
+std::string unroutable_v6(const Ipv6Addr& ip) {
+  const auto v = ip.to_uint();
+  if (v == 0 || v == 1) return "is unspecified or loopback";
+  if ((v >> 118U) == 0x3faU) return "is link-local (it needs an interface, VXLAN has none)";
+  if ((v >> 120U) == 0xffU) return "is multicast";
+  if ((v >> 32U) == 0xffffU) return "is IPv4-mapped: use --public-ip for IPv4";
+  return "";
+}
+
+}  // namespace
+
+Result<std::optional<Ipv6Underlay>> choose_ipv6_underlay(const std::vector<InterfaceAddr6>& addrs, int index,
+                                                         const std::string& public_ipv6) {
+  std::optional<Ipv6Addr> on_iface;
+  for (const auto& a : addrs) {
+    if (a.index == index && unroutable_v6(a.addr).empty()) {
+      on_iface = a.addr;
+      break;
+    }
+  }
+  if (public_ipv6.empty()) {
+    if (!on_iface) return std::optional<Ipv6Underlay>{};
+    return std::optional<Ipv6Underlay>{Ipv6Underlay{*on_iface, *on_iface}};
+  }
+  auto ip = Ipv6Addr::parse(public_ipv6);
+  if (!ip) return fail("--public-ipv6: " + ip.error());
+  if (auto why = unroutable_v6(*ip); !why.empty()) return fail("--public-ipv6 " + ip->str() + " " + why);
+  const bool held = std::any_of(addrs.begin(), addrs.end(), [&](const InterfaceAddr6& a) { return a.addr == *ip; });
+  if (held) return std::optional<Ipv6Underlay>{Ipv6Underlay{*ip, *ip}};
+  if (!on_iface) {
+    return fail("--public-ipv6 " + ip->str() +
+                " is not on this host and the underlay interface has no global IPv6 address to send IPv6 VXLAN "
+                "from: add one, or drop --public-ipv6 to carry IPv6 pods over IPv4");
+  }
+  return std::optional<Ipv6Underlay>{Ipv6Underlay{*ip, *on_iface}};  // behind a NAT66 or a load balancer
+}
+
 Result<ExternalInterface> choose_interface(const HostInterfaces& host, const IfaceChoice& choice) {
   auto chosen = pick(host, choice);
   if (!chosen) return chosen.take_error();
@@ -177,6 +218,26 @@ Result<std::vector<InterfaceAddr>> list_interfaces(nl_sock* sock) {
     if (rtnl_addr_get_family(addr) != AF_INET || !ip) continue;
     LinkRef link(rtnl_link_get(links.get(), rtnl_addr_get_ifindex(addr)));
     if (link) out.push_back(describe(link.get(), *ip, rtnl_addr_get_prefixlen(addr)));
+  }
+  return out;
+}
+
+// Every usable global IPv6 address, by interface index.
+Result<std::vector<InterfaceAddr6>> list_ipv6_addresses(nl_sock* sock) {
+  nl_cache* raw = nullptr;
+  if (int err = rtnl_addr_alloc_cache(sock, &raw); err < 0) return fail(nl_failure("addresses", err));
+  Cache addrs(raw);
+  std::vector<InterfaceAddr6> out;
+  constexpr unsigned kUnusable = IFA_F_TENTATIVE | IFA_F_DADFAILED | IFA_F_DEPRECATED;
+  for (nl_object* o = nl_cache_get_first(addrs.get()); o; o = nl_cache_get_next(o)) {
+    auto* addr = reinterpret_cast<rtnl_addr*>(o);
+    nl_addr* local = rtnl_addr_get_local(addr);
+    if (rtnl_addr_get_family(addr) != AF_INET6 || rtnl_addr_get_scope(addr) != RT_SCOPE_UNIVERSE || !local ||
+        nl_addr_get_len(local) != 16 || (static_cast<unsigned>(rtnl_addr_get_flags(addr)) & kUnusable) != 0)
+      continue;
+    std::array<std::uint8_t, 16> bytes{};
+    std::memcpy(bytes.data(), nl_addr_get_binary_addr(local), bytes.size());
+    out.push_back({rtnl_addr_get_ifindex(addr), Ipv6Addr::from_bytes(bytes)});
   }
   return out;
 }
@@ -246,6 +307,14 @@ Result<ExternalInterface> follow_interface(const ExternalInterface& was, const s
   auto chosen = pick(same_name, again);
   if (!chosen) return fail("underlay interface " + was.name + " is back without an IPv4 address");
   return describe_choice(host, *chosen, again);
+}
+
+Result<std::optional<Ipv6Underlay>> find_ipv6_underlay(const ExternalInterface& ext, const std::string& public_ipv6) {
+  auto sock = route_socket();
+  if (!sock) return sock.take_error();
+  auto addrs = list_ipv6_addresses(sock->get());
+  if (!addrs) return addrs.take_error();
+  return choose_ipv6_underlay(*addrs, ext.index, public_ipv6);
 }
 
 Result<ExternalInterface> find_external_interface(const IfaceChoice& choice) {

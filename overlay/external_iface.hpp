@@ -56,6 +56,27 @@ Result<ExternalInterface> choose_interface(const HostInterfaces& host, const Ifa
 // when the index and MTU are unchanged; an error while the name is gone or has no address yet.
 Result<ExternalInterface> follow_interface(const ExternalInterface& was, const std::string& public_ip);
 
+// One usable global IPv6 address (not tentative, DAD-failed or deprecated) on one interface.
+struct InterfaceAddr6 {
+  int index = 0;
+  Ipv6Addr addr;
+};
+
+// Where IPv6 VXLAN goes when the underlay has IPv6 (a dual-stack cluster).
+struct Ipv6Underlay {
+  Ipv6Addr public_ip;  // what peers send to: --public-ipv6, else the interface's address
+  Ipv6Addr local;      // the VTEP's source: public_ip when this host holds it, else the interface's
+};
+
+// Pure: the IPv6 underlay on interface `index`: nullopt when it has no global IPv6 address and
+// --public-ipv6 is empty (IPv6 VXLAN then rides the IPv4 underlay); an error for a
+// --public-ipv6 that is not a routable unicast address or that the interface cannot send from.
+Result<std::optional<Ipv6Underlay>> choose_ipv6_underlay(const std::vector<InterfaceAddr6>& addrs, int index,
+                                                         const std::string& public_ipv6);
+
+// Reads the host's IPv6 addresses through rtnetlink and chooses for the chosen interface.
+Result<std::optional<Ipv6Underlay>> find_ipv6_underlay(const ExternalInterface& ext, const std::string& public_ipv6);
+
 // Reads the host through rtnetlink (libnl: links, addresses, the default route and the route to
 // --iface-can-reach) and chooses.
 Result<ExternalInterface> find_external_interface(const IfaceChoice& choice);

@@ -33,6 +33,9 @@ void add_daemon_flags(CLI::App& app, DaemonOptions& o) {
   add(app, "iface-regex", o.iface_regex, "regex matched against interface names and IPs (repeatable)")->delimiter(',');
   add(app, "iface-can-reach", o.iface_can_reach, "use the interface that routes to this IP");
   add(app, "public-ip", o.public_ip, "IP peers send VXLAN to (default: the interface's address)");
+  add(app, "public-ipv6", o.public_ipv6,
+      "dual stack: IPv6 address peers send IPv6 VXLAN to (default: the interface's global IPv6 address; "
+      "none: IPv6 pods ride the IPv4 underlay)");
   add_flag(app, "ip-masq", o.ip_masq, "masquerade pod traffic that leaves the cluster network");
   add(app, "subnet-file", o.subnet_file, "where to write subnet.env for the CNI plugin");
   add(app, "net-config-path", o.net_config_path, "net-conf.json path");

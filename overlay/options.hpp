@@ -20,6 +20,7 @@ struct DaemonOptions {
   std::vector<std::string> iface_regex;
   std::string iface_can_reach;
   std::string public_ip;
+  std::string public_ipv6;  // dual stack: the IPv6 underlay address peers send IPv6 VXLAN to
   bool ip_masq = false;
   std::string subnet_file = "/run/weft/subnet.env";
   std::string net_config_path = "/etc/weft/net-conf.json";

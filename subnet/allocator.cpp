@@ -95,4 +95,18 @@ Result<Ipv4Prefix> pick_free_subnet(const FamilyConfig<Ipv4Addr>& net, const std
   return subnet_at(r, k);
 }
 
+Result<Ipv6Prefix> paired_subnet_v6(const Ipv4Prefix& v4, const FamilyConfig<Ipv4Addr>& net4,
+                                    const FamilyConfig<Ipv6Addr>& net6) {
+  const auto shift = static_cast<unsigned>(Ipv4Addr::kBits - net4.subnet_len);
+  const std::uint64_t n = std::uint64_t{v4.address().to_uint() - net4.network.address().to_uint()} >> shift;
+  auto v6 = net6.network.nth_subnet(net6.subnet_len, n);
+  if (v6 && v6->address() >= net6.subnet_min && v6->address() <= net6.subnet_max) return *v6;
+  return fail("the IPv6 subnet paired with lease " + v4.str() + " would be number " + std::to_string(n) +
+              " of IPv6Network " + net6.network.str() + " in /" + std::to_string(net6.subnet_len) +
+              "s, outside IPv6SubnetMin..IPv6SubnetMax (" + net6.subnet_min.str() + ".." + net6.subnet_max.str() +
+              "): leased nodes take the IPv6 subnet with their IPv4 subnet's number, so give IPv6Network at least "
+              "as many subnets as Network (" +
+              std::to_string(net4.network.subnet_count(net4.subnet_len)) + ")");
+}
+
 }  // namespace weft

@@ -114,14 +114,24 @@ Result<std::optional<PeerV6>> parse_peer_v6(const Annotations& a, const Annotati
   if (!data_text) return fail("no " + keys.backend_v6_data + " annotation beside " + keys.subnet_v6);
   auto data = parse_backend_data(keys.backend_v6_data, *data_text);
   if (!data) return data.take_error();
-  if (data->vni && *data->vni != rules.vni) {
-    return fail(keys.backend_v6_data + " VNI " + std::to_string(*data->vni) + ", ours is " + std::to_string(rules.vni));
-  }
   PeerV6 peer{*subnet, data->vtep_mac, std::nullopt};
   if (const std::string* ip_text = find(a, keys.public_ip_v6)) {
     auto ip = parse_public_ipv6(keys.public_ip_v6, *ip_text, *rules.network_v6);
     if (!ip) return ip.take_error();
     peer.public_ip = *ip;
+  }
+  if (peer.public_ip.has_value() != rules.v6_underlay) {
+    return fail(rules.v6_underlay
+                    ? "no " + keys.public_ip_v6 + ": it sends IPv6 VXLAN over IPv4 and this node over IPv6; "
+                      "give every node an IPv6 underlay address (--public-ipv6) or none"
+                    : keys.public_ip_v6 + " " + peer.public_ip->str() +
+                          ": it sends IPv6 VXLAN over IPv6 and this node over IPv4; give every node an IPv6 "
+                          "underlay address (--public-ipv6) or none");
+  }
+  const std::uint32_t want = vni_v6(rules.vni, rules.v6_underlay);
+  if (data->vni && *data->vni != want) {
+    return fail(keys.backend_v6_data + " VNI " + std::to_string(*data->vni) + ", ours is " + std::to_string(want) +
+                (rules.v6_underlay ? "" : " (Backend.VNI + 1: IPv6 VXLAN over an IPv4 underlay)"));
   }
   return std::optional<PeerV6>{peer};
 }
@@ -153,11 +163,17 @@ bool fits(const Prefix<Addr>& subnet, const FamilyConfig<Addr>& net) {
 bool fits_network(const Ipv4Prefix& subnet, const FamilyConfig<Ipv4Addr>& net) { return fits(subnet, net); }
 bool fits_network(const Ipv6Prefix& subnet, const FamilyConfig<Ipv6Addr>& net) { return fits(subnet, net); }
 
-FamilyConfig<Ipv4Addr> whole_network(FamilyConfig<Ipv4Addr> net) {
+namespace {
+template <class Addr>
+FamilyConfig<Addr> widened(FamilyConfig<Addr> net) {
   net.subnet_min = net.network.address();
-  net.subnet_max = Ipv4Prefix::containing(net.network.last(), net.subnet_len).address();
+  net.subnet_max = Prefix<Addr>::containing(net.network.last(), net.subnet_len).address();
   return net;
 }
+}  // namespace
+
+FamilyConfig<Ipv4Addr> whole_network(FamilyConfig<Ipv4Addr> net) { return widened(std::move(net)); }
+FamilyConfig<Ipv6Addr> whole_network(FamilyConfig<Ipv6Addr> net) { return widened(std::move(net)); }
 
 namespace {
 
@@ -316,6 +332,8 @@ void add_taken_subnets(const Annotations& a, const AnnotationKeys& keys, const F
   }
 }
 
+std::uint32_t vni_v6(std::uint32_t vni, bool v6_underlay) { return v6_underlay ? vni : (vni + 1) & 0xffffffU; }
+
 std::string backend_data_json(std::uint32_t vni, const Mac& vtep_mac) {
   return "{\"VNI\":" + std::to_string(vni) + ",\"VtepMAC\":\"" + vtep_mac.str() + "\"}";
 }
@@ -330,7 +348,8 @@ AnnotationPatch lease_patch(const Lease& lease, const BackendConfig& backend, co
   // The v6 half only with its VTEP's MAC: a v6 subnet without it would be refused by every peer.
   if (lease.subnet_v6 && lease.vtep_mac_v6) {
     patch[keys.subnet_v6] = lease.subnet_v6->str();
-    patch[keys.backend_v6_data] = backend_data_json(backend.vni, *lease.vtep_mac_v6);
+    patch[keys.backend_v6_data] =
+        backend_data_json(vni_v6(backend.vni, lease.public_ip_v6.has_value()), *lease.vtep_mac_v6);
     patch[keys.public_ip_v6] =
         lease.public_ip_v6 ? std::optional<std::string>(lease.public_ip_v6->str()) : std::nullopt;
   }

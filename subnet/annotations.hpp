@@ -47,7 +47,15 @@ struct PeerRules {
   std::optional<Ipv4Prefix> own_subnet;  // a peer overlapping it is refused
   std::optional<FamilyConfig<Ipv6Addr>> network_v6;  // set when EnableIPv6
   std::optional<Ipv6Prefix> own_subnet_v6;
+  // This node sends IPv6 VXLAN over an IPv6 underlay (it publishes public-ipv6). A peer must do
+  // the same: a VXLAN device's remote has the family of its local address.
+  bool v6_underlay = false;
 };
+
+// The VNI of the IPv6 overlay's VTEP: Backend.VNI over an IPv6 underlay (flannel's
+// flannel-v6.<VNI>), VNI+1 over an IPv4 one, where weft.<VNI> already holds VNI and port
+// for IPv4 sources (the kernel refuses two such devices).
+std::uint32_t vni_v6(std::uint32_t vni, bool v6_underlay);
 
 // The IPv6 half of a peer: its subnet, the v6 VTEP's MAC and, with a v6 underlay, the address
 // VXLAN goes to.
@@ -79,6 +87,7 @@ bool fits_network(const Ipv6Prefix& subnet, const FamilyConfig<Ipv6Addr>& net);
 // The same range with SubnetMin/SubnetMax widened to the whole network: kube-controller-manager
 // assigns podCIDRs anywhere in its cluster CIDR (the first node gets 10.244.0.0/24).
 FamilyConfig<Ipv4Addr> whole_network(FamilyConfig<Ipv4Addr> net);
+FamilyConfig<Ipv6Addr> whole_network(FamilyConfig<Ipv6Addr> net);
 
 // Milliseconds since the Unix epoch of an RFC3339 UTC time ("2026-12-04T16:00:00Z", optional
 // fraction); nullopt when malformed. Used for creationTimestamp and the claimed-at annotation.

@@ -34,7 +34,9 @@ struct OwnNode {
   std::optional<Ipv4Prefix> subnet;     // our confirmed subnet annotation from an earlier run
   std::optional<Ipv4Addr> public_ip;    // our public-ip annotation from an earlier run
   std::optional<Mac> vtep_mac;          // our VtepMAC from an earlier run: keep it across restarts
+  std::optional<Mac> vtep_mac_v6;       // and the IPv6 VTEP's
 };
+
 
 // Counters for metrics and tests (monotonic unless noted).
 struct SubnetStats {
@@ -66,7 +68,9 @@ class SubnetManager {
   // Our lease: spec.podCIDR when set (an error if it lies outside the network), otherwise a
   // subnet through the write-then-verify annotation protocol (an existing valid lease is kept).
   // Publishes subnet, public IP, backend type and data in both modes. Blocks until confirmed.
-  virtual Result<Lease> acquire(Ipv4Addr public_ip, Mac vtep_mac) = 0;
+  // With `v6` (dual stack) the lease has an IPv6 subnet too, published in the v6 annotations.
+  virtual Result<Lease> acquire(Ipv4Addr public_ip, Mac vtep_mac, const std::optional<LeaseV6Request>& v6) = 0;
+  Result<Lease> acquire(Ipv4Addr public_ip, Mac vtep_mac) { return acquire(public_ip, vtep_mac, std::nullopt); }
 
   // List, then watch (see the threading contract above). Call once, after acquire.
   virtual void start_watch(std::function<void()> peers_changed) = 0;

@@ -38,7 +38,8 @@ std::optional<std::string> unsupported(const weft::NetConfig& net, const std::st
 
 std::vector<std::string> build_warnings(const weft::NetConfig& net) {
   std::vector<std::string> w = net.warnings;
-  if (net.ipv6) w.emplace_back("EnableIPv6: weft programs IPv4 only for now; the IPv6 keys are ignored");
+  if (net.ipv6 && net.backend.direct_routing)
+    w.emplace_back("DirectRouting: IPv6 peers are always reached through weft-v6.<VNI>, never routed directly");
   return w;
 }
 
@@ -162,6 +163,18 @@ int run_daemon(weft::DaemonOptions opts) {
     return 2;
   }
 
+  std::optional<weft::Ipv6Underlay> underlay_v6;
+  if (net->ipv6) {
+    auto found = weft::find_ipv6_underlay(*ext, opts.public_ipv6);
+    if (!found) {
+      spdlog::error("{}", found.error());
+      return 2;
+    }
+    underlay_v6 = *found;
+  } else if (!opts.public_ipv6.empty()) {
+    spdlog::warn("--public-ipv6 {} is unused: net-conf.json does not enable IPv6", opts.public_ipv6);
+  }
+
   auto kube = weft::kube::resolve_kube_config(opts.kubeconfig_file, opts.kube_api_url, opts.insecure_skip_tls_verify);
   if (!kube) {
     spdlog::error("{}", kube.error());
@@ -183,11 +196,13 @@ int run_daemon(weft::DaemonOptions opts) {
     spdlog::error("cannot open netlink: {}", netlink.error());
     return 1;
   }
-  weft::VxlanBackend backend(**netlink, net->ipv4->network, net->backend.direct_routing);
+  std::optional<weft::Ipv6Prefix> network_v6;
+  if (net->ipv6) network_v6 = net->ipv6->network;
+  weft::VxlanBackend backend(**netlink, net->ipv4->network, network_v6, net->backend.direct_routing);
   auto nft = weft::make_libnftables();
   weft::Firewall firewall(*nft);
 
-  weft::Agent agent(weft::AgentSettings{opts, *net, *ext}, **subnets, backend, firewall);
+  weft::Agent agent(weft::AgentSettings{opts, *net, *ext, underlay_v6}, **subnets, backend, firewall);
   weft::Wakeup wakeup;
   EventSources sources(wakeup);
   std::unique_ptr<weft::HealthServer> health;

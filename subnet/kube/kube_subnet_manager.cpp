@@ -28,7 +28,8 @@ class KubeSubnetManager final : public SubnetManager {
   ~KubeSubnetManager() override { stop(); }
 
   Result<OwnNode> read_own_node() override;
-  Result<Lease> acquire(Ipv4Addr public_ip, Mac vtep_mac) override;
+  using SubnetManager::acquire;
+  Result<Lease> acquire(Ipv4Addr public_ip, Mac vtep_mac, const std::optional<LeaseV6Request>& v6) override;
   void start_watch(std::function<void()> peers_changed) override;
   PeerSet peers() const override;
   Status set_network_unavailable(bool unavailable, const std::string& message) override;
@@ -55,6 +56,8 @@ class KubeSubnetManager final : public SubnetManager {
   SubnetStats stats_;
   std::uint64_t watch_errors_ = 0;  // the watch's share of stats_.api_errors
   std::optional<Ipv4Prefix> own_subnet_;
+  std::optional<Ipv6Prefix> own_subnet_v6_;
+  bool v6_underlay_ = false;  // our lease publishes public-ipv6
   std::int64_t own_rank_ = kUnknownRank;
   std::optional<NodeList> seed_list_;  // the lease's last list: the watch starts from it
   std::optional<PeerCache> cache_;
@@ -90,16 +93,18 @@ Result<OwnNode> KubeSubnetManager::read_own_node() {
   own.subnet = mine.subnet;
   own.public_ip = mine.public_ip;
   own.vtep_mac = mine.vtep_mac;
+  own.vtep_mac_v6 = mine.vtep_mac_v6;
   return own;
 }
 
-Result<Lease> KubeSubnetManager::acquire(Ipv4Addr public_ip, Mac vtep_mac) {
+Result<Lease> KubeSubnetManager::acquire(Ipv4Addr public_ip, Mac vtep_mac, const std::optional<LeaseV6Request>& v6) {
   auto node = retry(retry_, "read node " + cfg_.node_name, [&] { return client_->get_node(cfg_.node_name); });
   if (!node) return fail(node.error().message);
   LeaseSettings settings;
   settings.node_name = cfg_.node_name;
   settings.keys = keys_;
   settings.network = *cfg_.net.ipv4;
+  settings.network_v6 = cfg_.net.ipv6;
   settings.backend = cfg_.net.backend;
   settings.conflict_backoff = cfg_.conflict_backoff;
   settings.source = cfg_.net.subnet_source;
@@ -110,7 +115,7 @@ Result<Lease> KubeSubnetManager::acquire(Ipv4Addr public_ip, Mac vtep_mac) {
     stats_.lease_waiting = why;
   };
   LeaseProtocol protocol(*client_, retry_, settings);
-  auto lease = protocol.acquire(*node, public_ip, vtep_mac);
+  auto lease = protocol.acquire(*node, public_ip, vtep_mac, v6);
   std::lock_guard<std::mutex> lock(mu_);
   seed_list_ = protocol.take_last_list();
   stats_.lease_attempts += protocol.attempts();
@@ -119,6 +124,8 @@ Result<Lease> KubeSubnetManager::acquire(Ipv4Addr public_ip, Mac vtep_mac) {
   stats_.lease_problem = protocol.problem();
   if (lease) {
     own_subnet_ = lease->subnet;
+    own_subnet_v6_ = lease->subnet_v6;
+    v6_underlay_ = lease->public_ip_v6.has_value();
     own_rank_ = protocol.claim_rank();
   }
   return lease;
@@ -129,7 +136,11 @@ void KubeSubnetManager::start_watch(std::function<void()> peers_changed) {
   if (watch_thread_.joinable() || stopped_) return;
   // Peers lease in SubnetMin..SubnetMax; the controller assigns podCIDRs anywhere in the network.
   auto range = cfg_.net.subnet_source == SubnetSource::Lease ? *cfg_.net.ipv4 : whole_network(*cfg_.net.ipv4);
-  PeerRules rules{range, cfg_.net.backend.type, cfg_.net.backend.vni, own_subnet_, cfg_.net.ipv6, std::nullopt};
+  std::optional<FamilyConfig<Ipv6Addr>> range_v6;
+  if (cfg_.net.ipv6)
+    range_v6 = cfg_.net.subnet_source == SubnetSource::Lease ? *cfg_.net.ipv6 : whole_network(*cfg_.net.ipv6);
+  PeerRules rules{range,        cfg_.net.backend.type, cfg_.net.backend.vni, own_subnet_,
+                  range_v6,     own_subnet_v6_,        v6_underlay_};
   cache_.emplace(cfg_.node_name, keys_, rules, own_rank_);
   peers_changed_ = std::move(peers_changed);
   watch_thread_ = std::thread([this] {

@@ -118,10 +118,15 @@ Result<std::optional<Ipv6Prefix>> ipv6_pod_cidr(const NodeInfo& node, const std:
 LeaseProtocol::LeaseProtocol(KubeClient& client, const RetryContext& retry, LeaseSettings settings)
     : client_(client), retry_(retry), s_(std::move(settings)), rng_(std::random_device{}()) {}
 
-Result<Lease> LeaseProtocol::acquire(const NodeInfo& own, Ipv4Addr public_ip, Mac vtep_mac) {
+Result<Lease> LeaseProtocol::acquire(const NodeInfo& own, Ipv4Addr public_ip, Mac vtep_mac,
+                                     const std::optional<LeaseV6Request>& v6) {
   Lease base;
   base.public_ip = public_ip;
   base.vtep_mac = vtep_mac;
+  if (v6 && s_.network_v6) {
+    base.vtep_mac_v6 = v6->vtep_mac;
+    base.public_ip_v6 = v6->public_ip;
+  }
   auto pod_cidr = ipv4_pod_cidr(own);
   if (!pod_cidr) return pod_cidr.take_error();
   switch (s_.source) {
@@ -244,9 +249,33 @@ Result<Lease> LeaseProtocol::from_pod_cidr(const NodeInfo& own, Ipv4Prefix pod_c
                own.name + " " + s_.keys.subnet + "- " + s_.keys.claimed_at + "-, restart weftd";
     spdlog::error("{}", problem_);
   }
+  if (auto st = add_v6(own, lease, true); !st) return st.take_error();
   if (auto st = publish(own, lease); !st) return st.take_error();
   if (problem_.empty()) spdlog::info("lease {} from spec.podCIDR of node {}", pod_cidr.str(), own.name);
   return lease;
+}
+
+Status LeaseProtocol::add_v6(const NodeInfo& own, Lease& lease, bool v4_from_pod_cidr) {
+  auto pod6 = ipv6_pod_cidr(own, s_.network_v6);
+  if (!s_.network_v6 || !lease.vtep_mac_v6) {
+    if (!pod6) spdlog::warn("{}; weft carries IPv4 only", pod6.error());  // a dual-stack controller, v4-only weft
+    return ok_status();
+  }
+  if (!pod6) return pod6.take_error();
+  if (*pod6) {
+    lease.subnet_v6 = **pod6;
+    return ok_status();
+  }
+  if (v4_from_pod_cidr) {  // not half a dual-stack node: the controller will not add one later
+    return fail("node " + own.name + "'s spec.podCIDRs " + own.pod_cidrs.front() +
+                " has no IPv6 entry but net-conf.json enables IPv6: run kube-controller-manager dual stack "
+                "(--cluster-cidr=<IPv4 Network>,<IPv6Network> --node-cidr-mask-size-ipv6=" +
+                std::to_string(s_.network_v6->subnet_len) + ") or set \"EnableIPv6\": false");
+  }
+  auto paired = paired_subnet_v6(lease.subnet, s_.network, *s_.network_v6);
+  if (!paired) return paired.take_error();
+  lease.subnet_v6 = *paired;
+  return ok_status();
 }
 
 bool LeaseProtocol::fits(const Ipv4Prefix& subnet) const { return fits_network(subnet, s_.network); }
@@ -360,6 +389,7 @@ Result<Lease> LeaseProtocol::by_annotations(const NodeInfo& own_get, const Lease
             mine.subnet->str(), other);
       }
       lease.subnet = *mine.subnet;
+      if (auto st = add_v6(*own, lease, false); !st) return st.take_error();
       if (auto st = publish(*own, lease); !st) return st.take_error();
       spdlog::info("lease {} kept from an earlier run", lease.subnet.str());
       last_list_ = std::move(*before);
@@ -403,6 +433,7 @@ Result<Lease> LeaseProtocol::by_annotations(const NodeInfo& own_get, const Lease
     auto other = other_holder(*before, s_.node_name, s_.keys, s_.network, subnet);
     if (other.empty()) {
       lease.subnet = subnet;
+      if (auto st = add_v6(claimed, lease, false); !st) return st.take_error();
       if (auto st = publish(claimed, lease); !st) return st.take_error();
       spdlog::info("lease {} confirmed after {} claim(s)", subnet.str(), attempts_);
       last_list_ = std::move(*before);

@@ -42,6 +42,7 @@ struct LeaseSettings {
   std::string node_name;
   AnnotationKeys keys;
   FamilyConfig<Ipv4Addr> network;
+  std::optional<FamilyConfig<Ipv6Addr>> network_v6;  // dual stack (EnableIPv6)
   BackendConfig backend;
   std::chrono::milliseconds conflict_backoff{20};  // random wait in [0, this * 2^round] after a lost race
   SubnetSource source = SubnetSource::Auto;
@@ -57,7 +58,9 @@ class LeaseProtocol {
 
   // `own` is our Node from a GET (it carries spec.podCIDRs). Blocks until the lease is
   // confirmed, the network is full, a non-transient error happens, or the stop signal fires.
-  Result<Lease> acquire(const NodeInfo& own, Ipv4Addr public_ip, Mac vtep_mac);
+  // With `v6` and a v6 network, the lease carries an IPv6 subnet too (add_v6).
+  Result<Lease> acquire(const NodeInfo& own, Ipv4Addr public_ip, Mac vtep_mac,
+                        const std::optional<LeaseV6Request>& v6 = std::nullopt);
 
   std::uint64_t attempts() const { return attempts_; }
   // The last Node list the lease was decided on (annotation mode), for the watch to start
@@ -79,6 +82,10 @@ class LeaseProtocol {
   Result<std::optional<NodeInfo>> wait_for_pod_cidr(std::optional<std::chrono::milliseconds> limit,
                                                     const std::string& why);
   bool fits(const Ipv4Prefix& subnet) const;  // inside the network, SubnetLen, SubnetMin..SubnetMax
+  // The IPv6 half of `lease` (dual stack): the v6 entry of spec.podCIDRs; an error when the
+  // IPv4 subnet came from a podCIDR without one (an IPv4-only controller); else the subnet paired with the IPv4 lease (paired_subnet_v6), which the IPv4 lease's
+  // write-then-verify makes ours alone.
+  Status add_v6(const NodeInfo& own, Lease& lease, bool v4_from_pod_cidr);
   // Writes the confirmed lease onto our Node (skipped when already there).
   Status publish(const NodeInfo& own, const Lease& lease);
   Result<NodeList> list(const std::string& why, bool with_spec = false, bool cached = false);

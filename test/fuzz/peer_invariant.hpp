@@ -31,6 +31,7 @@ inline const PeerRules& cluster_rules() {
     v6.subnet_max = Ipv6Addr::parse("fd00:10:244:ff::").value();
     r.network_v6 = v6;
     r.own_subnet_v6 = Ipv6Prefix::parse("fd00:10:244:1::/64").value();
+    r.v6_underlay = true;  // the corpus's dual-stack nodes publish public-ipv6
     return r;
   }();
   return rules;

@@ -44,7 +44,10 @@ daemon_err=$("$weftd" --net-config-path "$tmp/v6only.json" --node-name n1 2>&1) 
 grep -q 'IPv6-only clusters are not supported yet' <<<"$daemon_err" || fail "daemon's reason differs: $daemon_err"
 echo '{"Network":"10.244.0.0/16","EnableIPv6":true,"IPv6Network":"fd00:10:244::/56"}' >"$tmp/dual.json"
 err=$("$weftd" --check-config "$tmp/dual.json" 2>&1 >/dev/null) || fail "dual-stack config refused"
-grep -q 'IPv6 keys are ignored' <<<"$err" || fail "check does not warn that IPv6 is ignored: $err"
+[[ -z $err ]] || fail "a dual-stack config gets warnings: $err"
+echo '{"Network":"10.244.0.0/16","EnableIPv6":true,"IPv6Network":"fd00:10:244::/56","Backend":{"Type":"vxlan","DirectRouting":true}}' >"$tmp/dual_direct.json"
+err=$("$weftd" --check-config "$tmp/dual_direct.json" 2>&1 >/dev/null) || fail "dual-stack DirectRouting refused"
+grep -q 'IPv6 peers are always reached through weft-v6' <<<"$err" || fail "no DirectRouting warning for IPv6: $err"
 
 if ((failures)); then echo "$failures failed"; exit 1; fi
 echo "weftd cli: all checks passed"

@@ -120,3 +120,43 @@ TEST_CASE("a public IP the host holds is the VTEP's source, a foreign one is not
   c.public_ip.clear();
   CHECK(weft::choose_interface(host, c)->vtep_local.str() == "192.168.56.10");
 }
+
+TEST_CASE("the IPv6 underlay: the interface's global address, --public-ipv6, or none", "[iface][ipv6]") {
+  auto a6 = [](int index, const char* ip) { return weft::InterfaceAddr6{index, *weft::Ipv6Addr::parse(ip)}; };
+  const std::vector<weft::InterfaceAddr6> host{a6(1, "::1"), a6(2, "2001:db8::2"), a6(3, "2001:db8:3::3")};
+
+  auto found = weft::choose_ipv6_underlay(host, 2, "");
+  REQUIRE(found);
+  REQUIRE(found->has_value());
+  CHECK((*found)->public_ip.str() == "2001:db8::2");
+  CHECK((*found)->local.str() == "2001:db8::2");
+
+  auto none = weft::choose_ipv6_underlay(host, 4, "");  // no IPv6 there: IPv6 pods ride IPv4
+  REQUIRE(none);
+  CHECK_FALSE(none->has_value());
+  auto loopback_only = weft::choose_ipv6_underlay(host, 1, "");
+  REQUIRE(loopback_only);
+  CHECK_FALSE(loopback_only->has_value());
+
+  auto nat = weft::choose_ipv6_underlay(host, 2, "2001:db8:ff::9");  // a NAT66's: sent from the interface's
+  REQUIRE(nat);
+  CHECK((*nat)->public_ip.str() == "2001:db8:ff::9");
+  CHECK((*nat)->local.str() == "2001:db8::2");
+  auto held = weft::choose_ipv6_underlay(host, 2, "2001:db8:3::3");  // held on another interface: sent from it
+  REQUIRE(held);
+  CHECK((*held)->local.str() == "2001:db8:3::3");
+
+  auto refused = [&](const char* flag, const char* why) {
+    auto r = weft::choose_ipv6_underlay(host, 2, flag);
+    REQUIRE_FALSE(r);
+    CHECK_THAT(r.error(), Catch::Contains("--public-ipv6") && Catch::Contains(why));
+  };
+  refused("fe80::1", "link-local");
+  refused("ff02::1", "multicast");
+  refused("::ffff:192.0.2.1", "IPv4-mapped");
+  refused("::1", "loopback");
+  refused("192.0.2.1", "--public-ipv6");
+  auto unsendable = weft::choose_ipv6_underlay(host, 4, "2001:db8:ff::9");
+  REQUIRE_FALSE(unsendable);
+  CHECK_THAT(unsendable.error(), Catch::Contains("no global IPv6 address to send"));
+}

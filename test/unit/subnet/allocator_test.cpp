@@ -64,3 +64,22 @@ TEST_CASE("a big network is allocated without enumerating it", "[allocator]") {
   }
   CHECK(count_free(net, taken) == leasable_count(net) - 2999);
 }
+
+TEST_CASE("the IPv6 subnet paired with a lease has the IPv4 subnet's number", "[allocator][ipv6]") {
+  auto net4 = v4(R"({"Network":"10.244.0.0/16"})");
+  auto net6 = weft::test::v6(R"({"Network":"10.244.0.0/16","EnableIPv6":true,"IPv6Network":"fd00:10:244::/56"})");
+  CHECK(paired_subnet_v6(pfx("10.244.7.0/24"), net4, net6).value().str() == "fd00:10:244:7::/64");
+  CHECK(paired_subnet_v6(pfx("10.244.255.0/24"), net4, net6).value().str() == "fd00:10:244:ff::/64");
+  // Distinct leases, distinct IPv6 subnets.
+  std::set<std::string> seen;
+  for (int n = 1; n < 256; ++n)
+    seen.insert(paired_subnet_v6(pfx("10.244." + std::to_string(n) + ".0/24"), net4, net6).value().str());
+  CHECK(seen.size() == 255);
+
+  // /26 leases: 1,024 of them, but a /56 holds only 256 /64s.
+  auto small4 = v4(R"({"Network":"10.244.0.0/16","SubnetLen":26})");
+  CHECK(paired_subnet_v6(pfx("10.244.63.192/26"), small4, net6).value().str() == "fd00:10:244:ff::/64");
+  auto r = paired_subnet_v6(pfx("10.244.64.0/26"), small4, net6);
+  REQUIRE_FALSE(r);
+  CHECK_THAT(r.error(), Catch::Contains("number 256") && Catch::Contains("at least as many subnets as Network (1024)"));
+}

@@ -196,6 +196,13 @@ PeerRules dual_rules() {
   PeerRules r = rules();
   r.network_v6 = weft::test::v6(R"({"Network":"10.244.0.0/16","EnableIPv6":true,"IPv6Network":"fd00:10:244::/56"})");
   r.own_subnet_v6 = weft::test::pfx6("fd00:10:244:1::/64");
+  r.v6_underlay = true;
+  return r;
+}
+
+PeerRules dual_rules_v4_underlay() {
+  PeerRules r = dual_rules();
+  r.v6_underlay = false;
   return r;
 }
 
@@ -229,11 +236,31 @@ TEST_CASE("a peer's IPv6 half parses from flannel-named v6 annotations", "[annot
   CHECK((*r)->public_ip->str() == "2001:db8::7");
 
   auto v4_underlay = dual();
-  v4_underlay.erase("weft.io/public-ipv6");  // v6 pods over the v4 underlay
-  auto u = parse_peer_v6(v4_underlay, kKeys, dual_rules());
+  v4_underlay.erase("weft.io/public-ipv6");  // v6 pods over the v4 underlay: VNI + 1
+  v4_underlay["weft.io/backend-v6-data"] = R"({"VNI":2,"VtepMAC":"0e:8f:12:34:56:79"})";
+  auto u = parse_peer_v6(v4_underlay, kKeys, dual_rules_v4_underlay());
   REQUIRE(u);
   REQUIRE(u->has_value());
   CHECK_FALSE((*u)->public_ip);
+}
+
+TEST_CASE("a peer whose IPv6 VXLAN rides the other underlay family is refused", "[annotations][ipv6]") {
+  auto v4_underlay = dual();
+  v4_underlay.erase("weft.io/public-ipv6");
+  v4_underlay["weft.io/backend-v6-data"] = R"({"VNI":2,"VtepMAC":"0e:8f:12:34:56:79"})";
+  auto r = parse_peer_v6(v4_underlay, kKeys, dual_rules());  // we send over IPv6
+  REQUIRE_FALSE(r);
+  CHECK_THAT(r.error(), Catch::Contains("no weft.io/public-ipv6") && Catch::Contains("over IPv4"));
+  auto back = parse_peer_v6(dual(), kKeys, dual_rules_v4_underlay());  // we send over IPv4
+  REQUIRE_FALSE(back);
+  CHECK_THAT(back.error(), Catch::Contains("weft.io/public-ipv6 2001:db8::7") && Catch::Contains("over IPv6"));
+  auto same_vni = dual();
+  same_vni.erase("weft.io/public-ipv6");  // VNI 1 over IPv4 would clash with weft.1
+  auto v = parse_peer_v6(same_vni, kKeys, dual_rules_v4_underlay());
+  REQUIRE_FALSE(v);
+  CHECK_THAT(v.error(), Catch::Contains("VNI 1, ours is 2") && Catch::Contains("Backend.VNI + 1"));
+  CHECK(vni_v6(1, true) == 1);
+  CHECK(vni_v6(1, false) == 2);
 }
 
 TEST_CASE("no IPv6 half without a v6 network or a v6 subnet annotation", "[annotations][ipv6]") {
@@ -299,6 +326,10 @@ TEST_CASE("a dual-stack lease publishes its v6 half, which peers parse back", "[
   CHECK(own.vtep_mac_v6 == l.vtep_mac_v6);
   CHECK(own.public_ip_v6 == l.public_ip_v6);
 
-  l.public_ip_v6.reset();  // v6 over the v4 underlay: the old public-ipv6 is removed
-  CHECK_FALSE(lease_patch(l, b, kKeys, 1767225600123).at("weft.io/public-ipv6"));
+  CHECK(a.at("weft.io/backend-v6-data") == R"({"VNI":1,"VtepMAC":"0e:8f:12:34:56:79"})");
+
+  l.public_ip_v6.reset();  // v6 over the v4 underlay: the old public-ipv6 is removed, VNI + 1
+  auto over_v4 = lease_patch(l, b, kKeys, 1767225600123);
+  CHECK_FALSE(over_v4.at("weft.io/public-ipv6"));
+  CHECK(over_v4.at("weft.io/backend-v6-data") == R"({"VNI":2,"VtepMAC":"0e:8f:12:34:56:79"})");
 }

@@ -255,3 +255,69 @@ TEST_CASE("the IPv6 podCIDR of a dual-stack node is taken only when it fits IPv6
   REQUIRE_FALSE(malformed);
   CHECK_THAT(malformed.error(), Catch::Contains("malformed podCIDR"));
 }
+
+namespace {
+
+const char* kDualLease =
+    R"({"Network":"10.244.0.0/16","SubnetSource":"lease","EnableIPv6":true,"IPv6Network":"fd00:10:244::/56"})";
+const char* kDualPodCidr =
+    R"({"Network":"10.244.0.0/16","SubnetSource":"podCIDR","EnableIPv6":true,"IPv6Network":"fd00:10:244::/56"})";
+const LeaseV6Request kV6Request{*Mac::parse("0e:00:00:00:06:01"), std::nullopt};
+
+}  // namespace
+
+TEST_CASE("a dual-stack lease takes the IPv6 subnet paired with its IPv4 one and publishes both",
+          "[lease][ipv6]") {
+  auto c = std::make_shared<Cluster>();
+  c->add_node("n1");
+  auto l = manager(c, "n1", kDualLease)->acquire(kIp, kMac, kV6Request);
+  REQUIRE(l);
+  REQUIRE(l->subnet_v6);
+  // 10.244.N.0/24 is subnet N of the /16; fd00:10:244:N::/64 (N in hex) subnet N of the /56.
+  const auto n = (l->subnet.address().to_uint() >> 8U) & 0xffU;
+  CHECK(l->subnet_v6->str() == fmt::format("fd00:10:244:{:x}::/64", n));
+  const auto a = annotations(c, "n1");
+  CHECK(a.at("weft.io/subnet-v6") == l->subnet_v6->str());
+  CHECK(a.at("weft.io/backend-v6-data") == R"({"VNI":2,"VtepMAC":"0e:00:00:00:06:01"})");  // over IPv4: VNI + 1
+  CHECK_FALSE(a.count("weft.io/public-ipv6"));
+
+  // A restart keeps both; an IPv6 underlay publishes public-ipv6 and VNI 1.
+  LeaseV6Request over_v6 = kV6Request;
+  over_v6.public_ip = *Ipv6Addr::parse("2001:db8::1");
+  auto again = manager(c, "n1", kDualLease)->acquire(kIp, kMac, over_v6);
+  REQUIRE(again);
+  CHECK(again->subnet == l->subnet);
+  CHECK(again->subnet_v6 == l->subnet_v6);
+  CHECK(annotations(c, "n1").at("weft.io/public-ipv6") == "2001:db8::1");
+  CHECK(annotations(c, "n1").at("weft.io/backend-v6-data") == R"({"VNI":1,"VtepMAC":"0e:00:00:00:06:01"})");
+
+  // Without a v6 request (or a v4-only config) nothing IPv6 is leased.
+  c->add_node("n2");
+  auto v4 = manager(c, "n2", kLease)->acquire(kIp, kMac, kV6Request);
+  REQUIRE(v4);
+  CHECK_FALSE(v4->subnet_v6);
+  CHECK_FALSE(annotations(c, "n2").count("weft.io/subnet-v6"));
+}
+
+TEST_CASE("a dual-stack node takes both subnets from spec.podCIDRs, and refuses a v4-only controller",
+          "[lease][ipv6]") {
+  auto c = std::make_shared<Cluster>();
+  c->add_node("dual", {}, {"10.244.5.0/24", "fd00:10:244:9::/64"});
+  auto l = manager(c, "dual", kDualPodCidr)->acquire(kIp, kMac, kV6Request);
+  REQUIRE(l);
+  CHECK(l->subnet == pfx("10.244.5.0/24"));
+  REQUIRE(l->subnet_v6);
+  CHECK(l->subnet_v6->str() == "fd00:10:244:9::/64");  // the controller's, not the paired one
+  CHECK(annotations(c, "dual").at("weft.io/subnet-v6") == "fd00:10:244:9::/64");
+
+  c->add_node("v4only", {}, {"10.244.6.0/24"});
+  auto refused = manager(c, "v4only", kDualPodCidr)->acquire(kIp, kMac, kV6Request);
+  REQUIRE_FALSE(refused);
+  CHECK_THAT(refused.error(), Catch::Contains("has no IPv6 entry") && Catch::Contains("--node-cidr-mask-size-ipv6=64"));
+  CHECK_FALSE(annotations(c, "v4only").count("weft.io/subnet"));  // nothing half-published
+
+  c->add_node("outside", {}, {"10.244.7.0/24", "2001:db8:7::/64"});
+  auto bad = manager(c, "outside", kDualPodCidr)->acquire(kIp, kMac, kV6Request);
+  REQUIRE_FALSE(bad);
+  CHECK_THAT(bad.error(), Catch::Contains("is not a /64 of IPv6Network"));
+}

@@ -174,8 +174,9 @@ PeerCache dual_cache() {
 
 NodeInfo dual_node(const std::string& name, const std::string& subnet, const std::string& subnet_v6, int created = 1) {
   NodeInfo n = node(name, subnet, "0e:00:00:00:00:01", created);
+  // No public-ipv6: IPv6 VXLAN over the IPv4 underlay, on VNI 1 + 1.
   n.annotations["weft.io/subnet-v6"] = subnet_v6;
-  n.annotations["weft.io/backend-v6-data"] = R"({"VNI":1,"VtepMAC":"0e:00:00:00:06:01"})";
+  n.annotations["weft.io/backend-v6-data"] = R"({"VNI":2,"VtepMAC":"0e:00:00:00:06:01"})";
   return n;
 }
 
