@@ -190,6 +190,7 @@ Status Agent::start(Wakeup& wakeup) {
     subnet_env_written_ = true;
     published_ = Published{lease_, env};
     status_vtep_ = vtep_;
+    if (dual_stack()) status_vtep6_ = vtep6_;
   }
 
   condition_ = std::make_unique<ConditionReporter>(subnets_);
@@ -249,10 +250,13 @@ void Agent::sync_peers() {
     ++reconciles_;
     reconcile_writes_ += report.writes;
     reconcile_errors_ += report.errors.size();
-    skipped_peers_ = report.skipped.size();
+    skipped_peers_ = report.skipped.size() - static_cast<std::size_t>(report.peers_skipped_v6);
     backend_skipped_ = report.skipped;
     status_vtep_ = vtep_;
     programmed_peers_ = static_cast<std::uint64_t>(report.peers_programmed);
+    programmed_peers_v6_ = static_cast<std::uint64_t>(report.peers_programmed_v6);
+    skipped_peers_v6_ = static_cast<std::uint64_t>(report.peers_skipped_v6);
+    if (dual_stack()) status_vtep6_ = vtep6_;
     last_reconcile_seconds_ = seconds;
     reconcile_seconds_.observe(seconds);
     peers_programmed_ = report.errors.empty();
@@ -354,6 +358,14 @@ FirewallSpec Agent::firewall_spec(const PeerSet& peers) const {
   spec.vxlan_port = s_.net.backend.port;
   spec.vxlan_sources.insert(lease_.public_ip);
   for (const auto& [name, peer] : peers) spec.vxlan_sources.insert(peer.public_ip);
+  if (dual_stack()) {
+    spec.network_v6 = s_.net.ipv6->network;
+    spec.subnet_v6 = lease_.subnet_v6;
+    if (lease_.public_ip_v6) spec.vxlan_sources_v6.insert(*lease_.public_ip_v6);
+    for (const auto& [name, peer] : peers) {
+      if (peer.public_ip_v6) spec.vxlan_sources_v6.insert(*peer.public_ip_v6);
+    }
+  }
   return spec;
 }
 
@@ -363,6 +375,7 @@ FirewallSpec Agent::widened(const FirewallSpec& spec) const {
   if (!firewall_applied_ || !same_rules(*firewall_applied_, spec)) return spec;
   FirewallSpec wide = spec;
   wide.vxlan_sources.insert(firewall_applied_->vxlan_sources.begin(), firewall_applied_->vxlan_sources.end());
+  wide.vxlan_sources_v6.insert(firewall_applied_->vxlan_sources_v6.begin(), firewall_applied_->vxlan_sources_v6.end());
   return wide;
 }
 
@@ -371,7 +384,9 @@ bool Agent::allows_more(const FirewallSpec& spec) const {
   if (!firewall_applied_) return true;
   if (!same_rules(spec, *firewall_applied_)) return true;
   const auto& had = firewall_applied_->vxlan_sources;
-  return !std::includes(had.begin(), had.end(), spec.vxlan_sources.begin(), spec.vxlan_sources.end());
+  const auto& had6 = firewall_applied_->vxlan_sources_v6;
+  return !std::includes(had.begin(), had.end(), spec.vxlan_sources.begin(), spec.vxlan_sources.end()) ||
+         !std::includes(had6.begin(), had6.end(), spec.vxlan_sources_v6.begin(), spec.vxlan_sources_v6.end());
 }
 
 void Agent::reconcile_firewall(const FirewallSpec& spec) {
@@ -410,12 +425,19 @@ void Agent::publish_readiness() {
   if (ready && !k.own_conflict.empty()) {  // the datapath works here, but no other node routes to us
     condition_->want(true, "other nodes skip this node: " + k.own_conflict);
   } else if (ready && !k.lease_problem.empty()) {
-    condition_->want(false, "weft is running on this node, but: " + k.lease_problem);
+    condition_->want(false, running_message() + ", but: " + k.lease_problem);
   } else if (ready) {
-    condition_->want(false, "weft is running on this node");
+    condition_->want(false, running_message());
   } else if (!problem.empty()) {
     condition_->want(true, problem);
   }
+}
+
+// Names the families served, so `kubectl describe node` tells a dual-stack node from a v4 one.
+std::string Agent::running_message() const {
+  std::string m = "weft is running on this node: IPv4 " + lease_.subnet.str();
+  if (lease_.subnet_v6) m += ", IPv6 " + lease_.subnet_v6->str();
+  return m;
 }
 
 bool Agent::ready_locked() const { return subnet_env_written_ && peers_programmed_ && vtep_problem_.empty(); }
@@ -439,12 +461,34 @@ std::string Agent::not_ready_locked(const SubnetStats& k) const {
   return k.lease_problem;
 }
 
+namespace {
+
+// A VTEP for /status: what it should be and, once set up, what it is.
+nlohmann::json vtep_json(const VtepSpec& spec, const std::optional<Vtep>& now) {
+  nlohmann::json j = {{"name", vtep_name(spec.vni, spec.ipv6)},
+                      {"vni", spec.vni},
+                      {"port", spec.port == 0 ? 8472 : spec.port},
+                      {"local_ip", spec.local_ip6 ? spec.local_ip6->str() : spec.local_ip.str()},
+                      {"mtu_wanted", vtep_mtu(spec)},
+                      {"backend_mtu", spec.mtu ? nlohmann::json(*spec.mtu) : nlohmann::json(nullptr)},
+                      {"learning", spec.learning},
+                      {"gbp", spec.gbp}};
+  if (now) {
+    j["ifindex"] = now->ifindex;
+    j["mac"] = now->mac.str();
+    j["mtu"] = now->mtu;
+  }
+  return j;
+}
+
+}  // namespace
+
 // What weftctl status shows: readiness and the lease as this weftd holds it, with the
 // subnet file it wrote (weftctl need not guess the --subnet-file).
 std::string Agent::status_json() const {
   auto k = subnets_.stats();
   nlohmann::json j;
-  std::optional<Vtep> vtep;
+  std::optional<Vtep> vtep, vtep6;
   std::vector<SkippedPeer> refused;
   {
     std::lock_guard lock(mu_);
@@ -457,11 +501,25 @@ std::string Agent::status_json() const {
                     {"network", env.network.str()},
                     {"mtu", env.mtu},
                     {"ipmasq", env.ipmasq}};
+      if (lease.subnet_v6) {
+        j["lease"]["subnet_v6"] = lease.subnet_v6->str();
+        j["lease"]["network_v6"] = env.network_v6 ? env.network_v6->str() : "";
+        if (lease.vtep_mac_v6) j["lease"]["vtep_mac_v6"] = lease.vtep_mac_v6->str();
+        if (lease.public_ip_v6) j["lease"]["public_ip_v6"] = lease.public_ip_v6->str();
+      }
     }
+    vtep6 = status_vtep6_;
     vtep = status_vtep_;
     refused = backend_skipped_;
   }
   add_datapath_status(j, k, vtep, refused);  // thousands of peers: not under mu_
+  if (dual_stack()) {
+    j["vtep6"] = vtep_json(vtep_spec_v6(std::nullopt), vtep6);
+    j["network_v6"] = s_.net.ipv6->network.str();
+    if (s_.underlay_v6)
+      j["underlay"].update(
+          {{"address_v6", s_.underlay_v6->local.str()}, {"public_ip_v6", s_.underlay_v6->public_ip.str()}});
+  }
   return j.dump() + "\n";
 }
 
@@ -471,21 +529,8 @@ std::string Agent::status_json() const {
 // checks), and where the API server is. Reads only s_ and the subnet manager (thread-safe).
 void Agent::add_datapath_status(nlohmann::json& j, const SubnetStats& k, const std::optional<Vtep>& vtep,
                                 const std::vector<SkippedPeer>& refused_by_backend) const {
-  const VtepSpec spec = vtep_spec(std::nullopt);
-  j["vtep"] = {{"name", vtep_name(spec.vni)},
-               {"vni", spec.vni},
-               {"port", spec.port == 0 ? 8472 : spec.port},
-               {"local_ip", spec.local_ip.str()},
-               {"mtu_wanted", vtep_mtu(spec)},
-               {"backend_mtu", spec.mtu ? nlohmann::json(*spec.mtu) : nlohmann::json(nullptr)},
-               {"learning", spec.learning},
-               {"gbp", spec.gbp},
-               {"direct_routing", s_.net.backend.direct_routing}};
-  if (vtep) {
-    j["vtep"]["ifindex"] = vtep->ifindex;
-    j["vtep"]["mac"] = vtep->mac.str();
-    j["vtep"]["mtu"] = vtep->mtu;
-  }
+  j["vtep"] = vtep_json(vtep_spec(std::nullopt), vtep);
+  j["vtep"]["direct_routing"] = s_.net.backend.direct_routing;
   j["underlay"] = {{"name", s_.ext.name},
                    {"ifindex", s_.ext.index},
                    {"address", s_.ext.iface_addr.str()},
@@ -497,8 +542,9 @@ void Agent::add_datapath_status(nlohmann::json& j, const SubnetStats& k, const s
   for (const auto& [name, reason] : subnets_.skipped_nodes(1000)) {
     skipped.push_back({{"node", name}, {"reason", reason}, {"by", "node watch"}});
   }
+  std::set<std::string> refused_v6;  // still routed over IPv4: listed without their IPv6 half
   for (const auto& s : refused_by_backend) {
-    refused.insert(s.name);
+    (s.ipv6_half ? refused_v6 : refused).insert(s.name);
     skipped.push_back({{"node", s.name}, {"reason", s.reason}, {"by", "backend"}});
   }
   auto peers = nlohmann::json::array();
@@ -509,6 +555,13 @@ void Agent::add_datapath_status(nlohmann::json& j, const SubnetStats& k, const s
                      {"gateway", peer.subnet.address().str()},
                      {"public_ip", peer.public_ip.str()},
                      {"vtep_mac", peer.vtep_mac.str()}});
+    if (peer.subnet_v6 && peer.vtep_mac_v6 && refused_v6.count(name) == 0) {
+      auto& p = peers.back();
+      p["subnet_v6"] = peer.subnet_v6->str();
+      p["gateway_v6"] = peer.subnet_v6->address().str();
+      p["vtep_mac_v6"] = peer.vtep_mac_v6->str();
+      if (peer.public_ip_v6) p["public_ip_v6"] = peer.public_ip_v6->str();
+    }
   }
   j["peers"] = std::move(peers);
   j["skipped"] = std::move(skipped);
@@ -555,6 +608,13 @@ std::string Agent::metrics() const {
   m.gauge("weft_peers_programmed", "Peers whose routes are in the kernel (weft_peers{state=\"programmed\"}).",
           num(programmed_peers_));
   m.gauge("weft_peers_skipped", "Peers refused by the backend (weft_peers{state=\"skipped\"}).", num(skipped_peers_));
+  if (dual_stack()) {
+    m.family("weft_peers_ipv6", "gauge",
+             "Dual stack: peers by the state of their IPv6 half: programmed (IPv6 routes in the kernel) or skipped "
+             "(refused by the Node watch or the backend; their IPv4 routes stay).");
+    m.sample("weft_peers_ipv6", {{"state", "programmed"}}, num(programmed_peers_v6_));
+    m.sample("weft_peers_ipv6", {{"state", "skipped"}}, num(skipped_peers_v6_ + k.skipped_peers_v6));
+  }
   m.counter("weft_reconciles_total", "Reconciles of the kernel against the desired state.", num(reconciles_));
   m.counter("weft_reconcile_writes_total", "Netlink writes made by reconciles.", num(reconcile_writes_));
   m.counter("weft_reconcile_errors_total", "Netlink writes that failed.", num(reconcile_errors_));

@@ -15,14 +15,14 @@
 #include <string>
 #include <vector>
 
-#include "overlay/nftables/firewall.hpp"
 #include "backend/vxlan/vxlan_backend.hpp"
+#include "core/net_config.hpp"
+#include "core/subnet_env.hpp"
 #include "overlay/external_iface.hpp"
 #include "overlay/health_server.hpp"
 #include "overlay/metrics.hpp"
-#include "core/net_config.hpp"
+#include "overlay/nftables/firewall.hpp"
 #include "overlay/options.hpp"
-#include "core/subnet_env.hpp"
 #include "overlay/wakeup.hpp"
 #include "subnet/subnet_manager.hpp"
 
@@ -34,7 +34,7 @@ struct AgentSettings {
   DaemonOptions opts;
   NetConfig net;
   ExternalInterface ext;
-  std::optional<Ipv6Underlay> underlay_v6;  // dual stack: IPv6 VXLAN over IPv6 (else over ext's IPv4)
+  std::optional<Ipv6Underlay> underlay_v6;        // dual stack: IPv6 VXLAN over IPv6 (else over ext's IPv4)
   std::chrono::milliseconds repair_debounce{20};  // lets a burst of kernel events settle
 };
 
@@ -61,6 +61,7 @@ class Agent {
   void sync_peers();
   void repair(const char* why);
   FirewallSpec firewall_spec(const PeerSet& peers) const;
+  std::string running_message() const;
   bool allows_more(const FirewallSpec& spec) const;
   FirewallSpec widened(const FirewallSpec& spec) const;
   void reconcile_firewall(const FirewallSpec& spec);
@@ -72,7 +73,7 @@ class Agent {
   // /status's part for weftctl peers and doctor (VTEP, underlay, peers, skipped); without mu_.
   void add_datapath_status(nlohmann::json& j, const SubnetStats& k, const std::optional<Vtep>& vtep,
                            const std::vector<SkippedPeer>& refused_by_backend) const;
-  bool ready_locked() const;        // caller holds mu_: the datapath is ready
+  bool ready_locked() const;  // caller holds mu_: the datapath is ready
   // Why /readyz fails ("" when ready): the datapath, then the lease's ownership. Holds mu_.
   std::string not_ready_locked(const SubnetStats& k) const;
 
@@ -112,6 +113,9 @@ class Agent {
   std::uint64_t firewall_writes_ = 0;
   std::uint64_t skipped_peers_ = 0;
   std::uint64_t programmed_peers_ = 0;
+  std::uint64_t programmed_peers_v6_ = 0;
+  std::uint64_t skipped_peers_v6_ = 0;  // by the backend's IPv6 check
+  std::optional<Vtep> status_vtep6_;    // dual stack: weft-v6.<VNI> as of the last reconcile
   double last_reconcile_seconds_ = 0;
   Histogram reconcile_seconds_{{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}};
 };

@@ -16,9 +16,11 @@ std::string shown(std::string_view v) {
   return out + '"';
 }
 
+// An empty value is no value: a merge patch that deletes a key the Node never had is stored by
+// the API server as "" (the null lands in a map that did not exist), and kubectl users write "".
 const std::string* find(const Annotations& a, const std::string& key) {
   auto it = a.find(key);
-  return it == a.end() ? nullptr : &it->second;
+  return it == a.end() || it->second.empty() ? nullptr : &it->second;
 }
 
 struct BackendData {
@@ -122,8 +124,9 @@ Result<std::optional<PeerV6>> parse_peer_v6(const Annotations& a, const Annotati
   }
   if (peer.public_ip.has_value() != rules.v6_underlay) {
     return fail(rules.v6_underlay
-                    ? "no " + keys.public_ip_v6 + ": it sends IPv6 VXLAN over IPv4 and this node over IPv6; "
-                      "give every node an IPv6 underlay address (--public-ipv6) or none"
+                    ? "no " + keys.public_ip_v6 +
+                          ": it sends IPv6 VXLAN over IPv4 and this node over IPv6; "
+                          "give every node an IPv6 underlay address (--public-ipv6) or none"
                     : keys.public_ip_v6 + " " + peer.public_ip->str() +
                           ": it sends IPv6 VXLAN over IPv6 and this node over IPv4; give every node an IPv6 "
                           "underlay address (--public-ipv6) or none");
@@ -256,7 +259,7 @@ std::string format_rfc3339_ms(std::int64_t ms) {
 
 bool has_lease_annotations(const Annotations& a, const AnnotationKeys& keys) {
   for (const auto* k : {&keys.subnet, &keys.public_ip, &keys.backend_type, &keys.backend_data}) {
-    if (a.count(*k)) return true;
+    if (find(a, *k)) return true;
   }
   return false;
 }
@@ -330,6 +333,11 @@ void add_taken_subnets(const Annotations& a, const AnnotationKeys& keys, const F
       if (p && fits_network(*p, net)) taken.push_back(*p);
     }
   }
+}
+
+AnnotationPatch without_absent_deletes(AnnotationPatch patch, const Annotations& current) {
+  std::erase_if(patch, [&](const auto& kv) { return !kv.second && !current.contains(kv.first); });
+  return patch;
 }
 
 std::uint32_t vni_v6(std::uint32_t vni, bool v6_underlay) { return v6_underlay ? vni : (vni + 1) & 0xffffffU; }

@@ -44,7 +44,7 @@ struct PeerRules {
   FamilyConfig<Ipv4Addr> network;
   std::string backend_type = "vxlan";
   std::uint32_t vni = 1;
-  std::optional<Ipv4Prefix> own_subnet;  // a peer overlapping it is refused
+  std::optional<Ipv4Prefix> own_subnet;              // a peer overlapping it is refused
   std::optional<FamilyConfig<Ipv6Addr>> network_v6;  // set when EnableIPv6
   std::optional<Ipv6Prefix> own_subnet_v6;
   // This node sends IPv6 VXLAN over an IPv6 underlay (it publishes public-ipv6). A peer must do
@@ -122,6 +122,10 @@ void add_taken_subnets(const Annotations& a, const AnnotationKeys& keys, const F
 
 // The backend-data value: {"VNI":1,"VtepMAC":"0e:..."}.
 std::string backend_data_json(std::uint32_t vni, const Mac& vtep_mac);
+
+// The patch without its deletes of keys `current` lacks. The API server stores such a delete
+// as "" when the Node has no annotations at all, which would publish an empty value.
+AnnotationPatch without_absent_deletes(AnnotationPatch patch, const Annotations& current);
 
 // The patch that publishes a confirmed lease (and drops any claim), with its claim time.
 AnnotationPatch lease_patch(const Lease& lease, const BackendConfig& backend, const AnnotationKeys& keys,

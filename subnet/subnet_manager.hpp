@@ -37,7 +37,6 @@ struct OwnNode {
   std::optional<Mac> vtep_mac_v6;       // and the IPv6 VTEP's
 };
 
-
 // Counters for metrics and tests (monotonic unless noted).
 struct SubnetStats {
   std::uint64_t lists = 0;    // full lists of the watch (initial + relists)
@@ -45,13 +44,14 @@ struct SubnetStats {
   std::uint64_t watches = 0;  // watch requests started
   std::uint64_t events = 0;   // ADDED/MODIFIED/DELETED events applied
   std::uint64_t bookmarks = 0;
-  std::uint64_t api_errors = 0;       // failed requests (each retry counts)
-  std::uint64_t peers = 0;            // current number of valid peers
-  std::uint64_t skipped_peers = 0;    // current number of Nodes skipped for bad annotations
-  std::uint64_t unjoined_nodes = 0;   // current number of other Nodes without lease annotations
-  std::uint64_t lease_attempts = 0;   // subnets claimed by acquire (1 without contention)
-  std::uint64_t lease_conflicts = 0;  // claims withdrawn because another node claimed the same subnet
-  std::uint64_t outranked_nodes = 0;  // current: of the skipped, Nodes whose subnet an earlier claim holds
+  std::uint64_t api_errors = 0;        // failed requests (each retry counts)
+  std::uint64_t peers = 0;             // current number of valid peers
+  std::uint64_t skipped_peers = 0;     // current number of Nodes skipped for bad annotations
+  std::uint64_t skipped_peers_v6 = 0;  // current: of the peers, those whose IPv6 half is refused
+  std::uint64_t unjoined_nodes = 0;    // current number of other Nodes without lease annotations
+  std::uint64_t lease_attempts = 0;    // subnets claimed by acquire (1 without contention)
+  std::uint64_t lease_conflicts = 0;   // claims withdrawn because another node claimed the same subnet
+  std::uint64_t outranked_nodes = 0;   // current: of the skipped, Nodes whose subnet an earlier claim holds
   // Ownership (README, "Subnet ownership"); each says what is wrong and how to fix it, "" when fine.
   std::string lease_waiting;  // while acquire waits (for spec.podCIDR)
   std::string lease_problem;  // the lease is served but differs from spec.podCIDR
@@ -85,7 +85,8 @@ class SubnetManager {
 
   virtual SubnetStats stats() const = 0;
 
-  // Nodes skipped, with the reason (for /metrics and weftctl; at most `limit` of them).
+  // Nodes skipped, with the reason (for /metrics and weftctl; at most `limit` of them); then the
+  // peers whose IPv6 half alone is refused, the reason starting "IPv6 half refused".
   virtual std::map<std::string, std::string> skipped_nodes(std::size_t /*limit*/) const { return {}; }
 
   virtual void stop() = 0;

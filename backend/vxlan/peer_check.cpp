@@ -126,6 +126,10 @@ PeerCheck check_peers_v6(const std::vector<const Peer*>& peers, const Lease& own
   accept_unless_shared(
       out, candidates, [](const Peer& p) -> const Ipv6Prefix& { return *p.subnet_v6; },
       [](const Peer& p) { return *p.vtep_mac_v6; }, "IPv6 ");
+  for (auto& s : out.skipped) {
+    s.ipv6_half = true;
+    s.reason = "IPv6 half refused, IPv4 routed: " + s.reason;
+  }
   return out;
 }
 

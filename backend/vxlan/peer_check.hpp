@@ -14,6 +14,7 @@ namespace weft {
 struct SkippedPeer {
   std::string name;
   std::string reason;
+  bool ipv6_half = false;  // only its IPv6 half was refused: its IPv4 half is still programmed
   bool operator==(const SkippedPeer&) const = default;
 };
 

@@ -51,6 +51,12 @@ DesiredState desired_state(const std::vector<const Peer*>& peers, int vtep_ifind
   return d;
 }
 
+void drop_own_address_route(std::vector<Route6>& routes, const Ipv6Addr& vtep_address) {
+  constexpr std::uint8_t kKernel = 2;  // RTPROT_KERNEL
+  const Ipv6Prefix own = Ipv6Prefix::containing(vtep_address, 128);
+  std::erase_if(routes, [&](const Route6& r) { return r.dst == own && r.protocol == kKernel; });
+}
+
 template <class Ip>
 BasicActualState<Ip> owned_state(std::vector<BasicNeighbor<Ip>> neighbors, std::vector<FdbEntry> fdb,
                                  const std::vector<BasicRoute<Ip>>& routes, int vtep_ifindex,

@@ -62,6 +62,10 @@ template <class Ip>
 bool owned_route(const BasicRoute<Ip>& route, int vtep_ifindex, const Prefix<Ip>& network) {
   return network.contains(route.dst) && (route.ifindex == vtep_ifindex || route.protocol == kWeftRouteProtocol);
 }
+// An IPv6 address brings a prefix route even as /128 ("proto kernel metric 256"): the kernel's,
+// for the IPv6 VTEP's own address, so never a stale entry (IPv4 adds none for a /32).
+void drop_own_address_route(std::vector<Route6>& routes, const Ipv6Addr& vtep_address);
+
 // Filters kernel dumps to what weft owns: neighbor and FDB entries on the VTEP, owned routes.
 template <class Ip>
 BasicActualState<Ip> owned_state(std::vector<BasicNeighbor<Ip>> neighbors, std::vector<FdbEntry> fdb,

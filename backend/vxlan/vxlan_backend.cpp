@@ -8,7 +8,6 @@
 namespace weft {
 namespace {
 
-constexpr std::uint8_t kKernelRouteProtocol = 2;  // RTPROT_KERNEL
 
 using Clock = std::chrono::steady_clock;
 constexpr std::size_t kDetailedErrors = 10;  // per reconcile; the rest are counted
@@ -105,6 +104,7 @@ ReconcileReport VxlanBackend::reconcile(const PeerSet& peers) {
   PeerCheck check6;
   if (network_v6_) {
     check6 = check_peers_v6(check.accepted, *lease_, *network_v6_);
+    report.peers_skipped_v6 = static_cast<int>(check6.skipped.size());
     check.skipped.insert(check.skipped.end(), check6.skipped.begin(), check6.skipped.end());
     std::stable_sort(check.skipped.begin(), check.skipped.end(),
                      [](const SkippedPeer& a, const SkippedPeer& b) { return a.name < b.name; });
@@ -261,10 +261,7 @@ Result<ActualState6> VxlanBackend::read_actual6(int vtep_ifindex) {
   if (!fdb) return fdb.take_error();
   auto routes = nl_.dump_routes6();
   if (!routes) return routes.take_error();
-  // An IPv6 address brings a prefix route even as /128 ("proto kernel metric 256"): the
-  // kernel's, for our own address, so not a stale entry (IPv4 adds none for a /32).
-  const Ipv6Prefix own = Ipv6Prefix::containing(lease_->subnet_v6->address(), 128);
-  std::erase_if(*routes, [&](const Route6& r) { return r.dst == own && r.protocol == kKernelRouteProtocol; });
+  drop_own_address_route(*routes, lease_->subnet_v6->address());
   return owned_state(std::move(neighbors).value(), std::move(fdb).value(), *routes, vtep_ifindex, *network_v6_);
 }
 

@@ -139,8 +139,8 @@ void KubeSubnetManager::start_watch(std::function<void()> peers_changed) {
   std::optional<FamilyConfig<Ipv6Addr>> range_v6;
   if (cfg_.net.ipv6)
     range_v6 = cfg_.net.subnet_source == SubnetSource::Lease ? *cfg_.net.ipv6 : whole_network(*cfg_.net.ipv6);
-  PeerRules rules{range,        cfg_.net.backend.type, cfg_.net.backend.vni, own_subnet_,
-                  range_v6,     own_subnet_v6_,        v6_underlay_};
+  PeerRules rules{range,    cfg_.net.backend.type, cfg_.net.backend.vni, own_subnet_,
+                  range_v6, own_subnet_v6_,        v6_underlay_};
   cache_.emplace(cfg_.node_name, keys_, rules, own_rank_);
   peers_changed_ = std::move(peers_changed);
   watch_thread_ = std::thread([this] {
@@ -196,6 +196,7 @@ void KubeSubnetManager::on_event(const WatchEvent& ev, bool more) {
 void KubeSubnetManager::count_peers() {
   stats_.peers = cache_->peers().size();
   stats_.skipped_peers = cache_->skipped();
+  stats_.skipped_peers_v6 = cache_->v6_skip_reasons().size();
   stats_.unjoined_nodes = cache_->unjoined();
   stats_.outranked_nodes = cache_->outranked();
   stats_.own_conflict = cache_->own_conflict();
@@ -208,6 +209,10 @@ std::map<std::string, std::string> KubeSubnetManager::skipped_nodes(std::size_t 
   for (const auto& [name, reason] : cache_->skip_reasons()) {
     if (out.size() >= limit) break;
     out.emplace(name, reason);
+  }
+  for (const auto& [name, reason] : cache_->v6_skip_reasons()) {  // routed over IPv4 only
+    if (out.size() >= limit) break;
+    out.emplace(name, "IPv6 half refused, IPv4 routed: " + reason);
   }
   return out;
 }

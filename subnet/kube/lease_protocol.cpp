@@ -95,7 +95,8 @@ Result<std::optional<Ipv4Prefix>> ipv4_pod_cidr(const NodeInfo& node) {
   return std::optional<Ipv4Prefix>();
 }
 
-Result<std::optional<Ipv6Prefix>> ipv6_pod_cidr(const NodeInfo& node, const std::optional<FamilyConfig<Ipv6Addr>>& net) {
+Result<std::optional<Ipv6Prefix>> ipv6_pod_cidr(const NodeInfo& node,
+                                                const std::optional<FamilyConfig<Ipv6Addr>>& net) {
   for (const auto& text : node.pod_cidrs) {
     if (Ipv4Prefix::parse(text)) continue;
     auto p = Ipv6Prefix::parse(text);
@@ -105,8 +106,8 @@ Result<std::optional<Ipv6Prefix>> ipv6_pod_cidr(const NodeInfo& node, const std:
                   " but net-conf.json does not enable IPv6: set \"EnableIPv6\": true and \"IPv6Network\"");
     }
     if (!net->network.contains(*p) || p->length() != net->subnet_len) {
-      return fail("node " + node.name + "'s IPv6 podCIDR " + p->str() + " is not a /" + std::to_string(net->subnet_len) +
-                  " of IPv6Network " + net->network.str() +
+      return fail("node " + node.name + "'s IPv6 podCIDR " + p->str() + " is not a /" +
+                  std::to_string(net->subnet_len) + " of IPv6Network " + net->network.str() +
                   ": make kube-controller-manager's --cluster-cidr and --node-cidr-mask-size-ipv6 agree with "
                   "net-conf.json");
     }
@@ -156,7 +157,7 @@ Result<Lease> LeaseProtocol::auto_source(const NodeInfo& own, const Lease& base)
   for (const auto& n : all->items) {
     if (n.name == s_.node_name) continue;
     if (with_pod_cidr.empty() && !n.pod_cidrs.empty()) with_pod_cidr = n.name;
-    if (with_lease.empty() && n.annotations.count(s_.keys.subnet)) with_lease = n.name;
+    if (with_lease.empty() && has_lease_annotations(n.annotations, s_.keys)) with_lease = n.name;
   }
   Result<std::optional<NodeInfo>> got = std::optional<NodeInfo>();
   if (!with_pod_cidr.empty()) {
@@ -332,8 +333,11 @@ Status LeaseProtocol::publish(const NodeInfo& own, const Lease& lease) {
   }
   if (same) return ok_status();
   std::string rv = own.resource_version;
+  Annotations now = own.annotations;
   for (int i = 0;; ++i) {
-    auto r = retry(retry_, "lease: publish", [&] { return client_.patch_node_annotations(s_.node_name, rv, patch); });
+    auto r = retry(retry_, "lease: publish", [&] {
+      return client_.patch_node_annotations(s_.node_name, rv, without_absent_deletes(patch, now));
+    });
     if (r) return ok_status();
     if (r.error().kind != ApiErrorKind::Conflict || i >= 20) return api_fail(r.error());
     // Someone else wrote our Node (kubelet, a second weftd): re-read; our claim must still be there.
@@ -347,6 +351,7 @@ Status LeaseProtocol::publish(const NodeInfo& own, const Lease& lease) {
       return fail("lease: the claim on " + lease.subnet.str() + " of node " + s_.node_name +
                   " was removed by someone else while weft confirmed it");
     rv = fresh->resource_version;
+    now = fresh->annotations;
   }
 }
 

@@ -333,3 +333,36 @@ TEST_CASE("a dual-stack lease publishes its v6 half, which peers parse back", "[
   CHECK_FALSE(over_v4.at("weft.io/public-ipv6"));
   CHECK(over_v4.at("weft.io/backend-v6-data") == R"({"VNI":2,"VtepMAC":"0e:8f:12:34:56:79"})");
 }
+
+// A merge patch that deletes a key of a Node without annotations is stored as "" by the real
+// API server (1.20), so "" must read as absent, and weft must not send such deletes.
+TEST_CASE("an empty annotation is no annotation, and deletes of absent keys are not sent", "[annotations][ipv6]") {
+  auto a = dual();
+  a.erase("weft.io/public-ipv6");
+  a["weft.io/backend-v6-data"] = R"({"VNI":2,"VtepMAC":"0e:8f:12:34:56:79"})";
+  a["weft.io/subnet-claim"] = "";
+  auto blank = a;
+  blank["weft.io/public-ipv6"] = "";
+  auto half = parse_peer_v6(blank, kKeys, dual_rules_v4_underlay());
+  REQUIRE(half);
+  REQUIRE(half->has_value());
+  CHECK_FALSE((*half)->public_ip);
+  CHECK(parse_peer("node7", blank, kKeys, dual_rules_v4_underlay()));
+  CHECK_FALSE(parse_own(blank, kKeys).subnet_claim);
+  CHECK_FALSE(has_lease_annotations({{"weft.io/subnet", ""}}, kKeys));
+  CHECK_THAT(refused({{"weft.io/subnet", ""}}), Catch::Contains("no weft.io/subnet"));
+
+  Lease l = node7_lease();
+  l.subnet_v6 = weft::test::pfx6("fd00:10:244:7::/64");
+  l.vtep_mac_v6 = *Mac::parse("0e:8f:12:34:56:79");
+  auto patch = lease_patch(l, BackendConfig{}, kKeys, 1767225600123);
+  REQUIRE(patch.count("weft.io/public-ipv6"));
+  auto sent = without_absent_deletes(patch, {});
+  CHECK_FALSE(sent.count("weft.io/public-ipv6"));
+  CHECK_FALSE(sent.count("weft.io/subnet-claim"));
+  CHECK(sent.at("weft.io/subnet") == std::optional<std::string>("10.244.7.0/24"));
+  auto kept = without_absent_deletes(patch, {{"weft.io/public-ipv6", "2001:db8::7"}, {"weft.io/subnet-claim", ""}});
+  CHECK(kept.count("weft.io/public-ipv6"));  // present keys are still deleted, "" ones too
+  CHECK(kept.count("weft.io/subnet-claim"));
+  CHECK_FALSE(kept.at("weft.io/public-ipv6"));
+}

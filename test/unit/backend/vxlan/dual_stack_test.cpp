@@ -140,7 +140,11 @@ TEST_CASE("check_peers_v6 skips bad IPv6 data, clashing IPv6 subnets and MACs, a
   auto c = check_peers_v6(in, own_lease(), kNetwork6);
   CHECK(c.accepted == std::vector<const Peer*>{&good});
   std::vector<std::string> skipped;
-  for (const auto& s : c.skipped) skipped.push_back(s.name + ": " + s.reason);
+  for (const auto& s : c.skipped) {
+    CHECK(s.ipv6_half);  // the IPv4 half of these peers is still programmed
+    skipped.push_back(s.name + ": " + s.reason.substr(s.reason.find(": ") + 2));
+    CHECK(s.reason.rfind("IPv6 half refused, IPv4 routed: ", 0) == 0);
+  }
   CHECK(skipped == std::vector<std::string>{
                        "mine: IPv6 subnet fd10:244:0:1::/64 overlaps this node's IPv6 subnet fd10:244:0:1::/64",
                        "multicast: public IPv6 ff02::1 is multicast",
