@@ -2,32 +2,49 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cmd/weftctl/json_fields.hpp"
+
 namespace weft::ctl {
 namespace {
 
 using nlohmann::json;
-
-std::string text(const json& o, const char* key) {
-  auto it = o.find(key);
-  return it != o.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
-
-template <class T>
-T number(const json& o, const char* key, T otherwise = 0) {
-  auto it = o.find(key);
-  return it != o.end() && it->is_number() ? it->get<T>() : otherwise;
-}
-
-bool flag(const json& o, const char* key) {
-  auto it = o.find(key);
-  return it != o.end() && it->is_boolean() && it->get<bool>();
-}
 
 template <class T>
 Result<T> field(const json& o, const char* key, const std::string& where) {
   auto v = T::parse(text(o, key));
   if (!v) return fail(where + "." + key + ": " + v.error());
   return v;
+}
+
+// A field only a dual-stack weftd sends: absent is nullopt, present and malformed an error.
+template <class T>
+Result<std::optional<T>> optional_field(const json& o, const char* key, const std::string& where) {
+  if (!o.contains(key)) return std::optional<T>();
+  auto v = field<T>(o, key, where);
+  if (!v) return v.take_error();
+  return std::optional<T>(*v);
+}
+
+// The address of a VTEP's local end: IPv4, or IPv6 for weft-v6.<VNI> over an IPv6 underlay.
+IpAddr ip_of_either_family(const std::string& s) {
+  if (auto v4 = Ipv4Addr::parse(s)) return *v4;
+  if (auto v6 = Ipv6Addr::parse(s)) return *v6;
+  return {};
+}
+
+// The IPv6 half of a peer or a lease: subnet_v6, vtep_mac_v6 and public_ip_v6, each optional.
+template <class T>
+Status parse_v6_half(const json& o, const std::string& where, T& into) {
+  auto subnet = optional_field<Ipv6Prefix>(o, "subnet_v6", where);
+  if (!subnet) return subnet.take_error();
+  auto mac = optional_field<Mac>(o, "vtep_mac_v6", where);
+  if (!mac) return mac.take_error();
+  auto ip = optional_field<Ipv6Addr>(o, "public_ip_v6", where);
+  if (!ip) return ip.take_error();
+  into.subnet_v6 = *subnet;
+  into.vtep_mac_v6 = *mac;
+  into.public_ip_v6 = *ip;
+  return ok_status();
 }
 
 Result<Peer> parse_peer(const json& p) {
@@ -43,7 +60,65 @@ Result<Peer> parse_peer(const json& p) {
   peer.subnet = *subnet;
   peer.public_ip = *ip;
   peer.vtep_mac = *mac;
+  if (Status v6 = parse_v6_half(p, where, peer); !v6) return v6.take_error();
+  if (peer.subnet_v6.has_value() != peer.vtep_mac_v6.has_value())
+    return fail(where + ": an IPv6 half needs both subnet_v6 and vtep_mac_v6");
   return peer;
+}
+
+Status parse_lease(const json& l, DaemonStatus& d) {
+  auto subnet = field<Ipv4Prefix>(l, "subnet", "lease");
+  auto ip = field<Ipv4Addr>(l, "public_ip", "lease");
+  auto mac = field<Mac>(l, "vtep_mac", "lease");
+  if (!subnet || !ip || !mac) return fail("weftd's /status: a malformed lease");
+  d.lease = Lease{};
+  d.lease->subnet = *subnet;
+  d.lease->public_ip = *ip;
+  d.lease->vtep_mac = *mac;
+  if (Status v6 = parse_v6_half(l, "lease", *d.lease); !v6) return fail("weftd's /status: " + v6.error());
+  d.env_mtu = number<int>(l, "mtu");
+  d.ipmasq = flag(l, "ipmasq");
+  return ok_status();
+}
+
+VtepStatus parse_vtep(const json& v) {
+  VtepStatus s;
+  s.name = text(v, "name");
+  s.vni = number<std::uint32_t>(v, "vni");
+  s.port = number<std::uint16_t>(v, "port");
+  s.local_ip = ip_of_either_family(text(v, "local_ip"));
+  s.mtu_wanted = number<int>(v, "mtu_wanted");
+  if (auto it = v.find("backend_mtu"); it != v.end() && it->is_number()) s.backend_mtu = it->get<int>();
+  s.learning = flag(v, "learning");
+  s.gbp = flag(v, "gbp");
+  s.direct_routing = flag(v, "direct_routing");
+  s.ifindex = number<int>(v, "ifindex");
+  s.mac = text(v, "mac");
+  s.mtu = number<int>(v, "mtu");
+  return s;
+}
+
+UnderlayStatus parse_underlay(const json& u) {
+  UnderlayStatus s;
+  s.name = text(u, "name");
+  s.ifindex = number<int>(u, "ifindex");
+  if (auto a = Ipv4Addr::parse(text(u, "address"))) s.address = *a;
+  if (auto a = Ipv4Addr::parse(text(u, "public_ip"))) s.public_ip = *a;
+  s.mtu = number<int>(u, "mtu");
+  if (auto a = Ipv6Addr::parse(text(u, "address_v6"))) s.address_v6 = *a;
+  if (auto a = Ipv6Addr::parse(text(u, "public_ip_v6"))) s.public_ip_v6 = *a;
+  return s;
+}
+
+// Dual stack: the IPv6 VTEP and network (the IPv6 routes doctor checks lie in that network).
+Status parse_dual_stack(const json& j, DaemonStatus& d) {
+  auto v = j.find("vtep6");
+  if (v == j.end() || !v->is_object()) return ok_status();
+  auto network = field<Ipv6Prefix>(j, "network_v6", "weftd's /status");
+  if (!network) return network.take_error();
+  d.network_v6 = *network;
+  d.vtep6 = parse_vtep(*v);
+  return ok_status();
 }
 
 }  // namespace
@@ -60,36 +135,11 @@ Result<DaemonStatus> parse_datapath_status(const std::string& body) {
   d.subnet_file = text(j, "subnet_file");
   if (auto n = Ipv4Prefix::parse(text(j, "network"))) d.network = *n;
   if (auto l = j.find("lease"); l != j.end() && l->is_object()) {
-    auto subnet = field<Ipv4Prefix>(*l, "subnet", "lease");
-    auto ip = field<Ipv4Addr>(*l, "public_ip", "lease");
-    auto mac = field<Mac>(*l, "vtep_mac", "lease");
-    if (!subnet || !ip || !mac) return fail("weftd's /status: a malformed lease");
-    d.lease = Lease{};
-    d.lease->subnet = *subnet;
-    d.lease->public_ip = *ip;
-    d.lease->vtep_mac = *mac;
-    d.env_mtu = number<int>(*l, "mtu");
-    d.ipmasq = flag(*l, "ipmasq");
+    if (Status st = parse_lease(*l, d); !st) return st.take_error();
   }
-  const json& v = j["vtep"];
-  d.vtep.name = text(v, "name");
-  d.vtep.vni = number<std::uint32_t>(v, "vni");
-  d.vtep.port = number<std::uint16_t>(v, "port");
-  if (auto a = Ipv4Addr::parse(text(v, "local_ip"))) d.vtep.local_ip = *a;
-  d.vtep.mtu_wanted = number<int>(v, "mtu_wanted");
-  if (auto it = v.find("backend_mtu"); it != v.end() && it->is_number()) d.vtep.backend_mtu = it->get<int>();
-  d.vtep.learning = flag(v, "learning");
-  d.vtep.gbp = flag(v, "gbp");
-  d.vtep.direct_routing = flag(v, "direct_routing");
-  d.vtep.ifindex = number<int>(v, "ifindex");
-  d.vtep.mac = text(v, "mac");
-  d.vtep.mtu = number<int>(v, "mtu");
-  const json& u = j["underlay"];
-  d.underlay.name = text(u, "name");
-  d.underlay.ifindex = number<int>(u, "ifindex");
-  if (auto a = Ipv4Addr::parse(text(u, "address"))) d.underlay.address = *a;
-  if (auto a = Ipv4Addr::parse(text(u, "public_ip"))) d.underlay.public_ip = *a;
-  d.underlay.mtu = number<int>(u, "mtu");
+  d.vtep = parse_vtep(j["vtep"]);
+  d.underlay = parse_underlay(j["underlay"]);
+  if (Status st = parse_dual_stack(j, d); !st) return st.take_error();
   for (const auto& p : j["peers"]) {
     auto peer = parse_peer(p);
     if (!peer) return fail("weftd's /status: " + peer.error());

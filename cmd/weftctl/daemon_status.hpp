@@ -1,28 +1,32 @@
 #pragma once
 // What weftd says about its datapath on GET /status: the VTEP it set up and should have, the
 // underlay, the lease, the desired peers and the skipped ones (for weftctl peers and doctor).
+// Dual stack adds the IPv6 VTEP weft-v6.<VNI>, the IPv6 network and the IPv6 halves of the
+// lease and the peers; a v4-only weftd's answer has none of them.
 
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "backend/netlink/types.hpp"
 #include "core/lease.hpp"
 #include "core/result.hpp"
 
 namespace weft::ctl {
 
-// The VTEP as weftd wants it (and, once set up, its ifindex, MAC and MTU).
+// A VTEP as weftd wants it (and, once set up, its ifindex, MAC and MTU): weft.<VNI>, or
+// weft-v6.<VNI> whose local address is IPv6 over an IPv6 underlay, else the IPv4 one.
 struct VtepStatus {
   std::string name;
   std::uint32_t vni = 0;
   std::uint16_t port = 0;
-  Ipv4Addr local_ip;
+  IpAddr local_ip;
   int mtu_wanted = 0;
-  std::optional<int> backend_mtu;  // net-conf.json's Backend.MTU; unset: underlay MTU - 50
+  std::optional<int> backend_mtu;  // net-conf.json's Backend.MTU; unset: underlay MTU - 50 (- 70 over IPv6)
   bool learning = false;
   bool gbp = false;
-  bool direct_routing = false;
-  int ifindex = 0;  // 0: not set up yet
+  bool direct_routing = false;  // IPv4 only
+  int ifindex = 0;              // 0: not set up yet
   std::string mac;
   int mtu = 0;
 };
@@ -32,6 +36,7 @@ struct UnderlayStatus {
   int ifindex = 0;
   Ipv4Addr address, public_ip;
   int mtu = 0;
+  std::optional<Ipv6Addr> address_v6, public_ip_v6;  // dual stack over an IPv6 underlay
 };
 
 // A peer weft did not program, and why; `by` is "node watch" or "backend".
@@ -42,15 +47,18 @@ struct SkippedNode {
 struct DaemonStatus {
   bool ready = false;
   std::string subnet_file;
-  std::optional<Lease> lease;
+  std::optional<Lease> lease;  // dual stack: with subnet_v6, vtep_mac_v6 (and public_ip_v6)
   Ipv4Prefix network;
+  std::optional<Ipv6Prefix> network_v6;  // dual stack
   int env_mtu = 0;
   bool ipmasq = false;
   VtepStatus vtep;
+  std::optional<VtepStatus> vtep6;  // dual stack: weft-v6.<VNI>
   UnderlayStatus underlay;
-  std::vector<Peer> peers;  // desired: programmed in the kernel
+  std::vector<Peer> peers;  // desired: programmed in the kernel (the IPv6 half when it has one)
   std::vector<SkippedNode> skipped;
   std::string kubeconfig_file, api_url;
+  bool dual_stack() const { return vtep6.has_value(); }
 };
 
 // Parses weftd's /status; an error names what is missing (an older weftd lacks the datapath).

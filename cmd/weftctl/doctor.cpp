@@ -10,7 +10,9 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <type_traits>
 
+#include "backend/vxlan/vtep.hpp"
 #include "cmd/weftctl/probes.hpp"
 #include "core/subnet_env.hpp"
 
@@ -36,23 +38,39 @@ std::string entry_problems(const PeerKernelState& s) {
   return out;
 }
 
+template <class P>
+std::string or_none(const std::optional<P>& p) {
+  return p ? p->str() : "none";
+}
+
+// What subnet.env says that weftd does not (the IPv6 keys too: absent on both sides is equal).
+std::vector<std::string> subnet_env_diffs(const SubnetEnv& env, const DaemonStatus& d) {
+  std::vector<std::string> diffs;
+  if (env.subnet != d.lease->subnet) diffs.push_back("subnet " + env.subnet.str() + ", lease " + d.lease->subnet.str());
+  if (env.network != d.network) diffs.push_back("network " + env.network.str() + ", weftd " + d.network.str());
+  if (env.subnet_v6 != d.lease->subnet_v6) {
+    diffs.push_back("IPv6 subnet " + or_none(env.subnet_v6) + ", lease " + or_none(d.lease->subnet_v6));
+  }
+  if (env.network_v6 != d.network_v6) {
+    diffs.push_back("IPv6 network " + or_none(env.network_v6) + ", weftd " + or_none(d.network_v6));
+  }
+  if (d.env_mtu != 0 && env.mtu != d.env_mtu) diffs.push_back(fmt::format("MTU {}, weftd {}", env.mtu, d.env_mtu));
+  if (env.ipmasq != d.ipmasq) diffs.push_back(fmt::format("ipmasq {}, weftd {}", env.ipmasq, d.ipmasq));
+  return diffs;
+}
+
 Check subnet_env_check(const DaemonStatus& d, const std::string& path) {
   const std::string name = "subnet.env";
   if (!d.lease) return failed(name, "weftd has no lease yet", "see `weftctl status` for why weftd waits");
   auto env = SubnetEnv::load(path);
   if (!env) return failed(name, env.error(), "weftd writes it at start: restart weftd, or check --subnet-file");
-  std::vector<std::string> diffs;
-  if (env->subnet != d.lease->subnet)
-    diffs.push_back("subnet " + env->subnet.str() + ", lease " + d.lease->subnet.str());
-  if (env->network != d.network) diffs.push_back("network " + env->network.str() + ", weftd " + d.network.str());
-  if (d.env_mtu != 0 && env->mtu != d.env_mtu) diffs.push_back(fmt::format("MTU {}, weftd {}", env->mtu, d.env_mtu));
-  if (env->ipmasq != d.ipmasq) diffs.push_back(fmt::format("ipmasq {}, weftd {}", env->ipmasq, d.ipmasq));
-  if (!diffs.empty()) {
+  if (auto diffs = subnet_env_diffs(*env, d); !diffs.empty()) {
     std::string detail = path + ": ";
     for (std::size_t i = 0; i < diffs.size(); ++i) detail += (i ? "; " : "") + diffs[i];
     return failed(name, detail, "restart weftd so it rewrites " + path + " (another writer or an old file?)");
   }
-  return pass(name, path + " matches the lease " + d.lease->subnet.str());
+  const std::string v6 = d.lease->subnet_v6 ? " and " + d.lease->subnet_v6->str() : "";
+  return pass(name, path + " matches the lease " + d.lease->subnet.str() + v6);
 }
 
 bool has_weft_plugin(const std::filesystem::path& file) {
@@ -100,14 +118,15 @@ Check cni_binary_check(const std::string& dir) {
   return pass("cni binary", path);
 }
 
-Check ip_forward_check(const std::string& root) {
-  auto v = read_sysctl(root, "net.ipv4.ip_forward");
-  if (!v) return failed("ip_forward", v.error(), "check that /proc/sys is mounted");
+// A forwarding sysctl (net.ipv4.ip_forward, net.ipv6.conf.all.forwarding) must be 1.
+Check forwarding_check(const std::string& root, const std::string& name, const std::string& key) {
+  auto v = read_sysctl(root, key);
+  if (!v) return failed(name, v.error(), "check that /proc/sys is mounted");
   if (*v != "1") {
-    return failed("ip_forward", "net.ipv4.ip_forward = " + *v + ": pod traffic is not forwarded",
-                  "sysctl -w net.ipv4.ip_forward=1 (and set it in /etc/sysctl.d to keep it)");
+    return failed(name, key + " = " + *v + ": pod traffic is not forwarded",
+                  "sysctl -w " + key + "=1 (and set it in /etc/sysctl.d to keep it)");
   }
-  return pass("ip_forward", "net.ipv4.ip_forward = 1");
+  return pass(name, key + " = 1");
 }
 
 Check rp_filter_check(const std::string& root, const std::string& iface) {
@@ -146,14 +165,16 @@ Check nat_check(const DaemonStatus& d) {
   return pass(name, fmt::format("public IP {} on {}", ip.str(), d.underlay.name));
 }
 
-Check nftables_check() {
-  auto present = nft_table_present("ip", "weft");
-  if (!present) return failed("nftables table", present.error(), "run weftctl as root in the node's network namespace");
+// weft's table of one family: "ip", or "ip6" when dual stack.
+Check nftables_check(const std::string& family, const std::string& name) {
+  const std::string table = "table " + family + " weft";
+  auto present = nft_table_present(family, "weft");
+  if (!present) return failed(name, present.error(), "run weftctl as root in the node's network namespace");
   if (!*present) {
-    return failed("nftables table", "table ip weft is missing: no masquerade, no VXLAN allow-list",
+    return failed(name, table + " is missing: no masquerade, no VXLAN allow-list",
                   "weftd rewrites it within seconds: if it stays missing, check weftd's log for nftables errors");
   }
-  return pass("nftables table", "table ip weft is present");
+  return pass(name, table + " is present");
 }
 
 Check api_check(const DaemonStatus& d, const DoctorOptions& o) {
@@ -184,80 +205,131 @@ Check api_check(const DaemonStatus& d, const DoctorOptions& o) {
   return pass(name, fmt::format("{} answers (HTTP {} to GET /readyz)", url, *code));
 }
 
+// How one overlay family's kernel checks are named: "vtep exists", "peer entries" for IPv4;
+// "vtep6 exists", "peer entries v6" for IPv6.
+struct Family {
+  std::string vtep;    // the VTEP checks' first word
+  std::string suffix;  // after the others' names
+  std::string check(const std::string& what) const { return what + suffix; }
+};
+const Family kIpv4{"vtep", ""};
+const Family kIpv6{"vtep6", " v6"};
+
+Check vxlan_attrs_check(const VtepStatus& want, const VxlanAttrs& v, const UnderlayStatus& underlay,
+                        const std::string& check) {
+  std::vector<std::string> diffs;
+  if (v.vni != want.vni) diffs.push_back(fmt::format("VNI {}, want {}", v.vni, want.vni));
+  if (v.port != want.port) diffs.push_back(fmt::format("port {}, want {}", v.port, want.port));
+  if (v.local != want.local_ip) diffs.push_back(fmt::format("local {}, want {}", v.local.str(), want.local_ip.str()));
+  if (underlay.ifindex != 0 && v.underlay_ifindex != underlay.ifindex) {
+    diffs.push_back(
+        fmt::format("underlay ifindex {}, want {} ({})", v.underlay_ifindex, underlay.ifindex, underlay.name));
+  }
+  if (diffs.empty()) return pass(check, fmt::format("VNI {}, port {}, local {}", v.vni, v.port, v.local.str()));
+  std::string detail;
+  for (const auto& s : diffs) detail += (detail.empty() ? "" : "; ") + s;
+  return failed(check, detail, "ip link del " + want.name + ", then weftd recreates it");
+}
+
+// Backend.MTU if set, else the underlay's MTU now less VXLAN's overhead (50 bytes over an IPv4
+// underlay, 70 over an IPv6 one), as the backend computes it.
+Check vtep_mtu_check(const VtepStatus& want, const Link& l, const std::optional<Link>& underlay,
+                     const std::string& check) {
+  VtepSpec spec;
+  spec.mtu = want.backend_mtu;
+  if (const Ipv6Addr* local6 = want.local_ip.v6()) spec.local_ip6 = *local6;
+  spec.underlay_mtu = underlay ? underlay->mtu : 0;
+  const int mtu = want.backend_mtu || underlay ? vtep_mtu(spec) : want.mtu_wanted;
+  const std::string why = want.backend_mtu ? "Backend.MTU"
+                          : underlay ? fmt::format("{} MTU {} - {}", underlay->name, underlay->mtu, underlay->mtu - mtu)
+                                     : "weftd";
+  if (l.mtu == mtu) return pass(check, fmt::format("{} ({})", l.mtu, why));
+  return failed(check, fmt::format("{} has MTU {}, want {} ({})", want.name, l.mtu, mtu, why),
+                fmt::format("ip link set {} mtu {} (weftd does it on repair)", want.name, mtu));
+}
+
+std::vector<Check> vtep_checks(const VtepStatus& want, const std::optional<Link>& vtep,
+                               const std::optional<Link>& underlay_link, const UnderlayStatus& underlay,
+                               const std::string& prefix) {
+  const std::string& name = want.name;
+  if (!vtep) {
+    return {failed(prefix + " exists", "no device " + name,
+                   "restart weftd: it creates " + name + " (its log says why it could not)")};
+  }
+  const Link& l = *vtep;
+  std::vector<Check> out;
+  out.push_back(pass(prefix + " exists", fmt::format("{} (ifindex {}, MAC {})", name, l.ifindex, l.mac.str())));
+  out.push_back(
+      l.up ? pass(prefix + " up", name + " is up")
+           : failed(prefix + " up", name + " is down", "ip link set " + name + " up (weftd does it on repair)"));
+  if (!l.vxlan) {
+    out.push_back(failed(prefix + " vxlan",
+                         name + " is a " + (l.kind.empty() ? "plain" : l.kind) + " device, not vxlan",
+                         "ip link del " + name + ", then weftd recreates it"));
+  } else {
+    out.push_back(vxlan_attrs_check(want, *l.vxlan, underlay, prefix + " vxlan"));
+    out.push_back(l.vxlan->learning
+                      ? failed(prefix + " learning", "learning is on: the kernel learns FDB entries from traffic",
+                               "ip link set " + name + " type vxlan nolearning (or delete it for weftd to recreate)")
+                      : pass(prefix + " learning", "learning is off"));
+  }
+  out.push_back(vtep_mtu_check(want, l, underlay_link, prefix + " mtu"));
+  return out;
+}
+
+Check peer_entries_check(const std::vector<PeerKernelState>& peers, const std::string& check) {
+  std::vector<std::string> bad;
+  for (const auto& p : peers) {
+    if (!p.ok()) bad.push_back(p.peer.name + ": " + entry_problems(p));
+  }
+  const char* plural = peers.size() == 1 ? "" : "s";
+  if (bad.empty()) {
+    return pass(check, fmt::format("{} peer{}: every route, neighbour and FDB entry as desired", peers.size(), plural));
+  }
+  std::string detail = fmt::format("{} of {} peer{}: ", bad.size(), peers.size(), plural);
+  for (std::size_t i = 0; i < bad.size() && i < 5; ++i) detail += (i ? "; " : "") + bad[i];
+  if (bad.size() > 5) detail += "; ...";
+  return failed(check, detail,
+                "weftd repairs them on the next kernel event or resync: if they stay, see `weftctl peers` and weftd's "
+                "log");
+}
+
+template <class Ip>
+Check foreign_routes_check(const std::vector<BasicRoute<Ip>>& routes, const std::string& check) {
+  if (routes.empty()) return pass(check, "no route in weft's space that no peer wants");
+  std::string detail;
+  for (std::size_t i = 0; i < routes.size() && i < 5; ++i) detail += (i ? "; " : "") + to_string(routes[i]);
+  const std::string ip = std::is_same_v<Ip, Ipv6Addr> ? "ip -6" : "ip";
+  return failed(
+      check, detail,
+      fmt::format("{} route del {} (weftd removes them on repair; who added it?)", ip, routes.front().dst.str()));
+}
+
+template <class Ip>
+std::vector<Check> family_checks(const VtepStatus& want, const FamilyView<Ip>& k,
+                                 const std::optional<Link>& underlay_link, const UnderlayStatus& underlay,
+                                 const Family& f) {
+  std::vector<Check> out = vtep_checks(want, k.vtep, underlay_link, underlay, f.vtep);
+  out.push_back(peer_entries_check(k.peers, f.check("peer entries")));
+  out.push_back(foreign_routes_check(k.foreign_routes, f.check("foreign routes")));
+  return out;
+}
+
 }  // namespace
 
 std::vector<Check> kernel_checks(const DaemonStatus& d, const KernelView& k) {
-  std::vector<Check> out;
-  const std::string& name = d.vtep.name;
-  if (!k.vtep) {
-    out.push_back(failed("vtep exists", "no device " + name,
-                         "restart weftd: it creates " + name + " (its log says why it could not)"));
-  } else {
-    const Link& l = *k.vtep;
-    out.push_back(pass("vtep exists", fmt::format("{} (ifindex {}, MAC {})", name, l.ifindex, l.mac.str())));
-    out.push_back(l.up ? pass("vtep up", name + " is up")
-                       : failed("vtep up", name + " is down", "ip link set " + name + " up (weftd does it on repair)"));
-    if (!l.vxlan) {
-      out.push_back(failed("vtep vxlan", name + " is a " + (l.kind.empty() ? "plain" : l.kind) + " device, not vxlan",
-                           "ip link del " + name + ", then weftd recreates it"));
-    } else {
-      const VxlanAttrs& v = *l.vxlan;
-      std::vector<std::string> diffs;
-      if (v.vni != d.vtep.vni) diffs.push_back(fmt::format("VNI {}, want {}", v.vni, d.vtep.vni));
-      if (v.port != d.vtep.port) diffs.push_back(fmt::format("port {}, want {}", v.port, d.vtep.port));
-      if (v.local != d.vtep.local_ip)
-        diffs.push_back(fmt::format("local {}, want {}", v.local.str(), d.vtep.local_ip.str()));
-      if (d.underlay.ifindex != 0 && v.underlay_ifindex != d.underlay.ifindex) {
-        diffs.push_back(
-            fmt::format("underlay ifindex {}, want {} ({})", v.underlay_ifindex, d.underlay.ifindex, d.underlay.name));
-      }
-      if (diffs.empty()) {
-        out.push_back(pass("vtep vxlan", fmt::format("VNI {}, port {}, local {}", v.vni, v.port, v.local.str())));
-      } else {
-        std::string detail;
-        for (const auto& s : diffs) detail += (detail.empty() ? "" : "; ") + s;
-        out.push_back(failed("vtep vxlan", detail, "ip link del " + name + ", then weftd recreates it"));
-      }
-      out.push_back(v.learning
-                        ? failed("vtep learning", "learning is on: the kernel learns FDB entries from traffic",
-                                 "ip link set " + name + " type vxlan nolearning (or delete it for weftd to recreate)")
-                        : pass("vtep learning", "learning is off"));
-    }
-    // Backend.MTU if set, else the underlay's MTU now - 50 (VXLAN over IPv4).
-    int want = d.vtep.backend_mtu ? *d.vtep.backend_mtu : (k.underlay ? k.underlay->mtu - 50 : d.vtep.mtu_wanted);
-    std::string why = d.vtep.backend_mtu ? "Backend.MTU"
-                      : k.underlay       ? fmt::format("{} MTU {} - 50", k.underlay->name, k.underlay->mtu)
-                                         : "weftd";
-    out.push_back(l.mtu == want ? pass("vtep mtu", fmt::format("{} ({})", l.mtu, why))
-                                : failed("vtep mtu", fmt::format("{} has MTU {}, want {} ({})", name, l.mtu, want, why),
-                                         fmt::format("ip link set {} mtu {} (weftd does it on repair)", name, want)));
+  std::vector<Check> out = family_checks(d.vtep, k, k.underlay, d.underlay, kIpv4);
+  if (d.vtep6 && k.v6) {
+    auto v6 = family_checks(*d.vtep6, *k.v6, k.underlay, d.underlay, kIpv6);
+    out.insert(out.end(), v6.begin(), v6.end());
   }
-  std::vector<std::string> bad;
-  for (const auto& p : k.peers) {
-    if (!p.ok()) bad.push_back(p.peer.name + ": " + entry_problems(p));
-  }
-  if (bad.empty()) {
-    out.push_back(pass("peer entries", fmt::format("{} peer{}: every route, neighbour and FDB entry as desired",
-                                                   k.peers.size(), k.peers.size() == 1 ? "" : "s")));
-  } else {
-    std::string detail = fmt::format("{} of {} peer{}: ", bad.size(), k.peers.size(), k.peers.size() == 1 ? "" : "s");
-    for (std::size_t i = 0; i < bad.size() && i < 5; ++i) detail += (i ? "; " : "") + bad[i];
-    if (bad.size() > 5) detail += "; ...";
-    out.push_back(failed("peer entries", detail,
-                         "weftd repairs them on the next kernel event or resync: if they stay, see `weftctl peers` "
-                         "and weftd's log"));
-  }
-  if (k.foreign_routes.empty()) {
-    out.push_back(pass("foreign routes", "no route in weft's space that no peer wants"));
-  } else {
-    std::string detail;
-    for (std::size_t i = 0; i < k.foreign_routes.size() && i < 5; ++i) {
-      detail += (i ? "; " : "") + to_string(k.foreign_routes[i]);
-    }
-    out.push_back(failed("foreign routes", detail,
-                         fmt::format("ip route del {} (weftd removes them on repair; who added it?)",
-                                     k.foreign_routes.front().dst.str())));
-  }
+  return out;
+}
+
+std::vector<Check> sysctl_checks(const DaemonStatus& d, const std::string& proc_sys) {
+  std::vector<Check> out{forwarding_check(proc_sys, "ip_forward", "net.ipv4.ip_forward")};
+  if (d.dual_stack()) out.push_back(forwarding_check(proc_sys, "ipv6 forwarding", "net.ipv6.conf.all.forwarding"));
+  out.push_back(rp_filter_check(proc_sys, d.underlay.name));
   return out;
 }
 
@@ -272,10 +344,10 @@ std::vector<Check> run_doctor(const DaemonStatus& d, const Result<KernelView>& k
   out.push_back(subnet_env_check(d, o.subnet_file.empty() ? d.subnet_file : o.subnet_file));
   out.push_back(conflist_check(o.cni_conf_dir));
   out.push_back(cni_binary_check(o.cni_bin_dir));
-  out.push_back(ip_forward_check(o.proc_sys));
-  out.push_back(rp_filter_check(o.proc_sys, d.underlay.name));
+  for (auto& c : sysctl_checks(d, o.proc_sys)) out.push_back(std::move(c));
   out.push_back(nat_check(d));
-  out.push_back(nftables_check());
+  out.push_back(nftables_check("ip", "nftables table"));
+  if (d.dual_stack()) out.push_back(nftables_check("ip6", "nftables table v6"));
   out.push_back(api_check(d, o));
   return out;
 }

@@ -1,7 +1,8 @@
 #pragma once
 // weftctl's own reading of the kernel (through the backend's Netlink, in weftctl's network
-// namespace): the VTEP, and per desired peer whether its route, neighbour and FDB entry are
-// there and equal to what weftd wants; routes in weft's space that no peer wants.
+// namespace): per overlay family, the VTEP, and per desired peer whether its route, neighbour
+// and FDB entry are there and equal to what weftd wants; routes in weft's space that no peer
+// wants. Dual stack reads the IPv6 family on weft-v6.<VNI> the same way.
 
 #include <optional>
 #include <string>
@@ -21,26 +22,42 @@ struct EntryState {
 };
 const char* to_string(EntryState::Kind kind);
 
+// One peer's entries in one family (for IPv6: its IPv6 half, on the IPv6 VTEP).
 struct PeerKernelState {
   Peer peer;
-  bool direct = false;  // DirectRouting: a route via the public IP on the underlay
+  bool direct = false;  // DirectRouting (IPv4 only): a route via the public IP on the underlay
   EntryState route, neighbor, fdb;
   bool ok() const;
 };
 
-struct KernelView {
-  std::optional<Link> vtep;  // nullopt: no device by weftd's VTEP name
-  std::optional<Link> underlay;
-  std::vector<PeerKernelState> peers;
-  std::vector<Route> foreign_routes;  // on the VTEP (or weft's protocol) in the network; no peer wants them
+// One overlay family in the kernel.
+template <class Ip>
+struct FamilyView {
+  std::optional<Link> vtep;                    // nullopt: no device by weftd's VTEP name
+  std::vector<PeerKernelState> peers;          // IPv6: only the peers with an IPv6 half
+  std::vector<BasicRoute<Ip>> foreign_routes;  // on the VTEP (or weft's protocol) in the network; no peer wants them
+  bool ok() const;                             // the VTEP is there, every entry as desired, no foreign route
 };
 
-// Reads the kernel and compares it with weftd's desired peers.
+// The IPv4 family (inherited), the underlay and, dual stack, the IPv6 family.
+struct KernelView : FamilyView<Ipv4Addr> {
+  std::optional<Link> underlay;
+  std::optional<FamilyView<Ipv6Addr>> v6;
+  bool ok() const;  // both families
+  // The peer's IPv6 state, if the peer has an IPv6 half weftd wants programmed.
+  const PeerKernelState* v6_of(const std::string& node) const;
+};
+
+// Reads the kernel and compares it with weftd's desired peers (both families when dual stack).
 Result<KernelView> read_kernel(Netlink& nl, const DaemonStatus& d);
 
 // The pure part: desired peers vs. dumped entries (vtep_ifindex 0: no VTEP, all missing).
 void compare_peers(KernelView& view, const DaemonStatus& d, int vtep_ifindex, const std::vector<Neighbor>& neighbors,
                    const std::vector<FdbEntry>& fdb, const std::vector<Route>& routes,
                    const std::vector<std::optional<int>>& direct_hops);
+// The same for the peers' IPv6 halves on weft-v6.<VNI>, into view.v6 (made if absent).
+void compare_peers_v6(KernelView& view, const DaemonStatus& d, int vtep_ifindex,
+                      const std::vector<Neighbor6>& neighbors, const std::vector<FdbEntry>& fdb,
+                      const std::vector<Route6>& routes);
 
 }  // namespace weft::ctl

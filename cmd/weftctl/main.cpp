@@ -115,9 +115,7 @@ int peers(const Common& c) {
     return kUnreachable;
   }
   std::cout << (c.output == "json" ? weft::ctl::peers_json(*d, *k) : weft::ctl::peers_text(*d, *k));
-  bool all = k->vtep.has_value() && k->foreign_routes.empty();
-  for (const auto& p : k->peers) all = all && p.ok();
-  return all ? 0 : 1;
+  return k->ok() ? 0 : 1;
 }
 
 int doctor(const Common& c, const weft::ctl::DoctorOptions& o) {
@@ -160,8 +158,9 @@ int main(int argc, char** argv) {
   add_common(st, common, false);
   auto* pe = app.add_subcommand("peers",
                                 "one line per peer: node, subnet, public IP, VTEP MAC and whether its route, "
-                                "neighbour and FDB entry are in the kernel as desired; skipped peers with the "
-                                "reason. Exit 0 all in place, 1 something missing or wrong, 2 weftd not reachable");
+                                "neighbour and FDB entry are in the kernel as desired (dual stack: the same for "
+                                "its IPv6 half); skipped peers with the reason. Exit 0 all in place, 1 something "
+                                "missing or wrong, 2 weftd not reachable");
   add_common(pe, common, true);
   weft::ctl::DoctorOptions dopt;
   auto* doc = app.add_subcommand("doctor",

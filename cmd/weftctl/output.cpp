@@ -16,10 +16,87 @@ json entry_json(const EntryState& e) {
   return j;
 }
 
+// The lease's IPv6 half, the keys weftd's /status has (dual stack only).
+void add_lease_v6(json& lease, const DaemonLease& d) {
+  for (const auto& [key, value] : {std::pair{"subnet_v6", &d.subnet_v6},
+                                   {"network_v6", &d.network_v6},
+                                   {"public_ip_v6", &d.public_ip_v6},
+                                   {"vtep_mac_v6", &d.vtep_mac_v6}}) {
+    if (!value->empty()) lease[key] = *value;
+  }
+}
+
 json skipped_json(const std::vector<SkippedNode>& skipped) {
   json a = json::array();
   for (const auto& s : skipped) a.push_back({{"node", s.node}, {"reason", s.reason}, {"by", s.by}});
   return a;
+}
+
+void append(std::vector<std::string>& row, const std::vector<std::string>& more) {
+  row.insert(row.end(), more.begin(), more.end());
+}
+
+std::vector<std::string> entry_columns(const PeerKernelState& s) {
+  return {to_string(s.route.kind), to_string(s.neighbor.kind), to_string(s.fdb.kind)};
+}
+
+// A peer's IPv6 half (no public IPv6 address: its VXLAN rides the IPv4 underlay), or dashes.
+std::vector<std::string> v6_columns(const PeerKernelState* s) {
+  if (!s || !s->peer.subnet_v6 || !s->peer.vtep_mac_v6) return std::vector<std::string>(6, "-");
+  const Peer& p = s->peer;
+  std::vector<std::string> row{p.subnet_v6->str(), p.public_ip_v6 ? p.public_ip_v6->str() : "-", p.vtep_mac_v6->str()};
+  append(row, entry_columns(*s));
+  return row;
+}
+
+json v6_json(const PeerKernelState& s) {
+  const Peer& p = s.peer;
+  json j = {{"subnet", p.subnet_v6 ? p.subnet_v6->str() : ""},
+            {"gateway", p.subnet_v6 ? p.subnet_v6->address().str() : ""},
+            {"vtep_mac", p.vtep_mac_v6 ? p.vtep_mac_v6->str() : ""},
+            {"ok", s.ok()},
+            {"route", entry_json(s.route)},
+            {"neighbor", entry_json(s.neighbor)},
+            {"fdb", entry_json(s.fdb)}};
+  if (p.public_ip_v6) j["public_ip"] = p.public_ip_v6->str();
+  return j;
+}
+
+// Columns padded to the widest cell, two spaces apart, no trailing blanks.
+std::string table_text(const std::vector<std::vector<std::string>>& rows) {
+  std::vector<std::size_t> width(rows[0].size(), 0);
+  for (const auto& r : rows) {
+    for (std::size_t i = 0; i < r.size(); ++i) width[i] = std::max(width[i], r[i].size());
+  }
+  std::string out;
+  for (const auto& r : rows) {
+    std::string line;
+    for (std::size_t i = 0; i < r.size(); ++i) line += fmt::format("{:<{}}  ", r[i], width[i]);
+    while (!line.empty() && line.back() == ' ') line.pop_back();
+    out += line + "\n";
+  }
+  return out;
+}
+
+// "node2: route is wrong, the kernel has ..." per wrong entry (family: "" or "IPv6 ").
+std::string wrong_entries(const PeerKernelState& p, const std::string& family) {
+  std::string out;
+  for (const auto& [what, e] : {std::pair{"route", &p.route}, {"neighbour", &p.neighbor}, {"FDB", &p.fdb}}) {
+    if (!e->detail.empty()) {
+      out += fmt::format("{}: {}{} is wrong, the kernel has {}\n", p.peer.name, family, what, e->detail);
+    }
+  }
+  return out;
+}
+
+// Both families' foreign routes, IPv4 first.
+std::vector<std::string> foreign_routes(const KernelView& k) {
+  std::vector<std::string> out;
+  for (const auto& r : k.foreign_routes) out.push_back(to_string(r));
+  if (k.v6) {
+    for (const auto& r : k.v6->foreign_routes) out.push_back(to_string(r));
+  }
+  return out;
 }
 
 }  // namespace
@@ -39,12 +116,19 @@ std::string status_json(const NodeStatus& s) {
     if (d.leased) {
       j["lease"] = {{"subnet", d.subnet},     {"network", d.network}, {"public_ip", d.public_ip},
                     {"vtep_mac", d.vtep_mac}, {"mtu", d.mtu},         {"ipmasq", d.ipmasq}};
+      add_lease_v6(j["lease"], d);
+    }
+    if (d.vtep6) {
+      j["vtep6"] = {
+          {"name", d.vtep6->name}, {"vni", d.vtep6->vni}, {"local_ip", d.vtep6->local_ip}, {"mtu", d.vtep6->mtu}};
     }
   } else if (s.env) {
     j["lease"] = {{"subnet", s.env->subnet.str()},
                   {"network", s.env->network.str()},
                   {"mtu", s.env->mtu},
                   {"ipmasq", s.env->ipmasq}};
+    if (s.env->subnet_v6) j["lease"]["subnet_v6"] = s.env->subnet_v6->str();
+    if (s.env->network_v6) j["lease"]["network_v6"] = s.env->network_v6->str();
   }
   j["metrics"] = s.metrics;
   json skipped = json::array();
@@ -55,54 +139,55 @@ std::string status_json(const NodeStatus& s) {
 
 std::string peers_text(const DaemonStatus& d, const KernelView& k) {
   std::vector<std::vector<std::string>> rows{{"NODE", "SUBNET", "PUBLIC-IP", "VTEP-MAC", "ROUTE", "NEIGH", "FDB"}};
-  for (const auto& p : k.peers) {
-    rows.push_back({p.peer.name, p.peer.subnet.str(), p.peer.public_ip.str(), p.peer.vtep_mac.str(),
-                    to_string(p.route.kind), to_string(p.neighbor.kind), to_string(p.fdb.kind)});
-  }
-  std::vector<std::size_t> width(rows[0].size(), 0);
-  for (const auto& r : rows) {
-    for (std::size_t i = 0; i < r.size(); ++i) width[i] = std::max(width[i], r[i].size());
-  }
-  std::string out;
-  for (const auto& r : rows) {
-    std::string line;
-    for (std::size_t i = 0; i < r.size(); ++i) line += fmt::format("{:<{}}  ", r[i], width[i]);
-    while (!line.empty() && line.back() == ' ') line.pop_back();
-    out += line + "\n";
+  if (d.dual_stack()) {
+    rows[0].insert(rows[0].end(), {"SUBNET-V6", "PUBLIC-IP-V6", "VTEP-MAC-V6", "ROUTE6", "NEIGH6", "FDB6"});
   }
   for (const auto& p : k.peers) {
-    for (const auto& [what, e] : {std::pair{"route", &p.route}, {"neighbour", &p.neighbor}, {"FDB", &p.fdb}}) {
-      if (!e->detail.empty()) out += fmt::format("{}: {} is wrong, the kernel has {}\n", p.peer.name, what, e->detail);
-    }
+    rows.push_back({p.peer.name, p.peer.subnet.str(), p.peer.public_ip.str(), p.peer.vtep_mac.str()});
+    append(rows.back(), entry_columns(p));
+    if (d.dual_stack()) append(rows.back(), v6_columns(k.v6_of(p.peer.name)));
+  }
+  std::string out = table_text(rows);
+  for (const auto& p : k.peers) {
+    out += wrong_entries(p, "");
+    if (const PeerKernelState* v6 = k.v6_of(p.peer.name)) out += wrong_entries(*v6, "IPv6 ");
   }
   if (k.peers.empty()) out += "(no peers)\n";
   if (!k.vtep) out += fmt::format("no device {}: nothing can be in the kernel\n", d.vtep.name);
+  if (d.vtep6 && (!k.v6 || !k.v6->vtep)) {
+    out += fmt::format("no device {}: no IPv6 entry can be in the kernel\n", d.vtep6->name);
+  }
   for (const auto& s : d.skipped) out += fmt::format("skipped {}: {} ({})\n", s.node, s.reason, s.by);
-  for (const auto& r : k.foreign_routes) out += fmt::format("foreign route: {}\n", to_string(r));
+  for (const auto& r : foreign_routes(k)) out += "foreign route: " + r + "\n";
   return out;
 }
 
 std::string peers_json(const DaemonStatus& d, const KernelView& k) {
   json peers = json::array();
   for (const auto& p : k.peers) {
-    peers.push_back({{"node", p.peer.name},
-                     {"subnet", p.peer.subnet.str()},
-                     {"gateway", p.peer.subnet.address().str()},
-                     {"public_ip", p.peer.public_ip.str()},
-                     {"vtep_mac", p.peer.vtep_mac.str()},
-                     {"direct", p.direct},
-                     {"ok", p.ok()},
-                     {"route", entry_json(p.route)},
-                     {"neighbor", entry_json(p.neighbor)},
-                     {"fdb", entry_json(p.fdb)}});
+    const PeerKernelState* v6 = k.v6_of(p.peer.name);
+    json one = {{"node", p.peer.name},
+                {"subnet", p.peer.subnet.str()},
+                {"gateway", p.peer.subnet.address().str()},
+                {"public_ip", p.peer.public_ip.str()},
+                {"vtep_mac", p.peer.vtep_mac.str()},
+                {"direct", p.direct},
+                {"ok", p.ok() && (!v6 || v6->ok())},
+                {"route", entry_json(p.route)},
+                {"neighbor", entry_json(p.neighbor)},
+                {"fdb", entry_json(p.fdb)}};
+    if (v6) one["v6"] = v6_json(*v6);
+    peers.push_back(std::move(one));
   }
-  json foreign = json::array();
-  for (const auto& r : k.foreign_routes) foreign.push_back(to_string(r));
   json j = {{"vtep", d.vtep.name},
             {"vtep_present", k.vtep.has_value()},
             {"peers", std::move(peers)},
             {"skipped", skipped_json(d.skipped)},
-            {"foreign_routes", std::move(foreign)}};
+            {"foreign_routes", foreign_routes(k)}};
+  if (d.vtep6) {
+    j["vtep6"] = d.vtep6->name;
+    j["vtep6_present"] = k.v6 && k.v6->vtep.has_value();
+  }
   return j.dump(2) + "\n";
 }
 

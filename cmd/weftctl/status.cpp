@@ -14,6 +14,8 @@
 #include <cstring>
 #include <sstream>
 
+#include "cmd/weftctl/json_fields.hpp"
+
 namespace weft::ctl {
 namespace {
 
@@ -141,10 +143,6 @@ std::vector<std::pair<std::string, std::string>> parse_skipped(const std::string
 Result<DaemonLease> parse_daemon_status(const std::string& body) {
   auto j = nlohmann::json::parse(body, nullptr, false);
   if (j.is_discarded() || !j.is_object() || !j.contains("subnet_file")) return fail("not a weftd /status answer");
-  auto text = [](const nlohmann::json& o, const char* key) {
-    auto it = o.find(key);
-    return it != o.end() && it->is_string() ? it->get<std::string>() : std::string();
-  };
   DaemonLease d;
   d.ready = j.value("ready", false);
   d.subnet_file = text(j, "subnet_file");
@@ -155,12 +153,33 @@ Result<DaemonLease> parse_daemon_status(const std::string& body) {
     d.network = text(*lease, "network");
     d.public_ip = text(*lease, "public_ip");
     d.vtep_mac = text(*lease, "vtep_mac");
-    auto mtu = lease->find("mtu");
-    d.mtu = mtu != lease->end() && mtu->is_number_integer() ? mtu->get<int>() : 0;
-    auto masq = lease->find("ipmasq");
-    d.ipmasq = masq != lease->end() && masq->is_boolean() && masq->get<bool>();
+    d.mtu = number<int>(*lease, "mtu");
+    d.ipmasq = flag(*lease, "ipmasq");
+    d.subnet_v6 = text(*lease, "subnet_v6");
+    d.network_v6 = text(*lease, "network_v6");
+    d.public_ip_v6 = text(*lease, "public_ip_v6");
+    d.vtep_mac_v6 = text(*lease, "vtep_mac_v6");
+  }
+  if (auto v = j.find("vtep6"); v != j.end() && v->is_object()) {
+    d.vtep6 = DaemonLease::Vtep6{text(*v, "name"), text(*v, "local_ip"), number<int>(*v, "vni"),
+                                 number<int>(*v, "mtu_wanted")};
   }
   return d;
+}
+
+static std::string render_lease_v6(const DaemonLease& d) {
+  std::string out;
+  if (!d.subnet_v6.empty()) {
+    out += fmt::format("subnet v6   {} (network {})\n", d.subnet_v6, d.network_v6);
+    out += fmt::format("lease v6    public IP {}, VTEP MAC {}\n",
+                       d.public_ip_v6.empty() ? "none (VXLAN over the IPv4 underlay)" : d.public_ip_v6,
+                       d.vtep_mac_v6.empty() ? "none yet" : d.vtep_mac_v6);
+  }
+  if (d.vtep6) {
+    out += fmt::format("vtep6       {} (VNI {}, local {}, MTU {})\n", d.vtep6->name, d.vtep6->vni, d.vtep6->local_ip,
+                       d.vtep6->mtu);
+  }
+  return out;
 }
 
 static std::string render_lease(const DaemonLease& d) {
@@ -172,7 +191,18 @@ static std::string render_lease(const DaemonLease& d) {
   } else {
     out += "subnet      none yet: weftd has no lease\n";
   }
+  out += render_lease_v6(d);
   out += fmt::format("subnet file {}\n", d.subnet_file);
+  return out;
+}
+
+static std::string render_env(const SubnetEnv& env) {
+  std::string out = fmt::format("subnet      {} (network {}, MTU {}, masquerade {})\n", env.subnet.str(),
+                                env.network.str(), env.mtu, env.ipmasq ? "on" : "off");
+  if (env.subnet_v6) {
+    out += fmt::format("subnet v6   {} (network {})\n", env.subnet_v6->str(),
+                       env.network_v6 ? env.network_v6->str() : "?");
+  }
   return out;
 }
 
@@ -181,8 +211,7 @@ std::string render(const NodeStatus& s) {
   if (s.daemon) {
     out += render_lease(*s.daemon);
   } else if (s.env) {
-    out += fmt::format("subnet      {} (network {}, MTU {}, masquerade {})\n", s.env->subnet.str(),
-                       s.env->network.str(), s.env->mtu, s.env->ipmasq ? "on" : "off");
+    out += render_env(*s.env);
   } else {
     out += fmt::format("subnet      unknown: {}\n", s.env.error());
   }

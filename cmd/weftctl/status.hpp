@@ -35,6 +35,14 @@ struct DaemonLease {
   std::string subnet, network, public_ip, vtep_mac;
   int mtu = 0;
   bool ipmasq = false;
+  // Dual stack (empty otherwise): the IPv6 half; no public_ip_v6 when IPv6 VXLAN rides the IPv4 underlay.
+  std::string subnet_v6, network_v6, public_ip_v6, vtep_mac_v6;
+  // Dual stack: weft-v6.<VNI> as weftd wants it.
+  struct Vtep6 {
+    std::string name, local_ip;
+    int vni = 0, mtu = 0;
+  };
+  std::optional<Vtep6> vtep6;
 };
 // Parses /status's JSON; an error for anything else (an older weftd answers 404).
 Result<DaemonLease> parse_daemon_status(const std::string& body);

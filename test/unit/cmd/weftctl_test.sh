@@ -179,6 +179,62 @@ run "doctor: weftd not running" 2 "weftd not reachable"
 cmd=(doctor --no-such-flag)
 run "doctor: an unknown flag is a usage error" 2
 
+# ---- dual stack (EnableIPv6): the IPv6 lease and VTEP in status, the IPv6 columns in peers,
+# the IPv6 checks in doctor. node2 has an IPv6 half over the IPv6 underlay; node3's was refused.
+write_status_dual() {  # write_status_dual WEFT_IPV6_SUBNET_IN_THE_LEASE
+  cat >"$tmp/status.json" <<J
+{"ready":true,"subnet_file":"$tmp/subnet.env","network":"10.244.0.0/16","network_v6":"fd00:10:244::/48",
+ "lease":{"subnet":"10.244.9.0/24","public_ip":"192.0.2.9","vtep_mac":"0e:00:00:00:00:09","network":"10.244.0.0/16","mtu":1430,"ipmasq":true,
+          "subnet_v6":"$1","network_v6":"fd00:10:244::/48","vtep_mac_v6":"0e:00:00:00:06:09","public_ip_v6":"2001:db8::9"},
+ "vtep":{"name":"wctl-none.7","vni":7,"port":8472,"local_ip":"192.0.2.9","mtu_wanted":1450,"backend_mtu":null,
+         "learning":false,"gbp":false,"direct_routing":false},
+ "vtep6":{"name":"wctl-none6.7","vni":7,"port":8472,"local_ip":"2001:db8::9","mtu_wanted":1430,"backend_mtu":null,
+          "learning":false,"gbp":false},
+ "underlay":{"name":"lo","ifindex":1,"address":"192.0.2.9","public_ip":"192.0.2.9","mtu":1500,
+             "address_v6":"2001:db8::9","public_ip_v6":"2001:db8::9"},
+ "peers":[{"node":"node2","subnet":"10.244.2.0/24","gateway":"10.244.2.0","public_ip":"192.0.2.2","vtep_mac":"0e:00:00:00:00:02",
+           "subnet_v6":"fd00:10:244:2::/64","gateway_v6":"fd00:10:244:2::","vtep_mac_v6":"0e:00:00:00:06:02","public_ip_v6":"2001:db8::2"},
+          {"node":"node3","subnet":"10.244.3.0/24","gateway":"10.244.3.0","public_ip":"192.0.2.3","vtep_mac":"0e:00:00:00:00:03"}],
+ "skipped":[{"node":"node3","reason":"IPv6 half refused, IPv4 routed: public IPv6 address 2001:db8::9 is this node's","by":"backend"}],
+ "kubernetes":{"kubeconfig_file":"","api_url":"https://127.0.0.1:1"}}
+J
+}
+write_status_dual fd00:10:244:9::/64
+start_server 200 ok
+check "dual stack: status shows the IPv6 lease and VTEP" 0 "subnet      10.244.9.0/24 (network 10.244.0.0/16, MTU 1430" \
+  "subnet v6   fd00:10:244:9::/64 (network fd00:10:244::/48)" "lease v6    public IP 2001:db8::9, VTEP MAC 0e:00:00:00:06:09" \
+  "vtep6       wctl-none6.7 (VNI 7, local 2001:db8::9, MTU 1430)"
+stop_server
+cmd=(peers --status-file "$tmp/status.json")
+run "dual stack: peers shows each peer's IPv6 half" 1 "SUBNET-V6           PUBLIC-IP-V6  VTEP-MAC-V6        ROUTE6   NEIGH6   FDB6" \
+  "0e:00:00:00:00:02  missing  missing  missing  fd00:10:244:2::/64  2001:db8::2   0e:00:00:00:06:02  missing  missing  missing" \
+  "0e:00:00:00:00:03  missing  missing  missing  -                   -             -                  -        -        -" \
+  "no device wctl-none6.7: no IPv6 entry can be in the kernel" "skipped node3: IPv6 half refused, IPv4 routed:"
+cmd=(peers --status-file "$tmp/status.json" --output json)
+json_has "dual stack: peers --output json" \
+  "j['vtep6']=='wctl-none6.7' and not j['vtep6_present'] and j['peers'][0]['v6']['route']['state']=='missing' and j['peers'][0]['v6']['public_ip']=='2001:db8::2' and 'v6' not in j['peers'][1]"
+mkdir -p "$tmp/sys/net/ipv6/conf/all"
+echo 1 >"$tmp/sys/net/ipv4/ip_forward"
+echo 1 >"$tmp/sys/net/ipv6/conf/all/forwarding"
+echo 2 >"$tmp/sys/net/ipv4/conf/all/rp_filter"
+printf '{"cniVersion":"1.0.0","name":"weft","plugins":[{"type":"weft"}]}\n' >"$tmp/net.d/10-weft.conflist"
+chmod 755 "$tmp/bin/weft"
+printf 'WEFT_NETWORK=10.244.0.0/16\nWEFT_SUBNET=10.244.9.1/24\nWEFT_IPV6_NETWORK=fd00:10:244::/48\nWEFT_IPV6_SUBNET=fd00:10:244:9::1/64\nWEFT_MTU=1430\nWEFT_IPMASQ=true\n' >"$tmp/subnet.env"
+check_names "dual stack: doctor's host checks pass, IPv6 ones too" PASS "subnet.env" "ip_forward" "ipv6 forwarding" "rp_filter"
+check_names "dual stack: doctor's IPv6 kernel checks fail here" FAIL "vtep6 exists" "peer entries v6"
+cmd=("${doctor[@]}" --output json)
+json_has "dual stack: doctor checks the ip6 nftables table" "any(c['name']=='nftables table v6' for c in j['checks'])"
+echo 0 >"$tmp/sys/net/ipv6/conf/all/forwarding"
+write_status_dual fd00:10:244:8::/64
+check_names "dual stack: IPv6 forwarding off, subnet.env's IPv6 subnet not the lease's" FAIL "ipv6 forwarding" "subnet.env"
+cmd=("${doctor[@]}")
+run "dual stack: doctor's IPv6 reasons and fixes" 1 "net.ipv6.conf.all.forwarding = 0" \
+  "fix: sysctl -w net.ipv6.conf.all.forwarding=1" "IPv6 subnet fd00:10:244:9::/64, lease fd00:10:244:8::/64" \
+  "FAIL  vtep6 exists" "no device wctl-none6.7"
+write_status 192.0.2.9
+check_names "v4 only: no IPv6 check even with IPv6 forwarding off" PASS "ip_forward"
+json_has "v4 only: no IPv6 check at all" "not any(c['name'] in ('ipv6 forwarding','vtep6 exists','peer entries v6','nftables table v6') for c in j['checks'])"
+
 # status --output json, through the fake weftd.
 rm -f "$tmp/status.json"
 start_server 503 "peers not programmed yet"
