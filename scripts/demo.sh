@@ -9,6 +9,8 @@
 #   --pods M        pods per node (default 2)
 #   --pod-cidr      the controller-manager assigns spec.podCIDR, as with kubeadm --pod-network-cidr
 #   --api double    use weft's API test double instead (starts in a second, builds nothing)
+#   --dual-stack    IPv4 + IPv6 pods (net-conf EnableIPv6); smoke also pings and curls over IPv6
+#   --v6-underlay   with --dual-stack: the IPv6 overlay rides an IPv6 underlay (2001:db8::/64)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${WEFT_BUILD_DIR:-$root/build}
@@ -19,7 +21,7 @@ while (($#)); do
   case $1 in
     --keep) keep=1 ;;
     --nodes | --pods) up_args+=("$1" "$2"); shift ;;
-    --pod-cidr) up_args+=("$1") ;;
+    --pod-cidr | --dual-stack | --v6-underlay) up_args+=("$1") ;;
     --api)
       api=${2:-}
       [[ $api == real || $api == double ]] || { echo "demo.sh: --api takes real or double" >&2; exit 2; }

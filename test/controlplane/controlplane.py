@@ -12,8 +12,18 @@ package, cached in $WEFT_KUBE_CACHE/bin, default /var/cache/weft/kube-v1.20.2/bi
     cp.create_node("n1", "192.0.2.1")
     cp.stop()
 
+Dual stack (issue #19): ControlPlane(..., dual_stack=True) turns on the IPv6DualStack feature
+gate (alpha in 1.20, off by default) on kube-apiserver and kube-controller-manager; with
+allocate_node_cidrs the node-ipam controller then gives every Node one IPv4 /24 from
+cluster_cidr and one IPv6 /64 from cluster_cidr_v6 (spec.podCIDRs, IPv4 first). Both
+components need the gate: without it on the apiserver, Node updates silently keep only
+podCIDRs[0] (pkg/registry/core/node/strategy.go dropDisabledFields), and without it on the
+controller-manager a two-CIDR --cluster-cidr makes node-ipam fail to start
+(cmd/kube-controller-manager/app/core.go startNodeIpamController). The Service range may stay
+IPv4 only; --node-cidr-mask-size is refused with two cluster CIDRs, hence the -ipv4/-ipv6 pair.
+
 CLI for manual use:
-    controlplane.py up --dir D --netns NS --ip IP [--allocate-node-cidrs]
+    controlplane.py up --dir D --netns NS --ip IP [--allocate-node-cidrs] [--dual-stack]
     controlplane.py down --dir D
 """
 import argparse
@@ -35,6 +45,8 @@ SERVICE_IP = "10.96.0.1"  # first address of SERVICE_CIDR: the `kubernetes` Serv
 ADMIN_USER = "kubernetes-admin"
 CM_USER = "system:kube-controller-manager"
 IPAM_LOG_LINE = "Starting ipam controller"
+CLUSTER_CIDR_V6 = "fd00:10:244::/56"  # flannel's and weft's default IPv6Network
+DUAL_STACK_GATE = "IPv6DualStack=true"  # alpha in 1.20: both the apiserver and node-ipam need it
 # Controllers that expect kubelets: without any, Nodes turn NotReady and tainted after ~40 s
 # and watch streams fill with churn that has nothing to do with weft (FACTS.md).
 CM_CONTROLLERS = "*,-nodelifecycle,-ttl"
@@ -148,7 +160,8 @@ class ControlPlane:
 
     def __init__(self, state_dir, netns, advertise_ip, port=6443, cluster_cidr="10.244.0.0/16",
                  allocate_node_cidrs=False, node_cidr_mask=24, weft_namespace="kube-weft",
-                 extra_service_accounts=()):
+                 extra_service_accounts=(), dual_stack=False, cluster_cidr_v6=CLUSTER_CIDR_V6,
+                 node_cidr_mask_v6=64):
         if not netns:
             raise ControlPlaneError("a network namespace is required (the control plane never "
                                     "runs in the root namespace)")
@@ -159,6 +172,9 @@ class ControlPlane:
         self.cluster_cidr = cluster_cidr
         self.allocate_node_cidrs = allocate_node_cidrs
         self.node_cidr_mask = int(node_cidr_mask)
+        self.dual_stack = bool(dual_stack)
+        self.cluster_cidr_v6 = cluster_cidr_v6
+        self.node_cidr_mask_v6 = int(node_cidr_mask_v6)
         # The repo's manifests bind ServiceAccount kube-weft/weft; extra ones ("ns:name") get a
         # token too, e.g. to show that an unbound identity is refused.
         self.weft_user = "system:serviceaccount:%s:weft" % weft_namespace
@@ -373,6 +389,8 @@ class ControlPlane:
 
     def apiserver_argv(self):
         pki = self.path("pki")
+        # Dual stack: without the gate the apiserver keeps only podCIDRs[0] of the Nodes it stores.
+        gates = ["--feature-gates=" + DUAL_STACK_GATE] if self.dual_stack else []
         return [
             binary("kube-apiserver"),
             "--advertise-address=" + self.ip,
@@ -394,7 +412,7 @@ class ControlPlane:
             "--cert-dir=" + os.path.join(pki, "generated"),
             "--profiling=false",
             "--v=1",
-        ]
+        ] + gates
 
     def start_apiserver(self):
         self._spawn("kube-apiserver", self.apiserver_argv())
@@ -417,7 +435,15 @@ class ControlPlane:
             "--profiling=false",
             "--v=1",
         ]
-        if self.allocate_node_cidrs:
+        if self.dual_stack:
+            argv.append("--feature-gates=" + DUAL_STACK_GATE)
+        if self.allocate_node_cidrs and self.dual_stack:
+            # Two cluster CIDRs refuse --node-cidr-mask-size: one mask per family instead.
+            argv += ["--allocate-node-cidrs=true",
+                     "--cluster-cidr=%s,%s" % (self.cluster_cidr, self.cluster_cidr_v6),
+                     "--node-cidr-mask-size-ipv4=%d" % self.node_cidr_mask,
+                     "--node-cidr-mask-size-ipv6=%d" % self.node_cidr_mask_v6]
+        elif self.allocate_node_cidrs:
             argv += ["--allocate-node-cidrs=true", "--cluster-cidr=" + self.cluster_cidr,
                      "--node-cidr-mask-size=%d" % self.node_cidr_mask]
         return argv
@@ -632,6 +658,11 @@ def main(argv=None):
     up.add_argument("--allocate-node-cidrs", action="store_true")
     up.add_argument("--cluster-cidr", default="10.244.0.0/16")
     up.add_argument("--node-cidr-mask", type=int, default=24)
+    up.add_argument("--dual-stack", action="store_true",
+                    help="IPv6DualStack gate on; with --allocate-node-cidrs every Node gets an "
+                         "IPv4 and an IPv6 podCIDR")
+    up.add_argument("--cluster-cidr-v6", default=CLUSTER_CIDR_V6)
+    up.add_argument("--node-cidr-mask-v6", type=int, default=64)
     up.add_argument("--no-controller-manager", action="store_true")
     down = sub.add_parser("down", help="stop what `up` started in --dir")
     down.add_argument("--dir", required=True)
@@ -640,7 +671,9 @@ def main(argv=None):
         if a.cmd == "up":
             cp = ControlPlane(a.dir, a.netns, a.ip, port=a.port, cluster_cidr=a.cluster_cidr,
                               allocate_node_cidrs=a.allocate_node_cidrs,
-                              node_cidr_mask=a.node_cidr_mask)
+                              node_cidr_mask=a.node_cidr_mask, dual_stack=a.dual_stack,
+                              cluster_cidr_v6=a.cluster_cidr_v6,
+                              node_cidr_mask_v6=a.node_cidr_mask_v6)
             try:
                 cp.start(controller_manager=not a.no_controller_manager)
                 if not a.no_controller_manager:

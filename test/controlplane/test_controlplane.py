@@ -313,5 +313,85 @@ class RealControlPlane(unittest.TestCase):
             self.assertTrue(controlplane.pid_runs_in(pid, self.dir))
 
 
+class RealControlPlaneDualStack(unittest.TestCase):
+    """Issue #19: dual_stack=True gives every Node an IPv4 /24 and an IPv6 /64 (spec.podCIDRs,
+    IPv4 first) from node-ipam, and the apiserver keeps both. Also shows why the apiserver
+    needs the IPv6DualStack gate too: without it, it silently keeps podCIDRs[0] only."""
+
+    @classmethod
+    def setUpClass(cls):
+        if os.geteuid() != 0:
+            raise unittest.SkipTest("needs root (network namespaces)")
+        missing = controlplane.missing_binaries()
+        if missing:
+            raise ControlPlaneError("missing %s: run test/controlplane/build.sh as root first"
+                                    % ", ".join(missing))
+        signal.signal(signal.SIGTERM, raise_on_sigterm)
+        cls.netns = Netns()
+        cls.addClassCleanup(cls.netns.delete)
+        cls.netns.create()
+        cls.dir = tempfile.mkdtemp(prefix="weft-controlplane-ds-")
+        if not os.environ.get("WEFT_KEEP_STATE"):
+            cls.addClassCleanup(shutil.rmtree, cls.dir, True)
+        cls.cp = ControlPlane(cls.dir, cls.netns.api, API_IP, allocate_node_cidrs=True,
+                              cluster_cidr=CLUSTER_CIDR, dual_stack=True)
+        cls.addClassCleanup(cls.cp.stop)
+        cls.cp.start()
+        cls.cp.wait_controller_manager(timeout=60)
+
+    def wait_pod_cidrs(self, name, timeout=30):
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < timeout:
+            cidrs = self.cp.get_node(name)["spec"].get("podCIDRs")
+            if cidrs:
+                return cidrs
+            time.sleep(0.2)
+        self.fail("node %s has no podCIDRs after %d s; controller-manager log:\n%s" % (
+            name, timeout, self.cp.log_tail("kube-controller-manager")))
+
+    def test_10_node_ipam_assigns_one_cidr_per_family(self):
+        argv = " ".join(self.cp.controller_manager_argv())
+        self.assertIn("--cluster-cidr=%s,%s" % (CLUSTER_CIDR, controlplane.CLUSTER_CIDR_V6), argv)
+        self.assertIn("--feature-gates=IPv6DualStack=true", argv)
+        self.assertIn("--feature-gates=IPv6DualStack=true", self.cp.apiserver_argv())
+        seen = set()
+        for i, name in enumerate(("ds-a", "ds-b")):
+            self.cp.create_node(name, "192.0.2.%d" % (30 + i))
+            cidrs = self.wait_pod_cidrs(name)
+            self.assertEqual(len(cidrs), 2, cidrs)
+            v4, v6 = (ipaddress.ip_network(c) for c in cidrs)
+            self.assertEqual((v4.version, v4.prefixlen), (4, 24), cidrs)
+            self.assertTrue(v4.subnet_of(ipaddress.ip_network(CLUSTER_CIDR)), cidrs)
+            self.assertEqual((v6.version, v6.prefixlen), (6, 64), cidrs)
+            self.assertTrue(v6.subnet_of(ipaddress.ip_network(controlplane.CLUSTER_CIDR_V6)), cidrs)
+            self.assertEqual(self.cp.get_node(name)["spec"]["podCIDR"], cidrs[0])
+            seen.update(cidrs)
+        self.assertEqual(len(seen), 4, "every node gets CIDRs of its own: %s" % seen)
+
+    def test_20_apiserver_keeps_both_cidrs_of_a_node_only_with_the_gate(self):
+        two = ["10.244.210.0/24", "fd00:10:244:d2::/64"]
+        node = {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "ds-fixed"},
+                "spec": {"podCIDR": two[0], "podCIDRs": two}}
+        status, body = self.cp.request("POST", "/api/v1/nodes", node)
+        self.assertEqual(status, 201, body)
+        self.assertEqual(self.cp.get_node("ds-fixed")["spec"]["podCIDRs"], two)
+        # The same apiserver without the gate (etcd and the controller-manager keep running).
+        self.cp.kill_apiserver()
+        self.cp.dual_stack = False
+        try:
+            self.cp.start_apiserver()
+            self.cp.wait_ready(90)
+            node["metadata"]["name"] = "ds-gateless"
+            status, body = self.cp.request("POST", "/api/v1/nodes", node)
+            self.assertEqual(status, 201, body)
+            self.assertEqual(self.cp.get_node("ds-gateless")["spec"]["podCIDRs"], two[:1],
+                             "without IPv6DualStack the apiserver drops the second podCIDR")
+        finally:
+            self.cp.kill_apiserver()
+            self.cp.dual_stack = True
+            self.cp.start_apiserver()
+            self.cp.wait_ready(90)
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -1,12 +1,14 @@
 """End-to-end tests on the lab: weftd in network namespaces against the API test double, and
 the same scenarios against a real kube-apiserver + kube-controller-manager 1.20.2 (the Real*
 classes, in both lease modes: weft's annotation lease, and spec.podCIDR assigned by the
-controller-manager's node-ipam as with kubeadm --pod-network-cidr).
+controller-manager's node-ipam as with kubeadm --pod-network-cidr). The *DualStack* classes
+(issue #19) run the lab with an IPv6 overlay too (lab.py --dual-stack [--v6-underlay]).
 
 Each test builds a fresh lab with a unique name and removes it, also when it fails.
 Run one with: WEFT_BUILD_DIR=build python3 -m unittest -v test_lab.Smoke
 """
 
+import ipaddress
 import json
 import os
 import re
@@ -31,11 +33,13 @@ def unique_name():
 class LabCase(unittest.TestCase):
     nodes, pods, pod_cidr = 3, 2, False
     api = "double"
+    dual_stack, v6_underlay = False, False
 
     def setUp(self):
         self.lab = labmod.Lab(unique_name(), BUILD, self.api)
         self.addCleanup(self.lab.down)
-        self.lab.up(self.nodes, self.pods, self.pod_cidr)
+        self.lab.up(self.nodes, self.pods, self.pod_cidr, dual_stack=self.dual_stack,
+                    v6_underlay=self.v6_underlay)
 
     def ns(self, node):
         return self.lab.state["nodes"][node]["ns"]
@@ -78,6 +82,143 @@ class SmokePodCidr(LabCase):
         self.assert_smoke()
         for node in self.lab.state["nodes"]:
             self.assertEqual(self.subnet_of(node), self.lab.pod_cidr(node))
+
+
+class SmokeDualStack(LabCase):
+    """Issue #19: a dual-stack lab (EnableIPv6, IPv6Network fd00:10:244::/56). Every pod pings
+    and curls every pod on another node over IPv4 and over IPv6, and the kernel state shows the
+    IPv6 half is weft's own: each node's IPv6 /64 published (weft.io/subnet-v6,
+    backend-v6-data), a route to every peer's /64 through the IPv6 VXLAN device, an FDB entry
+    per peer to its underlay address, and the smoke's IPv6 pings counted on that device.
+    This class: the API test double, lease mode (the /64 has the IPv4 /24's index), IPv4
+    underlay (IPv6 VXLAN on weft-v6.2, VNI 1 + 1, over 192.0.2.0/24)."""
+    dual_stack = True
+
+    @property
+    def vni6(self):
+        return 1 if self.v6_underlay else 2
+
+    @property
+    def dev6(self):
+        return f"weft-v6.{self.vni6}"
+
+    def link(self, node, dev):
+        out = labmod.in_ns(self.ns(node), "ip", "-j", "-s", "-d", "link", "show", "dev", dev, check=False,
+                           capture=True).stdout
+        return (json.loads(out) or [None])[0] if out.strip() else None
+
+    def rx_packets(self):
+        return {n: (self.link(n, self.dev6) or {}).get("stats64", {}).get("rx", {}).get("packets", 0)
+                for n in self.lab.state["nodes"]}
+
+    def underlay_ip(self, node):
+        info = self.lab.state["nodes"][node]
+        return info["ip6"] if self.v6_underlay else info["ip"]
+
+    def expected_subnets(self, node, ann):
+        """(IPv4 subnet, IPv6 subnet) the node must have: its podCIDRs, or in lease mode its
+        IPv4 lease and the /64 with the same index."""
+        if self.pod_cidr:
+            cidrs = self.lab.pod_cidrs(node)
+            self.assertEqual(len(cidrs), 2, f"{node}: one podCIDR per family: {cidrs}")
+            return cidrs[0], cidrs[1]
+        v4 = ipaddress.ip_network(ann["weft.io/subnet"])
+        index = int(v4.network_address) >> 8 & 0xff
+        return str(v4), labmod.pod_cidr_v6(index)
+
+    def network_condition(self, node):
+        node_obj = json.loads(self.lab.kubectl("get-node", node))
+        for c in node_obj.get("status", {}).get("conditions", []):
+            if c.get("type") == "NetworkUnavailable":
+                return f"{c.get('status')} {c.get('message', '')}"
+        return ""
+
+    def weftd_complaints(self, lines=4):
+        """The last warning/error lines of every weftd log, for a failure message."""
+        out = []
+        for node in sorted(self.lab.state["nodes"]):
+            try:
+                with open(os.path.join(self.lab.node_dir(node), "weftd.log"), errors="replace") as f:
+                    bad = [line.rstrip()[:300] for line in f if " warning " in line or " error " in line]
+            except OSError:
+                bad = []
+            out += [f"{node}: {line}" for line in bad[-lines:]]
+        return "\n".join(out) or "(no warnings in the weftd logs)"
+
+    def test_every_cross_node_ping_and_curl_succeeds_over_both_families(self):
+        before = self.rx_packets()
+        matrix, failures = self.lab.smoke()
+        if failures:
+            table = "\n".join("  ".join(r) for r in matrix)
+            self.fail(f"{failures} smoke failures:\n{table}\nweftd:\n{self.weftd_complaints()}")
+        cells = [c for row in matrix[1:] for c in row[1:] if c != "-"]
+        self.assertEqual(len(cells), self.nodes * self.pods * (self.nodes - 1) * self.pods)
+        self.assertTrue(all(c == "ping+curl+ping6+curl6" for c in cells), cells)
+        after = self.rx_packets()
+        nodes = sorted(self.lab.state["nodes"])
+        anns = {n: self.lab.node_annotations(n) for n in nodes}
+        subnets = {}
+        for node in nodes:
+            ann = anns[node]
+            v4, v6 = self.expected_subnets(node, ann)
+            self.assertEqual(ann.get("weft.io/subnet"), v4, node)
+            self.assertEqual(ann.get("weft.io/subnet-v6"), v6, f"{node}: {ann}")
+            self.assertTrue(ipaddress.ip_network(v6).subnet_of(ipaddress.ip_network(labmod.NETWORK_V6)), v6)
+            subnets[node] = v6
+            data = json.loads(ann["weft.io/backend-v6-data"])
+            link = self.link(node, self.dev6)
+            self.assertIsNotNone(link, f"{node} has {self.dev6}")
+            self.assertEqual(data, {"VNI": self.vni6, "VtepMAC": link["address"]}, node)
+            vx = link["linkinfo"]["info_data"]
+            self.assertEqual((vx["id"], vx["port"]), (self.vni6, 8472), vx)
+            self.assertEqual(vx.get("local6" if self.v6_underlay else "local"), self.underlay_ip(node), vx)
+            other = "weft-v6.2" if self.v6_underlay else "weft-v6.1"
+            self.assertIsNone(self.link(node, other), f"{node}: no {other} on this underlay")
+            if self.v6_underlay:
+                self.assertEqual(ann.get("weft.io/public-ipv6"), self.underlay_ip(node), node)
+                self.assertEqual(link["mtu"], 1430, f"{node}: IPv6 VXLAN over IPv6 is 70 bytes")
+            else:
+                # Absent, not "": kube-apiserver stores a patch's null for a key the Node never
+                # had as "" (conformance check smp_null_in_absent_map), so weftd sends none.
+                self.assertNotIn("weft.io/public-ipv6", ann, node)
+                self.assertNotIn("weft.io/subnet-claim", ann, node)
+            labmod.wait_for(lambda: f"IPv6 {v6}" in self.network_condition(node), 10,
+                            f"{node}'s NetworkUnavailable message names its IPv6 subnet {v6}")
+            for pod in self.lab.state["pods"].values():
+                if pod["node"] == node:
+                    self.assertIn(ipaddress.ip_address(pod["ip6"]), ipaddress.ip_network(v6), pod)
+        self.assertEqual(len(set(subnets.values())), self.nodes, f"every node has its own /64: {subnets}")
+        for node in nodes:
+            routes = json.loads(labmod.in_ns(self.ns(node), "ip", "-j", "-6", "route", "show", capture=True).stdout)
+            fdb = json.loads(labmod.in_ns(self.ns(node), "bridge", "-j", "fdb", "show", "dev", self.dev6,
+                                          capture=True).stdout)
+            for peer in nodes:
+                if peer == node:
+                    continue
+                via = [r.get("dev") for r in routes if r.get("dst") == subnets[peer]]
+                self.assertEqual(via, [self.dev6], f"{node} routes {peer}'s {subnets[peer]} via {self.dev6}: "
+                                                   f"{routes}")
+                mac = json.loads(anns[peer]["weft.io/backend-v6-data"])["VtepMAC"]
+                dsts = [e.get("dst") for e in fdb if e.get("mac") == mac]
+                self.assertEqual(dsts, [self.underlay_ip(peer)], f"{node}'s FDB of {self.dev6} for {peer}: {fdb}")
+            # The IPv6 pings the smoke sent to this node's pods came in through the IPv6 VTEP.
+            incoming = self.pods * (self.nodes - 1) * self.pods
+            self.assertGreaterEqual(after[node] - before[node], incoming,
+                                    f"{node}: {self.dev6} received {after[node] - before[node]} packets")
+
+
+class SmokeDualStackPodCidr(SmokeDualStack):
+    """podCIDR mode over the IPv4 underlay: the Nodes (no annotations before weftd's first write,
+    as the lab creates them) carry 10.244.(100+K).0/24 and fd00:10:244:<100+K in hex>::/64."""
+    pod_cidr = True
+
+
+class SmokeDualStackV6Underlay(SmokeDualStack):
+    """The IPv6 overlay over an IPv6 underlay (2001:db8::K on every eth0, weftd --public-ipv6):
+    IPv6 VXLAN on weft-v6.1 whose FDB entries point at 2001:db8:: addresses, MTU 1430, nodes
+    publish weft.io/public-ipv6. podCIDR mode: the double's Nodes carry 10.244.(100+K).0/24 and
+    fd00:10:244:<100+K in hex>::/64."""
+    v6_underlay, pod_cidr = True, True
 
 
 class Join(LabCase):
@@ -285,6 +426,17 @@ class RealRestart(Restart):
 
 class RealRestartPodCidr(Restart):
     api, pod_cidr = "real", True
+
+
+# Issue #19: dual stack against the real control plane (the IPv6DualStack gate on the apiserver
+# and the controller-manager). podCIDR mode: node-ipam assigns each Node a /24 and a /64.
+class RealSmokeDualStack(SmokeDualStack):
+    api, pod_cidr = "real", True
+
+
+class RealSmokeDualStackV6Underlay(SmokeDualStack):
+    """Lease mode (no node-ipam), IPv6 underlay."""
+    api, v6_underlay = "real", True
 
 
 if __name__ == "__main__":

@@ -31,12 +31,14 @@ def unique_name():
 
 
 class WeftctlCase(unittest.TestCase):
+    dual_stack = False
+
     def setUp(self):
         if not os.access(WEFTCTL, os.X_OK):
             self.fail(f"{WEFTCTL} not built")
         self.lab = labmod.Lab(unique_name(), BUILD, "double")
         self.addCleanup(self.lab.down)
-        self.lab.up(2, 0)
+        self.lab.up(2, 0, dual_stack=self.dual_stack)
         self.ns = self.lab.state["nodes"]["node1"]["ns"]
         # Where the kubelet's runtime would look: weft's conflist and the lab's CNI_PATH (weft in it).
         self.conf_dir = os.path.join(self.lab.dir, "net.d")
@@ -278,6 +280,42 @@ class KernelBreaks(WeftctlCase):
         self.assertFalse(checks["vtep mtu"]["pass"])
         self.resume_weftd()
         self.wait_doctor_passes()
+
+
+class DualStack(WeftctlCase):
+    """Issue #19: on a dual-stack node weftctl checks the IPv6 half like the IPv4 one (the IPv6
+    VTEP weft-v6.2 over the IPv4 underlay, its per-peer entries, IPv6 forwarding, table ip6 weft),
+    and weftd's /metrics and Node condition count it."""
+    dual_stack = True
+
+    def test_doctor_checks_the_ipv6_half_and_names_its_breaks(self):
+        rc, checks = self.doctor()
+        for name in ("vtep6 exists", "vtep6 mtu", "peer entries v6", "foreign routes v6", "ipv6 forwarding",
+                     "nftables table v6"):
+            self.assertIn(name, checks)
+        self.assert_all_pass()
+        v6 = self.peer()["v6"]
+        ann = self.lab.node_annotations("node2")
+        self.assertEqual(v6["subnet"], ann["weft.io/subnet-v6"])
+        self.assertEqual(v6["vtep_mac"], json.loads(ann["weft.io/backend-v6-data"])["VtepMAC"])
+        self.assertEqual([v6[e]["state"] for e in ("route", "neighbor", "fdb")], ["ok"] * 3)
+        metrics = labmod.in_ns(self.ns, "curl", "-sf", "--max-time", "2",
+                               f"http://127.0.0.1:{labmod.HEALTHZ_PORT}/metrics", capture=True).stdout
+        self.assertIn('weft_peers_ipv6{state="programmed"} 1\n', metrics)
+        self.assertIn('weft_peers_ipv6{state="skipped"} 0\n', metrics)
+
+        self.stop_weftd()
+        self.ip("-6", "route", "del", v6["subnet"])
+        self.assert_only_fails("peer entries v6", "node2: route missing")
+        self.assertEqual(self.peer()["v6"]["route"]["state"], "missing")
+        self.assertEqual(self.peer()["route"]["state"], "ok", "the IPv4 half is untouched")
+        labmod.sh("bridge", "-n", self.ns, "fdb", "del", v6["vtep_mac"], "dev", "weft-v6.2", "dst", "192.0.2.2")
+        self.assert_only_fails("peer entries v6", "route missing, FDB missing")
+        labmod.in_ns(self.ns, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=0")
+        self.assert_only_fails("ipv6 forwarding", "forwarding = 0", also=["peer entries v6"])
+        labmod.in_ns(self.ns, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1")
+        self.resume_weftd()
+        self.wait_doctor_passes()  # weftd restored the route and the FDB entry
 
 
 class HostBreaks(WeftctlCase):

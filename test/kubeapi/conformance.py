@@ -289,6 +289,25 @@ class Conformance:
                                             "Ready", "NetworkUnavailable"]), "condition types")
         return "strategic merge patch of nodes/status merges conditions by type"
 
+    def check_smp_null_in_absent_map(self):
+        smp, merge = "application/strategic-merge-patch+json", "application/merge-patch+json"
+        patch = json.dumps({"metadata": {"annotations": {"weft.io/gone": None, "weft.io/kept": "x"}}}).encode()
+        self.create("smpnull")
+        path = f"{NODES}/{self.name('smpnull')}/status"
+        node = self.weft.request("PATCH", path, patch, content_type=smp)
+        expect_equal(node["metadata"].get("annotations"), {"weft.io/gone": "", "weft.io/kept": "x"},
+                     "strategic merge patch with nulls into a node without annotations")
+        again = json.dumps({"metadata": {"annotations": {"weft.io/gone": None, "weft.io/other": None}}}).encode()
+        node = self.weft.request("PATCH", path, again, content_type=smp)
+        expect_equal(node["metadata"].get("annotations"), {"weft.io/kept": "x"},
+                     "the same nulls into existing annotations")
+        self.create("mergenull")
+        node = self.weft.request("PATCH", f"{NODES}/{self.name('mergenull')}/status", patch,
+                                 content_type=merge)
+        expect_equal(node["metadata"].get("annotations"), {"weft.io/kept": "x"},
+                     "merge patch with nulls into a node without annotations")
+        return 'strategic merge patch: nulls into absent annotations are stored as ""'
+
     def check_merge_patch_conditions_replace(self):
         self.create("merge")
         patch = {"status": {"conditions": [{"type": "NetworkUnavailable", "status": "False"}]}}
@@ -574,7 +593,8 @@ class Conformance:
     CHECKS = [
         "startup_forbidden", "unauthorized_401", "forbidden_403_secrets",
         "forbidden_403_node_patch", "not_found_404", "already_exists_409",
-        "conflict_409_stale_rv", "smp_conditions_merge", "merge_patch_conditions_replace",
+        "conflict_409_stale_rv", "smp_conditions_merge", "smp_null_in_absent_map",
+        "merge_patch_conditions_replace",
         "annotation_key_invalid_422", "podcidr_invalid_422", "podcidr_change_422",
         "podcidr_singular_change_422",
         "podcidr_set_from_empty", "podcidr_status_ignored", "list_paging_snapshot",

@@ -302,6 +302,20 @@ class TestPatch(Base):
         node = self.patch({"metadata": {"annotations": {"weft.io/subnet": None}}})
         self.assertEqual(node["metadata"]["annotations"], {"weft.io/public-ip": "192.0.2.10"})
 
+    def test_strategic_patch_null_into_absent_annotations_stores_empty(self):
+        # kube-apiserver 1.20.2 (measured; conformance check smp_null_in_absent_map).
+        self.create()
+        node = self.patch({"metadata": {"annotations": {"weft.io/gone": None, "weft.io/kept": "x"}}},
+                          "strategic", status=True)
+        self.assertEqual(node["metadata"]["annotations"], {"weft.io/gone": "", "weft.io/kept": "x"})
+        node = self.patch({"metadata": {"annotations": {"weft.io/gone": None, "weft.io/other": None}}},
+                          "strategic", status=True)
+        self.assertEqual(node["metadata"]["annotations"], {"weft.io/kept": "x"})
+        self.create(suffix="b")
+        node = self.patch({"metadata": {"annotations": {"weft.io/gone": None, "weft.io/kept": "x"}}},
+                          "merge", status=True, suffix="b")
+        self.assertEqual(node["metadata"]["annotations"], {"weft.io/kept": "x"})
+
     def test_resource_version_in_patch_is_a_precondition(self):
         node = self.create()
         rv = node["metadata"]["resourceVersion"]

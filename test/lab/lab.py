@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """weft's multi-node lab in network namespaces.
 
-    lab.py up [--nodes N] [--pods M] [--pod-cidr] [--api real|double]
+    lab.py up [--nodes N] [--pods M] [--pod-cidr] [--api real|double] [--dual-stack [--v6-underlay]]
                                                      build the lab and start weftd on every node
     lab.py status                                    node, subnet, public IP, VTEP MAC, peers, pods
     lab.py smoke                                     ping + curl from every pod to every other node's pods
@@ -16,6 +16,21 @@ Topology (see DESIGN.md):
                  (test/kubeapi/kubeapi.py: fast, and able to inject faults)
     <p>-nK       node K: weftd, the pod bridge; eth0 = 192.0.2.K on the underlay
     <p>-nK-pM    pod M on node K, wired by the CNI chain (weft + portmap) as a runtime does
+
+Dual stack (issue #19), `up --dual-stack`: net-conf.json gets "EnableIPv6": true,
+"IPv6Network": "fd00:10:244::/56", "IPv6SubnetLen": 64, so every node also has an IPv6 /64
+(subnet.env's WEFT_IPV6_*) and every pod an IPv6 address next to its IPv4 one; nodes forward
+IPv6. Its /64 is, in lease mode, the one with the index of its IPv4 /24 (10.244.7.0/24 ->
+fd00:10:244:7::/64); with --pod-cidr it is spec.podCIDRs[1]: with --api double the lab gives
+node K 10.244.(100+K).0/24 and fd00:10:244:<100+K in hex>::/64 (index 100+K, inside the /56),
+with --api real the controller-manager assigns both (IPv6DualStack gate on the apiserver and
+the controller-manager, --cluster-cidr=10.244.0.0/16,fd00:10:244::/56). The underlay stays
+IPv4: weftd carries the IPv6 overlay over it on weft-v6.2 (VNI 1 + 1, port 8472).
+`up --dual-stack --v6-underlay` also gives every eth0 2001:db8::K/64 (the API 2001:db8::fe;
+the API URL stays IPv4) and runs weftd with --public-ipv6 2001:db8::K: the IPv6 overlay then
+rides IPv6 VXLAN (weft-v6.1, MTU 1500 - 70). `smoke` in a dual-stack lab also pings and curls
+every pod's IPv6 address (the pods' HTTP servers listen on ::, both families); `status` adds
+the IPv6 subnet, public IPv6, IPv6 VTEP MAC and the count of IPv6 peer routes.
 
 Nothing touches the root namespace's links, routes, addresses or firewall: every veth is
 created directly inside the namespaces it joins. State lives in /run/weft-lab/<name>/.
@@ -43,6 +58,9 @@ STATE_ROOT = "/run/weft-lab"
 API_IP = "192.0.2.254"
 API_PORT = 6443
 NETWORK = "10.244.0.0/16"
+NETWORK_V6 = "fd00:10:244::/56"  # dual stack (--dual-stack): flannel's default IPv6Network
+SUBNET_LEN_V6 = 64
+API_IP6 = "2001:db8::fe"  # --v6-underlay: the API namespace's IPv6 address (2001:db8::/32: docs)
 # Lab nodes lease their random subnets below 10.244.100.0: tests place fixed subnets above it
 # (podCIDR mode 10.244.100+, drills' hand-made peers 10.244.150+), so they never collide.
 SUBNET_MAX = "10.244.99.0"
@@ -83,7 +101,8 @@ class Lab:
         self.dir = os.path.join(STATE_ROOT, name)
         self.build_dir = build_dir or os.path.join(ROOT, "build")
         self.state_file = os.path.join(self.dir, "state.json")
-        self.state = {"nodes": {}, "pods": {}, "pids": {}, "api": api, "pod_cidr_mode": False}
+        self.state = {"nodes": {}, "pods": {}, "pids": {}, "api": api, "pod_cidr_mode": False,
+                      "dual_stack": False, "v6_underlay": False}
         if os.path.exists(self.state_file):
             with open(self.state_file) as fh:
                 self.state = json.load(fh)
@@ -95,6 +114,14 @@ class Lab:
     @property
     def real_api(self):
         return self.api == "real"
+
+    @property
+    def dual_stack(self):
+        return self.state.get("dual_stack", False)
+
+    @property
+    def v6_underlay(self):
+        return self.state.get("v6_underlay", False)
 
     # ---- names and paths
     def ns(self, role):
@@ -147,7 +174,9 @@ class Lab:
     def control_plane(self):
         return controlplane_module().ControlPlane(os.path.join(self.dir, "api"), self.ns("api"), API_IP,
                                          port=API_PORT, cluster_cidr=NETWORK,
-                                         allocate_node_cidrs=self.state.get("pod_cidr_mode", False))
+                                         allocate_node_cidrs=self.state.get("pod_cidr_mode", False),
+                                         dual_stack=self.dual_stack, cluster_cidr_v6=NETWORK_V6,
+                                         node_cidr_mask_v6=SUBNET_LEN_V6)
 
     def start_real_api(self, controller_manager=True, timeout=90):
         """etcd + kube-apiserver (+ kube-controller-manager), then on the first start the
@@ -207,12 +236,15 @@ class Lab:
         os.replace(tmp, os.path.join(api_dir, "ready.json"))
 
     # ---- topology
-    def add_underlay_port(self, ns, ifname, ip, port_name):
-        """A veth from namespace `ns` to the underlay bridge, made inside the namespaces."""
+    def add_underlay_port(self, ns, ifname, ip, port_name, ip6=None):
+        """A veth from namespace `ns` to the underlay bridge, made inside the namespaces; ip6
+        (--v6-underlay) is added without duplicate address detection, usable at once."""
         sh("ip", "link", "add", ifname, "netns", ns, "type", "veth", "peer", "name", port_name,
            "netns", self.ns("ul"))
         sh("ip", "-n", self.ns("ul"), "link", "set", port_name, "master", "br0", "up")
         sh("ip", "-n", ns, "addr", "add", f"{ip}/24", "dev", ifname)
+        if ip6:
+            sh("ip", "-n", ns, "-6", "addr", "add", f"{ip6}/64", "dev", ifname, "nodad")
         sh("ip", "-n", ns, "link", "set", ifname, "up")
         sh("ip", "-n", ns, "link", "set", "lo", "up")
 
@@ -221,7 +253,8 @@ class Lab:
             sh("ip", "netns", "add", self.ns(role))
         sh("ip", "-n", self.ns("ul"), "link", "add", "br0", "type", "bridge")
         sh("ip", "-n", self.ns("ul"), "link", "set", "br0", "up")
-        self.add_underlay_port(self.ns("api"), "eth0", API_IP, "api")
+        self.add_underlay_port(self.ns("api"), "eth0", API_IP, "api",
+                               API_IP6 if self.v6_underlay else None)
 
     def install_cni_bin(self):
         """The runtime's CNI_PATH: Debian's reference plugins plus our weft."""
@@ -238,17 +271,29 @@ class Lab:
         node = f"node{index}"
         ns = self.ns(f"n{index}")
         ip = f"192.0.2.{index}"
+        ip6 = f"2001:db8::{index}" if self.v6_underlay else None
         sh("ip", "netns", "add", ns)
-        self.add_underlay_port(ns, "eth0", ip, f"n{index}")
+        self.add_underlay_port(ns, "eth0", ip, f"n{index}", ip6)
         in_ns(ns, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+        if self.dual_stack:
+            in_ns(ns, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1")
         os.makedirs(self.node_dir(node), exist_ok=True)
+        conf = {"Network": NETWORK, "SubnetMax": self.subnet_max, "Backend": {"Type": "vxlan"}}
+        if self.dual_stack:
+            conf.update({"EnableIPv6": True, "IPv6Network": NETWORK_V6, "IPv6SubnetLen": SUBNET_LEN_V6})
         with open(os.path.join(self.node_dir(node), "net-conf.json"), "w") as fh:
-            json.dump({"Network": NETWORK, "SubnetMax": self.subnet_max, "Backend": {"Type": "vxlan"}}, fh)
+            json.dump(conf, fh)
         # With the double the lab plays node-ipam; the real controller-manager assigns them itself.
-        cidr_args = (["--pod-cidr", f"10.244.{100 + index}.0/24"]
-                     if pod_cidr_mode and not self.real_api else [])
-        self.kubectl("create-node", node, "--internal-ip", ip, *cidr_args)
+        cidr_args = []
+        if pod_cidr_mode and not self.real_api:
+            cidr_args = ["--pod-cidr", f"10.244.{100 + index}.0/24"]
+            if self.dual_stack:
+                cidr_args += ["--pod-cidr", pod_cidr_v6(100 + index)]
+        ip_args = ["--internal-ip", ip] + (["--internal-ip", ip6] if ip6 else [])
+        self.kubectl("create-node", node, *ip_args, *cidr_args)
         self.state["nodes"][node] = {"ns": ns, "ip": ip, "index": index}
+        if ip6:
+            self.state["nodes"][node]["ip6"] = ip6
         self.save()
         if pod_cidr_mode and self.real_api and start:
             self.wait_pod_cidr(node)
@@ -260,9 +305,14 @@ class Lab:
         obj = json.loads(self.kubectl("get-node", node))
         return obj.get("spec", {}).get("podCIDR")
 
+    def pod_cidrs(self, node):
+        obj = json.loads(self.kubectl("get-node", node))
+        return obj.get("spec", {}).get("podCIDRs") or []
+
     def wait_pod_cidr(self, node, timeout=30):
-        wait_for(lambda: self.pod_cidr(node), timeout,
-                 f"kube-controller-manager to assign {node} a podCIDR (log: {self.dir}/api/)")
+        want = 2 if self.dual_stack else 1  # dual stack: node-ipam assigns both in one update
+        wait_for(lambda: len(self.pod_cidrs(node)) >= want, timeout,
+                 f"kube-controller-manager to assign {node} {want} podCIDR(s) (log: {self.dir}/api/)")
 
     def start_weftd(self, node, extra_args=()):
         info = self.state["nodes"][node]
@@ -274,7 +324,8 @@ class Lab:
              "--node-name", node, "--iface", "eth0", "--ip-masq",
              "--net-config-path", os.path.join(d, "net-conf.json"),
              "--subnet-file", os.path.join(d, "subnet.env"),
-             "--healthz-ip", self.healthz_ip, "--healthz-port", str(HEALTHZ_PORT), *extra_args],
+             "--healthz-ip", self.healthz_ip, "--healthz-port", str(HEALTHZ_PORT),
+             *(["--public-ipv6", info["ip6"]] if info.get("ip6") else []), *extra_args],
             stdout=log, stderr=log, start_new_session=True)
         self.state["pids"][f"weftd-{node}"] = proc.pid
         self.save()
@@ -334,10 +385,23 @@ class Lab:
         sh("ip", "netns", "add", pod_ns)
         sh("ip", "-n", pod_ns, "link", "set", "lo", "up")
         result = self.cni(node, pod, "ADD")
-        ip = result["ips"][0]["address"].split("/")[0]
+        by_family = {6 if ":" in a["address"] else 4: a for a in result["ips"]}
+        ip = by_family[4]["address"].split("/")[0]
         key = f"{node}/{pod}"
         self.state["pods"][key] = {"ns": pod_ns, "ip": ip, "node": node, "pod": pod}
+        if self.dual_stack:
+            if 6 not in by_family:
+                raise LabError(f"CNI ADD for {node}/{pod} gave no IPv6 address in a dual-stack lab: "
+                               f"{json.dumps(result['ips'])} (subnet.env: {self.node_dir(node)}/subnet.env)")
+            self.state["pods"][key]["ip6"] = by_family[6]["address"].split("/")[0]
         self.save()
+        if self.dual_stack:
+            # The node bridge's IPv6 gateway address is usable only after its duplicate
+            # address detection (~1-2 s after the node's first pod): wait, so smoke is not early.
+            gw6 = by_family[6].get("gateway")
+            if gw6:
+                wait_for(lambda: in_ns(pod_ns, "ping", "-6", "-c1", "-W1", gw6, check=False).returncode == 0,
+                         10, f"{key} to reach its IPv6 gateway {gw6}", interval=0.1)
         self.start_http(key)
         return ip
 
@@ -359,7 +423,8 @@ class Lab:
             fh.write(f"hello from {key}\n")
         proc = subprocess.Popen(
             ["ip", "netns", "exec", p["ns"], sys.executable, "-m", "http.server", str(HTTP_PORT),
-             "--bind", "0.0.0.0", "--directory", www],
+             # "::" serves both families (http.server clears IPV6_V6ONLY)
+             "--bind", "::" if self.dual_stack else "0.0.0.0", "--directory", www],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         self.state["pids"][f"http-{key}"] = proc.pid
         self.save()
@@ -370,13 +435,17 @@ class Lab:
         wait_for(listening, 10, f"the HTTP server in {key}")
 
     # ---- the lab as a whole
-    def up(self, nodes=3, pods=2, pod_cidr_mode=False):
+    def up(self, nodes=3, pods=2, pod_cidr_mode=False, dual_stack=False, v6_underlay=False):
         if os.path.exists(self.state_file):
             raise LabError(f"lab {self.name} exists: run `lab.py --name {self.name} down` first")
+        if v6_underlay and not dual_stack:
+            raise LabError("--v6-underlay needs --dual-stack (an IPv6-only overlay is not supported)")
         for binary in (self.weftd, os.path.join(self.build_dir, "cmd", "weft", "weft")):
             if not os.access(binary, os.X_OK):
                 raise LabError(f"{binary} not found: build first (scripts/build.sh)")
         self.state["pod_cidr_mode"] = pod_cidr_mode
+        self.state["dual_stack"] = bool(dual_stack)
+        self.state["v6_underlay"] = bool(v6_underlay)
         self.save()
         self.create_underlay()
         self.start_api()
@@ -408,25 +477,42 @@ class Lab:
         obj = json.loads(self.kubectl("get-node", node))
         return obj.get("metadata", {}).get("annotations", {})
 
+    def status_header(self):
+        if not self.dual_stack:
+            return ["node", "subnet", "public IP", "VTEP MAC", "peers", "pods"]
+        return ["node", "subnet", "public IP", "VTEP MAC", "peers", "subnet-v6", "public IPv6",
+                "VTEP MAC v6", "peers v6", "pods"]
+
     def status_rows(self):
         rows = []
         for node, info in sorted(self.state["nodes"].items()):
             ann = self.node_annotations(node)
-            data = {}
-            try:
-                data = json.loads(ann.get("weft.io/backend-data", "{}"))
-            except ValueError:
-                pass
+            data = backend_data(ann, "weft.io/backend-data")
             routes = in_ns(info["ns"], "ip", "-4", "route", "show", check=False,
                            capture=True).stdout
             peers = sum(1 for line in routes.splitlines() if " dev weft." in line)
-            pods = [f"{p['pod']}={p['ip']}" for p in self.state["pods"].values() if p["node"] == node]
-            rows.append([node, ann.get("weft.io/subnet", "-"), ann.get("weft.io/public-ip", "-"),
-                         data.get("VtepMAC", "-"), str(peers), " ".join(sorted(pods)) or "-"])
+            pods = [f"{p['pod']}={p['ip']}" + (f",{p['ip6']}" if p.get("ip6") else "")
+                    for p in self.state["pods"].values() if p["node"] == node]
+            row = [node, ann.get("weft.io/subnet", "-"), ann.get("weft.io/public-ip", "-"),
+                   data.get("VtepMAC", "-"), str(peers)]
+            if self.dual_stack:
+                routes6 = in_ns(info["ns"], "ip", "-6", "route", "show", check=False,
+                                capture=True).stdout
+                # The peers' /64s (via their VTEP address), not the kernel's fe80::/64 and /128.
+                peers6 = sum(1 for line in routes6.splitlines() if " via " in line and " dev weft-v6." in line)
+                row += [ann.get("weft.io/subnet-v6") or "-", ann.get("weft.io/public-ipv6") or "-",
+                        backend_data(ann, "weft.io/backend-v6-data").get("VtepMAC", "-"), str(peers6)]
+            rows.append(row + [" ".join(sorted(pods)) or "-"])
         return rows
 
+    @property
+    def checks_per_pair(self):
+        """Checks smoke makes per pair of pods: ping and curl, per family in a dual-stack lab."""
+        return 4 if self.dual_stack else 2
+
     def smoke(self):
-        """Ping and curl from every pod to every pod on another node; returns (matrix, failures)."""
+        """Ping and curl from every pod to every pod on another node (in a dual-stack lab over
+        IPv4 and over IPv6, the pod's "ip6"); returns (matrix, failures)."""
         pods = sorted(self.state["pods"].items())
         matrix, failures = [], 0
         for src_key, src in pods:
@@ -435,14 +521,35 @@ class Lab:
                 if dst["node"] == src["node"]:
                     row.append("-")
                     continue
-                ping = in_ns(src["ns"], "ping", "-c", "1", "-W", "2", dst["ip"], check=False).returncode == 0
-                body = in_ns(src["ns"], "curl", "-s", "--max-time", "3", f"http://{dst['ip']}:{HTTP_PORT}/",
-                             check=False, capture=True).stdout
-                curl = f"hello from {dst_key}" in body
-                failures += (not ping) + (not curl)
-                row.append(("ping" if ping else "PING-FAIL") + "+" + ("curl" if curl else "CURL-FAIL"))
+                families = [("", dst["ip"], dst["ip"])]
+                if self.dual_stack:
+                    families.append(("6", dst.get("ip6"), f"[{dst.get('ip6')}]"))
+                cell = []
+                for fam, ip, host in families:
+                    ping = bool(ip) and in_ns(src["ns"], "ping", *(["-6"] if fam else []), "-c", "1", "-W", "2",
+                                              ip, check=False).returncode == 0
+                    body = in_ns(src["ns"], "curl", "-s", *(["-6", "-g"] if fam else []), "--max-time", "3",
+                                 f"http://{host}:{HTTP_PORT}/", check=False, capture=True).stdout if ip else ""
+                    curl = f"hello from {dst_key}" in body
+                    failures += (not ping) + (not curl)
+                    cell.append((f"ping{fam}" if ping else f"PING{fam}-FAIL") + "+"
+                                + (f"curl{fam}" if curl else f"CURL{fam}-FAIL"))
+                row.append("+".join(cell))
             matrix.append(row)
         return [["from \\ to"] + [k for k, _ in pods]] + matrix, failures
+
+
+def pod_cidr_v6(index):
+    """The IPv6 /64 with `index` in NETWORK_V6 (the lab's IPv4 10.244.<index>.0/24's twin)."""
+    return f"fd00:10:244:{index:x}::/{SUBNET_LEN_V6}"
+
+
+def backend_data(ann, key):
+    try:
+        data = json.loads(ann.get(key, "{}"))
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def kill_group(pid, sig):
@@ -543,6 +650,15 @@ def main(argv=None):
     up.add_argument("--api", choices=API_KINDS, default="double",
                     help="real: etcd + kube-apiserver + kube-controller-manager 1.20.2 (build them "
                          "once with test/controlplane/build.sh); double: the API test double")
+    up.add_argument("--dual-stack", action="store_true",
+                    help="IPv4 + IPv6 overlay: EnableIPv6 with IPv6Network fd00:10:244::/56 and /64 "
+                         "per node, an IPv6 address per pod (with --pod-cidr: spec.podCIDRs has "
+                         "both families; --api real turns on the IPv6DualStack gate). The "
+                         "underlay stays IPv4 unless --v6-underlay")
+    up.add_argument("--v6-underlay", action="store_true",
+                    help="with --dual-stack: every node's eth0 also gets 2001:db8::K/64 (the API "
+                         "2001:db8::fe) and weftd --public-ipv6 2001:db8::K, so the IPv6 overlay "
+                         "rides IPv6 VXLAN (weft-v6.1); the API URL stays IPv4")
     sub.add_parser("status")
     sub.add_parser("smoke")
     sub.add_parser("down")
@@ -555,17 +671,19 @@ def main(argv=None):
             if not 1 <= args.nodes <= 200 or not 0 <= args.pods <= 50:
                 raise LabError("--nodes must be 1..200 and --pods 0..50")
             try:
-                lab.up(args.nodes, args.pods, args.pod_cidr)
+                lab.up(args.nodes, args.pods, args.pod_cidr, args.dual_stack, args.v6_underlay)
             except BaseException:
                 lab.down()
                 raise
-            print(f"lab {args.name}: {args.nodes} nodes x {args.pods} pods up")
+            stack = (" (dual stack, IPv6 underlay)" if args.v6_underlay
+                     else " (dual stack)" if args.dual_stack else "")
+            print(f"lab {args.name}: {args.nodes} nodes x {args.pods} pods up{stack}")
         elif args.cmd == "status":
-            print_table(lab.status_rows(), ["node", "subnet", "public IP", "VTEP MAC", "peers", "pods"])
+            print_table(lab.status_rows(), lab.status_header())
         elif args.cmd == "smoke":
             matrix, failures = lab.smoke()
             print_table(matrix[1:], matrix[0])
-            checks = sum(1 for row in matrix[1:] for c in row[1:] if c != "-") * 2
+            checks = sum(1 for row in matrix[1:] for c in row[1:] if c != "-") * lab.checks_per_pair
             print(f"smoke: {checks - failures} passed, {failures} failed")
             return 1 if failures else 0
         elif args.cmd == "down":
