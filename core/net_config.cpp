@@ -7,6 +7,11 @@
 namespace weft {
 namespace {
 
+// Backend.MTU is the outer packets' MTU (flannel's meaning): the VTEP gets 50 bytes less over
+// IPv4 and 70 less over IPv6, and must keep IPv4's 68 and IPv6's 1280.
+constexpr std::int64_t kMinBackendMtu = 68 + 50;
+constexpr int kMinBackendMtuV6 = 1280 + 70;
+
 using nlohmann::json;
 
 constexpr std::size_t kMaxConfigBytes = 1 << 20;
@@ -190,7 +195,7 @@ Result<BackendConfig> parse_backend(const json* obj, std::vector<std::string>& w
   auto port = r.integer("Port", 1, 65535);
   if (!port) return port.take_error();
   if (*port) b.port = static_cast<std::uint16_t>(**port);
-  auto mtu = r.integer("MTU", 68, 65535);
+  auto mtu = r.integer("MTU", kMinBackendMtu, 65535);  // the VTEP gets MTU - 50: at least IPv4's 68
   if (!mtu) return mtu.take_error();
   if (*mtu) b.mtu = static_cast<int>(**mtu);
 
@@ -265,8 +270,10 @@ Result<NetConfig> NetConfig::parse(std::string_view json_text) {
   auto backend = parse_backend(r.object("Backend"), cfg.warnings);
   if (!backend) return backend.take_error();
   cfg.backend = *backend;
-  if (cfg.ipv6 && cfg.backend.mtu && *cfg.backend.mtu < 1280) {
-    return fail("\"Backend.MTU\" is " + std::to_string(*cfg.backend.mtu) + ": IPv6 needs at least 1280");
+  if (cfg.ipv6 && cfg.backend.mtu && *cfg.backend.mtu < kMinBackendMtuV6) {
+    return fail("\"Backend.MTU\" is " + std::to_string(*cfg.backend.mtu) +
+                ": IPv6 pods need a VTEP MTU of 1280, and VXLAN over IPv6 takes 70 bytes: at least " +
+                std::to_string(kMinBackendMtuV6) + " (Backend.MTU is the outer packets' MTU, as in flannel)");
   }
   // Keys of the family that is off are read so that they are not reported as unknown.
   for (const auto* keys : {&kV4Keys, &kV6Keys}) {

@@ -16,7 +16,7 @@ struct BackendConfig {
   std::string type = "vxlan";
   std::uint32_t vni = 1;
   std::uint16_t port = 8472;
-  std::optional<int> mtu;  // unset: underlay MTU - 50 (IPv4) / - 70 (IPv6)
+  std::optional<int> mtu;  // the outer packets' MTU (flannel's); VTEP = it - 50 (IPv4) / - 70 (IPv6)
   bool gbp = false;
   bool learning = false;
   bool direct_routing = false;

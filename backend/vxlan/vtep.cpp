@@ -52,7 +52,7 @@ Result<Vtep> create(Netlink& nl, const VtepSpec& spec, Mac mac) {
 std::string vtep_name(std::uint32_t vni, bool ipv6) { return (ipv6 ? "weft-v6." : "weft.") + std::to_string(vni); }
 
 // VXLAN adds 50 bytes over an IPv4 underlay and 70 over an IPv6 one.
-int vtep_mtu(const VtepSpec& spec) { return spec.mtu.value_or(spec.underlay_mtu - (spec.local_ip6 ? 70 : 50)); }
+int vtep_mtu(const VtepSpec& spec) { return spec.mtu.value_or(spec.underlay_mtu) - (spec.local_ip6 ? 70 : 50); }
 
 std::optional<std::string> vtep_mismatch(const Link& link, const VtepSpec& spec) {
   if (link.kind != "vxlan" || !link.vxlan) {

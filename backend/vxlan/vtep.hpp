@@ -24,7 +24,7 @@ struct VtepSpec {
   std::optional<Ipv6Addr> local_ip6;
   int underlay_ifindex = 0;
   int underlay_mtu = 1500;
-  std::optional<int> mtu;  // Backend.MTU; unset: underlay MTU - 50
+  std::optional<int> mtu;  // Backend.MTU: the outer packets' MTU, as flannel; unset: the underlay's
   bool gbp = false;
   bool learning = false;
   std::optional<Mac> preferred_mac;  // from our own Node annotation, so restarts keep it
@@ -44,6 +44,8 @@ struct Vtep {
 enum class VtepAction { kept, fixed, created, recreated };
 
 std::string vtep_name(std::uint32_t vni, bool ipv6 = false);  // "weft.<VNI>" or "weft-v6.<VNI>"
+// Backend.MTU (else the underlay's MTU) less VXLAN's overhead: 50 bytes over IPv4, 70 over IPv6.
+// flannel's meaning: Backend.MTU is what the outer packets may be, never the VTEP's own.
 int vtep_mtu(const VtepSpec& spec);
 // Why an existing device cannot be adopted as the VTEP for spec (nullopt: it can).
 std::optional<std::string> vtep_mismatch(const Link& link, const VtepSpec& spec);

@@ -221,6 +221,41 @@ class SmokeDualStackV6Underlay(SmokeDualStack):
     v6_underlay, pod_cidr = True, True
 
 
+class BackendMtu(LabCase):
+    """Issue #20 part 1: Backend.MTU means what flannel means, the MTU of the outer packets. With
+    "MTU": 1400 on a path of 1400 bytes (every node's underlay port set to 1400), the VTEP and the
+    pods get 1350, subnet.env says so, and a full-size unfragmentable ping crosses the overlay
+    (with Backend.MTU as the VTEP's MTU, its 1450-byte outer packets would not fit the path)."""
+    nodes, pods = 2, 1
+
+    def setUp(self):
+        self.lab = labmod.Lab(unique_name(), BUILD, self.api)
+        self.lab.backend_mtu = 1400
+        self.addCleanup(self.lab.down)
+        self.lab.up(self.nodes, self.pods)
+        for node in self.lab.state["nodes"]:
+            labmod.in_ns(self.ns(node), "ip", "link", "set", "eth0", "mtu", "1400")
+
+    def test_vtep_pods_and_subnet_env_get_backend_mtu_minus_50(self):
+        for node in self.lab.state["nodes"]:
+            link = json.loads(labmod.in_ns(self.ns(node), "ip", "-j", "link", "show", "weft.1",
+                                           capture=True).stdout)[0]
+            self.assertEqual(link["mtu"], 1350, node)
+            with open(os.path.join(self.lab.node_dir(node), "subnet.env")) as fh:
+                self.assertIn("WEFT_MTU=1350\n", fh.read(), node)
+        pods = self.lab.state["pods"]
+        a, b = sorted(pods)[0], sorted(pods)[-1]
+        self.assertNotEqual(pods[a]["node"], pods[b]["node"])
+        mtu = json.loads(labmod.in_ns(pods[a]["ns"], "ip", "-j", "link", "show", "eth0", capture=True).stdout)[0]["mtu"]
+        self.assertEqual(mtu, 1350)
+        full = labmod.in_ns(pods[a]["ns"], "ping", "-c", "2", "-W", "2", "-M", "do", "-s", str(1350 - 28),
+                            pods[b]["ip"], check=False, capture=True)
+        self.assertEqual(full.returncode, 0, full.stdout + full.stderr)
+        over = labmod.in_ns(pods[a]["ns"], "ping", "-c", "1", "-W", "1", "-M", "do", "-s", str(1351 - 28),
+                            pods[b]["ip"], check=False, capture=True)
+        self.assertNotEqual(over.returncode, 0, "a packet over the pod MTU must not pass unfragmented")
+
+
 class Join(LabCase):
     pods = 1
 

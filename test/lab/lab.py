@@ -92,6 +92,7 @@ class Lab:
     api_extra_args = ()  # more kubeapi.py flags for start_api (e.g. --state-file FILE)
     healthz_ip = "127.0.0.1"  # weftd's --healthz-ip ("0.0.0.0": reachable from the API namespace)
     subnet_max = SUBNET_MAX  # net-conf.json's SubnetMax: room for 100 nodes' leases
+    backend_mtu = None  # net-conf.json's Backend.MTU (the outer packets' MTU, as in flannel)
 
     def __init__(self, name="lab", build_dir=None, api="double"):
         if api not in API_KINDS:
@@ -279,6 +280,8 @@ class Lab:
             in_ns(ns, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1")
         os.makedirs(self.node_dir(node), exist_ok=True)
         conf = {"Network": NETWORK, "SubnetMax": self.subnet_max, "Backend": {"Type": "vxlan"}}
+        if self.backend_mtu:
+            conf["Backend"]["MTU"] = self.backend_mtu
         if self.dual_stack:
             conf.update({"EnableIPv6": True, "IPv6Network": NETWORK_V6, "IPv6SubnetLen": SUBNET_LEN_V6})
         with open(os.path.join(self.node_dir(node), "net-conf.json"), "w") as fh:

@@ -97,7 +97,7 @@ TEST_CASE("each invalid input names the key, the value and what is allowed", "[n
       {R"({"Network":"10.244.0.0/16","Backend":{"VNI":16777216}})", {"\"Backend.VNI\"", "16777216", "1 to 16777215"}},
       {R"({"Network":"10.244.0.0/16","Backend":{"VNI":0}})", {"\"Backend.VNI\" is 0", "1 to 16777215"}},
       {R"({"Network":"10.244.0.0/16","Backend":{"Port":70000}})", {"\"Backend.Port\" is 70000", "1 to 65535"}},
-      {R"({"Network":"10.244.0.0/16","Backend":{"MTU":20}})", {"\"Backend.MTU\" is 20", "68 to 65535"}},
+      {R"({"Network":"10.244.0.0/16","Backend":{"MTU":20}})", {"\"Backend.MTU\" is 20", "118 to 65535"}},
       {R"({"Network":"10.244.0.0/16","Backend":{"GBP":"yes"}})", {"\"Backend.GBP\" must be true or false"}},
       {R"({"Network":"10.244.0.0/16","Backend":"vxlan"})", {"\"Backend\" must be an object"}},
       {R"({"Network":"10.244.0.0/16","EnableIPv4":"true"})", {"\"EnableIPv4\" must be true or false"}},
@@ -105,6 +105,8 @@ TEST_CASE("each invalid input names the key, the value and what is allowed", "[n
       {R"({"Network":"10.244.0.0/16","EnableIPv6":true})", {"\"IPv6Network\" is required"}},
       {R"({"Network":"10.244.0.0/16","EnableIPv6":true,"IPv6Network":"fd00::/56","Backend":{"MTU":1000}})",
        {"\"Backend.MTU\" is 1000", "1280"}},
+      {R"({"Network":"10.244.0.0/16","EnableIPv6":true,"IPv6Network":"fd00::/56","Backend":{"MTU":1349}})",
+       {"\"Backend.MTU\" is 1349", "at least 1350", "outer packets"}},
       {R"({"Network":"10.244.0.0/16","Backend":{"VNI":99999999999999999999999}})", {"\"Backend.VNI\""}},
   };
   for (const auto& c : cases) {

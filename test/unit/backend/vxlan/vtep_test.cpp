@@ -30,15 +30,19 @@ Link vxlan_link(const VtepSpec& s) {
 
 }  // namespace
 
-TEST_CASE("the VTEP is named weft.<VNI> and its MTU is the underlay's minus 50 unless Backend.MTU is set", "[vtep]") {
+TEST_CASE("the VTEP is named weft.<VNI> and its MTU is the underlay's (or Backend.MTU) minus 50", "[vtep]") {
   CHECK(vtep_name(1) == "weft.1");
   CHECK(vtep_name(16777215) == "weft.16777215");  // 13 characters: fits IFNAMSIZ
   VtepSpec s = spec();
   CHECK(vtep_mtu(s) == 1450);
   s.underlay_mtu = 9000;
   CHECK(vtep_mtu(s) == 8950);
-  s.mtu = 1400;
-  CHECK(vtep_mtu(s) == 1400);
+  s.mtu = 1400;  // flannel's meaning: the outer packets' MTU, so a 1400-byte underlay path works
+  CHECK(vtep_mtu(s) == 1350);
+  s.local_ip6 = *Ipv6Addr::parse("2001:db8::1");  // IPv6 VXLAN over IPv6: 70 bytes
+  CHECK(vtep_mtu(s) == 1330);
+  s.mtu.reset();
+  CHECK(vtep_mtu(s) == 8930);
 }
 
 TEST_CASE("a device is adopted only when VNI, port, local address, underlay, learning and GBP match", "[vtep]") {
