@@ -231,8 +231,8 @@ Check vxlan_attrs_check(const VtepStatus& want, const VxlanAttrs& v, const Under
   return failed(check, detail, "ip link del " + want.name + ", then weftd recreates it");
 }
 
-// Backend.MTU (the outer packets' MTU, as flannel) if set, else the underlay's MTU now, less VXLAN's overhead (50 bytes over an IPv4
-// underlay, 70 over an IPv6 one), as the backend computes it.
+// Backend.MTU (the outer packets' MTU, as flannel) if set, else the underlay's MTU now, less VXLAN's overhead (50 bytes
+// over an IPv4 underlay, 70 over an IPv6 one), as the backend computes it.
 Check vtep_mtu_check(const VtepStatus& want, const Link& l, const std::optional<Link>& underlay,
                      const std::string& check) {
   VtepSpec spec;
@@ -240,7 +240,8 @@ Check vtep_mtu_check(const VtepStatus& want, const Link& l, const std::optional<
   if (const Ipv6Addr* local6 = want.local_ip.v6()) spec.local_ip6 = *local6;
   spec.underlay_mtu = underlay ? underlay->mtu : 0;
   const int mtu = want.backend_mtu || underlay ? vtep_mtu(spec) : want.mtu_wanted;
-  const std::string why = want.backend_mtu ? fmt::format("Backend.MTU {} - {}", *want.backend_mtu, *want.backend_mtu - mtu)
+  const std::string why = want.backend_mtu
+                              ? fmt::format("Backend.MTU {} - {}", *want.backend_mtu, *want.backend_mtu - mtu)
                           : underlay ? fmt::format("{} MTU {} - {}", underlay->name, underlay->mtu, underlay->mtu - mtu)
                                      : "weftd";
   if (l.mtu == mtu) return pass(check, fmt::format("{} ({})", l.mtu, why));
