@@ -267,6 +267,15 @@ Result<NetConfig> NetConfig::parse(std::string_view json_text) {
   auto source = parse_subnet_source(r);
   if (!source) return source.take_error();
   cfg.subnet_source = *source;
+  auto compat = r.boolean("FlannelCompat");
+  if (!compat) return compat.take_error();
+  cfg.flannel_compat = compat->value_or(false);
+  if (cfg.flannel_compat && cfg.subnet_source == SubnetSource::Lease) {
+    return fail("\"FlannelCompat\" is true with \"SubnetSource\": \"lease\": flannel nodes take their subnet from "
+                "spec.podCIDR only, so weft must too (remove SubnetSource, and run kube-controller-manager with "
+                "--allocate-node-cidrs, as kubeadm --pod-network-cidr does)");
+  }
+  if (cfg.flannel_compat) cfg.subnet_source = SubnetSource::PodCidr;
   auto backend = parse_backend(r.object("Backend"), cfg.warnings);
   if (!backend) return backend.take_error();
   cfg.backend = *backend;
@@ -315,6 +324,7 @@ std::string NetConfig::to_json() const {
     j["IPv6SubnetMax"] = ipv6->subnet_max.str();
   }
   j["SubnetSource"] = to_string(subnet_source);
+  j["FlannelCompat"] = flannel_compat;
   json b;
   b["Type"] = backend.type;
   b["VNI"] = backend.vni;

@@ -46,6 +46,9 @@ struct NetConfig {
   SubnetSource subnet_source = SubnetSource::Auto;
   std::optional<FamilyConfig<Ipv6Addr>> ipv6;  // set when EnableIPv6
   BackendConfig backend;
+  // "FlannelCompat": publish and read flannel's Node annotations (flannel.alpha.coreos.com/*),
+  // subnets from spec.podCIDR(s) only, so weft and flannel nodes route to each other.
+  bool flannel_compat = false;
   std::vector<std::string> warnings;  // unknown keys and the like: logged, not fatal
 
   // Parses and validates; every error names the key, the value and what is allowed.

@@ -152,7 +152,30 @@ AnnotationKeys AnnotationKeys::with_prefix(std::string_view prefix) {
           p + "claimed-at",
           p + "subnet-v6",
           p + "public-ipv6",
-          p + "backend-v6-data"};
+          p + "backend-v6-data",
+          false,
+          p + "kube-subnet-manager",
+          p + "public-ip-overwrite"};
+}
+
+AnnotationKeys AnnotationKeys::flannel_compat() {
+  AnnotationKeys k = with_prefix(kFlannelPrefix);
+  k.flannel = true;
+  return k;
+}
+
+Annotations flannel_view(const Annotations& a, const std::vector<std::string>& pod_cidrs, const AnnotationKeys& keys) {
+  const std::string* joined = find(a, keys.kube_subnet_manager);
+  if (!joined || *joined != "true") return {};  // flannel ignores such a node too
+  Annotations out = a;
+  out.erase(keys.subnet);  // never taken from an annotation: flannel writes none
+  out.erase(keys.subnet_v6);
+  for (const auto& cidr : pod_cidrs) {
+    const std::string& key = cidr.find(':') == std::string::npos ? keys.subnet : keys.subnet_v6;
+    out.emplace(key, cidr);  // the first of each family, as spec.podCIDRs orders them
+  }
+  if (const std::string* ip = find(a, keys.public_ip_overwrite)) out[keys.public_ip] = *ip;
+  return out;
 }
 
 namespace {
@@ -349,13 +372,20 @@ std::string backend_data_json(std::uint32_t vni, const Mac& vtep_mac) {
 AnnotationPatch lease_patch(const Lease& lease, const BackendConfig& backend, const AnnotationKeys& keys,
                             std::int64_t claimed_at_ms) {
   AnnotationPatch patch{
-      {keys.subnet, lease.subnet.str()}, {keys.claimed_at, format_rfc3339_ms(claimed_at_ms)},
-      {keys.subnet_claim, std::nullopt}, {keys.public_ip, lease.public_ip.str()},
-      {keys.backend_type, backend.type}, {keys.backend_data, backend_data_json(backend.vni, lease.vtep_mac)},
+      {keys.public_ip, lease.public_ip.str()},
+      {keys.backend_type, backend.type},
+      {keys.backend_data, backend_data_json(backend.vni, lease.vtep_mac)},
   };
+  if (keys.flannel) {
+    patch[keys.kube_subnet_manager] = "true";  // the subnet is spec.podCIDR: no key of weft's own
+  } else {
+    patch[keys.subnet] = lease.subnet.str();
+    patch[keys.claimed_at] = format_rfc3339_ms(claimed_at_ms);
+    patch[keys.subnet_claim] = std::nullopt;
+  }
   // The v6 half only with its VTEP's MAC: a v6 subnet without it would be refused by every peer.
   if (lease.subnet_v6 && lease.vtep_mac_v6) {
-    patch[keys.subnet_v6] = lease.subnet_v6->str();
+    if (!keys.flannel) patch[keys.subnet_v6] = lease.subnet_v6->str();
     patch[keys.backend_v6_data] =
         backend_data_json(vni_v6(backend.vni, lease.public_ip_v6.has_value()), *lease.vtep_mac_v6);
     patch[keys.public_ip_v6] =

@@ -33,7 +33,14 @@ struct AnnotationKeys {
   std::string subnet_v6;        // "subnet-v6": the node's IPv6 subnet
   std::string public_ip_v6;     // "public-ipv6": the v6 underlay address (absent: VXLAN over the v4 one)
   std::string backend_v6_data;  // "backend-v6-data": {"VNI":1,"VtepMAC":"..."} of the v6 VTEP
+  // flannel's scheme (net-conf.json FlannelCompat): a node's subnet is its spec.podCIDR(s), a
+  // node joins with kube-subnet-manager "true", public-ip-overwrite beats public-ip.
+  bool flannel = false;
+  std::string kube_subnet_manager;  // "kube-subnet-manager"
+  std::string public_ip_overwrite;  // "public-ip-overwrite"
   static AnnotationKeys with_prefix(std::string_view prefix);
+  static constexpr std::string_view kFlannelPrefix = "flannel.alpha.coreos.com";
+  static AnnotationKeys flannel_compat();
   bool is_ours(std::string_view key) const { return key.starts_with(prefix); }
 };
 
@@ -122,6 +129,10 @@ void add_taken_subnets(const Annotations& a, const AnnotationKeys& keys, const F
 
 // The backend-data value: {"VNI":1,"VtepMAC":"0e:..."}.
 std::string backend_data_json(std::uint32_t vni, const Mac& vtep_mac);
+
+// A flannel node's annotations as weft's scheme has them: its subnets from spec.podCIDRs,
+// public-ip-overwrite as public-ip; none at all without kube-subnet-manager "true" (not joined).
+Annotations flannel_view(const Annotations& a, const std::vector<std::string>& pod_cidrs, const AnnotationKeys& keys);
 
 // The patch without its deletes of keys `current` lacks. The API server stores such a delete
 // as "" when the Node has no annotations at all, which would publish an empty value.

@@ -20,6 +20,7 @@
 #include "backend/vxlan/vxlan_backend.hpp"
 #include "overlay/agent.hpp"
 #include "overlay/external_iface.hpp"
+#include "subnet/annotations.hpp"
 #include "core/log.hpp"
 #include "core/net_config.hpp"
 #include "overlay/options.hpp"
@@ -183,6 +184,10 @@ int run_daemon(weft::DaemonOptions opts) {
   weft::kube::KubeSubnetConfig sub_cfg;
   sub_cfg.node_name = opts.node_name;
   sub_cfg.annotation_prefix = opts.kube_annotation_prefix;
+  if (net->flannel_compat && opts.kube_annotation_prefix != weft::DaemonOptions{}.kube_annotation_prefix) {
+    spdlog::warn("--kube-annotation-prefix {} is unused: FlannelCompat reads and writes flannel's {}/ annotations",
+                 opts.kube_annotation_prefix, weft::AnnotationKeys::kFlannelPrefix);
+  }
   sub_cfg.net = *net;
   weft::kube::ClientOptions client_opts;
   client_opts.watch_silence_min = std::chrono::milliseconds(static_cast<long long>(opts.watch_silence_min_s * 1000));

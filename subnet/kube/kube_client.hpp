@@ -131,6 +131,7 @@ struct ClientOptions {
   // floor (weftd --watch-silence-min). factor 0: off.
   int watch_silence_factor = 3;
   std::chrono::milliseconds watch_silence_min{180000};
+  bool full_nodes = false;                 // lists and watches of whole Nodes, not metadata (FlannelCompat)
   bool probe_server = true;                // wait_for_server() probes with TCP connects (else it just waits)
   std::size_t max_list_body = 16U << 20U;  // per page
   std::size_t max_body = 1U << 20U;        // get/patch responses

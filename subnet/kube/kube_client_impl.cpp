@@ -100,6 +100,9 @@ class RealKubeClient final : public KubeClient {
 
   ~RealKubeClient() override { shutdown(); }
 
+  // Metadata only, unless full Nodes were asked for (FlannelCompat: a peer's subnet is its podCIDR).
+  const char* meta_list() const { return opts_.full_nodes ? "application/json" : kMetaList; }
+
   ApiResult<NodeInfo> get_node(const std::string& name) override {
     auto body = call(methods::GET, "/api/v1/nodes/" + path_escape(name), "", "application/json", opts_.max_body,
                      "get nodes (node \"" + name + "\")");
@@ -109,10 +112,10 @@ class RealKubeClient final : public KubeClient {
     return std::move(*node);
   }
 
-  ApiResult<NodeList> list_nodes() override { return list_pages(kMetaList, false); }
+  ApiResult<NodeList> list_nodes() override { return list_pages(meta_list(), false); }
   ApiResult<NodeList> list_nodes_with_spec() override { return list_pages("application/json", false); }
   ApiResult<NodeList> list_nodes_cached(bool with_spec) override {
-    return list_pages(with_spec ? "application/json" : kMetaList, true);
+    return list_pages(with_spec ? "application/json" : meta_list(), true);
   }
 
   // From the watch cache (resourceVersion=0, which ignores limit) or from etcd in pages; a
@@ -466,7 +469,8 @@ ApiResult<WatchEnd> RealKubeClient::watch_stream(const std::string& rv, int time
     spdlog::info("watch nodes: {}: connection presumed dead, resuming the watch", why);
     return ApiError{ApiErrorKind::Transport, 0, what + ": " + why + " (connection presumed dead)", {}};
   };
-  auto resp = send(*watch_client_, methods::GET, path, "", kMetaWatch, *cts, what, watch_timeout());
+  auto resp = send(*watch_client_, methods::GET, path, "", opts_.full_nodes ? "application/json" : kMetaWatch, *cts,
+                   what, watch_timeout());
   if (!resp) return watchdog.fired() ? silence_error() : resp.error();
   // Whatever ends the stream early (a bad line, the handler throwing), drop the connection.
   struct CancelOnExit {

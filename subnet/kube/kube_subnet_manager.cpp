@@ -17,12 +17,17 @@
 namespace weft::kube {
 namespace {
 
+// flannel's annotations when net-conf.json says FlannelCompat, else weft's under the prefix.
+AnnotationKeys annotation_keys(const KubeSubnetConfig& cfg) {
+  return cfg.net.flannel_compat ? AnnotationKeys::flannel_compat() : AnnotationKeys::with_prefix(cfg.annotation_prefix);
+}
+
 class KubeSubnetManager final : public SubnetManager {
  public:
   KubeSubnetManager(std::shared_ptr<KubeClient> client, KubeSubnetConfig cfg)
       : client_(std::move(client)),
         cfg_(std::move(cfg)),
-        keys_(AnnotationKeys::with_prefix(cfg_.annotation_prefix)),
+        keys_(annotation_keys(cfg_)),
         retry_{stop_, cfg_.backoff, [this] { count_error(); }} {}
 
   ~KubeSubnetManager() override { stop(); }
@@ -282,7 +287,8 @@ Result<std::unique_ptr<SubnetManager>> make_kube_subnet_manager(std::shared_ptr<
 
 Result<std::unique_ptr<SubnetManager>> make_kube_subnet_manager(const KubeConfig& kube, ClientOptions options,
                                                                 KubeSubnetConfig config) {
-  options.annotation_prefix = AnnotationKeys::with_prefix(config.annotation_prefix).prefix;
+  options.annotation_prefix = annotation_keys(config).prefix;
+  options.full_nodes = config.net.flannel_compat;
   std::shared_ptr<KubeClient> client = make_kube_client(kube, options);
   return make_kube_subnet_manager(std::move(client), std::move(config));
 }

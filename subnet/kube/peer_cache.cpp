@@ -18,6 +18,7 @@ std::uint64_t fingerprint(const NodeInfo& n) {
     add(k);
     add(v);
   }
+  for (const auto& cidr : n.pod_cidrs) add(cidr);  // empty unless full Nodes are watched (FlannelCompat)
   return h;
 }
 
@@ -57,7 +58,8 @@ bool PeerCache::apply(const WatchEvent& ev) {
 
 bool PeerCache::upsert(const NodeInfo& node) {
   const std::string& name = node.name;
-  const Annotations& a = node.annotations;
+  const Annotations flannel_shaped = keys_.flannel ? flannel_view(node.annotations, node.pod_cidrs, keys_) : Annotations{};
+  const Annotations& a = keys_.flannel ? flannel_shaped : node.annotations;
   auto fp = fingerprint(node);
   auto it = known_.find(name);
   if (it != known_.end() && it->second == fp) return false;  // a heartbeat: nothing of ours changed

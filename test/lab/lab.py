@@ -93,6 +93,7 @@ class Lab:
     healthz_ip = "127.0.0.1"  # weftd's --healthz-ip ("0.0.0.0": reachable from the API namespace)
     subnet_max = SUBNET_MAX  # net-conf.json's SubnetMax: room for 100 nodes' leases
     backend_mtu = None  # net-conf.json's Backend.MTU (the outer packets' MTU, as in flannel)
+    flannel_compat = False  # net-conf.json's FlannelCompat: flannel's annotations, podCIDR subnets
 
     def __init__(self, name="lab", build_dir=None, api="double"):
         if api not in API_KINDS:
@@ -282,6 +283,8 @@ class Lab:
         conf = {"Network": NETWORK, "SubnetMax": self.subnet_max, "Backend": {"Type": "vxlan"}}
         if self.backend_mtu:
             conf["Backend"]["MTU"] = self.backend_mtu
+        if self.flannel_compat:
+            conf["FlannelCompat"] = True
         if self.dual_stack:
             conf.update({"EnableIPv6": True, "IPv6Network": NETWORK_V6, "IPv6SubnetLen": SUBNET_LEN_V6})
         with open(os.path.join(self.node_dir(node), "net-conf.json"), "w") as fh:

@@ -165,3 +165,17 @@ TEST_CASE("SubnetSource picks where a node's subnet comes from, auto by default"
                  Catch::Contains("\"lease\"") && Catch::Contains("\"auto\""));
   CHECK_THAT(error_of(R"({"Network":"10.244.0.0/16","SubnetSource":1})"), Catch::Contains("must be a string"));
 }
+
+TEST_CASE("FlannelCompat takes subnets from spec.podCIDR only", "[netconf][flannel]") {
+  auto r = NetConfig::parse(R"({"Network":"10.244.0.0/16","FlannelCompat":true})");
+  REQUIRE(r);
+  CHECK(r->flannel_compat);
+  CHECK(r->subnet_source == weft::SubnetSource::PodCidr);
+  CHECK(r->warnings.empty());
+  CHECK_THAT(r->to_json(), Catch::Contains(R"("FlannelCompat": true)"));
+  CHECK(NetConfig::parse(r->to_json())->flannel_compat);
+  CHECK_FALSE(NetConfig::parse(R"({"Network":"10.244.0.0/16"})")->flannel_compat);
+  CHECK_THAT(error_of(R"({"Network":"10.244.0.0/16","FlannelCompat":true,"SubnetSource":"lease"})"),
+             Catch::Contains("spec.podCIDR only") && Catch::Contains("--allocate-node-cidrs"));
+  CHECK_THAT(error_of(R"({"Network":"10.244.0.0/16","FlannelCompat":"yes"})"), Catch::Contains("true or false"));
+}

@@ -366,3 +366,33 @@ TEST_CASE("an empty annotation is no annotation, and deletes of absent keys are 
   CHECK(kept.count("weft.io/subnet-claim"));
   CHECK_FALSE(kept.at("weft.io/public-ipv6"));
 }
+
+TEST_CASE("flannel's scheme: a node's lease is its podCIDR, published without weft's own keys", "[annotations][flannel]") {
+  const AnnotationKeys f = AnnotationKeys::flannel_compat();
+  CHECK(f.flannel);
+  CHECK(f.backend_data == "flannel.alpha.coreos.com/backend-data");
+  CHECK(f.kube_subnet_manager == "flannel.alpha.coreos.com/kube-subnet-manager");
+  Lease l = node7_lease();
+  l.subnet_v6 = weft::test::pfx6("fd00:10:244:7::/64");
+  l.vtep_mac_v6 = *Mac::parse("0e:8f:12:34:56:79");
+  l.public_ip_v6 = *Ipv6Addr::parse("2001:db8::7");
+  auto patch = lease_patch(l, BackendConfig{}, f, 1767225600123);
+  AnnotationPatch want{{"flannel.alpha.coreos.com/backend-type", "vxlan"},
+                       {"flannel.alpha.coreos.com/backend-data", R"({"VNI":1,"VtepMAC":"0e:8f:12:34:56:78"})"},
+                       {"flannel.alpha.coreos.com/public-ip", "192.0.2.7"},
+                       {"flannel.alpha.coreos.com/kube-subnet-manager", "true"},
+                       {"flannel.alpha.coreos.com/backend-v6-data", R"({"VNI":1,"VtepMAC":"0e:8f:12:34:56:79"})"},
+                       {"flannel.alpha.coreos.com/public-ipv6", "2001:db8::7"}};
+  CHECK(patch == want);
+
+  Annotations a;
+  for (const auto& [k, v] : patch) a[k] = *v;
+  auto seen = flannel_view(a, {"10.244.7.0/24", "fd00:10:244:7::/64"}, f);
+  CHECK(seen.at("flannel.alpha.coreos.com/subnet") == "10.244.7.0/24");
+  CHECK(seen.at("flannel.alpha.coreos.com/subnet-v6") == "fd00:10:244:7::/64");
+  CHECK(flannel_view(a, {"10.244.7.0/24"}, f).count("flannel.alpha.coreos.com/subnet-v6") == 0);
+  a.erase("flannel.alpha.coreos.com/kube-subnet-manager");
+  CHECK(flannel_view(a, {"10.244.7.0/24"}, f).empty());
+  a["flannel.alpha.coreos.com/kube-subnet-manager"] = "false";
+  CHECK(flannel_view(a, {"10.244.7.0/24"}, f).empty());
+}

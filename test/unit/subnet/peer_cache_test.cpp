@@ -231,3 +231,36 @@ TEST_CASE("a v4-only weft ignores the v6 annotations of dual-stack peers", "[pee
   CHECK_FALSE(c.peers().at("a").subnet_v6);
   CHECK(c.v6_skip_reasons().empty());
 }
+
+// Issue #20: FlannelCompat reads flannel's annotations; a node's subnet is its spec.podCIDR.
+TEST_CASE("with flannel's keys a peer's subnet is its podCIDR and kube-subnet-manager joins it", "[peers][flannel]") {
+  PeerCache c("me", AnnotationKeys::flannel_compat(),
+              PeerRules{test::v4(R"({"Network":"10.244.0.0/16"})"), "vxlan", 1, pfx("10.244.1.0/24"), std::nullopt,
+                        std::nullopt},
+              1767225600000);
+  NodeInfo f;
+  f.name = "flannel-node";
+  f.creation_timestamp = "2026-01-01T00:00:01Z";
+  f.pod_cidrs = {"10.244.5.0/24"};
+  f.annotations = {{"flannel.alpha.coreos.com/backend-type", "vxlan"},
+                   {"flannel.alpha.coreos.com/backend-data", R"({"VNI":1,"VtepMAC":"0e:00:00:00:00:05"})"},
+                   {"flannel.alpha.coreos.com/public-ip", "192.0.2.5"},
+                   {"flannel.alpha.coreos.com/subnet", "10.244.77.0/24"}};  // never read: flannel writes none
+  CHECK_FALSE(c.apply(ev(WatchEventType::Added, f)));  // no kube-subnet-manager: flannel ignores it too
+  CHECK(c.unjoined() == 1);
+  f.annotations["flannel.alpha.coreos.com/kube-subnet-manager"] = "true";
+  CHECK(c.apply(ev(WatchEventType::Modified, f)));
+  REQUIRE(c.peers().count("flannel-node"));
+  CHECK(c.peers().at("flannel-node").subnet == pfx("10.244.5.0/24"));
+  CHECK(c.peers().at("flannel-node").public_ip.str() == "192.0.2.5");
+  f.annotations["flannel.alpha.coreos.com/public-ip-overwrite"] = "198.51.100.5";
+  CHECK(c.apply(ev(WatchEventType::Modified, f)));
+  CHECK(c.peers().at("flannel-node").public_ip.str() == "198.51.100.5");
+  f.pod_cidrs = {"10.244.6.0/24"};  // only the spec changed: still an update
+  CHECK(c.apply(ev(WatchEventType::Modified, f)));
+  CHECK(c.peers().at("flannel-node").subnet == pfx("10.244.6.0/24"));
+  f.pod_cidrs.clear();  // no podCIDR: skipped with the reason, never routed
+  CHECK(c.apply(ev(WatchEventType::Modified, f)));
+  CHECK(c.peers().empty());
+  CHECK_THAT(c.skip_reasons().at("flannel-node"), Catch::Contains("flannel.alpha.coreos.com/subnet"));
+}
