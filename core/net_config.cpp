@@ -271,9 +271,10 @@ Result<NetConfig> NetConfig::parse(std::string_view json_text) {
   if (!compat) return compat.take_error();
   cfg.flannel_compat = compat->value_or(false);
   if (cfg.flannel_compat && cfg.subnet_source == SubnetSource::Lease) {
-    return fail("\"FlannelCompat\" is true with \"SubnetSource\": \"lease\": flannel nodes take their subnet from "
-                "spec.podCIDR only, so weft must too (remove SubnetSource, and run kube-controller-manager with "
-                "--allocate-node-cidrs, as kubeadm --pod-network-cidr does)");
+    return fail(
+        "\"FlannelCompat\" is true with \"SubnetSource\": \"lease\": flannel nodes take their subnet from "
+        "spec.podCIDR only, so weft must too (remove SubnetSource, and run kube-controller-manager with "
+        "--allocate-node-cidrs, as kubeadm --pod-network-cidr does)");
   }
   if (cfg.flannel_compat) cfg.subnet_source = SubnetSource::PodCidr;
   auto backend = parse_backend(r.object("Backend"), cfg.warnings);

@@ -16,14 +16,14 @@
 #include <vector>
 
 #include "backend/netlink/netlink_impl.hpp"
-#include "overlay/nftables/firewall.hpp"
 #include "backend/vxlan/vxlan_backend.hpp"
-#include "overlay/agent.hpp"
-#include "overlay/external_iface.hpp"
-#include "subnet/annotations.hpp"
 #include "core/log.hpp"
 #include "core/net_config.hpp"
+#include "overlay/agent.hpp"
+#include "overlay/external_iface.hpp"
+#include "overlay/nftables/firewall.hpp"
 #include "overlay/options.hpp"
+#include "subnet/annotations.hpp"
 #include "subnet/kube/kube_subnet_manager.hpp"
 
 namespace {

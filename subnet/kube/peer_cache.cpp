@@ -58,7 +58,8 @@ bool PeerCache::apply(const WatchEvent& ev) {
 
 bool PeerCache::upsert(const NodeInfo& node) {
   const std::string& name = node.name;
-  const Annotations flannel_shaped = keys_.flannel ? flannel_view(node.annotations, node.pod_cidrs, keys_) : Annotations{};
+  const Annotations flannel_shaped =
+      keys_.flannel ? flannel_view(node.annotations, node.pod_cidrs, keys_) : Annotations{};
   const Annotations& a = keys_.flannel ? flannel_shaped : node.annotations;
   auto fp = fingerprint(node);
   auto it = known_.find(name);

@@ -367,7 +367,8 @@ TEST_CASE("an empty annotation is no annotation, and deletes of absent keys are 
   CHECK_FALSE(kept.at("weft.io/public-ipv6"));
 }
 
-TEST_CASE("flannel's scheme: a node's lease is its podCIDR, published without weft's own keys", "[annotations][flannel]") {
+TEST_CASE("flannel's scheme: a node's lease is its podCIDR, published without weft's own keys",
+          "[annotations][flannel]") {
   const AnnotationKeys f = AnnotationKeys::flannel_compat();
   CHECK(f.flannel);
   CHECK(f.backend_data == "flannel.alpha.coreos.com/backend-data");

@@ -26,7 +26,9 @@ NodeInfo node(const std::string& name, const std::string& subnet, const std::str
 }
 
 PeerCache cache() {
-  return PeerCache("me", kKeys, PeerRules{test::v4(R"({"Network":"10.244.0.0/16"})"), "vxlan", 1, pfx("10.244.1.0/24"), std::nullopt, std::nullopt},
+  return PeerCache("me", kKeys,
+                   PeerRules{test::v4(R"({"Network":"10.244.0.0/16"})"), "vxlan", 1, pfx("10.244.1.0/24"), std::nullopt,
+                             std::nullopt},
                    1767225600000);  // our claim ranks before every Node of these tests
 }
 
@@ -138,7 +140,9 @@ TEST_CASE("a /16 or /17 inside the network is skipped and takes nobody's route",
 
 TEST_CASE("an earlier claim on our own subnet is reported: every other node skips us", "[peers][ownership]") {
   // Our claim ranks at 00:00:20; a Node that claimed our subnet at 00:00:05 keeps it everywhere else.
-  PeerCache c("me", kKeys, PeerRules{test::v4(R"({"Network":"10.244.0.0/16"})"), "vxlan", 1, pfx("10.244.1.0/24"), std::nullopt, std::nullopt},
+  PeerCache c("me", kKeys,
+              PeerRules{test::v4(R"({"Network":"10.244.0.0/16"})"), "vxlan", 1, pfx("10.244.1.0/24"), std::nullopt,
+                        std::nullopt},
               1767225620000);
   CHECK_FALSE(c.replace({aged("later", "10.244.1.0/24", 30)}));
   CHECK(c.own_conflict().empty());  // we came first: it is the one skipped
@@ -152,7 +156,9 @@ TEST_CASE("an earlier claim on our own subnet is reported: every other node skip
 }
 
 TEST_CASE("five thousand peers arrive as single events without slowing down", "[peers]") {
-  PeerCache c("me", kKeys, PeerRules{test::v4(R"({"Network":"10.0.0.0/8"})"), "vxlan", 1, pfx("10.0.0.0/24"), std::nullopt, std::nullopt});
+  PeerCache c(
+      "me", kKeys,
+      PeerRules{test::v4(R"({"Network":"10.0.0.0/8"})"), "vxlan", 1, pfx("10.0.0.0/24"), std::nullopt, std::nullopt});
   auto t0 = std::chrono::steady_clock::now();
   for (int i = 1; i <= 5000; ++i) {
     auto s = "10." + std::to_string(i / 256) + "." + std::to_string(i % 256) + ".0/24";
