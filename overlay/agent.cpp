@@ -290,6 +290,7 @@ VtepSpec Agent::vtep_spec(std::optional<Mac> preferred_mac) const {
   spec.gbp = s_.net.backend.gbp;
   spec.learning = s_.net.backend.learning;
   spec.preferred_mac = preferred_mac;
+  spec.flannel_names = s_.net.flannel_compat;
   return spec;
 }
 
@@ -465,7 +466,7 @@ namespace {
 
 // A VTEP for /status: what it should be and, once set up, what it is.
 nlohmann::json vtep_json(const VtepSpec& spec, const std::optional<Vtep>& now) {
-  nlohmann::json j = {{"name", vtep_name(spec.vni, spec.ipv6)},
+  nlohmann::json j = {{"name", vtep_name(spec)},
                       {"vni", spec.vni},
                       {"port", spec.port == 0 ? 8472 : spec.port},
                       {"local_ip", spec.local_ip6 ? spec.local_ip6->str() : spec.local_ip.str()},

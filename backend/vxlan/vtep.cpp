@@ -42,7 +42,7 @@ Result<Vtep> read_back(Netlink& nl, const std::string& name) {
 }
 
 Result<Vtep> create(Netlink& nl, const VtepSpec& spec, Mac mac) {
-  std::string name = vtep_name(spec.vni, spec.ipv6);
+  std::string name = vtep_name(spec);
   if (Status st = nl.create_vxlan({name, wanted_attrs(spec), vtep_mtu(spec), mac}); !st) return st.take_error();
   return read_back(nl, name);
 }
@@ -50,6 +50,11 @@ Result<Vtep> create(Netlink& nl, const VtepSpec& spec, Mac mac) {
 }  // namespace
 
 std::string vtep_name(std::uint32_t vni, bool ipv6) { return (ipv6 ? "weft-v6." : "weft.") + std::to_string(vni); }
+
+std::string vtep_name(const VtepSpec& spec) {
+  if (!spec.flannel_names) return vtep_name(spec.vni, spec.ipv6);
+  return (spec.ipv6 ? "flannel-v6." : "flannel.") + std::to_string(spec.vni);
+}
 
 // VXLAN adds 50 bytes over an IPv4 underlay and 70 over an IPv6 one.
 int vtep_mtu(const VtepSpec& spec) { return spec.mtu.value_or(spec.underlay_mtu) - (spec.local_ip6 ? 70 : 50); }
@@ -83,7 +88,7 @@ Mac choose_vtep_mac(std::optional<Mac> old_device, std::optional<Mac> last_used,
 
 Result<Vtep> ensure_vtep(Netlink& nl, const VtepSpec& spec, std::optional<Mac> last_mac, VtepAction* action) {
   if (Status st = check_spec(spec); !st) return st.take_error();
-  const std::string name = vtep_name(spec.vni, spec.ipv6);
+  const std::string name = vtep_name(spec);
   const int mtu = vtep_mtu(spec);
   auto existing = nl.get_link(name);
   if (!existing) return existing.take_error();

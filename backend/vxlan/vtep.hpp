@@ -28,6 +28,7 @@ struct VtepSpec {
   bool gbp = false;
   bool learning = false;
   std::optional<Mac> preferred_mac;  // from our own Node annotation, so restarts keep it
+  bool flannel_names = false;        // FlannelCompat: flannel.<VNI> / flannel-v6.<VNI>, adopted in place
   bool operator==(const VtepSpec&) const = default;
 };
 
@@ -44,6 +45,7 @@ struct Vtep {
 enum class VtepAction { kept, fixed, created, recreated };
 
 std::string vtep_name(std::uint32_t vni, bool ipv6 = false);  // "weft.<VNI>" or "weft-v6.<VNI>"
+std::string vtep_name(const VtepSpec& spec);                  // the above, or flannel's names
 // Backend.MTU (else the underlay's MTU) less VXLAN's overhead: 50 bytes over IPv4, 70 over IPv6.
 // flannel's meaning: Backend.MTU is what the outer packets may be, never the VTEP's own.
 int vtep_mtu(const VtepSpec& spec);

@@ -53,7 +53,7 @@ Result<Vtep> VxlanBackend::ensure_device_v6(VtepSpec spec) {
   spec.ipv6 = true;
   auto port = [](const VtepSpec& s) { return s.port == 0 ? 8472 : s.port; };
   if (!spec.local_ip6 && spec_ && spec_->vni == spec.vni && port(*spec_) == port(spec)) {
-    return fail("the IPv6 VTEP over an IPv4 underlay needs another VNI or port than " + vtep_name(spec_->vni) +
+    return fail("the IPv6 VTEP over an IPv4 underlay needs another VNI or port than " + vtep_name(*spec_) +
                 " (VNI " + std::to_string(spec.vni) + ", port " + std::to_string(port(spec)) +
                 "): the kernel refuses two VXLAN devices with the same VNI, port and local address family");
   }

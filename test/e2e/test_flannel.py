@@ -9,7 +9,10 @@ Run one with: WEFT_BUILD_DIR=build python3 -m unittest -v test_flannel.MixedClus
 
 import json
 import os
+import re
+import subprocess
 import sys
+import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lab"))
@@ -25,7 +28,8 @@ def unique_name():
     return f"f{os.getpid() % 100000}{_counter[0]}"
 
 
-class MixedCluster(unittest.TestCase):
+class FlannelLabCase(unittest.TestCase):
+    """Two weft nodes (FlannelCompat) with a pod each, and flannel3 with a pod."""
     api = "double"
 
     def setUp(self):
@@ -40,6 +44,8 @@ class MixedCluster(unittest.TestCase):
     def ns(self, node):
         return self.lab.state["nodes"][node]["ns"]
 
+
+class MixedCluster(FlannelLabCase):
     def test_weft_and_flannel_pods_reach_each_other(self):
         programmed = self.flannel.program_peers()
         self.assertEqual(sorted(programmed), ["node1", "node2"], "the flannel node takes the weft nodes as peers")
@@ -50,9 +56,9 @@ class MixedCluster(unittest.TestCase):
             def routed(node=node):
                 routes = json.loads(labmod.in_ns(self.ns(node), "ip", "-j", "route", "show", cidr,
                                                  capture=True).stdout)
-                return any(r.get("gateway") == gw and r.get("dev") == "weft.1" for r in routes)
-            labmod.wait_for(routed, 10, f"{node} to route the flannel node's {cidr} via {gw} dev weft.1")
-            fdb = json.loads(labmod.sh("bridge", "-n", self.ns(node), "-j", "fdb", "show", "dev", "weft.1",
+                return any(r.get("gateway") == gw and r.get("dev") == "flannel.1" for r in routes)
+            labmod.wait_for(routed, 10, f"{node} to route the flannel node's {cidr} via {gw} dev flannel.1")
+            fdb = json.loads(labmod.sh("bridge", "-n", self.ns(node), "-j", "fdb", "show", "dev", "flannel.1",
                                        capture=True).stdout)
             self.assertEqual([e.get("dst") for e in fdb if e.get("mac") == mac], [self.flannel.ip], fdb)
             ann = self.lab.node_annotations(node)
@@ -71,6 +77,55 @@ class MixedCluster(unittest.TestCase):
         self.assertEqual(failures, 0, f"smoke between weft and flannel pods:\n{table}")
         flannel_row = next(r for r in matrix if r[0].startswith("flannel3/"))
         self.assertEqual(flannel_row[1:].count("ping+curl"), 2, table)
+
+
+class TakeOver(FlannelLabCase):
+    """Issue #20 part 3: weftd started on the flannel-shaped node adopts flannel.1 (its ifindex,
+    MAC and entries) in place. No peer has to change an entry, and pings every 10 ms both ways
+    across the takeover lose nothing."""
+
+    def pinger(self, src_key, dst_key, seconds):
+        src, dst = self.lab.state["pods"][src_key], self.lab.state["pods"][dst_key]
+        return subprocess.Popen(["ip", "netns", "exec", src["ns"], "ping", "-i", "0.01", "-W", "1",
+                                 "-w", str(seconds), dst["ip"]], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                text=True)
+
+    @staticmethod
+    def counts(proc):
+        out = proc.communicate(timeout=60)[0]
+        m = re.search(r"(\d+) packets transmitted, (\d+) received", out)
+        if not m:
+            raise AssertionError(f"no ping summary: {out[-500:]}")
+        return int(m.group(1)), int(m.group(2))
+
+    def link(self, dev):
+        out = labmod.in_ns(self.flannel.ns, "ip", "-j", "link", "show", dev, check=False, capture=True).stdout
+        return (json.loads(out) or [None])[0] if out.strip() else None
+
+    def test_weftd_adopts_flannel_1_without_losing_a_ping(self):
+        self.flannel.program_peers()
+        matrix, failures = self.lab.smoke()
+        self.assertEqual(failures, 0, "\n".join("  ".join(r) for r in matrix))
+        before = self.link("flannel.1")
+        fpod = next(k for k in self.lab.state["pods"] if k.startswith("flannel3/"))
+        pingers = [self.pinger(fpod, "node1/p1", 6), self.pinger("node2/p1", fpod, 6)]
+        time.sleep(1)
+        self.flannel.take_over()
+        for p in pingers:
+            sent, got = self.counts(p)
+            self.assertGreater(sent, 300)
+            self.assertEqual(sent, got, f"{sent - got} of {sent} pings lost across the takeover")
+        after = self.link("flannel.1")
+        self.assertEqual((after["ifindex"], after["address"]), (before["ifindex"], before["address"]))
+        self.assertIsNone(self.link("weft.1"), "weftd adopts flannel.1 rather than making weft.1")
+        ann = self.lab.node_annotations(self.flannel.name)
+        self.assertEqual(json.loads(ann[flannel_node.PREFIX + "backend-data"])["VtepMAC"], before["address"])
+        status = json.loads(labmod.in_ns(self.flannel.ns, "curl", "-sf", f"http://127.0.0.1:{labmod.HEALTHZ_PORT}/status",
+                                         capture=True).stdout)
+        self.assertEqual(sorted(p["node"] for p in status["peers"]), ["node1", "node2"])
+        self.assertEqual(status["vtep"]["name"], "flannel.1")
+        matrix, failures = self.lab.smoke()
+        self.assertEqual(failures, 0, "\n".join("  ".join(r) for r in matrix))
 
 
 class RealMixedCluster(MixedCluster):

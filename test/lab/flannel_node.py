@@ -19,6 +19,7 @@ chains (FLANNEL-POSTRTG, FLANNEL-FWD): the lab's namespaces accept forwarding an
 
 import ipaddress
 import json
+import os
 
 import lab as labmod
 
@@ -117,3 +118,16 @@ class FlannelNode:
             self.sh("route", "replace", str(cidr), "via", gw, "dev", VTEP, "onlink")
             names.append(name)
         return names
+
+    def take_over(self):
+        """Starts weftd (FlannelCompat) on this node, as the weft DaemonSet would once flanneld
+        is gone. weftd must adopt flannel.1 with its MAC and the entries as they are."""
+        lab = self.lab
+        lab.state["nodes"][self.name] = {"ns": self.ns, "ip": self.ip, "index": self.index}
+        lab.save()
+        os.makedirs(lab.node_dir(self.name), exist_ok=True)
+        conf = {"Network": labmod.NETWORK, "Backend": {"Type": "vxlan"}, "FlannelCompat": True}
+        with open(os.path.join(lab.node_dir(self.name), "net-conf.json"), "w") as fh:
+            json.dump(conf, fh)
+        lab.start_weftd(self.name)
+        lab.wait_ready(self.name)

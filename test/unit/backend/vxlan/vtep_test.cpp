@@ -33,6 +33,13 @@ Link vxlan_link(const VtepSpec& s) {
 TEST_CASE("the VTEP is named weft.<VNI> and its MTU is the underlay's (or Backend.MTU) minus 50", "[vtep]") {
   CHECK(vtep_name(1) == "weft.1");
   CHECK(vtep_name(16777215) == "weft.16777215");  // 13 characters: fits IFNAMSIZ
+  VtepSpec f = spec();
+  f.flannel_names = true;  // FlannelCompat: flannel's device, adopted in place
+  CHECK(vtep_name(f) == "flannel.1");
+  f.ipv6 = true;
+  CHECK(vtep_name(f) == "flannel-v6.1");
+  f.flannel_names = false;
+  CHECK(vtep_name(f) == "weft-v6.1");
   VtepSpec s = spec();
   CHECK(vtep_mtu(s) == 1450);
   s.underlay_mtu = 9000;
