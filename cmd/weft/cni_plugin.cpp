@@ -25,6 +25,8 @@ using nlohmann::json;
 const std::array<const char*, 4> kSupported = {"0.3.0", "0.3.1", "0.4.0", "1.0.0"};
 constexpr const char* kDefaultSubnetFile = "/run/weft/subnet.env";
 constexpr const char* kDefaultDataDir = "/var/lib/cni/weft";
+// Where flannel's CNI plugin keeps each container's delegate config (its "dataDir").
+constexpr const char* kDefaultFlannelDataDir = "/var/lib/cni/flannel";
 constexpr std::size_t kMaxStdin = 1 << 20;
 
 // CNI error codes (spec 1.0.0, "Error").
@@ -78,7 +80,7 @@ std::string string_key(const json& conf, const char* key, const std::string& fal
 
 // Keys weft reads, with the JSON type each must have: a wrong type is an error, never a default.
 std::optional<std::string> wrong_key_type(const json& conf) {
-  for (const char* key : {"subnetFile", "dataDir", "ipamDataDir"}) {
+  for (const char* key : {"subnetFile", "dataDir", "ipamDataDir", "flannelDataDir"}) {
     if (auto it = conf.find(key); it != conf.end() && !it->is_string()) {
       return "\"" + std::string(key) + "\" must be a string (a path), not " + it->type_name();
     }
@@ -224,17 +226,28 @@ Outcome do_add(const Invocation& inv, const json& conf, DelegateRunner& runner) 
   return out;
 }
 
-Outcome do_del(const Invocation& inv, const json& conf, DelegateRunner& runner) {
-  auto path = saved_path(conf, env_or(inv, "CNI_CONTAINERID"));
+// DEL with the delegate config saved at `path`; the file goes once the delegate succeeded.
+std::optional<Outcome> del_saved(const std::filesystem::path& path, const Invocation& inv, DelegateRunner& runner) {
   auto delegate = load_saved(path);
-  if (!delegate) return {"", 0};  // nothing of ours for this container: DEL is idempotent
+  if (!delegate) return std::nullopt;
   if (!has_type(*delegate)) {
     std::filesystem::remove(path);  // unusable state: nothing can be undone with it
-    return {"", 0};
+    return Outcome{"", 0};
   }
   auto out = runner.run((*delegate)["type"], "DEL", delegate->dump(), inv);
   if (out.exit_code == 0) std::filesystem::remove(path);
   return out;
+}
+
+// A pod that flannel's plugin made before weft replaced it (issue #20) has its record in
+// flannel's dataDir, with the same bridge/host-local config: DEL goes through that record, so
+// its address is released in host-local and the runtime's DEL succeeds.
+Outcome do_del(const Invocation& inv, const json& conf, DelegateRunner& runner) {
+  const std::string id = env_or(inv, "CNI_CONTAINERID");
+  if (auto out = del_saved(saved_path(conf, id), inv, runner)) return *out;
+  const std::filesystem::path flannel = string_key(conf, "flannelDataDir", kDefaultFlannelDataDir);
+  if (auto out = del_saved(flannel / id, inv, runner)) return *out;
+  return {"", 0};  // nothing of ours for this container: DEL is idempotent
 }
 
 Outcome do_check(const Invocation& inv, const json& conf, DelegateRunner& runner) {

@@ -7,6 +7,7 @@ annotations, so that a flanneld would take them as peers.
 Run one with: WEFT_BUILD_DIR=build python3 -m unittest -v test_flannel.MixedCluster
 """
 
+import ipaddress
 import json
 import os
 import re
@@ -26,6 +27,23 @@ _counter = [0]
 def unique_name():
     _counter[0] += 1
     return f"f{os.getpid() % 100000}{_counter[0]}"
+
+
+def pinger(lab, src_key, dst_key, seconds):
+    """ping every 10 ms from one lab pod to another for `seconds`, in the background."""
+    src, dst = lab.state["pods"][src_key], lab.state["pods"][dst_key]
+    return subprocess.Popen(["ip", "netns", "exec", src["ns"], "ping", "-i", "0.01", "-W", "1",
+                             "-w", str(seconds), dst["ip"]], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+
+
+def counts(proc):
+    """(sent, received) of a finished pinger."""
+    out = proc.communicate(timeout=60)[0]
+    m = re.search(r"(\d+) packets transmitted, (\d+) received", out)
+    if not m:
+        raise AssertionError(f"no ping summary: {out[-500:]}")
+    return int(m.group(1)), int(m.group(2))
 
 
 class FlannelLabCase(unittest.TestCase):
@@ -84,20 +102,6 @@ class TakeOver(FlannelLabCase):
     MAC and entries) in place. No peer has to change an entry, and pings every 10 ms both ways
     across the takeover lose nothing."""
 
-    def pinger(self, src_key, dst_key, seconds):
-        src, dst = self.lab.state["pods"][src_key], self.lab.state["pods"][dst_key]
-        return subprocess.Popen(["ip", "netns", "exec", src["ns"], "ping", "-i", "0.01", "-W", "1",
-                                 "-w", str(seconds), dst["ip"]], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                text=True)
-
-    @staticmethod
-    def counts(proc):
-        out = proc.communicate(timeout=60)[0]
-        m = re.search(r"(\d+) packets transmitted, (\d+) received", out)
-        if not m:
-            raise AssertionError(f"no ping summary: {out[-500:]}")
-        return int(m.group(1)), int(m.group(2))
-
     def link(self, dev):
         out = labmod.in_ns(self.flannel.ns, "ip", "-j", "link", "show", dev, check=False, capture=True).stdout
         return (json.loads(out) or [None])[0] if out.strip() else None
@@ -108,11 +112,11 @@ class TakeOver(FlannelLabCase):
         self.assertEqual(failures, 0, "\n".join("  ".join(r) for r in matrix))
         before = self.link("flannel.1")
         fpod = next(k for k in self.lab.state["pods"] if k.startswith("flannel3/"))
-        pingers = [self.pinger(fpod, "node1/p1", 6), self.pinger("node2/p1", fpod, 6)]
+        pingers = [pinger(self.lab, fpod, "node1/p1", 6), pinger(self.lab, "node2/p1", fpod, 6)]
         time.sleep(1)
         self.flannel.take_over()
         for p in pingers:
-            sent, got = self.counts(p)
+            sent, got = counts(p)
             self.assertGreater(sent, 300)
             self.assertEqual(sent, got, f"{sent - got} of {sent} pings lost across the takeover")
         after = self.link("flannel.1")
@@ -124,6 +128,66 @@ class TakeOver(FlannelLabCase):
                                          capture=True).stdout)
         self.assertEqual(sorted(p["node"] for p in status["peers"]), ["node1", "node2"])
         self.assertEqual(status["vtep"]["name"], "flannel.1")
+        matrix, failures = self.lab.smoke()
+        self.assertEqual(failures, 0, "\n".join("  ".join(r) for r in matrix))
+
+
+class Migration(unittest.TestCase):
+    """Issue #20 part 5, in the lab: three nodes set up as flanneld leaves them, each with a pod,
+    are taken over by weftd one by one. Every pod pings every pod on another node every 10 ms
+    meanwhile: nothing is lost, and every pod keeps its address. Then a pod flannel's plugin
+    made is deleted through weft's plugin (its host-local record is released), and a new pod
+    gets its address from the same host-local records."""
+    api = "double"
+
+    def setUp(self):
+        self.lab = labmod.Lab(unique_name(), BUILD, self.api)
+        self.lab.flannel_compat = True
+        self.addCleanup(self.lab.down)
+        self.lab.up(0, 0, pod_cidr_mode=True)
+        self.nodes = [flannel_node.FlannelNode(self.lab, i) for i in (1, 2, 3)]
+        for n in self.nodes:
+            n.up()
+            n.add_pod()
+        for n in self.nodes:
+            n.program_peers()
+
+    def addresses(self):
+        out = {}
+        for key, p in self.lab.state["pods"].items():
+            j = json.loads(labmod.in_ns(p["ns"], "ip", "-j", "-4", "addr", "show", "eth0", capture=True).stdout)
+            out[key] = [a["local"] for a in j[0]["addr_info"]]
+        return out
+
+    def test_node_by_node_with_no_ping_lost(self):
+        matrix, failures = self.lab.smoke()
+        self.assertEqual(failures, 0, "\n".join("  ".join(r) for r in matrix))
+        before = self.addresses()
+        pods = sorted(self.lab.state["pods"])
+        pairs = [(a, b) for a in pods for b in pods if a != b]
+        pingers = [(a, b, pinger(self.lab, a, b, 8)) for a, b in pairs]
+        time.sleep(0.5)
+        for n in self.nodes:
+            n.take_over()
+        for a, b, p in pingers:
+            sent, got = counts(p)
+            self.assertGreater(sent, 400, f"{a} -> {b}")
+            self.assertEqual(sent, got, f"{a} -> {b}: {sent - got} of {sent} pings lost during the migration")
+        self.assertEqual(self.addresses(), before, "every pod keeps its address")
+        matrix, failures = self.lab.smoke()
+        self.assertEqual(failures, 0, "\n".join("  ".join(r) for r in matrix))
+
+        node = self.nodes[0]
+        old = f"{node.name}/p1"
+        old_ip = self.lab.state["pods"][old]["ip"]
+        record = os.path.join(node.ipam_dir, "cbr0", old_ip)
+        self.assertTrue(os.path.exists(record), "host-local's record of flannel's pod")
+        self.lab.delete_pod(old)  # through weft's plugin, which finds flannel's record
+        self.assertFalse(os.path.exists(record), "the address of flannel's pod is released")
+        self.assertFalse(os.path.exists(os.path.join(node.flannel_data_dir, self.lab.container_id(node.name, "p1"))))
+        new_ip = self.lab.add_pod(node.name, "p2")
+        self.assertIn(ipaddress.ip_address(new_ip), node.cidr)
+        self.assertNotIn(new_ip, [p["ip"] for k, p in self.lab.state["pods"].items() if k != f"{node.name}/p2"])
         matrix, failures = self.lab.smoke()
         self.assertEqual(failures, 0, "\n".join("  ".join(r) for r in matrix))
 

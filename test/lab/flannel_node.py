@@ -8,7 +8,9 @@ from outside Debian. So this fixture does what flanneld does, from the facts in 
   kube-subnet-manager}`;
 - `flannel.1`: VXLAN VNI 1, dstport 8472, nolearning, local = the node's IP, address =
   podCIDR.0/32, MTU 1450;
-- `cni0`: the podCIDR's .1, with a pod on a veth;
+- pods wired by flannel's CNI plugin's delegate: the bridge plugin (bridge `cni0` with the
+  podCIDR's .1) and host-local under the network name `cbr0`, the delegate config saved per
+  container in flannel's dataDir;
 - per peer: the route `PEER_CIDR via PEER_CIDR.0 dev flannel.1 onlink`, a permanent neighbour
   `PEER_CIDR.0 lladdr MAC`, and the FDB entry `MAC dst PUBLIC_IP self permanent`.
 
@@ -39,7 +41,7 @@ class FlannelNode:
         return labmod.sh("ip", "-n", self.ns, *args)
 
     def up(self):
-        """Underlay port, Node object (its podCIDR), flannel.1, cni0 and the annotations."""
+        """Underlay port, Node object (its podCIDR), flannel.1 and the annotations."""
         labmod.sh("ip", "netns", "add", self.ns)
         self.lab.add_underlay_port(self.ns, "eth0", self.ip, f"f{self.index}")
         labmod.in_ns(self.ns, "sysctl", "-qw", "net.ipv4.ip_forward=1")
@@ -53,9 +55,6 @@ class FlannelNode:
                 "dstport", "8472", "nolearning")
         self.sh("link", "set", VTEP, "mtu", "1450", "up")
         self.sh("addr", "add", f"{net}/32", "dev", VTEP)
-        self.sh("link", "add", "cni0", "type", "bridge")
-        self.sh("link", "set", "cni0", "mtu", "1450", "up")
-        self.sh("addr", "add", f"{net + 1}/{self.cidr.prefixlen}", "dev", "cni0")
         self.lab.kubectl("annotate", self.name,
                          f"{PREFIX}backend-type=vxlan",
                          f"{PREFIX}backend-data=" + json.dumps({"VNI": 1, "VtepMAC": self.vtep_mac()},
@@ -70,25 +69,49 @@ class FlannelNode:
         out = labmod.in_ns(self.ns, "ip", "-j", "link", "show", VTEP, capture=True).stdout
         return json.loads(out)[0]["address"]
 
+    def delegate_conf(self):
+        """The bridge config flannel's CNI plugin v1.x hands on for this node (flannel's
+        subnet.env: network 10.244.0.0/16, this podCIDR, MTU 1450, FLANNEL_IPMASQ=true), with
+        host-local's records kept in the lab's directory rather than /var/lib/cni/networks."""
+        return {"cniVersion": "0.3.1", "name": "cbr0", "type": "bridge", "mtu": 1450,
+                "hairpinMode": True, "ipMasq": False, "isGateway": True, "isDefaultGateway": True,
+                "ipam": {"type": "host-local", "ranges": [[{"subnet": str(self.cidr)}]],
+                         "routes": [{"dst": labmod.NETWORK}], "dataDir": self.ipam_dir}}
+
+    @property
+    def ipam_dir(self):
+        return os.path.join(self.lab.node_dir(self.name), "ipam")
+
+    @property
+    def flannel_data_dir(self):
+        """flannel's CNI plugin dataDir (/var/lib/cni/flannel on a real node)."""
+        return os.path.join(self.lab.node_dir(self.name), "flannel-cni")
+
     def add_pod(self, pod="p1"):
-        """A pod on cni0 as flannel's CNI chain (bridge + host-local) wires one; served by HTTP."""
-        host = list(self.cidr.hosts())
-        n = len([k for k in self.lab.state["pods"] if k.startswith(self.name + "/")])
-        ip = host[1 + n]  # .1 is cni0's
-        pod_ns = self.lab.ns(f"f{self.index}-{pod}")
-        veth = f"veth{self.index}{pod}"
+        """A pod wired as flannel's CNI plugin wires one: the bridge plugin on cni0 with
+        host-local, the delegate config saved under the container ID in flannel's dataDir (DEL
+        needs it). Served by HTTP like the lab's pods."""
+        lab = self.lab
+        pod_ns = lab.ns(f"n{self.index}-{pod}")
+        cid = lab.container_id(self.name, pod)
         labmod.sh("ip", "netns", "add", pod_ns)
-        labmod.sh("ip", "-n", self.ns, "link", "add", veth, "type", "veth", "peer", "name", "eth0",
-                  "netns", pod_ns)
-        self.sh("link", "set", veth, "mtu", "1450", "master", "cni0", "up")
-        labmod.sh("ip", "-n", pod_ns, "link", "set", "eth0", "mtu", "1450", "up")
         labmod.sh("ip", "-n", pod_ns, "link", "set", "lo", "up")
-        labmod.sh("ip", "-n", pod_ns, "addr", "add", f"{ip}/{self.cidr.prefixlen}", "dev", "eth0")
-        labmod.sh("ip", "-n", pod_ns, "route", "add", "default", "via", str(host[0]))
+        conf = self.delegate_conf()
+        env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"), "CNI_COMMAND": "ADD",
+               "CNI_CONTAINERID": cid, "CNI_NETNS": f"/var/run/netns/{pod_ns}", "CNI_IFNAME": "eth0",
+               "CNI_PATH": lab.cni_bin_dir}
+        res = labmod.in_ns(self.ns, os.path.join(lab.cni_bin_dir, "bridge"), env=env, input_text=json.dumps(conf),
+                           check=False, capture=True)
+        if res.returncode != 0:
+            raise labmod.LabError(f"bridge ADD for {self.name}/{pod}: {res.stdout} {res.stderr}")
+        os.makedirs(self.flannel_data_dir, mode=0o700, exist_ok=True)
+        with open(os.path.join(self.flannel_data_dir, cid), "w") as fh:
+            json.dump(conf, fh)
+        ip = json.loads(res.stdout)["ips"][0]["address"].split("/")[0]
         key = f"{self.name}/{pod}"
-        self.lab.state["pods"][key] = {"ns": pod_ns, "ip": str(ip), "node": self.name, "pod": pod}
-        self.lab.save()
-        self.lab.start_http(key)
+        lab.state["pods"][key] = {"ns": pod_ns, "ip": ip, "node": self.name, "pod": pod}
+        lab.save()
+        lab.start_http(key)
         return key
 
     def peers(self):
@@ -123,7 +146,12 @@ class FlannelNode:
         """Starts weftd (FlannelCompat) on this node, as the weft DaemonSet would once flanneld
         is gone. weftd must adopt flannel.1 with its MAC and the entries as they are."""
         lab = self.lab
-        lab.state["nodes"][self.name] = {"ns": self.ns, "ip": self.ip, "index": self.index}
+        # weft's conflist on a node taken over from flannel: network cbr0 (host-local's records
+        # stay valid), bridge cni0, flannel's dataDir for the DEL of flannel's pods.
+        lab.state["nodes"][self.name] = {
+            "ns": self.ns, "ip": self.ip, "index": self.index,
+            "cni_conf": {"name": "cbr0", "delegate": {"bridge": "cni0"}, "ipamDataDir": self.ipam_dir,
+                         "flannelDataDir": self.flannel_data_dir}}
         lab.save()
         os.makedirs(lab.node_dir(self.name), exist_ok=True)
         conf = {"Network": labmod.NETWORK, "Backend": {"Type": "vxlan"}, "FlannelCompat": True}

@@ -353,12 +353,15 @@ class Lab:
         wait_for(ready, timeout, f"weftd on {node} to be ready (log: {self.node_dir(node)}/weftd.log)")
 
     # ---- pods, through the CNI chain
+    def container_id(self, node, pod):
+        return (self.name + node + pod).encode().hex()[:64].ljust(64, "0")
+
     def cni(self, node, pod, command, check=True):
         """Invokes the conflist (weft, then portmap) the way a container runtime does."""
         info = self.state["nodes"][node]
         d = self.node_dir(node)
         pod_ns = self.ns(f"n{info['index']}-{pod}")
-        container_id = (self.name + node + pod).encode().hex()[:64].ljust(64, "0")
+        container_id = self.container_id(node, pod)
         base_env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"),
                     "CNI_CONTAINERID": container_id, "CNI_NETNS": f"/var/run/netns/{pod_ns}",
                     "CNI_IFNAME": "eth0", "CNI_PATH": self.cni_bin_dir,
@@ -366,7 +369,8 @@ class Lab:
         weft_conf = {"cniVersion": "1.0.0", "name": "weft", "type": "weft",
                      "subnetFile": os.path.join(d, "subnet.env"), "dataDir": os.path.join(d, "cni-state"),
                      "ipamDataDir": os.path.join(d, "ipam")}
-        portmap_conf = {"cniVersion": "1.0.0", "name": "weft", "type": "portmap",
+        weft_conf.update(info.get("cni_conf", {}))  # a node taken over from flannel: cbr0 on cni0
+        portmap_conf = {"cniVersion": "1.0.0", "name": weft_conf["name"], "type": "portmap",
                         "capabilities": {"portMappings": True}}
         chain = [weft_conf, portmap_conf] if command == "ADD" else [portmap_conf, weft_conf]
         prev = None

@@ -288,3 +288,27 @@ TEST_CASE("the delegate may not override name or cniVersion or ipam", "[cni]") {
   CHECK(f.runner.calls.empty());
   CHECK_FALSE(fs::exists(f.dir / "data" / "abc123"));
 }
+
+// Issue #20: a pod flannel's plugin made is deleted through flannel's record of its delegate.
+TEST_CASE("DEL of a pod flannel's plugin made runs its saved delegate config, then drops it", "[cni][flannel]") {
+  Fixture f;
+  const fs::path flannel_dir = f.dir / "flannel";
+  fs::create_directories(flannel_dir);
+  const json flannel_delegate = {{"cniVersion", "0.3.1"},
+                                 {"name", "cbr0"},
+                                 {"type", "bridge"},
+                                 {"bridge", "cni0"},
+                                 {"ipam", {{"type", "host-local"}, {"ranges", {{{{"subnet", "10.244.7.0/24"}}}}}}}};
+  std::ofstream(flannel_dir / "c0ffee") << flannel_delegate.dump();
+  const std::string conf = f.conf("1.0.0", R"(,"flannelDataDir":")" + flannel_dir.string() + "\"");
+  auto out = f.call("DEL", conf, "c0ffee");
+  CHECK(out.exit_code == 0);
+  REQUIRE(f.runner.calls.size() == 1);
+  CHECK(f.runner.calls[0].type == "bridge");
+  CHECK(f.runner.calls[0].command == "DEL");
+  CHECK(f.runner.calls[0].config == flannel_delegate);
+  CHECK_FALSE(fs::exists(flannel_dir / "c0ffee"));
+  CHECK(f.call("DEL", conf, "c0ffee").exit_code == 0);  // again: nothing left, nothing called
+  CHECK(f.runner.calls.size() == 1);
+  CHECK(error_of(f.call("DEL", f.conf("1.0.0", R"(,"flannelDataDir":7)"), "c0ffee"))["code"] == 7);
+}
