@@ -21,6 +21,7 @@ import flannel_node  # noqa: E402
 import lab as labmod  # noqa: E402
 
 BUILD = os.environ.get("WEFT_BUILD_DIR", os.path.join(labmod.ROOT, "build"))
+STATUS = os.path.join(labmod.ROOT, "scripts", "migration-status.py")
 _counter = [0]
 
 
@@ -152,6 +153,12 @@ class Migration(unittest.TestCase):
         for n in self.nodes:
             n.program_peers()
 
+    def migration_status(self):
+        """scripts/migration-status.py on the Nodes as the API has them: (exit code, output)."""
+        res = subprocess.run([sys.executable, STATUS, "-"], input=self.lab.kubectl("list-nodes"),
+                             capture_output=True, text=True, check=False)
+        return res.returncode, res.stdout + res.stderr
+
     def addresses(self):
         out = {}
         for key, p in self.lab.state["pods"].items():
@@ -162,18 +169,30 @@ class Migration(unittest.TestCase):
     def test_node_by_node_with_no_ping_lost(self):
         matrix, failures = self.lab.smoke()
         self.assertEqual(failures, 0, "\n".join("  ".join(r) for r in matrix))
+        rc, out = self.migration_status()
+        self.assertEqual(rc, 0, out)
+        self.assertIn("0 of 3 nodes run weft; the mesh is whole", out)
         before = self.addresses()
         pods = sorted(self.lab.state["pods"])
         pairs = [(a, b) for a in pods for b in pods if a != b]
         pingers = [(a, b, pinger(self.lab, a, b, 8)) for a, b in pairs]
         time.sleep(0.5)
-        for n in self.nodes:
+        for i, n in enumerate(self.nodes, 1):
             n.take_over()
+            labmod.wait_for(lambda i=i: f"{i} of 3 nodes run weft; the mesh is whole" in self.migration_status()[1],
+                            5, f"migration-status to count {i} weft nodes")
         for a, b, p in pingers:
             sent, got = counts(p)
             self.assertGreater(sent, 400, f"{a} -> {b}")
             self.assertEqual(sent, got, f"{a} -> {b}: {sent - got} of {sent} pings lost during the migration")
         self.assertEqual(self.addresses(), before, "every pod keeps its address")
+        # A node that lost its flannel annotations would be skipped by every peer: not whole.
+        self.lab.kubectl("annotate", "flannel2", flannel_node.PREFIX + "kube-subnet-manager-")
+        rc, out = self.migration_status()
+        self.assertEqual(rc, 1, out)
+        self.assertIn("no kube-subnet-manager=true", out)
+        self.assertIn("NOT whole", out)
+        self.lab.kubectl("annotate", "flannel2", flannel_node.PREFIX + "kube-subnet-manager=true")
         matrix, failures = self.lab.smoke()
         self.assertEqual(failures, 0, "\n".join("  ".join(r) for r in matrix))
 
@@ -196,6 +215,46 @@ class RealMixedCluster(MixedCluster):
     """The same against a real kube-apiserver 1.20.2, whose controller-manager assigns every
     Node its podCIDR (the only way flannel's kube subnet manager works)."""
     api = "real"
+
+    def test_migration_manifests_apply_as_the_readme_says(self):
+        """The README's kubectl steps on the real API server: weft's DaemonSet with the
+        migration ConfigMap and patch, and the patch of a DaemonSet shaped as kube-flannel.yml
+        v0.24.2's (its affinity term)."""
+        cp = self.lab.control_plane()
+        mig = os.path.join(labmod.ROOT, "manifests", "migrate-from-flannel")
+        cp.apply(os.path.join(labmod.ROOT, "manifests", "03-daemonset.yaml"))
+        cp.apply(os.path.join(mig, "02-configmap.yaml"))
+        with open(os.path.join(mig, "weft-only-migrated.yaml")) as fh:
+            cp.kubectl("-n", "kube-weft", "patch", "daemonset", "kube-weft-ds", "--patch", fh.read())
+        ds = json.loads(cp.kubectl("-n", "kube-weft", "get", "daemonset", "kube-weft-ds", "-o", "json").stdout)
+        spec = ds["spec"]["template"]["spec"]
+        self.assertEqual(spec["nodeSelector"], {"kubernetes.io/os": "linux", "weft.io/migrate": "true"},
+                         "the map merges: the DaemonSet's own selector stays")
+        inits = {c["name"]: c for c in spec["initContainers"]}
+        self.assertEqual(sorted(inits), ["install-cni-conf", "install-cni-plugin"], "merged by name, none lost")
+        self.assertIn("10-flannel.conflist.replaced-by-weft", inits["install-cni-conf"]["args"][0])
+        self.assertTrue(inits["install-cni-conf"]["image"], "the patch keeps the image")
+        cm = json.loads(cp.kubectl("-n", "kube-weft", "get", "configmap", "kube-weft-cfg", "-o", "json").stdout)
+        self.assertTrue(json.loads(cm["data"]["net-conf.json"])["FlannelCompat"])
+
+        flannel_ds = {"apiVersion": "apps/v1", "kind": "DaemonSet",
+                      "metadata": {"name": "kube-flannel-ds", "namespace": "kube-flannel"},
+                      "spec": {"selector": {"matchLabels": {"app": "flannel"}}, "template": {
+                          "metadata": {"labels": {"app": "flannel"}},
+                          "spec": {"affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+                              "nodeSelectorTerms": [{"matchExpressions": [
+                                  {"key": "kubernetes.io/os", "operator": "In", "values": ["linux"]}]}]}}},
+                                   "containers": [{"name": "kube-flannel", "image": "flannel:v0.24.2"}]}}}}
+        cp.kubectl("create", "namespace", "kube-flannel")
+        cp.kubectl("apply", "-f", "-", input_text=json.dumps(flannel_ds))
+        with open(os.path.join(mig, "flannel-skip-migrated.yaml")) as fh:
+            cp.kubectl("-n", "kube-flannel", "patch", "daemonset", "kube-flannel-ds", "--patch", fh.read())
+        got = json.loads(cp.kubectl("-n", "kube-flannel", "get", "daemonset", "kube-flannel-ds", "-o", "json").stdout)
+        terms = got["spec"]["template"]["spec"]["affinity"]["nodeAffinity"][
+            "requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
+        self.assertEqual(terms, [{"matchExpressions": [
+            {"key": "kubernetes.io/os", "operator": "In", "values": ["linux"]},
+            {"key": "weft.io/migrate", "operator": "NotIn", "values": ["true"]}]}])
 
 
 if __name__ == "__main__":

@@ -61,6 +61,11 @@ class FlannelNode:
                                                                separators=(",", ":")),
                          f"{PREFIX}public-ip={self.ip}",
                          f"{PREFIX}kube-subnet-manager=true")
+        # flanneld reports itself as weftd does, in the NetworkUnavailable condition.
+        condition = {"type": "NetworkUnavailable", "status": "False", "reason": "FlannelIsUp",
+                     "message": "Flannel is running on this node"}
+        self.lab.kubectl("patch", self.name, json.dumps({"status": {"conditions": [condition]}}),
+                         "--type", "strategic", "--status")
         self.lab.state.setdefault("flannel_nodes", {})[self.name] = {"ns": self.ns, "ip": self.ip,
                                                                    "cidr": str(self.cidr)}
         self.lab.save()
