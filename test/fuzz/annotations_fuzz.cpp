@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "subnet/annotations.hpp"
 #include "test/fuzz/peer_invariant.hpp"
@@ -17,7 +18,7 @@ namespace {
 
 using weft::Annotations;
 
-Annotations from_lines(std::string_view text) {
+Annotations from_lines(std::string_view text, const std::string& prefix = "weft.io/") {
   Annotations a;
   while (!text.empty()) {
     auto nl = text.find('\n');
@@ -26,7 +27,7 @@ Annotations from_lines(std::string_view text) {
     auto eq = line.find('=');
     std::string key(line.substr(0, eq));
     std::string value(eq == std::string_view::npos ? std::string_view() : line.substr(eq + 1));
-    if (key.find('/') == std::string::npos) key = "weft.io/" + key;
+    if (key.find('/') == std::string::npos) key = prefix + key;
     a[key] = value;  // the last of repeated keys wins, as in a JSON object
   }
   return a;
@@ -40,6 +41,33 @@ const Annotations& valid_peer() {
       {"weft.io/backend-data", R"({"VNI":1,"VtepMAC":"0e:5a:10:00:00:02"})"},
   };
   return a;
+}
+
+std::vector<std::string> lines(std::string_view text) {
+  std::vector<std::string> out;
+  while (!text.empty()) {
+    auto nl = text.find('\n');
+    out.emplace_back(text.substr(0, nl));
+    text = nl == std::string_view::npos ? std::string_view() : text.substr(nl + 1);
+  }
+  return out;
+}
+
+// FlannelCompat: a peer's subnets are its podCIDRs, as untrusted as its annotations. The input
+// is flannel's annotations and, line by line, the podCIDRs; and the raw podCIDR of a valid node.
+void check_flannel(std::string_view text) {
+  static const weft::AnnotationKeys keys = weft::AnnotationKeys::flannel_compat();
+  Annotations a = from_lines(text, keys.prefix);
+  weft::fuzz::check_peer("node-fuzz", weft::flannel_view(a, lines(text), keys), keys);
+  a[keys.kube_subnet_manager] = "true";
+  weft::fuzz::check_peer("node-fuzz", weft::flannel_view(a, lines(text), keys), keys);
+  Annotations valid = {{keys.kube_subnet_manager, "true"},
+                       {keys.public_ip, "192.168.50.12"},
+                       {keys.backend_type, "vxlan"},
+                       {keys.backend_data, R"({"VNI":1,"VtepMAC":"0e:5a:10:00:00:02"})"}};
+  weft::fuzz::check_peer("node-fuzz", weft::flannel_view(valid, {std::string(text)}, keys), keys);
+  valid[keys.public_ip_overwrite] = std::string(text);
+  weft::fuzz::check_peer("node-fuzz", weft::flannel_view(valid, {"10.244.2.0/24"}, keys), keys);
 }
 
 }  // namespace
@@ -67,5 +95,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     (void)weft::claim_rank(std::string(text), one, keys);
     weft::add_taken_subnets(one, keys, weft::fuzz::cluster_rules().network, taken);
   }
+  check_flannel(text);
   return 0;
 }

@@ -44,9 +44,9 @@ inline const AnnotationKeys& cluster_keys() {
 
 // parse_peer under the fixed cluster; when it accepts, the peer must be routable without
 // putting a route outside the cluster network or over our own subnet.
-inline void check_peer_v6(const Annotations& a) {
+inline void check_peer_v6(const Annotations& a, const AnnotationKeys& keys) {
   const PeerRules& rules = cluster_rules();
-  auto half = parse_peer_v6(a, cluster_keys(), rules);
+  auto half = parse_peer_v6(a, keys, rules);
   if (!half) {
     FUZZ_CHECK(!half.error().empty(), "a refused v6 half must say why");
     return;
@@ -65,10 +65,11 @@ inline void check_peer_v6(const Annotations& a) {
   }
 }
 
-inline void check_peer(std::string_view name, const Annotations& a) {
-  check_peer_v6(a);
+// keys: weft's (the default) or flannel's (FlannelCompat, `a` then as flannel_view makes it).
+inline void check_peer(std::string_view name, const Annotations& a, const AnnotationKeys& keys = cluster_keys()) {
+  check_peer_v6(a, keys);
   const PeerRules& rules = cluster_rules();
-  auto peer = parse_peer(name, a, cluster_keys(), rules);
+  auto peer = parse_peer(name, a, keys, rules);
   if (!peer) {
     FUZZ_CHECK(!peer.error().empty(), "a refused peer must say why");
     return;
