@@ -2,7 +2,8 @@
 """Issue #8's lab benchmarks: weftd in network namespaces against the API test double or a
 real kube-apiserver (--api real: the control-plane figures only, ids ending in _realapi).
 
-    WEFT_BUILD_DIR=build python3 test/bench/lab/bench_lab.py [--rounds N] [--only control,data] [--api real]
+    WEFT_BUILD_DIR=build python3 test/bench/lab/bench_lab.py [--rounds N] [--api real]
+        [--only control,data,data6,data6v4]
 
 Figures (each a median of several rounds; min/max in `detail`):
   join_latency_ms      a 4th node's weftd start -> its subnet routed on every other node
@@ -16,11 +17,21 @@ Figures (each a median of several rounds; min/max in `detail`):
                        by the same between the node namespaces over the underlay, same run
   vtep_tx_checksum     the VTEP's tx checksum offload as weftd leaves it vs a plain `ip link
                        add type vxlan` (the kernel default) + a pod -> remote pod TCP connect time
+  iperf_pod_v4_gbps, iperf_underlay_v4_gbps   the two medians behind pod_to_pod_tcp_ratio
+  iperf_pod_v6_gbps, iperf_underlay_v6_gbps, iperf_pod_v6_ratio   (--only data6) dual stack
+                       (issue #19), a `lab.py up --dual-stack --v6-underlay` lab: iperf3 -6, one
+                       TCP stream, pod to pod over IPv6 (IPv6 VXLAN on weft-v6.1 over the IPv6
+                       underlay) vs the nodes' 2001:db8::K underlay addresses, same run
+  iperf_pod_v6_v4ul_gbps, iperf_pod_v6_v4ul_ratio   (--only data6v4) the same pods in a
+                       `--dual-stack` lab: IPv6 VXLAN rides the IPv4 underlay (weft-v6.2), so the
+                       ratio is against the IPv4 underlay between the node namespaces
 
 API requests are timed just before they are sent on an already-open HTTPS connection, from
 a thread that entered the API's namespace (neither Python start-up nor the TLS handshake
 count). Monitor timestamps are the wall clock when `ip`/`bridge` read the notification.
 Every lab has its own name and is removed in `finally`; nothing touches the root namespace.
+Figures no issue sets a target for (the Gbit/s medians, every IPv6 one: issue #19 asks only
+that they are measured) carry target "none" and count as met.
 """
 
 import argparse
@@ -308,12 +319,14 @@ def bench_control_plane(rounds, api="double"):
 # ---- data path
 
 def iperf(src_ns, dst_ns, dst_ip, seconds):
-    """Single-stream TCP throughput (Gbit/s, as received) from src_ns to dst_ip in dst_ns."""
-    server = subprocess.Popen(["ip", "netns", "exec", dst_ns, "iperf3", "-s", "-1", "-B", dst_ip],
+    """Single-stream TCP throughput (Gbit/s, as received) from src_ns to dst_ip in dst_ns (an
+    IPv6 dst_ip: iperf3 -6 on both ends)."""
+    family = ["-6"] if ":" in dst_ip else []
+    server = subprocess.Popen(["ip", "netns", "exec", dst_ns, "iperf3", *family, "-s", "-1", "-B", dst_ip],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         for _ in range(200):
-            res = labmod.in_ns(src_ns, "iperf3", "-c", dst_ip, "-t", str(seconds), "-J", check=False,
+            res = labmod.in_ns(src_ns, "iperf3", *family, "-c", dst_ip, "-t", str(seconds), "-J", check=False,
                                capture=True, timeout=seconds + 30)
             result = json.loads(res.stdout) if res.stdout.strip().startswith("{") else {}
             received = result.get("end", {}).get("sum_received", {}).get("bits_per_second")
@@ -389,6 +402,12 @@ def bench_data_path(rounds, seconds):
          detail=f"{len(ratio)} rounds of {seconds} s, order alternated; pod median {median(runs['pod']):.2f} Gbit/s, "
          f"underlay median {median(runs['underlay']):.2f} Gbit/s; ratio {spread(ratio, '{:.3f}')}; "
          f"VTEP MTU {vtep_mtu}")
+    emit("iperf_pod_v4_gbps", "pod-to-pod single TCP stream across nodes over IPv4 (iperf3, IPv4 VXLAN on "
+         "weft.1 over the IPv4 underlay)", round(median(runs["pod"]), 2), "Gbit/s", "none", True, n=2,
+         detail=f"{len(ratio)} rounds of {seconds} s; {spread(runs['pod'], '{:.2f}')}")
+    emit("iperf_underlay_v4_gbps", "the same between the node namespaces over the IPv4 underlay (iperf3)",
+         round(median(runs["underlay"]), 2), "Gbit/s", "none", True, n=2,
+         detail=f"{len(ratio)} rounds of {seconds} s; {spread(runs['underlay'], '{:.2f}')}")
     emit("vtep_to_vtep_tcp_ratio", "VTEP-to-VTEP single TCP stream (node1 -> node2's weft.1 address) / the "
          "same over the underlay (iperf3, same run; flannel's measure)", round(median(vtep_ratio), 3), "x",
          ">= 0.85", median(vtep_ratio) >= 0.85, "0.88", n=2,
@@ -403,13 +422,81 @@ def bench_data_path(rounds, seconds):
          f"median {median(snat_connect):.2f}, max {max(snat_connect):.2f}")
 
 
+def link_mtu(ns, dev):
+    return labmod.in_ns(ns, "cat", f"/sys/class/net/{dev}/mtu", capture=True).stdout.strip()
+
+
+def vtep6_name(ns):
+    """weft-v6.1 over an IPv6 underlay, weft-v6.2 over the IPv4 one (VNI 1 + 1)."""
+    names = re.findall(r"^\d+: (weft-v6\.\d+)[@:]", labmod.in_ns(ns, "ip", "-o", "link", "show", capture=True).stdout,
+                       re.M)
+    if len(names) != 1:
+        raise labmod.LabError(f"expected one IPv6 VTEP in {ns}, found {names or 'none'}")
+    return names[0]
+
+
+def bench_data_path_v6(rounds, seconds, v6_underlay):
+    """Issue #19: single-stream iperf3 pod to pod over IPv6 in a dual-stack lab, against the
+    underlay IPv6 VXLAN rides (IPv6 with v6_underlay, else IPv4), same run, order alternated."""
+    lab = BenchLab(f"{'b6' if v6_underlay else 'b4'}{os.getpid() % 1000}")
+    under = "IPv6" if v6_underlay else "IPv4"
+    try:
+        lab.up(2, 0, dual_stack=True, v6_underlay=v6_underlay)
+        lab.add_pod("node1", "p1")
+        lab.add_pod("node2", "p1")
+        n1, n2 = lab.state["nodes"]["node1"]["ns"], lab.state["nodes"]["node2"]["ns"]
+        src, dst = lab.state["pods"]["node1/p1"], lab.state["pods"]["node2/p1"]
+        node2 = lab.state["nodes"]["node2"]
+        paths = {"pod": (src["ns"], dst["ns"], dst["ip6"]),
+                 "underlay": (n1, n2, node2["ip6"] if v6_underlay else node2["ip"])}
+        runs = {k: [] for k in paths}
+        ratio = []
+        for r in range(rounds):
+            order = list(paths) if r % 2 == 0 else list(reversed(paths))
+            got = {which: iperf(*paths[which], seconds) for which in order}
+            for k, v in got.items():
+                runs[k].append(v)
+            ratio.append(got["pod"] / got["underlay"])
+            print(f"round {r + 1} (dual stack, {under} underlay): pod IPv6 {got['pod']:.2f} Gbit/s, {under} "
+                  f"underlay {got['underlay']:.2f} Gbit/s; ratio {ratio[-1]:.3f}", flush=True)
+        vtep6 = vtep6_name(n1)
+        mtus = f"{vtep6} MTU {link_mtu(n1, vtep6)}, {VTEP} MTU {link_mtu(n1, VTEP)}, pod eth0 MTU " \
+               f"{link_mtu(src['ns'], 'eth0')}"
+    finally:
+        lab.down()
+    how = f"{len(ratio)} rounds of {seconds} s, order alternated"
+    pod_text = f"pod median {median(runs['pod']):.2f} Gbit/s ({spread(runs['pod'], '{:.2f}')})"
+    under_text = f"{under} underlay median {median(runs['underlay']):.2f} Gbit/s " \
+                 f"({spread(runs['underlay'], '{:.2f}')})"
+    if v6_underlay:
+        emit("iperf_pod_v6_gbps", "pod-to-pod single TCP stream across nodes over IPv6 (iperf3 -6, IPv6 VXLAN "
+             f"on {vtep6} over the IPv6 underlay; dual-stack lab)", round(median(runs["pod"]), 2), "Gbit/s",
+             "none", True, n=2, detail=f"{how}; {pod_text}; {mtus}")
+        emit("iperf_underlay_v6_gbps", "the same between the node namespaces' 2001:db8::K underlay addresses "
+             "(iperf3 -6)", round(median(runs["underlay"]), 2), "Gbit/s", "none", True, n=2,
+             detail=f"{how}; {under_text}")
+        emit("iperf_pod_v6_ratio", "pod-to-pod single TCP stream over IPv6 / the same over the IPv6 underlay "
+             "(iperf3 -6, same run)", round(median(ratio), 3), "x", "none", True, n=2,
+             detail=f"{how}; ratio {spread(ratio, '{:.3f}')}; {pod_text}; {under_text}; {mtus}")
+    else:
+        emit("iperf_pod_v6_v4ul_gbps", "pod-to-pod single TCP stream across nodes over IPv6 (iperf3 -6, IPv6 "
+             f"VXLAN on {vtep6} over the IPv4 underlay; dual-stack lab)", round(median(runs["pod"]), 2), "Gbit/s",
+             "none", True, n=2, detail=f"{how}; {pod_text}; {mtus}")
+        emit("iperf_pod_v6_v4ul_ratio", "pod-to-pod single TCP stream over IPv6 (IPv4 underlay) / the same "
+             "between the node namespaces over the IPv4 underlay (iperf3, same run)", round(median(ratio), 3),
+             "x", "none", True, n=2,
+             detail=f"{how}; ratio {spread(ratio, '{:.3f}')}; {pod_text}; {under_text}; {mtus}")
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--rounds", type=int, default=int(os.environ.get("WEFT_BENCH_ROUNDS", "5")),
                    help="joins/changes/deletes measured (default 5)")
     p.add_argument("--iperf-rounds", type=int, default=3)
     p.add_argument("--iperf-seconds", type=int, default=5)
-    p.add_argument("--only", default="control,data", help="comma list: control, data")
+    p.add_argument("--only", default="control,data,data6,data6v4",
+                   help="comma list: control, data (IPv4), data6 (dual stack, IPv6 underlay), data6v4 "
+                        "(dual stack, IPv6 over the IPv4 underlay)")
     p.add_argument("--api", choices=labmod.API_KINDS, default="double",
                    help="the lab's API: the test double or a real kube-apiserver (ids end in _realapi)")
     args = p.parse_args(argv)
@@ -421,10 +508,17 @@ def main(argv=None):
     with open("/proc/loadavg") as fh:
         print(f"bench_lab: {os.cpu_count()} cores, load average {' '.join(fh.read().split()[:3])}", flush=True)
     parts = args.only.split(",")
+    unknown = set(parts) - {"control", "data", "data6", "data6v4"}
+    if unknown:
+        raise SystemExit(f"bench_lab.py: unknown --only part(s) {', '.join(sorted(unknown))}")
     if "control" in parts:
         bench_control_plane(args.rounds, args.api)
     if "data" in parts:
         bench_data_path(args.iperf_rounds, args.iperf_seconds)
+    if "data6" in parts:
+        bench_data_path_v6(args.iperf_rounds, args.iperf_seconds, v6_underlay=True)
+    if "data6v4" in parts:
+        bench_data_path_v6(args.iperf_rounds, args.iperf_seconds, v6_underlay=False)
     return 0
 
 
