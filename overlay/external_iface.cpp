@@ -55,6 +55,20 @@ Result<std::optional<InterfaceAddr>> by_regex(const HostInterfaces& host, const 
   return std::optional<InterfaceAddr>{};
 }
 
+bool is_ipv6_text(const std::string& s) { return s.find(':') != std::string::npos; }
+
+// An IPv6 --iface-can-reach names the interface by its route; the IPv4 underlay is that
+// interface's (first) IPv4 address, the IPv6 one its global IPv6 address (find_ipv6_underlay).
+Result<InterfaceAddr> by_route_v6(const HostInterfaces& host, const std::string& can_reach) {
+  if (!host.can_reach_index) return fail("no route to --iface-can-reach " + can_reach);
+  for (const auto& a : host.addrs) {
+    if (a.index == *host.can_reach_index) return a;
+  }
+  return fail("the route to --iface-can-reach " + can_reach + " leaves by interface index " +
+              std::to_string(*host.can_reach_index) +
+              ", which has no IPv4 address: weft needs one for the IPv4 underlay (IPv6-only is not supported yet)");
+}
+
 Result<InterfaceAddr> pick(const HostInterfaces& host, const IfaceChoice& choice) {
   for (const auto& wanted : choice.iface) {
     if (auto a = by_name_or_ip(host, wanted)) return *a;
@@ -72,6 +86,7 @@ Result<InterfaceAddr> pick(const HostInterfaces& host, const IfaceChoice& choice
   if (!choice.iface_regex.empty()) {
     return fail("no interface matches --iface/--iface-regex; interfaces: " + known_interfaces(host));
   }
+  if (!choice.can_reach.empty() && is_ipv6_text(choice.can_reach)) return by_route_v6(host, choice.can_reach);
   if (!choice.can_reach.empty()) {
     if (!host.can_reach_source) return fail("no route to --iface-can-reach " + choice.can_reach);
     if (auto a = by_name_or_ip(host, host.can_reach_source->str())) return *a;
@@ -278,6 +293,18 @@ std::optional<Ipv4Addr> source_address_for(nl_sock* sock, Ipv4Addr dest) {
   return ipv4_of(rtnl_route_get_pref_src(route.get()));
 }
 
+// The interface the kernel would send to `dest` by (its route's first next hop).
+std::optional<int> output_interface_for(nl_sock* sock, const Ipv6Addr& dest) {
+  const auto bytes = dest.to_bytes();
+  AddrRef dst(nl_addr_build(AF_INET6, bytes.data(), bytes.size()));
+  rtnl_route* found = nullptr;
+  if (!dst || rtnl_route_lookup(sock, dst.get(), &found) < 0) return std::nullopt;
+  RouteRef route(found);
+  rtnl_nexthop* hop = rtnl_route_nexthop_n(route.get(), 0);
+  if (!hop || rtnl_route_nh_get_ifindex(hop) <= 0) return std::nullopt;
+  return rtnl_route_nh_get_ifindex(hop);
+}
+
 bool needs_default_route(const IfaceChoice& c) {
   return c.iface.empty() && c.iface_regex.empty() && c.can_reach.empty();
 }
@@ -329,7 +356,11 @@ Result<ExternalInterface> find_external_interface(const IfaceChoice& choice) {
     if (!iface) return iface.take_error();
     host.default_route_iface = std::move(*iface);
   }
-  if (!choice.can_reach.empty()) {
+  if (!choice.can_reach.empty() && is_ipv6_text(choice.can_reach)) {
+    auto dest = Ipv6Addr::parse(choice.can_reach);
+    if (!dest) return fail("--iface-can-reach: " + dest.error());
+    host.can_reach_index = output_interface_for(sock->get(), *dest);
+  } else if (!choice.can_reach.empty()) {
     auto dest = Ipv4Addr::parse(choice.can_reach);
     if (!dest) return fail("--iface-can-reach: " + dest.error());
     host.can_reach_source = source_address_for(sock->get(), *dest);

@@ -25,7 +25,7 @@ struct InterfaceAddr {
 struct IfaceChoice {
   std::vector<std::string> iface;        // names or IPs, first match wins
   std::vector<std::string> iface_regex;  // matched against IPs, then names
-  std::string can_reach;                 // the interface that routes to this IP
+  std::string can_reach;                 // the interface that routes to this IP (IPv4 or IPv6)
   std::string public_ip;                 // overrides the interface's address for peers
 };
 
@@ -46,6 +46,7 @@ struct HostInterfaces {
   std::vector<InterfaceAddr> addrs;
   std::optional<std::string> default_route_iface;
   std::optional<Ipv4Addr> can_reach_source;  // source address the kernel picks for can_reach
+  std::optional<int> can_reach_index;        // an IPv6 can_reach: the interface its route leaves by
 };
 
 // Pure: picks the interface as flannel does; errors say what was asked and what exists.

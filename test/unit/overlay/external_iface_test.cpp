@@ -160,3 +160,29 @@ TEST_CASE("the IPv6 underlay: the interface's global address, --public-ipv6, or 
   REQUIRE_FALSE(unsendable);
   CHECK_THAT(unsendable.error(), Catch::Contains("no global IPv6 address to send"));
 }
+
+TEST_CASE("an IPv6 iface-can-reach picks the interface its route leaves by", "[iface][ipv6]") {
+  auto host = vagrant_vm();
+  IfaceChoice c;
+  c.can_reach = "2001:db8:56::11";
+  CHECK_THAT(weft::choose_interface(host, c).error(), Catch::Contains("no route to --iface-can-reach 2001:db8:56::11"));
+  host.can_reach_index = 3;
+  auto ext = weft::choose_interface(host, c);
+  REQUIRE(ext);
+  CHECK(ext->name == "eth1");
+  CHECK(ext->iface_addr.str() == "192.168.56.10");  // the IPv4 underlay of that interface
+  host.can_reach_index = 9;                         // an interface with IPv6 only
+  CHECK_THAT(weft::choose_interface(host, c).error(),
+             Catch::Contains("index 9") && Catch::Contains("no IPv4 address") && Catch::Contains("IPv6-only"));
+}
+
+TEST_CASE("an IPv6 iface-can-reach is looked up in the kernel's routes", "[iface][ipv6]") {
+  IfaceChoice c;
+  c.can_reach = "::1";  // local ::1 dev lo, in every network namespace with IPv6
+  auto ext = weft::find_external_interface(c);
+  REQUIRE(ext);
+  CHECK(ext->name == "lo");
+  CHECK(ext->iface_addr.str() == "127.0.0.1");
+  c.can_reach = "2001:db8::zz";
+  CHECK_THAT(weft::find_external_interface(c).error(), Catch::Contains("--iface-can-reach"));
+}
