@@ -38,6 +38,48 @@ def pinger(lab, src_key, dst_key, seconds):
                             text=True)
 
 
+ECHO_SERVER = """
+import socket
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("0.0.0.0", 9000))
+s.listen(1)
+c, _ = s.accept()
+while True:
+    data = c.recv(4096)
+    if not data:
+        break
+    c.sendall(data)
+"""
+
+# One TCP connection kept open for `seconds`: a numbered line every 10 ms, each echoed back in
+# order within 1 s. Prints "N echoed"; exits 1 when the connection breaks or an echo is late.
+ECHO_CLIENT = """
+import socket, sys, time
+c = socket.create_connection((sys.argv[1], 9000), timeout=2)
+c.settimeout(1)
+end, n, buf = time.monotonic() + float(sys.argv[2]), 0, b""
+while time.monotonic() < end:
+    n += 1
+    c.sendall(b"%d\\n" % n)
+    while not buf.endswith(b"%d\\n" % n):
+        buf += c.recv(4096)
+    time.sleep(0.01)
+print(n, "echoed")
+"""
+
+
+def tcp_echo(lab, src_key, dst_key, seconds):
+    """A long-lived TCP connection from one lab pod to another, in the background."""
+    src, dst = lab.state["pods"][src_key], lab.state["pods"][dst_key]
+    server = subprocess.Popen(["ip", "netns", "exec", dst["ns"], sys.executable, "-c", ECHO_SERVER])
+    labmod.wait_for(lambda: labmod.in_ns(dst["ns"], "ss", "-ltnH", "sport = :9000", capture=True).stdout.strip(),
+                    5, "the echo server")
+    client = subprocess.Popen(["ip", "netns", "exec", src["ns"], sys.executable, "-c", ECHO_CLIENT, dst["ip"],
+                               str(seconds)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return server, client
+
+
 def counts(proc):
     """(sent, received) of a finished pinger."""
     out = proc.communicate(timeout=60)[0]
@@ -136,7 +178,8 @@ class TakeOver(FlannelLabCase):
 class Migration(unittest.TestCase):
     """Issue #20 part 5, in the lab: three nodes set up as flanneld leaves them, each with a pod,
     are taken over by weftd one by one. Every pod pings every pod on another node every 10 ms
-    meanwhile: nothing is lost, and every pod keeps its address. Then a pod flannel's plugin
+    meanwhile, and one TCP connection echoes a line every 10 ms: nothing is lost, the connection
+    stays up, and every pod keeps its address. Then a pod flannel's plugin
     made is deleted through weft's plugin (its host-local record is released), and a new pod
     gets its address from the same host-local records."""
     api = "double"
@@ -176,6 +219,8 @@ class Migration(unittest.TestCase):
         pods = sorted(self.lab.state["pods"])
         pairs = [(a, b) for a in pods for b in pods if a != b]
         pingers = [(a, b, pinger(self.lab, a, b, 8)) for a, b in pairs]
+        server, client = tcp_echo(self.lab, "flannel1/p1", "flannel3/p1", 7)
+        self.addCleanup(server.kill)
         time.sleep(0.5)
         for i, n in enumerate(self.nodes, 1):
             n.take_over()
@@ -185,6 +230,9 @@ class Migration(unittest.TestCase):
             sent, got = counts(p)
             self.assertGreater(sent, 400, f"{a} -> {b}")
             self.assertEqual(sent, got, f"{a} -> {b}: {sent - got} of {sent} pings lost during the migration")
+        out = client.communicate(timeout=30)[0]
+        self.assertEqual(client.returncode, 0, f"the TCP connection across the migration broke: {out[-800:]}")
+        self.assertGreater(int(out.split()[0]), 300, out)
         self.assertEqual(self.addresses(), before, "every pod keeps its address")
         # A node that lost its flannel annotations would be skipped by every peer: not whole.
         self.lab.kubectl("annotate", "flannel2", flannel_node.PREFIX + "kube-subnet-manager-")
