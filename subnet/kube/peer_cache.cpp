@@ -7,7 +7,7 @@
 namespace weft::kube {
 namespace {
 
-std::uint64_t fingerprint(const NodeInfo& n) {
+std::uint64_t fingerprint(const NodeInfo& n, bool with_pod_cidrs) {
   std::uint64_t h = 1469598103934665603ULL;  // FNV-1a over "key\0value\0" in key order
   auto add = [&h](const std::string& s) {
     for (char c : s) h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ULL;
@@ -18,7 +18,11 @@ std::uint64_t fingerprint(const NodeInfo& n) {
     add(k);
     add(v);
   }
-  for (const auto& cidr : n.pod_cidrs) add(cidr);  // empty unless full Nodes are watched (FlannelCompat)
+  // FlannelCompat: a peer's subnet is its podCIDR. Otherwise lists with spec and metadata-only
+  // watch events would differ here for the same Node.
+  if (with_pod_cidrs) {
+    for (const auto& cidr : n.pod_cidrs) add(cidr);
+  }
   return h;
 }
 
@@ -61,7 +65,7 @@ bool PeerCache::upsert(const NodeInfo& node) {
   const Annotations flannel_shaped =
       keys_.flannel ? flannel_view(node.annotations, node.pod_cidrs, keys_) : Annotations{};
   const Annotations& a = keys_.flannel ? flannel_shaped : node.annotations;
-  auto fp = fingerprint(node);
+  auto fp = fingerprint(node, keys_.flannel);
   auto it = known_.find(name);
   if (it != known_.end() && it->second == fp) return false;  // a heartbeat: nothing of ours changed
   known_[name] = fp;
