@@ -172,6 +172,11 @@ int run_daemon(weft::DaemonOptions opts) {
       return 2;
     }
     underlay_v6 = *found;
+    if (net->flannel_compat && !underlay_v6) {
+      spdlog::warn("FlannelCompat with IPv6 over the IPv4 underlay ({} on VNI {}): flannel sends IPv6 VXLAN over IPv6 "
+                   "only, so flannel nodes skip this node's IPv6 half; give {} a global IPv6 address or --public-ipv6",
+                   "flannel-v6", weft::vni_v6(net->backend.vni, false), ext->name);
+    }
   } else if (!opts.public_ipv6.empty()) {
     spdlog::warn("--public-ipv6 {} is unused: net-conf.json does not enable IPv6", opts.public_ipv6);
   }
