@@ -259,6 +259,12 @@ class Migration(unittest.TestCase):
         self.assertEqual(failures, 0, "\n".join("  ".join(r) for r in matrix))
 
 
+class RealMigration(Migration):
+    """The migration against a real kube-apiserver 1.20.2; kube-controller-manager assigns the
+    podCIDRs, and the NetworkUnavailable conditions are written through nodes/status."""
+    api = "real"
+
+
 class RealMixedCluster(MixedCluster):
     """The same against a real kube-apiserver 1.20.2, whose controller-manager assigns every
     Node its podCIDR (the only way flannel's kube subnet manager works)."""
