@@ -245,17 +245,19 @@ void Agent::sync_peers() {
                                     : "");
   }
   for (const auto& e : report.errors) spdlog::warn("{}", e);
+  const auto v6_halves =
+      std::count_if(report.skipped.begin(), report.skipped.end(), [](const SkippedPeer& s) { return s.ipv6_half; });
   {
     std::lock_guard lock(mu_);
     ++reconciles_;
     reconcile_writes_ += report.writes;
     reconcile_errors_ += report.errors.size();
-    skipped_peers_ = report.skipped.size() - static_cast<std::size_t>(report.peers_skipped_v6);
+    skipped_peers_ = report.skipped.size() - static_cast<std::size_t>(v6_halves);
     backend_skipped_ = report.skipped;
     status_vtep_ = vtep_;
     programmed_peers_ = static_cast<std::uint64_t>(report.peers_programmed);
     programmed_peers_v6_ = static_cast<std::uint64_t>(report.peers_programmed_v6);
-    skipped_peers_v6_ = static_cast<std::uint64_t>(report.peers_skipped_v6);
+    skipped_peers_v6_ = static_cast<std::uint64_t>(v6_halves);
     if (dual_stack()) status_vtep6_ = vtep6_;
     last_reconcile_seconds_ = seconds;
     reconcile_seconds_.observe(seconds);

@@ -8,7 +8,6 @@
 namespace weft {
 namespace {
 
-
 using Clock = std::chrono::steady_clock;
 constexpr std::size_t kDetailedErrors = 10;  // per reconcile; the rest are counted
 
@@ -53,8 +52,8 @@ Result<Vtep> VxlanBackend::ensure_device_v6(VtepSpec spec) {
   spec.ipv6 = true;
   auto port = [](const VtepSpec& s) { return s.port == 0 ? 8472 : s.port; };
   if (!spec.local_ip6 && spec_ && spec_->vni == spec.vni && port(*spec_) == port(spec)) {
-    return fail("the IPv6 VTEP over an IPv4 underlay needs another VNI or port than " + vtep_name(*spec_) +
-                " (VNI " + std::to_string(spec.vni) + ", port " + std::to_string(port(spec)) +
+    return fail("the IPv6 VTEP over an IPv4 underlay needs another VNI or port than " + vtep_name(*spec_) + " (VNI " +
+                std::to_string(spec.vni) + ", port " + std::to_string(port(spec)) +
                 "): the kernel refuses two VXLAN devices with the same VNI, port and local address family");
   }
   spec6_ = spec;
@@ -104,7 +103,6 @@ ReconcileReport VxlanBackend::reconcile(const PeerSet& peers) {
   PeerCheck check6;
   if (network_v6_) {
     check6 = check_peers_v6(check.accepted, *lease_, *network_v6_);
-    report.peers_skipped_v6 = static_cast<int>(check6.skipped.size());
     check.skipped.insert(check.skipped.end(), check6.skipped.begin(), check6.skipped.end());
     std::stable_sort(check.skipped.begin(), check.skipped.end(),
                      [](const SkippedPeer& a, const SkippedPeer& b) { return a.name < b.name; });

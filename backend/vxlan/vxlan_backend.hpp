@@ -36,7 +36,6 @@ struct ReconcileReport {
   int entries_removed = 0;
   int peers_programmed = 0;       // peers that passed check_peers (see errors for failed writes)
   int peers_programmed_v6 = 0;    // of those, the ones that passed check_peers_v6
-  int peers_skipped_v6 = 0;       // and the ones whose IPv6 half it refused (in skipped too)
   bool device_recreated = false;  // a VTEP was (re)created, so its entries were replayed
   std::vector<SkippedPeer> skipped;
   std::vector<std::string> errors;  // each names the object and the kernel's reason
