@@ -64,6 +64,28 @@ def raise_on_sigterm(signum, frame):
     raise KeyboardInterrupt("SIGTERM")  # so the class cleanups run on a CTest timeout
 
 
+def class_control_plane(cls, dir_prefix, **options):
+    """cls.netns, cls.dir and cls.cp (not started yet) for a test class, removed by class
+    cleanups; a skip without root, a failure without the binaries."""
+    if os.geteuid() != 0:
+        raise unittest.SkipTest("needs root (network namespaces)")
+    missing = controlplane.missing_binaries()
+    if missing:
+        # A failure, not a skip: CI builds them first (CTest fixture realapi_build).
+        raise ControlPlaneError("missing %s: run test/controlplane/build.sh as root first"
+                                % ", ".join(missing))
+    signal.signal(signal.SIGTERM, raise_on_sigterm)
+    cls.netns = Netns()
+    cls.addClassCleanup(cls.netns.delete)
+    cls.netns.create()
+    cls.dir = tempfile.mkdtemp(prefix=dir_prefix)
+    if not os.environ.get("WEFT_KEEP_STATE"):
+        cls.addClassCleanup(shutil.rmtree, cls.dir, True)
+    cls.cp = ControlPlane(cls.dir, cls.netns.api, API_IP, allocate_node_cidrs=True,
+                          cluster_cidr=CLUSTER_CIDR, **options)
+    cls.addClassCleanup(cls.cp.stop)
+
+
 class RealControlPlane(unittest.TestCase):
     """One control plane for the whole class; the tests run in name order and build on each
     other (the namespace before the RBAC, the late controller-manager before ipam)."""
@@ -71,24 +93,8 @@ class RealControlPlane(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         global WEFT
-        if os.geteuid() != 0:
-            raise unittest.SkipTest("needs root (network namespaces)")
-        missing = controlplane.missing_binaries()
-        if missing:
-            # A failure, not a skip: CI builds them first (CTest fixture realapi_build).
-            raise ControlPlaneError("missing %s: run test/controlplane/build.sh as root first"
-                                    % ", ".join(missing))
-        signal.signal(signal.SIGTERM, raise_on_sigterm)
-        cls.netns = Netns()
-        cls.addClassCleanup(cls.netns.delete)
-        cls.netns.create()
-        cls.dir = tempfile.mkdtemp(prefix="weft-controlplane-")
-        if not os.environ.get("WEFT_KEEP_STATE"):
-            cls.addClassCleanup(shutil.rmtree, cls.dir, True)
-        cls.cp = ControlPlane(cls.dir, cls.netns.api, API_IP, allocate_node_cidrs=True,
-                              cluster_cidr=CLUSTER_CIDR, extra_service_accounts=["kube-system:weft"])
+        class_control_plane(cls, "weft-controlplane-", extra_service_accounts=["kube-system:weft"])
         WEFT = cls.cp.weft_user
-        cls.addClassCleanup(cls.cp.stop)
         # The controller-manager starts late on purpose (test_30).
         cls.cp.start(controller_manager=False)
         print("\ncontrol plane up: etcd %.1f s, apiserver start -> /readyz %.1f s (%s)" % (
@@ -320,22 +326,7 @@ class RealControlPlaneDualStack(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        if os.geteuid() != 0:
-            raise unittest.SkipTest("needs root (network namespaces)")
-        missing = controlplane.missing_binaries()
-        if missing:
-            raise ControlPlaneError("missing %s: run test/controlplane/build.sh as root first"
-                                    % ", ".join(missing))
-        signal.signal(signal.SIGTERM, raise_on_sigterm)
-        cls.netns = Netns()
-        cls.addClassCleanup(cls.netns.delete)
-        cls.netns.create()
-        cls.dir = tempfile.mkdtemp(prefix="weft-controlplane-ds-")
-        if not os.environ.get("WEFT_KEEP_STATE"):
-            cls.addClassCleanup(shutil.rmtree, cls.dir, True)
-        cls.cp = ControlPlane(cls.dir, cls.netns.api, API_IP, allocate_node_cidrs=True,
-                              cluster_cidr=CLUSTER_CIDR, dual_stack=True)
-        cls.addClassCleanup(cls.cp.stop)
+        class_control_plane(cls, "weft-controlplane-ds-", dual_stack=True)
         cls.cp.start()
         cls.cp.wait_controller_manager(timeout=60)
 

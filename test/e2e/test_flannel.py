@@ -89,15 +89,22 @@ def counts(proc):
     return int(m.group(1)), int(m.group(2))
 
 
+def compat_lab(test, weft_nodes, pods):
+    """A lab on test.api whose weft nodes run FlannelCompat (podCIDRs from the API), removed
+    when the test ends."""
+    lab = labmod.Lab(unique_name(), BUILD, test.api)
+    lab.flannel_compat = True
+    test.addCleanup(lab.down)
+    lab.up(weft_nodes, pods, pod_cidr_mode=True)
+    return lab
+
+
 class FlannelLabCase(unittest.TestCase):
     """Two weft nodes (FlannelCompat) with a pod each, and flannel3 with a pod."""
     api = "double"
 
     def setUp(self):
-        self.lab = labmod.Lab(unique_name(), BUILD, self.api)
-        self.lab.flannel_compat = True
-        self.addCleanup(self.lab.down)
-        self.lab.up(2, 1, pod_cidr_mode=True)
+        self.lab = compat_lab(self, weft_nodes=2, pods=1)
         self.flannel = flannel_node.FlannelNode(self.lab, 3)
         self.flannel.up()
         self.flannel.add_pod()
@@ -185,10 +192,7 @@ class Migration(unittest.TestCase):
     api = "double"
 
     def setUp(self):
-        self.lab = labmod.Lab(unique_name(), BUILD, self.api)
-        self.lab.flannel_compat = True
-        self.addCleanup(self.lab.down)
-        self.lab.up(0, 0, pod_cidr_mode=True)
+        self.lab = compat_lab(self, weft_nodes=0, pods=0)
         self.nodes = [flannel_node.FlannelNode(self.lab, i) for i in (1, 2, 3)]
         for n in self.nodes:
             n.up()

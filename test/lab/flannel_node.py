@@ -158,9 +158,8 @@ class FlannelNode:
             "cni_conf": {"name": "cbr0", "delegate": {"bridge": "cni0"}, "ipamDataDir": self.ipam_dir,
                          "flannelDataDir": self.flannel_data_dir}}
         lab.save()
-        os.makedirs(lab.node_dir(self.name), exist_ok=True)
-        conf = {"Network": labmod.NETWORK, "Backend": {"Type": "vxlan"}, "FlannelCompat": True}
-        with open(os.path.join(lab.node_dir(self.name), "net-conf.json"), "w") as fh:
-            json.dump(conf, fh)
+        if not lab.flannel_compat:
+            raise labmod.LabError("take_over needs a lab with flannel_compat: weftd must speak flannel's annotations")
+        lab.write_net_conf(self.name)
         lab.start_weftd(self.name)
         lab.wait_ready(self.name)

@@ -279,16 +279,7 @@ class Lab:
         in_ns(ns, "sysctl", "-qw", "net.ipv4.ip_forward=1")
         if self.dual_stack:
             in_ns(ns, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1")
-        os.makedirs(self.node_dir(node), exist_ok=True)
-        conf = {"Network": NETWORK, "SubnetMax": self.subnet_max, "Backend": {"Type": "vxlan"}}
-        if self.backend_mtu:
-            conf["Backend"]["MTU"] = self.backend_mtu
-        if self.flannel_compat:
-            conf["FlannelCompat"] = True
-        if self.dual_stack:
-            conf.update({"EnableIPv6": True, "IPv6Network": NETWORK_V6, "IPv6SubnetLen": SUBNET_LEN_V6})
-        with open(os.path.join(self.node_dir(node), "net-conf.json"), "w") as fh:
-            json.dump(conf, fh)
+        self.write_net_conf(node)
         # With the double the lab plays node-ipam; the real controller-manager assigns them itself.
         cidr_args = []
         if pod_cidr_mode and not self.real_api:
@@ -306,6 +297,19 @@ class Lab:
         if start:
             self.start_weftd(node, extra_args)
         return node
+
+    def write_net_conf(self, node):
+        """The node's net-conf.json, as the lab's settings make it."""
+        os.makedirs(self.node_dir(node), exist_ok=True)
+        conf = {"Network": NETWORK, "SubnetMax": self.subnet_max, "Backend": {"Type": "vxlan"}}
+        if self.backend_mtu:
+            conf["Backend"]["MTU"] = self.backend_mtu
+        if self.flannel_compat:
+            conf["FlannelCompat"] = True
+        if self.dual_stack:
+            conf.update({"EnableIPv6": True, "IPv6Network": NETWORK_V6, "IPv6SubnetLen": SUBNET_LEN_V6})
+        with open(os.path.join(self.node_dir(node), "net-conf.json"), "w") as fh:
+            json.dump(conf, fh)
 
     def pod_cidr(self, node):
         obj = json.loads(self.kubectl("get-node", node))

@@ -340,6 +340,17 @@ def iperf(src_ns, dst_ns, dst_ip, seconds):
         labmod.kill_group(server.pid, signal.SIGTERM)
 
 
+def alternating_iperf(paths, rounds, seconds, runs):
+    """Yields (round, {path: Gbit/s}) per round, the paths measured forward in even rounds and
+    reversed in odd ones (neither always runs first); each figure is also appended to runs[path]."""
+    for r in range(rounds):
+        order = list(paths) if r % 2 == 0 else list(reversed(paths))
+        got = {which: iperf(*paths[which], seconds) for which in order}
+        for k, v in got.items():
+            runs[k].append(v)
+        yield r, got
+
+
 def tx_checksum(ns, dev):
     out = labmod.in_ns(ns, "ethtool", "-k", dev, capture=True).stdout
     m = re.search(r"^tx-checksumming: (\S+)", out, re.M)
@@ -383,11 +394,7 @@ def bench_data_path(rounds, seconds):
                  "vtep": (n1, n2, n2_vtep)}
         runs = {k: [] for k in paths}
         ratio, vtep_ratio = [], []
-        for r in range(rounds):
-            order = list(paths) if r % 2 == 0 else list(reversed(paths))
-            got = {which: iperf(*paths[which], seconds) for which in order}
-            for k, v in got.items():
-                runs[k].append(v)
+        for r, got in alternating_iperf(paths, rounds, seconds, runs):
             ratio.append(got["pod"] / got["underlay"])
             vtep_ratio.append(got["vtep"] / got["underlay"])
             print(f"round {r + 1}: pod {got['pod']:.2f} Gbit/s, VTEP {got['vtep']:.2f} Gbit/s, underlay "
@@ -451,11 +458,7 @@ def bench_data_path_v6(rounds, seconds, v6_underlay):
                  "underlay": (n1, n2, node2["ip6"] if v6_underlay else node2["ip"])}
         runs = {k: [] for k in paths}
         ratio = []
-        for r in range(rounds):
-            order = list(paths) if r % 2 == 0 else list(reversed(paths))
-            got = {which: iperf(*paths[which], seconds) for which in order}
-            for k, v in got.items():
-                runs[k].append(v)
+        for r, got in alternating_iperf(paths, rounds, seconds, runs):
             ratio.append(got["pod"] / got["underlay"])
             print(f"round {r + 1} (dual stack, {under} underlay): pod IPv6 {got['pod']:.2f} Gbit/s, {under} "
                   f"underlay {got['underlay']:.2f} Gbit/s; ratio {ratio[-1]:.3f}", flush=True)

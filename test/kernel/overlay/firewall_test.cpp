@@ -13,32 +13,17 @@
 #include <regex>
 
 #include "overlay/nftables/firewall.hpp"
+#include "test/support/firewall_specs.hpp"
 
 using weft::Firewall;
 using weft::FirewallSpec;
 using weft::Ipv4Addr;
 using weft::Ipv6Addr;
 using weft::Ipv6Prefix;
+using weft::test::dual_spec;
+using weft::test::v4_spec;
 
 namespace {
-
-FirewallSpec spec() {
-  FirewallSpec s;
-  s.network = weft::Ipv4Prefix::parse("10.244.0.0/16").value();
-  s.subnet = weft::Ipv4Prefix::parse("10.244.7.0/24").value();
-  s.ip_masq = true;
-  s.vxlan_sources = {Ipv4Addr::parse("192.0.2.2").value(), Ipv4Addr::parse("192.0.2.3").value()};
-  return s;
-}
-
-// spec() made dual stack: an IPv6 network, this node's IPv6 subnet and two IPv6 underlay peers.
-FirewallSpec dual_spec() {
-  auto s = spec();
-  s.network_v6 = Ipv6Prefix::parse("fd00:10:244::/56").value();
-  s.subnet_v6 = Ipv6Prefix::parse("fd00:10:244:7::/64").value();
-  s.vxlan_sources_v6 = {Ipv6Addr::parse("2001:db8::2").value(), Ipv6Addr::parse("2001:db8::3").value()};
-  return s;
-}
 
 Ipv6Addr v6(const char* text) { return Ipv6Addr::parse(text).value(); }
 
@@ -117,8 +102,8 @@ TEST_CASE("the table is installed once and a second reconcile writes nothing", "
   auto nft = weft::make_libnftables();
   Firewall fw(*nft);
   sh("nft delete table ip weft 2>/dev/null || true");
-  CHECK(fw.reconcile(spec())->replaced);
-  CHECK_FALSE(fw.reconcile(spec())->replaced);  // the listing matches what we render
+  CHECK(fw.reconcile(v4_spec())->replaced);
+  CHECK_FALSE(fw.reconcile(v4_spec())->replaced);  // the listing matches what we render
   auto listing = nft->run("list table ip weft");
   REQUIRE(listing);
   CHECK_THAT(*listing, Catch::Contains("masquerade fully-random") && Catch::Contains("192.0.2.3"));
@@ -127,7 +112,7 @@ TEST_CASE("the table is installed once and a second reconcile writes nothing", "
 TEST_CASE("hand damage is noticed and repaired", "[firewall]") {
   auto nft = weft::make_libnftables();
   Firewall fw(*nft);
-  REQUIRE(fw.reconcile(spec()));
+  REQUIRE(fw.reconcile(v4_spec()));
   weft::NftablesMonitor monitor;
   REQUIRE(monitor.ok());
 
@@ -138,7 +123,7 @@ TEST_CASE("hand damage is noticed and repaired", "[firewall]") {
     CHECK(monitor.drain());
     auto after = nft->run("list chain ip weft postrouting");
     REQUIRE(after);
-    REQUIRE(weft::render_table(spec()).find("daddr != 224.0.0.0/4 masquerade") != std::string::npos);
+    REQUIRE(weft::render_table(v4_spec()).find("daddr != 224.0.0.0/4 masquerade") != std::string::npos);
     CHECK(after->find("daddr != 224.0.0.0/4 masquerade") == std::string::npos);
   }
   SECTION("the whole table") {
@@ -147,8 +132,8 @@ TEST_CASE("hand damage is noticed and repaired", "[firewall]") {
   }
   SECTION("an allow-list element") { sh("nft delete element ip weft vxlan-sources '{ 192.0.2.2 }'"); }
   SECTION("a foreign rule added to our chain") { sh("nft add rule ip weft forward drop"); }
-  CHECK(fw.reconcile(spec())->replaced);
-  CHECK_FALSE(fw.reconcile(spec())->replaced);
+  CHECK(fw.reconcile(v4_spec())->replaced);
+  CHECK_FALSE(fw.reconcile(v4_spec())->replaced);
 }
 
 TEST_CASE("the monitor ignores our own transactions and reports another process's", "[firewall]") {
@@ -158,7 +143,7 @@ TEST_CASE("the monitor ignores our own transactions and reports another process'
   REQUIRE(monitor.ok());
   sh("nft delete table ip weft 2>/dev/null || true");
   if (readable_within(monitor.fd(), 200)) (void)monitor.drain();  // the delete, if there was a table
-  REQUIRE(fw.reconcile(spec())->replaced);
+  REQUIRE(fw.reconcile(v4_spec())->replaced);
   REQUIRE(readable_within(monitor.fd(), 1000));  // the kernel did notify...
   CHECK_FALSE(monitor.drain());                  // ...of a change made by this process
   sh("nft add element ip weft vxlan-sources '{ 192.0.2.50 }'");
@@ -176,7 +161,7 @@ TEST_CASE("in a PID namespace of its own, the monitor still ignores our own tran
   weft::NftablesMonitor monitor;
   REQUIRE(monitor.ok());
   for (int round = 0; round < 3; ++round) {  // a new libnftables socket (and port) per batch
-    auto s = spec();
+    auto s = v4_spec();
     s.vxlan_sources.insert(Ipv4Addr(0xc0000260U + static_cast<std::uint32_t>(round)));  // 192.0.2.96+
     REQUIRE(fw.reconcile(s)->replaced);
     REQUIRE(readable_within(monitor.fd(), 1000));
@@ -191,8 +176,8 @@ TEST_CASE("a changed spec replaces the table, other tables are left alone", "[fi
   auto nft = weft::make_libnftables();
   Firewall fw(*nft);
   sh("nft add table ip other && nft add chain ip other c");
-  REQUIRE(fw.reconcile(spec()));
-  auto more = spec();
+  REQUIRE(fw.reconcile(v4_spec()));
+  auto more = v4_spec();
   more.vxlan_sources.insert(Ipv4Addr::parse("192.0.2.4").value());
   CHECK(fw.reconcile(more)->replaced);
   CHECK_THAT(*nft->run("list set ip weft vxlan-sources"), Catch::Contains("192.0.2.4"));
@@ -211,7 +196,7 @@ TEST_CASE("a changed spec replaces the table, other tables are left alone", "[fi
 TEST_CASE("many allow-list entries still compare equal", "[firewall]") {
   auto nft = weft::make_libnftables();
   Firewall fw(*nft);
-  auto big = spec();
+  auto big = v4_spec();
   for (std::uint32_t i = 0; i < 5000; ++i) big.vxlan_sources.insert(Ipv4Addr(0xc6120000U + i));  // 198.18.0.0/15
   CHECK(fw.reconcile(big)->replaced);
   CHECK_FALSE(fw.reconcile(big)->replaced);
@@ -220,23 +205,23 @@ TEST_CASE("many allow-list entries still compare equal", "[firewall]") {
 TEST_CASE("a table from an older weftd with a hash allow-list is replaced by the interval one", "[firewall]") {
   auto nft = weft::make_libnftables();
   Firewall fw(*nft);
-  REQUIRE(fw.reconcile(spec()));
-  const std::string hashed = std::regex_replace(weft::render_table(spec()), std::regex("\t\tflags interval\n"), "");
-  REQUIRE(hashed != weft::render_table(spec()));
+  REQUIRE(fw.reconcile(v4_spec()));
+  const std::string hashed = std::regex_replace(weft::render_table(v4_spec()), std::regex("\t\tflags interval\n"), "");
+  REQUIRE(hashed != weft::render_table(v4_spec()));
   REQUIRE(nft->run("add table ip weft\ndelete table ip weft\n" + hashed));
-  CHECK(fw.reconcile(spec())->replaced);
+  CHECK(fw.reconcile(v4_spec())->replaced);
   CHECK_THAT(*nft->run("list set ip weft vxlan-sources"), Catch::Contains("flags interval"));
-  CHECK_FALSE(fw.reconcile(spec())->replaced);
+  CHECK_FALSE(fw.reconcile(v4_spec())->replaced);
 }
 
 TEST_CASE("the allow-list follows joins and leaves by element, and ends equal to a full reconcile", "[firewall]") {
   auto nft = weft::make_libnftables();
   Firewall fw(*nft);
-  REQUIRE(fw.reconcile(spec()));
-  auto next = spec();
+  REQUIRE(fw.reconcile(v4_spec()));
+  auto next = v4_spec();
   next.vxlan_sources.erase(Ipv4Addr::parse("192.0.2.2").value());
   next.vxlan_sources.insert(Ipv4Addr::parse("192.0.2.9").value());
-  REQUIRE(fw.update_sources(spec(), next));
+  REQUIRE(fw.update_sources(v4_spec(), next));
   auto listing = *nft->run("list set ip weft vxlan-sources");
   CHECK_THAT(listing, Catch::Contains("192.0.2.9") && Catch::Contains("192.0.2.3"));
   CHECK(listing.find("192.0.2.2") == std::string::npos);
@@ -244,7 +229,7 @@ TEST_CASE("the allow-list follows joins and leaves by element, and ends equal to
   // A stale idea of the kernel (an element to delete is already gone) fails and changes nothing.
   auto stale = next;
   stale.vxlan_sources.insert(Ipv4Addr::parse("192.0.2.77").value());
-  CHECK_FALSE(fw.update_sources(stale, spec()));
+  CHECK_FALSE(fw.update_sources(stale, v4_spec()));
   CHECK_FALSE(fw.reconcile(next)->replaced);
 }
 
@@ -356,15 +341,15 @@ TEST_CASE("without an IPv6 network, a stale table ip6 weft is deleted and table 
   REQUIRE(fw.reconcile(dual_spec()));
   sh("nft add table ip6 other && nft add chain ip6 other c");
   const std::string v4_before = output_of("nft -a list table ip weft");
-  CHECK(fw.reconcile(spec())->replaced);
+  CHECK(fw.reconcile(v4_spec())->replaced);
   CHECK_FALSE(nft->run("list table ip6 weft"));
   CHECK(output_of("nft -a list table ip weft") == v4_before);  // same handles: not rewritten
   CHECK(nft->run("list table ip6 other"));
-  CHECK_FALSE(fw.reconcile(spec())->replaced);
+  CHECK_FALSE(fw.reconcile(v4_spec())->replaced);
   // IPv6 sources without an IPv6 network have no table to go to.
-  auto with_v6_sources = spec();
+  auto with_v6_sources = v4_spec();
   with_v6_sources.vxlan_sources_v6 = {v6("2001:db8::2")};
-  CHECK(fw.update_sources(spec(), with_v6_sources));
+  CHECK(fw.update_sources(v4_spec(), with_v6_sources));
   CHECK_FALSE(fw.reconcile(with_v6_sources)->replaced);
   CHECK_FALSE(nft->run("list table ip6 weft"));
   sh("nft delete table ip6 other");
@@ -382,7 +367,7 @@ TEST_CASE("present() is true while a table of weft's is in the kernel", "[firewa
   CHECK(fw.present());
   sh("nft delete table ip6 weft");
   CHECK_FALSE(fw.present());
-  REQUIRE(fw.reconcile(spec()));
+  REQUIRE(fw.reconcile(v4_spec()));
   CHECK(fw.present());
   sh("nft delete table ip6 other");
 }
@@ -426,7 +411,7 @@ TEST_CASE("VXLAN from a node off the allow-list is dropped, IPv4 and IPv6 alike,
 
   CHECK_FALSE(datagram_arrives("2001:db8::98", "2001:db8::1", 8472));
 
-  REQUIRE(fw.reconcile(spec()));  // IPv4 only again: no IPv6 rules left behind, the IPv4 ones kept
+  REQUIRE(fw.reconcile(v4_spec()));  // IPv4 only again: no IPv6 rules left behind, the IPv4 ones kept
   CHECK(datagram_arrives("2001:db8::98", "2001:db8::1", 8472));
   CHECK_FALSE(datagram_arrives("192.0.2.99", "192.0.2.1", 8472));
 }

@@ -3,31 +3,17 @@
 #include <catch2/catch.hpp>
 
 #include "overlay/nftables/firewall.hpp"
+#include "test/support/firewall_specs.hpp"
 
 using weft::FirewallSpec;
 using weft::Ipv4Addr;
 using weft::Ipv4Prefix;
 using weft::Ipv6Addr;
 using weft::Ipv6Prefix;
+using weft::test::dual_spec;
+using weft::test::v4_spec;
 
 namespace {
-
-FirewallSpec v4_spec() {
-  FirewallSpec s;
-  s.network = Ipv4Prefix::parse("10.244.0.0/16").value();
-  s.subnet = Ipv4Prefix::parse("10.244.7.0/24").value();
-  s.ip_masq = true;
-  s.vxlan_sources = {Ipv4Addr::parse("192.0.2.2").value(), Ipv4Addr::parse("192.0.2.3").value()};
-  return s;
-}
-
-FirewallSpec dual_spec() {
-  auto s = v4_spec();
-  s.network_v6 = Ipv6Prefix::parse("fd00:10:244::/56").value();
-  s.subnet_v6 = Ipv6Prefix::parse("fd00:10:244:7::/64").value();
-  s.vxlan_sources_v6 = {Ipv6Addr::parse("2001:db8::3").value(), Ipv6Addr::parse("2001:db8::2").value()};
-  return s;
-}
 
 // What render_table(v4_spec()) was before dual stack, byte for byte.
 const char* const kV4Table =
