@@ -10,11 +10,13 @@
 
 namespace weft {
 
-// This node's subnet(s), the underlay address peers send VXLAN to, and its VTEP MAC(s).
+// This node's subnet(s), the underlay address(es) peers send VXLAN to, and its VTEP MAC(s).
+// The IPv4 half (subnet, vtep_mac) is unset in an IPv6-only cluster, the IPv6 half in an
+// IPv4-only one; public_ip is the IPv4 underlay address, unset when VXLAN rides IPv6 only.
 struct Lease {
-  Ipv4Prefix subnet;
-  Ipv4Addr public_ip;
-  Mac vtep_mac;
+  std::optional<Ipv4Prefix> subnet;
+  std::optional<Ipv4Addr> public_ip;
+  std::optional<Mac> vtep_mac;
   std::optional<Ipv6Prefix> subnet_v6;
   std::optional<Ipv6Addr> public_ip_v6;
   std::optional<Mac> vtep_mac_v6;
@@ -29,11 +31,12 @@ struct LeaseV6Request {
 
 // A peer node, parsed from its annotations. Values here are well-formed but not yet
 // checked against the cluster network: the backend validates before programming.
+// Halves as in Lease: a peer in an IPv6-only cluster has no IPv4 half.
 struct Peer {
   std::string name;
-  Ipv4Prefix subnet;
-  Ipv4Addr public_ip;
-  Mac vtep_mac;
+  std::optional<Ipv4Prefix> subnet;
+  std::optional<Ipv4Addr> public_ip;
+  std::optional<Mac> vtep_mac;
   std::optional<Ipv6Prefix> subnet_v6;
   std::optional<Ipv6Addr> public_ip_v6;
   std::optional<Mac> vtep_mac_v6;

@@ -157,29 +157,41 @@ int Agent::run(Wakeup& wakeup) {
 
 Status Agent::start(Wakeup& wakeup) {
   for (const auto& w : s_.ext.warnings) spdlog::warn("{}", w);
-  spdlog::info("using interface {} (index {}, {}), public IP {}, MTU {}", s_.ext.name, s_.ext.index,
-               s_.ext.iface_addr.str(), s_.ext.public_ip.str(), s_.ext.mtu);
+  if (has_v4()) {
+    spdlog::info("using interface {} (index {}, {}), public IP {}, MTU {}", s_.ext.name, s_.ext.index,
+                 s_.ext.iface_addr.str(), s_.ext.public_ip.str(), s_.ext.mtu);
+  } else {
+    spdlog::info("IPv6-only: using interface {} (index {}, {}), public IPv6 {}, MTU {}", s_.ext.name, s_.ext.index,
+                 s_.underlay_v6->local.str(), s_.underlay_v6->public_ip.str(), s_.ext.mtu);
+  }
   auto own = subnets_.read_own_node();
   if (!own) return fail("cannot read this node from the API: " + own.error());
 
-  auto vtep = backend_.ensure_device(vtep_spec(own->vtep_mac));
-  if (!vtep) return fail("cannot set up the VXLAN device: " + vtep.error());
-  vtep_ = *vtep;
-  std::optional<LeaseV6Request> v6;
-  if (dual_stack()) {
+  Lease base;
+  if (has_v4()) {
+    auto vtep = backend_.ensure_device(vtep_spec(own->vtep_mac));
+    if (!vtep) return fail("cannot set up the VXLAN device: " + vtep.error());
+    vtep_ = *vtep;
+    base.public_ip = s_.ext.public_ip;
+    base.vtep_mac = vtep_.mac;
+  }
+  if (has_v6()) {
     auto vtep6 = backend_.ensure_device_v6(vtep_spec_v6(own->vtep_mac_v6));
     if (!vtep6) return fail("cannot set up the IPv6 VXLAN device: " + vtep6.error());
     vtep6_ = *vtep6;
-    v6 = LeaseV6Request{vtep6_.mac, s_.underlay_v6 ? std::optional(s_.underlay_v6->public_ip) : std::nullopt};
+    base.vtep_mac_v6 = vtep6_.mac;
+    if (s_.underlay_v6) base.public_ip_v6 = s_.underlay_v6->public_ip;
     spdlog::info("IPv6 VXLAN over {}: {} VNI {} from {}", s_.underlay_v6 ? "IPv6" : "IPv4", vtep6_.name,
                  vtep_spec_v6(std::nullopt).vni,
                  s_.underlay_v6 ? s_.underlay_v6->local.str() : s_.ext.vtep_local.str());
   }
 
-  auto lease = subnets_.acquire(s_.ext.public_ip, vtep_.mac, v6);
+  auto lease = subnets_.acquire(base);
   if (!lease) return fail("cannot lease a subnet: " + lease.error());
   lease_ = *lease;
-  spdlog::info("lease {} on {} (VTEP {} {})", lease_.subnet.str(), lease_.public_ip.str(), vtep_.name, vtep_.mac.str());
+  if (lease_.subnet)
+    spdlog::info("lease {} on {} (VTEP {} {})", lease_.subnet->str(), lease_.public_ip->str(), vtep_.name,
+                 vtep_.mac.str());
   if (lease_.subnet_v6) spdlog::info("lease {} (VTEP {} {})", lease_.subnet_v6->str(), vtep6_.name, vtep6_.mac.str());
   if (auto st = backend_.set_lease(lease_); !st) return fail("cannot address the VTEP: " + st.error());
 
@@ -189,8 +201,8 @@ Status Agent::start(Wakeup& wakeup) {
     std::lock_guard lock(mu_);
     subnet_env_written_ = true;
     published_ = Published{lease_, env};
-    status_vtep_ = vtep_;
-    if (dual_stack()) status_vtep6_ = vtep6_;
+    if (has_v4()) status_vtep_ = vtep_;
+    if (has_v6()) status_vtep6_ = vtep6_;
   }
 
   condition_ = std::make_unique<ConditionReporter>(subnets_);
@@ -205,12 +217,14 @@ Status Agent::start(Wakeup& wakeup) {
 
 SubnetEnv Agent::subnet_env() const {
   SubnetEnv env;
-  env.network = s_.net.ipv4->network;
-  env.subnet = lease_.subnet;
+  if (has_v4()) {
+    env.network = s_.net.ipv4->network;
+    env.subnet = lease_.subnet;
+  }
   // One MTU for the pod's interface, which carries both families: the smaller VTEP's.
-  env.mtu = dual_stack() ? std::min(vtep_.mtu, vtep6_.mtu) : vtep_.mtu;
+  env.mtu = !has_v6() ? vtep_.mtu : has_v4() ? std::min(vtep_.mtu, vtep6_.mtu) : vtep6_.mtu;
   env.ipmasq = s_.opts.ip_masq;
-  if (dual_stack()) {
+  if (has_v6()) {
     env.network_v6 = s_.net.ipv6->network;
     env.subnet_v6 = lease_.subnet_v6;
   }
@@ -254,11 +268,11 @@ void Agent::sync_peers() {
     reconcile_errors_ += report.errors.size();
     skipped_peers_ = report.skipped.size() - static_cast<std::size_t>(v6_halves);
     backend_skipped_ = report.skipped;
-    status_vtep_ = vtep_;
+    if (has_v4()) status_vtep_ = vtep_;
     programmed_peers_ = static_cast<std::uint64_t>(report.peers_programmed);
     programmed_peers_v6_ = static_cast<std::uint64_t>(report.peers_programmed_v6);
     skipped_peers_v6_ = static_cast<std::uint64_t>(v6_halves);
-    if (dual_stack()) status_vtep6_ = vtep6_;
+    if (has_v6()) status_vtep6_ = vtep6_;
     last_reconcile_seconds_ = seconds;
     reconcile_seconds_.observe(seconds);
     peers_programmed_ = report.errors.empty();
@@ -308,6 +322,7 @@ VtepSpec Agent::vtep_spec_v6(std::optional<Mac> preferred_mac) const {
 // VTEP with it, and the VTEP is made again on the new one. While the name is gone the old index
 // stays, and ensure_device's failure is retried.
 Status Agent::follow_underlay() {
+  if (!has_v4()) return follow_underlay_v6();
   auto now = follow_interface(s_.ext, s_.opts.public_ip);
   if (!now) return now.take_error();
   if (now->index != s_.ext.index || now->mtu != s_.ext.mtu || now->vtep_local != s_.ext.vtep_local) {
@@ -319,30 +334,50 @@ Status Agent::follow_underlay() {
   return ok_status();
 }
 
+Status Agent::follow_underlay_v6() {
+  IfaceChoice again;
+  again.iface = {s_.ext.name};
+  auto now = find_external_interface_v6(again, s_.opts.public_ipv6);
+  if (!now) return fail("underlay interface " + s_.ext.name + ": " + now.error());
+  const Ipv6Underlay& was = *s_.underlay_v6;
+  if (now->ext.index != s_.ext.index || now->ext.mtu != s_.ext.mtu || now->underlay.local != was.local) {
+    spdlog::warn("underlay interface {} changed: index {} -> {}, MTU {} -> {}, VXLAN source {} -> {}", s_.ext.name,
+                 s_.ext.index, now->ext.index, s_.ext.mtu, now->ext.mtu, was.local.str(), now->underlay.local.str());
+    now->ext.warnings.clear();
+    s_.ext = now->ext;
+    s_.underlay_v6->local = now->underlay.local;  // the published public IPv6 stays
+  }
+  return ok_status();
+}
+
 Status Agent::ensure_vtep() {
   const Status underlay = follow_underlay();
-  auto vtep = backend_.ensure_device(vtep_spec(vtep_.mac));
+  const std::string why_underlay = underlay ? "" : " (" + underlay.error() + ")";
   Status st = ok_status();
-  if (!vtep) {
-    st = fail("VXLAN device unusable: " + vtep.error() + (underlay ? "" : " (" + underlay.error() + ")"));
-  } else {
-    if (vtep->ifindex != vtep_.ifindex) spdlog::warn("VXLAN device {} was recreated", vtep->name);
-    vtep_ = *vtep;
-    if (dual_stack()) {
-      auto vtep6 = backend_.ensure_device_v6(vtep_spec_v6(vtep6_.mac));
-      if (vtep6) {
-        vtep6_ = *vtep6;
-      } else {
-        st = fail("IPv6 VXLAN device unusable: " + vtep6.error());
-      }
+  if (has_v4()) {
+    auto vtep = backend_.ensure_device(vtep_spec(vtep_.mac));
+    if (!vtep) {
+      st = fail("VXLAN device unusable: " + vtep.error() + why_underlay);
+    } else {
+      if (vtep->ifindex != vtep_.ifindex) spdlog::warn("VXLAN device {} was recreated", vtep->name);
+      vtep_ = *vtep;
     }
-    if (st) st = backend_.set_lease(lease_);
   }
+  if (st && has_v6()) {
+    auto vtep6 = backend_.ensure_device_v6(vtep_spec_v6(vtep6_.mac));
+    if (vtep6) {
+      if (!has_v4() && vtep6->ifindex != vtep6_.ifindex) spdlog::warn("VXLAN device {} was recreated", vtep6->name);
+      vtep6_ = *vtep6;
+    } else {
+      st = fail("IPv6 VXLAN device unusable: " + vtep6.error() + (has_v4() ? "" : why_underlay));
+    }
+  }
+  if (st) st = backend_.set_lease(lease_);
   std::lock_guard lock(mu_);
   std::string problem = st ? "" : st.error();
   if (problem != vtep_problem_) {  // once per change: retries would repeat it twice a second
     if (!st) spdlog::error("{}", problem);
-    if (st && !vtep_problem_.empty()) spdlog::info("VXLAN device {} is usable again", vtep_.name);
+    if (st && !vtep_problem_.empty()) spdlog::info("VXLAN device {} is usable again", has_v4() ? vtep_.name : vtep6_.name);
   }
   vtep_problem_ = problem;
   return st;
@@ -355,13 +390,17 @@ bool Agent::vtep_unusable() const {
 
 FirewallSpec Agent::firewall_spec(const PeerSet& peers) const {
   FirewallSpec spec;
-  spec.network = s_.net.ipv4->network;
-  spec.subnet = lease_.subnet;
   spec.ip_masq = s_.opts.ip_masq;
   spec.vxlan_port = s_.net.backend.port;
-  spec.vxlan_sources.insert(lease_.public_ip);
-  for (const auto& [name, peer] : peers) spec.vxlan_sources.insert(peer.public_ip);
-  if (dual_stack()) {
+  if (has_v4()) {
+    spec.network = s_.net.ipv4->network;
+    spec.subnet = lease_.subnet;
+    if (lease_.public_ip) spec.vxlan_sources.insert(*lease_.public_ip);
+    for (const auto& [name, peer] : peers) {
+      if (peer.public_ip) spec.vxlan_sources.insert(*peer.public_ip);
+    }
+  }
+  if (has_v6()) {
     spec.network_v6 = s_.net.ipv6->network;
     spec.subnet_v6 = lease_.subnet_v6;
     if (lease_.public_ip_v6) spec.vxlan_sources_v6.insert(*lease_.public_ip_v6);
@@ -438,9 +477,10 @@ void Agent::publish_readiness() {
 
 // Names the families served, so `kubectl describe node` tells a dual-stack node from a v4 one.
 std::string Agent::running_message() const {
-  std::string m = "weft is running on this node: IPv4 " + lease_.subnet.str();
-  if (lease_.subnet_v6) m += ", IPv6 " + lease_.subnet_v6->str();
-  return m;
+  std::string families;
+  if (lease_.subnet) families = "IPv4 " + lease_.subnet->str();
+  if (lease_.subnet_v6) families += (families.empty() ? "IPv6 " : ", IPv6 ") + lease_.subnet_v6->str();
+  return "weft is running on this node: " + families + (lease_.subnet ? "" : " (IPv6-only)");
 }
 
 bool Agent::ready_locked() const { return subnet_env_written_ && peers_programmed_ && vtep_problem_.empty(); }
@@ -498,12 +538,13 @@ std::string Agent::status_json() const {
     j = {{"ready", not_ready_locked(k).empty()}, {"subnet_file", s_.opts.subnet_file}};
     if (published_) {
       const auto& [lease, env] = *published_;
-      j["lease"] = {{"subnet", lease.subnet.str()},
-                    {"public_ip", lease.public_ip.str()},
-                    {"vtep_mac", lease.vtep_mac.str()},
-                    {"network", env.network.str()},
-                    {"mtu", env.mtu},
-                    {"ipmasq", env.ipmasq}};
+      j["lease"] = {{"mtu", env.mtu}, {"ipmasq", env.ipmasq}};
+      if (lease.subnet) {  // absent in an IPv6-only cluster
+        j["lease"]["subnet"] = lease.subnet->str();
+        if (lease.public_ip) j["lease"]["public_ip"] = lease.public_ip->str();
+        if (lease.vtep_mac) j["lease"]["vtep_mac"] = lease.vtep_mac->str();
+        if (env.network) j["lease"]["network"] = env.network->str();
+      }
       if (lease.subnet_v6) {
         j["lease"]["subnet_v6"] = lease.subnet_v6->str();
         j["lease"]["network_v6"] = env.network_v6 ? env.network_v6->str() : "";
@@ -516,7 +557,7 @@ std::string Agent::status_json() const {
     refused = backend_skipped_;
   }
   add_datapath_status(j, k, vtep, refused);  // thousands of peers: not under mu_
-  if (dual_stack()) {
+  if (has_v6()) {
     j["vtep6"] = vtep_json(vtep_spec_v6(std::nullopt), vtep6);
     j["network_v6"] = s_.net.ipv6->network.str();
     if (s_.underlay_v6)
@@ -532,14 +573,14 @@ std::string Agent::status_json() const {
 // checks), and where the API server is. Reads only s_ and the subnet manager (thread-safe).
 void Agent::add_datapath_status(nlohmann::json& j, const SubnetStats& k, const std::optional<Vtep>& vtep,
                                 const std::vector<SkippedPeer>& refused_by_backend) const {
-  j["vtep"] = vtep_json(vtep_spec(std::nullopt), vtep);
-  j["vtep"]["direct_routing"] = s_.net.backend.direct_routing;
-  j["underlay"] = {{"name", s_.ext.name},
-                   {"ifindex", s_.ext.index},
-                   {"address", s_.ext.iface_addr.str()},
-                   {"public_ip", s_.ext.public_ip.str()},
-                   {"mtu", s_.ext.mtu}};
-  j["network"] = s_.net.ipv4->network.str();
+  j["underlay"] = {{"name", s_.ext.name}, {"ifindex", s_.ext.index}, {"mtu", s_.ext.mtu}};
+  if (has_v4()) {  // an IPv6-only cluster has no weft.<VNI>, IPv4 underlay or IPv4 network
+    j["vtep"] = vtep_json(vtep_spec(std::nullopt), vtep);
+    j["vtep"]["direct_routing"] = s_.net.backend.direct_routing;
+    j["underlay"]["address"] = s_.ext.iface_addr.str();
+    j["underlay"]["public_ip"] = s_.ext.public_ip.str();
+    j["network"] = s_.net.ipv4->network.str();
+  }
   std::set<std::string> refused;
   auto skipped = nlohmann::json::array();
   for (const auto& [name, reason] : subnets_.skipped_nodes(1000)) {
@@ -553,18 +594,20 @@ void Agent::add_datapath_status(nlohmann::json& j, const SubnetStats& k, const s
   auto peers = nlohmann::json::array();
   for (const auto& [name, peer] : subnets_.peers()) {
     if (refused.count(name) != 0) continue;
-    peers.push_back({{"node", name},
-                     {"subnet", peer.subnet.str()},
-                     {"gateway", peer.subnet.address().str()},
-                     {"public_ip", peer.public_ip.str()},
-                     {"vtep_mac", peer.vtep_mac.str()}});
+    nlohmann::json p = {{"node", name}};
+    if (peer.subnet && peer.public_ip && peer.vtep_mac) {
+      p["subnet"] = peer.subnet->str();
+      p["gateway"] = peer.subnet->address().str();
+      p["public_ip"] = peer.public_ip->str();
+      p["vtep_mac"] = peer.vtep_mac->str();
+    }
     if (peer.subnet_v6 && peer.vtep_mac_v6 && refused_v6.count(name) == 0) {
-      auto& p = peers.back();
       p["subnet_v6"] = peer.subnet_v6->str();
       p["gateway_v6"] = peer.subnet_v6->address().str();
       p["vtep_mac_v6"] = peer.vtep_mac_v6->str();
       if (peer.public_ip_v6) p["public_ip_v6"] = peer.public_ip_v6->str();
     }
+    peers.push_back(std::move(p));
   }
   j["peers"] = std::move(peers);
   j["skipped"] = std::move(skipped);
@@ -611,7 +654,7 @@ std::string Agent::metrics() const {
   m.gauge("weft_peers_programmed", "Peers whose routes are in the kernel (weft_peers{state=\"programmed\"}).",
           num(programmed_peers_));
   m.gauge("weft_peers_skipped", "Peers refused by the backend (weft_peers{state=\"skipped\"}).", num(skipped_peers_));
-  if (dual_stack()) {
+  if (has_v6()) {
     m.family("weft_peers_ipv6", "gauge",
              "Dual stack: peers by the state of their IPv6 half: programmed (IPv6 routes in the kernel) or skipped "
              "(refused by the Node watch or the backend; their IPv4 routes stay).");

@@ -34,7 +34,8 @@ struct AgentSettings {
   DaemonOptions opts;
   NetConfig net;
   ExternalInterface ext;
-  std::optional<Ipv6Underlay> underlay_v6;        // dual stack: IPv6 VXLAN over IPv6 (else over ext's IPv4)
+  std::optional<Ipv6Underlay> underlay_v6;        // IPv6 VXLAN over IPv6 (dual stack: else over ext's IPv4;
+                                                  // IPv6-only: always set, and ext has no IPv4 address)
   std::chrono::milliseconds repair_debounce{20};  // lets a burst of kernel events settle
 };
 
@@ -52,11 +53,13 @@ class Agent {
  private:
   Status start(Wakeup& wakeup);
   VtepSpec vtep_spec(std::optional<Mac> preferred_mac) const;
-  VtepSpec vtep_spec_v6(std::optional<Mac> preferred_mac) const;  // weft-v6.<VNI>, dual stack only
-  bool dual_stack() const { return s_.net.ipv6.has_value(); }
+  VtepSpec vtep_spec_v6(std::optional<Mac> preferred_mac) const;  // weft-v6.<VNI>, with IPv6 only
+  bool has_v4() const { return s_.net.ipv4.has_value(); }  // false: an IPv6-only cluster
+  bool has_v6() const { return s_.net.ipv6.has_value(); }  // dual stack or IPv6-only
   SubnetEnv subnet_env() const;
   Status ensure_vtep();
-  Status follow_underlay();  // looks the underlay up again by name (see external_iface.hpp)
+  Status follow_underlay();     // looks the underlay up again by name (see external_iface.hpp)
+  Status follow_underlay_v6();  // the same in an IPv6-only cluster
   bool vtep_unusable() const;
   void sync_peers();
   void repair(const char* why);
@@ -90,8 +93,8 @@ class Agent {
   std::optional<FirewallSpec> firewall_applied_;  // what the kernel held at the last reconcile
   bool firewall_seen_ = false;                    // weft's nftables table is in the kernel (ours or an earlier run's)
   Lease lease_;
-  Vtep vtep_;
-  Vtep vtep6_;  // dual stack only
+  Vtep vtep_;   // with IPv4 only
+  Vtep vtep6_;  // with IPv6 only
 
   // Shared with health(): written by the agent thread only.
   mutable std::mutex mu_;
@@ -115,7 +118,7 @@ class Agent {
   std::uint64_t programmed_peers_ = 0;
   std::uint64_t programmed_peers_v6_ = 0;
   std::uint64_t skipped_peers_v6_ = 0;  // by the backend's IPv6 check
-  std::optional<Vtep> status_vtep6_;    // dual stack: weft-v6.<VNI> as of the last reconcile
+  std::optional<Vtep> status_vtep6_;    // with IPv6: weft-v6.<VNI> as of the last reconcile
   double last_reconcile_seconds_ = 0;
   Histogram reconcile_seconds_{{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}};
 };

@@ -179,6 +179,107 @@ Result<ExternalInterface> choose_interface(const HostInterfaces& host, const Ifa
 
 namespace {
 
+std::string known_interfaces_v6(const HostInterfaces6& host) {
+  std::string out;
+  for (const auto& l : host.links) {
+    if (l.loopback) continue;
+    std::string addrs;
+    for (const auto& a : host.addrs)
+      if (a.index == l.index) addrs += (addrs.empty() ? "" : ", ") + a.addr.str();
+    out += (out.empty() ? "" : ", ") + l.name + " (" + (addrs.empty() ? "no global IPv6" : addrs) + ")";
+  }
+  return out.empty() ? "none" : out;
+}
+
+const LinkInfo* link_by_index(const HostInterfaces6& host, int index) {
+  for (const auto& l : host.links)
+    if (l.index == index) return &l;
+  return nullptr;
+}
+
+const LinkInfo* by_name_or_ip6(const HostInterfaces6& host, const std::string& wanted) {
+  if (auto ip = Ipv6Addr::parse(wanted)) {
+    for (const auto& a : host.addrs)
+      if (a.addr == *ip) return link_by_index(host, a.index);
+    return nullptr;
+  }
+  for (const auto& l : host.links)
+    if (l.name == wanted) return &l;
+  return nullptr;
+}
+
+Result<const LinkInfo*> by_regex6(const HostInterfaces6& host, const std::string& pattern) {
+  std::regex re;
+  try {
+    re = std::regex(pattern, std::regex::extended);
+  } catch (const std::regex_error& e) {
+    return fail("--iface-regex \"" + pattern + "\" is not a valid regular expression: " + e.what());
+  }
+  for (const auto& a : host.addrs) {
+    const LinkInfo* l = link_by_index(host, a.index);
+    if (l && !l->loopback && std::regex_search(a.addr.str(), re)) return l;
+  }
+  for (const auto& l : host.links) {
+    if (!l.loopback && std::regex_search(l.name, re)) return &l;
+  }
+  return static_cast<const LinkInfo*>(nullptr);
+}
+
+Result<const LinkInfo*> pick_v6(const HostInterfaces6& host, const IfaceChoice& choice, const std::string& public_ipv6) {
+  const std::string known = "; interfaces: " + known_interfaces_v6(host);
+  for (const auto& wanted : choice.iface) {
+    if (const LinkInfo* l = by_name_or_ip6(host, wanted)) return l;
+  }
+  for (const auto& pattern : choice.iface_regex) {
+    auto l = by_regex6(host, pattern);
+    if (!l) return l.take_error();
+    if (*l) return *l;
+  }
+  if (!choice.iface.empty() || !choice.iface_regex.empty())
+    return fail("no interface matches --iface/--iface-regex (names or IPv6 addresses in an IPv6-only cluster)" +
+                known);
+  if (!choice.can_reach.empty()) {
+    if (!is_ipv6_text(choice.can_reach))
+      return fail("--iface-can-reach " + choice.can_reach + " is IPv4, and this cluster is IPv6-only: give an IPv6 "
+                  "address the underlay routes to");
+    if (!host.can_reach_index) return fail("no route to --iface-can-reach " + choice.can_reach);
+    if (const LinkInfo* l = link_by_index(host, *host.can_reach_index)) return l;
+    return fail("the route to --iface-can-reach " + choice.can_reach + " leaves by an unknown interface" + known);
+  }
+  if (auto ip = Ipv6Addr::parse(public_ipv6)) {
+    if (const LinkInfo* l = by_name_or_ip6(host, ip->str())) return l;
+  }
+  if (!host.default_route_index)
+    return fail("no IPv6 default route to choose the underlay from: set --iface or --iface-can-reach" + known);
+  if (const LinkInfo* l = link_by_index(host, *host.default_route_index)) return l;
+  return fail("the IPv6 default route leaves by an unknown interface: set --iface" + known);
+}
+
+}  // namespace
+
+Result<Underlay6Choice> choose_interface_v6(const HostInterfaces6& host, const IfaceChoice& choice,
+                                            const std::string& public_ipv6) {
+  auto chosen = pick_v6(host, choice, public_ipv6);
+  if (!chosen) return chosen.take_error();
+  const LinkInfo& l = **chosen;
+  auto underlay = choose_ipv6_underlay(host.addrs, l.index, public_ipv6);
+  if (!underlay) return underlay.take_error();
+  if (!*underlay)
+    return fail("interface " + l.name + " has no global IPv6 address, and an IPv6-only cluster carries VXLAN over "
+                "IPv6: add one, set --public-ipv6, or choose another --iface; interfaces: " +
+                known_interfaces_v6(host));
+  Underlay6Choice out;
+  out.ext.name = l.name;
+  out.ext.index = l.index;
+  out.ext.mtu = l.mtu;
+  if (!l.up) out.ext.warnings.push_back("interface " + l.name + " is down");
+  if (!choice.public_ip.empty()) out.ext.warnings.push_back("--public-ip " + choice.public_ip + " is unused: the cluster is IPv6-only");
+  out.underlay = **underlay;
+  return out;
+}
+
+namespace {
+
 template <class T, auto Free>
 struct Deleter {
   void operator()(T* p) const { Free(p); }
@@ -257,10 +358,10 @@ Result<std::vector<InterfaceAddr6>> list_ipv6_addresses(nl_sock* sock) {
   return out;
 }
 
-// The interface of the IPv4 default route in the main table with the lowest metric.
-Result<std::optional<std::string>> default_route_interface(nl_sock* sock) {
+// The interface index of the family's default route in the main table with the lowest metric.
+Result<std::optional<int>> default_route_index(nl_sock* sock, int family) {
   nl_cache* raw = nullptr;
-  if (int err = rtnl_route_alloc_cache(sock, AF_INET, 0, &raw); err < 0) return fail(nl_failure("routes", err));
+  if (int err = rtnl_route_alloc_cache(sock, family, 0, &raw); err < 0) return fail(nl_failure("routes", err));
   Cache routes(raw);
   std::optional<std::uint32_t> best_metric;
   int best_index = 0;
@@ -276,11 +377,34 @@ Result<std::optional<std::string>> default_route_interface(nl_sock* sock) {
       best_index = index;
     }
   }
-  if (!best_metric) return std::optional<std::string>{};
+  if (!best_metric) return std::optional<int>{};
+  return std::optional<int>{best_index};
+}
+
+// The interface of the IPv4 default route (see default_route_index), by name.
+Result<std::optional<std::string>> default_route_interface(nl_sock* sock) {
+  auto index = default_route_index(sock, AF_INET);
+  if (!index) return index.take_error();
+  if (!*index) return std::optional<std::string>{};
   rtnl_link* found = nullptr;
-  if (rtnl_link_get_kernel(sock, best_index, nullptr, &found) < 0) return std::optional<std::string>{};
+  if (rtnl_link_get_kernel(sock, **index, nullptr, &found) < 0) return std::optional<std::string>{};
   LinkRef link(found);
   return std::optional<std::string>{rtnl_link_get_name(link.get())};
+}
+
+// Every link, for an IPv6-only choice.
+Result<std::vector<LinkInfo>> list_links(nl_sock* sock) {
+  nl_cache* raw = nullptr;
+  if (int err = rtnl_link_alloc_cache(sock, AF_UNSPEC, &raw); err < 0) return fail(nl_failure("links", err));
+  Cache links(raw);
+  std::vector<LinkInfo> out;
+  for (nl_object* o = nl_cache_get_first(links.get()); o; o = nl_cache_get_next(o)) {
+    auto* link = reinterpret_cast<rtnl_link*>(o);
+    const unsigned flags = rtnl_link_get_flags(link);
+    out.push_back({rtnl_link_get_name(link), rtnl_link_get_ifindex(link), static_cast<int>(rtnl_link_get_mtu(link)),
+                   (flags & IFF_UP) != 0, (flags & IFF_LOOPBACK) != 0});
+  }
+  return out;
 }
 
 // The source address the kernel picks towards `dest` (what `ip route get` prints as src).
@@ -366,6 +490,29 @@ Result<ExternalInterface> find_external_interface(const IfaceChoice& choice) {
     host.can_reach_source = source_address_for(sock->get(), *dest);
   }
   return choose_interface(host, choice);
+}
+
+Result<Underlay6Choice> find_external_interface_v6(const IfaceChoice& choice, const std::string& public_ipv6) {
+  auto sock = route_socket();
+  if (!sock) return sock.take_error();
+  HostInterfaces6 host;
+  auto links = list_links(sock->get());
+  if (!links) return links.take_error();
+  host.links = std::move(*links);
+  auto addrs = list_ipv6_addresses(sock->get());
+  if (!addrs) return addrs.take_error();
+  host.addrs = std::move(*addrs);
+  if (needs_default_route(choice)) {
+    auto index = default_route_index(sock->get(), AF_INET6);
+    if (!index) return index.take_error();
+    host.default_route_index = *index;
+  }
+  if (!choice.can_reach.empty() && is_ipv6_text(choice.can_reach)) {
+    auto dest = Ipv6Addr::parse(choice.can_reach);
+    if (!dest) return fail("--iface-can-reach: " + dest.error());
+    host.can_reach_index = output_interface_for(sock->get(), *dest);
+  }
+  return choose_interface_v6(host, choice, public_ipv6);
 }
 
 }  // namespace weft

@@ -29,6 +29,7 @@ struct IfaceChoice {
   std::string public_ip;                 // overrides the interface's address for peers
 };
 
+// In an IPv6-only cluster the IPv4 fields stay 0.0.0.0: the Ipv6Underlay carries VXLAN.
 struct ExternalInterface {
   std::string name;
   int index = 0;
@@ -81,5 +82,31 @@ Result<std::optional<Ipv6Underlay>> find_ipv6_underlay(const ExternalInterface& 
 // Reads the host through rtnetlink (libnl: links, addresses, the default route and the route to
 // --iface-can-reach) and chooses.
 Result<ExternalInterface> find_external_interface(const IfaceChoice& choice);
+
+// An IPv6-only cluster's underlay, chosen by IPv6 alone (the node may have no IPv4 address).
+struct LinkInfo {
+  std::string name;
+  int index = 0;
+  int mtu = 1500;
+  bool up = false;
+  bool loopback = false;
+};
+struct HostInterfaces6 {
+  std::vector<LinkInfo> links;
+  std::vector<InterfaceAddr6> addrs;        // usable global IPv6 addresses
+  std::optional<int> default_route_index;   // the IPv6 default route's interface
+  std::optional<int> can_reach_index;       // the interface the route to --iface-can-reach leaves by
+};
+struct Underlay6Choice {
+  ExternalInterface ext;  // name, index, MTU (IPv4 fields unset)
+  Ipv6Underlay underlay;
+};
+
+// Pure: --iface (names or IPv6 addresses), --iface-regex (IPv6 addresses, then names),
+// --iface-can-reach (an IPv6 address), the interface holding --public-ipv6, else the IPv6
+// default route's interface; then its IPv6 underlay (choose_ipv6_underlay), which must exist.
+Result<Underlay6Choice> choose_interface_v6(const HostInterfaces6& host, const IfaceChoice& choice,
+                                            const std::string& public_ipv6);
+Result<Underlay6Choice> find_external_interface_v6(const IfaceChoice& choice, const std::string& public_ipv6);
 
 }  // namespace weft

@@ -6,29 +6,42 @@
 namespace weft {
 namespace {
 
-// Subnets in the range are numbered 0..count-1 from SubnetMin.
+// Subnets in the range are numbered 0..count-1 from SubnetMin; numbers are relative to the
+// network's address, so an IPv6 network's /64s fit in 64 bits.
 struct Range {
-  std::uint64_t first;  // SubnetMin >> host bits
+  uint128 base;        // the network's address
+  std::uint64_t first;  // SubnetMin's number
   std::uint64_t count;
   unsigned shift;  // host bits of a subnet
 };
 
-Range range_of(const FamilyConfig<Ipv4Addr>& net) {
-  auto shift = static_cast<unsigned>(Ipv4Addr::kBits - net.subnet_len);
-  std::uint64_t first = std::uint64_t{net.subnet_min.to_uint()} >> shift;
-  std::uint64_t last = std::uint64_t{net.subnet_max.to_uint()} >> shift;
-  return {first, last >= first ? last - first + 1 : 0, shift};
+// Beyond 2^62 subnets (IPv6 only) the range is cut: nobody leases that many.
+constexpr uint128 kMaxNumber = uint128{1} << 62U;
+
+template <class Addr>
+Range range_of(const FamilyConfig<Addr>& net) {
+  auto shift = static_cast<unsigned>(Addr::kBits - net.subnet_len);
+  uint128 base = net.network.address().to_uint();
+  auto number = [&](const Addr& a) {
+    return static_cast<std::uint64_t>(std::min((uint128{a.to_uint()} - base) >> shift, kMaxNumber));
+  };
+  if (net.subnet_max < net.subnet_min || net.subnet_min < net.network.address()) return {base, 0, 0, shift};
+  std::uint64_t first = number(net.subnet_min);
+  std::uint64_t last = number(net.subnet_max);
+  return {base, first, last - first + 1, shift};
 }
 
 // The taken prefixes as merged, sorted [begin, end) intervals of subnet numbers.
+template <class Addr>
 std::vector<std::pair<std::uint64_t, std::uint64_t>> taken_intervals(const Range& r,
-                                                                     const std::vector<Ipv4Prefix>& taken) {
+                                                                     const std::vector<Prefix<Addr>>& taken) {
   std::vector<std::pair<std::uint64_t, std::uint64_t>> spans;
+  auto number = [&](uint128 a) { return static_cast<std::uint64_t>(std::min((a - r.base) >> r.shift, kMaxNumber)); };
   for (const auto& p : taken) {
-    std::uint64_t lo = std::uint64_t{p.address().to_uint()} >> r.shift;
-    std::uint64_t hi = (std::uint64_t{p.last().to_uint()} >> r.shift) + 1;
-    lo = std::max(lo, r.first);
-    hi = std::min(hi, r.first + r.count);
+    uint128 lo_addr = p.address().to_uint(), hi_addr = p.last().to_uint();
+    if (hi_addr < r.base) continue;
+    std::uint64_t lo = std::max(number(std::max(lo_addr, r.base)), r.first);
+    std::uint64_t hi = std::min(number(hi_addr) + 1, r.first + r.count);
     if (lo < hi) spans.emplace_back(lo - r.first, hi - r.first);
   }
   std::sort(spans.begin(), spans.end());
@@ -43,9 +56,10 @@ std::vector<std::pair<std::uint64_t, std::uint64_t>> taken_intervals(const Range
   return merged;
 }
 
-Ipv4Prefix subnet_at(const Range& r, std::uint64_t n) {
-  return Ipv4Prefix::containing(Ipv4Addr(static_cast<Ipv4Addr::Uint>((r.first + n) << r.shift)),
-                                Ipv4Addr::kBits - static_cast<int>(r.shift));
+template <class Addr>
+Prefix<Addr> subnet_at(const Range& r, std::uint64_t n) {
+  uint128 a = r.base + (uint128{r.first + n} << r.shift);
+  return Prefix<Addr>::containing(Addr(static_cast<typename Addr::Uint>(a)), Addr::kBits - static_cast<int>(r.shift));
 }
 
 std::uint64_t taken_total(const std::vector<std::pair<std::uint64_t, std::uint64_t>>& spans) {
@@ -56,35 +70,43 @@ std::uint64_t taken_total(const std::vector<std::pair<std::uint64_t, std::uint64
 
 }  // namespace
 
-std::uint64_t leasable_count(const FamilyConfig<Ipv4Addr>& net) { return range_of(net).count; }
+template <class Addr>
+std::uint64_t leasable_count(const FamilyConfig<Addr>& net) {
+  return range_of(net).count;
+}
 
-std::vector<Ipv4Prefix> free_subnets(const FamilyConfig<Ipv4Addr>& net, const std::vector<Ipv4Prefix>& taken) {
+template <class Addr>
+std::vector<Prefix<Addr>> free_subnets(const FamilyConfig<Addr>& net, const std::vector<Prefix<Addr>>& taken) {
   Range r = range_of(net);
   auto spans = taken_intervals(r, taken);
-  std::vector<Ipv4Prefix> out;
+  std::vector<Prefix<Addr>> out;
   std::uint64_t n = 0;
   for (const auto& s : spans) {
-    for (; n < s.first; ++n) out.push_back(subnet_at(r, n));
+    for (; n < s.first; ++n) out.push_back(subnet_at<Addr>(r, n));
     n = s.second;
   }
-  for (; n < r.count; ++n) out.push_back(subnet_at(r, n));
+  for (; n < r.count; ++n) out.push_back(subnet_at<Addr>(r, n));
   return out;
 }
 
-std::uint64_t count_free(const FamilyConfig<Ipv4Addr>& net, const std::vector<Ipv4Prefix>& taken) {
+template <class Addr>
+std::uint64_t count_free(const FamilyConfig<Addr>& net, const std::vector<Prefix<Addr>>& taken) {
   Range r = range_of(net);
   return r.count - taken_total(taken_intervals(r, taken));
 }
 
-Result<Ipv4Prefix> pick_free_subnet(const FamilyConfig<Ipv4Addr>& net, const std::vector<Ipv4Prefix>& taken,
-                                    std::mt19937_64& rng) {
+template <class Addr>
+Result<Prefix<Addr>> pick_free_subnet(const FamilyConfig<Addr>& net, const std::vector<Prefix<Addr>>& taken,
+                                      std::mt19937_64& rng) {
   Range r = range_of(net);
   auto spans = taken_intervals(r, taken);
   std::uint64_t free = r.count - taken_total(spans);
   if (free == 0) {
+    const std::string v6 = Addr::kBits == 128 ? "IPv6" : "";
     return fail("network " + net.network.str() + " is full: all " + std::to_string(r.count) + " /" +
-                std::to_string(net.subnet_len) + " subnets from SubnetMin " + net.subnet_min.str() + " to SubnetMax " +
-                net.subnet_max.str() + " are leased; remove departed Nodes or enlarge Network in net-conf.json");
+                std::to_string(net.subnet_len) + " subnets from " + v6 + "SubnetMin " + net.subnet_min.str() + " to " +
+                v6 + "SubnetMax " + net.subnet_max.str() + " are leased; remove departed Nodes or enlarge " +
+                (v6.empty() ? "Network" : "IPv6Network") + " in net-conf.json");
   }
   // The k-th free number: step over every taken interval that starts at or before it.
   std::uint64_t k = std::uniform_int_distribution<std::uint64_t>(0, free - 1)(rng);
@@ -92,8 +114,18 @@ Result<Ipv4Prefix> pick_free_subnet(const FamilyConfig<Ipv4Addr>& net, const std
     if (s.first > k) break;
     k += s.second - s.first;
   }
-  return subnet_at(r, k);
+  return subnet_at<Addr>(r, k);
 }
+
+#define WEFT_ALLOCATOR_INSTANTIATE(Addr)                                                                \
+  template std::uint64_t leasable_count(const FamilyConfig<Addr>&);                                    \
+  template std::vector<Prefix<Addr>> free_subnets(const FamilyConfig<Addr>&, const std::vector<Prefix<Addr>>&); \
+  template std::uint64_t count_free(const FamilyConfig<Addr>&, const std::vector<Prefix<Addr>>&);      \
+  template Result<Prefix<Addr>> pick_free_subnet(const FamilyConfig<Addr>&, const std::vector<Prefix<Addr>>&, \
+                                                 std::mt19937_64&);
+WEFT_ALLOCATOR_INSTANTIATE(Ipv4Addr)
+WEFT_ALLOCATOR_INSTANTIATE(Ipv6Addr)
+#undef WEFT_ALLOCATOR_INSTANTIATE
 
 Result<Ipv6Prefix> paired_subnet_v6(const Ipv4Prefix& v4, const FamilyConfig<Ipv4Addr>& net4,
                                     const FamilyConfig<Ipv6Addr>& net6) {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <initializer_list>
 #include <nlohmann/json.hpp>
 
 namespace weft {
@@ -73,7 +74,7 @@ Result<Prefix<Addr>> parse_subnet_in(const std::string& key, const std::string& 
 }
 
 Result<Ipv4Prefix> parse_subnet(const std::string& key, const std::string& text, const PeerRules& rules) {
-  return parse_subnet_in(key, text, rules.network, rules.own_subnet);
+  return parse_subnet_in(key, text, *rules.network, rules.own_subnet);
 }
 
 Result<Ipv4Addr> parse_public_ip(const std::string& key, const std::string& text, const PeerRules& rules) {
@@ -82,8 +83,8 @@ Result<Ipv4Addr> parse_public_ip(const std::string& key, const std::string& text
   auto v = ip->to_uint();
   bool unusable = v == 0 || (v >> 24U) == 127 || (v >> 28U) >= 0xe;  // unspecified, loopback, multicast+
   if (unusable) return fail(key + " " + ip->str() + " is not a unicast address");
-  if (rules.network.network.contains(*ip)) {
-    return fail(key + " " + ip->str() + " is inside the cluster network " + rules.network.network.str());
+  if (rules.network->network.contains(*ip)) {
+    return fail(key + " " + ip->str() + " is inside the cluster network " + rules.network->network.str());
   }
   return ip;
 }
@@ -155,7 +156,8 @@ AnnotationKeys AnnotationKeys::with_prefix(std::string_view prefix) {
           p + "backend-v6-data",
           false,
           p + "kube-subnet-manager",
-          p + "public-ip-overwrite"};
+          p + "public-ip-overwrite",
+          p + "subnet-v6-claim"};
 }
 
 AnnotationKeys AnnotationKeys::flannel_compat() {
@@ -281,14 +283,46 @@ std::string format_rfc3339_ms(std::int64_t ms) {
 }
 
 bool has_lease_annotations(const Annotations& a, const AnnotationKeys& keys) {
-  for (const auto* k : {&keys.subnet, &keys.public_ip, &keys.backend_type, &keys.backend_data}) {
+  for (const auto* k : {&keys.subnet, &keys.public_ip, &keys.backend_type, &keys.backend_data, &keys.subnet_v6,
+                        &keys.public_ip_v6, &keys.backend_v6_data}) {
     if (find(a, *k)) return true;
   }
   return false;
 }
 
+namespace {
+
+Status check_backend_type(const Annotations& a, const AnnotationKeys& keys, const PeerRules& rules) {
+  const std::string* type = find(a, keys.backend_type);
+  if (!type) return fail("no " + keys.backend_type + " annotation");
+  if (*type != rules.backend_type) return fail("backend type " + shown(*type) + ", ours is " + rules.backend_type);
+  return ok_status();
+}
+
+// An IPv6-only cluster's peer: its IPv6 half, which it must have.
+Result<Peer> parse_peer_v6_only(std::string_view name, const Annotations& a, const AnnotationKeys& keys,
+                                const PeerRules& rules) {
+  if (auto st = check_backend_type(a, keys, rules); !st) return st.take_error();
+  auto v6 = parse_peer_v6(a, keys, rules);
+  if (!v6) return v6.take_error();
+  if (!*v6) {
+    if (find(a, keys.subnet_v6_claim)) return fail("lease not confirmed yet (only " + keys.subnet_v6_claim + ")");
+    if (find(a, keys.subnet)) return fail("an IPv4 subnet only (" + keys.subnet + "), and this cluster is IPv6-only");
+    return fail("no " + keys.subnet_v6 + " annotation");
+  }
+  Peer peer;
+  peer.name = std::string(name);
+  peer.subnet_v6 = (*v6)->subnet;
+  peer.vtep_mac_v6 = (*v6)->vtep_mac;
+  peer.public_ip_v6 = (*v6)->public_ip;
+  return peer;
+}
+
+}  // namespace
+
 Result<Peer> parse_peer(std::string_view name, const Annotations& a, const AnnotationKeys& keys,
                         const PeerRules& rules) {
+  if (!rules.network) return parse_peer_v6_only(name, a, keys, rules);
   const std::string* subnet_text = find(a, keys.subnet);
   if (!subnet_text) {
     if (find(a, keys.subnet_claim)) return fail("lease not confirmed yet (only " + keys.subnet_claim + ")");
@@ -306,9 +340,7 @@ Result<Peer> parse_peer(std::string_view name, const Annotations& a, const Annot
   if (!ip) return ip.take_error();
   peer.public_ip = *ip;
 
-  const std::string* type = find(a, keys.backend_type);
-  if (!type) return fail("no " + keys.backend_type + " annotation");
-  if (*type != rules.backend_type) return fail("backend type " + shown(*type) + ", ours is " + rules.backend_type);
+  if (auto st = check_backend_type(a, keys, rules); !st) return st.take_error();
 
   const std::string* data_text = find(a, keys.backend_data);
   if (!data_text) return fail("no " + keys.backend_data + " annotation");
@@ -345,17 +377,33 @@ OwnAnnotations parse_own(const Annotations& a, const AnnotationKeys& keys) {
   if (const auto* s = find(a, keys.backend_v6_data)) {
     if (auto d = parse_backend_data(keys.backend_v6_data, *s)) own.vtep_mac_v6 = d->vtep_mac;
   }
+  if (const auto* s = find(a, keys.subnet_v6_claim)) {
+    if (auto p = Ipv6Prefix::parse(s->substr(0, kMaxValue))) own.subnet_v6_claim = *p;
+  }
   return own;
 }
 
-void add_taken_subnets(const Annotations& a, const AnnotationKeys& keys, const FamilyConfig<Ipv4Addr>& net,
-                       std::vector<Ipv4Prefix>& taken) {
-  for (const auto* k : {&keys.subnet, &keys.subnet_claim}) {
+namespace {
+template <class Addr>
+void add_taken(const Annotations& a, std::initializer_list<const std::string*> keys, const FamilyConfig<Addr>& net,
+               std::vector<Prefix<Addr>>& taken) {
+  for (const auto* k : keys) {
     if (const auto* s = find(a, *k)) {
-      auto p = Ipv4Prefix::parse(s->substr(0, kMaxValue));
+      auto p = Prefix<Addr>::parse(s->substr(0, kMaxValue));
       if (p && fits_network(*p, net)) taken.push_back(*p);
     }
   }
+}
+}  // namespace
+
+void add_taken_subnets(const Annotations& a, const AnnotationKeys& keys, const FamilyConfig<Ipv4Addr>& net,
+                       std::vector<Ipv4Prefix>& taken) {
+  add_taken(a, {&keys.subnet, &keys.subnet_claim}, net, taken);
+}
+
+void add_taken_subnets(const Annotations& a, const AnnotationKeys& keys, const FamilyConfig<Ipv6Addr>& net,
+                       std::vector<Ipv6Prefix>& taken) {
+  add_taken(a, {&keys.subnet_v6, &keys.subnet_v6_claim}, net, taken);
 }
 
 AnnotationPatch without_absent_deletes(AnnotationPatch patch, const Annotations& current) {
@@ -371,21 +419,26 @@ std::string backend_data_json(std::uint32_t vni, const Mac& vtep_mac) {
 
 AnnotationPatch lease_patch(const Lease& lease, const BackendConfig& backend, const AnnotationKeys& keys,
                             std::int64_t claimed_at_ms) {
-  AnnotationPatch patch{
-      {keys.public_ip, lease.public_ip.str()},
-      {keys.backend_type, backend.type},
-      {keys.backend_data, backend_data_json(backend.vni, lease.vtep_mac)},
-  };
+  AnnotationPatch patch{{keys.backend_type, backend.type}};
   if (keys.flannel) {
     patch[keys.kube_subnet_manager] = "true";  // the subnet is spec.podCIDR: no key of weft's own
   } else {
-    patch[keys.subnet] = lease.subnet.str();
     patch[keys.claimed_at] = format_rfc3339_ms(claimed_at_ms);
-    patch[keys.subnet_claim] = std::nullopt;
+  }
+  if (lease.subnet && lease.vtep_mac && lease.public_ip) {
+    patch[keys.public_ip] = lease.public_ip->str();
+    patch[keys.backend_data] = backend_data_json(backend.vni, *lease.vtep_mac);
+    if (!keys.flannel) {
+      patch[keys.subnet] = lease.subnet->str();
+      patch[keys.subnet_claim] = std::nullopt;
+    }
   }
   // The v6 half only with its VTEP's MAC: a v6 subnet without it would be refused by every peer.
   if (lease.subnet_v6 && lease.vtep_mac_v6) {
-    if (!keys.flannel) patch[keys.subnet_v6] = lease.subnet_v6->str();
+    if (!keys.flannel) {
+      patch[keys.subnet_v6] = lease.subnet_v6->str();
+      if (!lease.subnet) patch[keys.subnet_v6_claim] = std::nullopt;  // IPv6-only: the lease's own claim
+    }
     patch[keys.backend_v6_data] =
         backend_data_json(vni_v6(backend.vni, lease.public_ip_v6.has_value()), *lease.vtep_mac_v6);
     patch[keys.public_ip_v6] =

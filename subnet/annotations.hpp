@@ -38,6 +38,8 @@ struct AnnotationKeys {
   bool flannel = false;
   std::string kube_subnet_manager;  // "kube-subnet-manager"
   std::string public_ip_overwrite;  // "public-ip-overwrite"
+  // An IPv6-only cluster's lease being verified ("subnet-v6-claim"), as subnet_claim is for IPv4.
+  std::string subnet_v6_claim;
   static AnnotationKeys with_prefix(std::string_view prefix);
   static constexpr std::string_view kFlannelPrefix = "flannel.alpha.coreos.com";
   static AnnotationKeys flannel_compat();
@@ -48,7 +50,7 @@ struct AnnotationKeys {
 // network, at an address from subnet_min to subnet_max (anything wider would black-hole the
 // nodes it covers).
 struct PeerRules {
-  FamilyConfig<Ipv4Addr> network;
+  std::optional<FamilyConfig<Ipv4Addr>> network;  // unset in an IPv6-only cluster
   std::string backend_type = "vxlan";
   std::uint32_t vni = 1;
   std::optional<Ipv4Prefix> own_subnet;              // a peer overlapping it is refused
@@ -77,7 +79,8 @@ struct PeerV6 {
 bool has_lease_annotations(const Annotations& a, const AnnotationKeys& keys);
 
 // A peer from a Node's annotations, checked against the rules, or the reason it is refused,
-// worded for a log line after "skip peer NAME: ".
+// worded for a log line after "skip peer NAME: ". In an IPv6-only cluster (no IPv4 network in
+// the rules) the IPv6 half is the peer: parsed here, and required.
 Result<Peer> parse_peer(std::string_view name, const Annotations& a, const AnnotationKeys& keys,
                         const PeerRules& rules);
 
@@ -118,6 +121,7 @@ struct OwnAnnotations {
   std::optional<Ipv6Prefix> subnet_v6;
   std::optional<Ipv6Addr> public_ip_v6;
   std::optional<Mac> vtep_mac_v6;
+  std::optional<Ipv6Prefix> subnet_v6_claim;  // IPv6-only leases
 };
 OwnAnnotations parse_own(const Annotations& a, const AnnotationKeys& keys);
 
@@ -126,6 +130,9 @@ OwnAnnotations parse_own(const Annotations& a, const AnnotationKeys& keys);
 // peer, so it must not make the network look full either.
 void add_taken_subnets(const Annotations& a, const AnnotationKeys& keys, const FamilyConfig<Ipv4Addr>& net,
                        std::vector<Ipv4Prefix>& taken);
+// The same for an IPv6-only cluster's leases (subnet-v6 and subnet-v6-claim).
+void add_taken_subnets(const Annotations& a, const AnnotationKeys& keys, const FamilyConfig<Ipv6Addr>& net,
+                       std::vector<Ipv6Prefix>& taken);
 
 // The backend-data value: {"VNI":1,"VtepMAC":"0e:..."}.
 std::string backend_data_json(std::uint32_t vni, const Mac& vtep_mac);

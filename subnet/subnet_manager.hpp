@@ -68,9 +68,19 @@ class SubnetManager {
   // Our lease: spec.podCIDR when set (an error if it lies outside the network), otherwise a
   // subnet through the write-then-verify annotation protocol (an existing valid lease is kept).
   // Publishes subnet, public IP, backend type and data in both modes. Blocks until confirmed.
-  // With `v6` (dual stack) the lease has an IPv6 subnet too, published in the v6 annotations.
-  virtual Result<Lease> acquire(Ipv4Addr public_ip, Mac vtep_mac, const std::optional<LeaseV6Request>& v6) = 0;
-  Result<Lease> acquire(Ipv4Addr public_ip, Mac vtep_mac) { return acquire(public_ip, vtep_mac, std::nullopt); }
+  // `base` carries the public address(es) and VTEP MAC(s) of the families net-conf.json
+  // enables (an IPv6-only cluster: public_ip_v6 and vtep_mac_v6 only); the lease adds subnets.
+  virtual Result<Lease> acquire(const Lease& base) = 0;
+  Result<Lease> acquire(Ipv4Addr public_ip, Mac vtep_mac, const std::optional<LeaseV6Request>& v6 = std::nullopt) {
+    Lease base;
+    base.public_ip = public_ip;
+    base.vtep_mac = vtep_mac;
+    if (v6) {
+      base.vtep_mac_v6 = v6->vtep_mac;
+      base.public_ip_v6 = v6->public_ip;
+    }
+    return acquire(base);
+  }
 
   // List, then watch (see the threading contract above). Call once, after acquire.
   virtual void start_watch(std::function<void()> peers_changed) = 0;

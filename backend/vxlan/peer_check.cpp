@@ -11,14 +11,17 @@ const Ipv4Prefix kMulticast = Ipv4Prefix::containing(Ipv4Addr(0xe0000000U), 4);
 const Ipv4Prefix kClassE = Ipv4Prefix::containing(Ipv4Addr(0xf0000000U), 4);  // includes broadcast
 
 std::optional<std::string> individual_problem(const Peer& p, const Lease& own, const Ipv4Prefix& network) {
-  if (!network.contains(p.subnet)) return "subnet " + p.subnet.str() + " outside network " + network.str();
-  if (p.subnet.overlaps(own.subnet))
-    return "subnet " + p.subnet.str() + " overlaps this node's subnet " + own.subnet.str();
-  if (p.vtep_mac.is_zero()) return std::string("VTEP MAC is zero");
-  if (!p.vtep_mac.is_unicast()) return "VTEP MAC " + p.vtep_mac.str() + " is multicast";
-  if (p.vtep_mac == own.vtep_mac) return "VTEP MAC " + p.vtep_mac.str() + " is this node's";
-  if (auto problem = public_ip_problem(p.public_ip, network)) return problem;
-  if (p.public_ip == own.public_ip) return "public IP " + p.public_ip.str() + " is this node's";
+  if (!p.subnet || !p.vtep_mac || !p.public_ip) return std::string("no IPv4 subnet, VTEP MAC or public IP");
+  const Ipv4Prefix& subnet = *p.subnet;
+  const Mac& mac = *p.vtep_mac;
+  if (!network.contains(subnet)) return "subnet " + subnet.str() + " outside network " + network.str();
+  if (own.subnet && subnet.overlaps(*own.subnet))
+    return "subnet " + subnet.str() + " overlaps this node's subnet " + own.subnet->str();
+  if (mac.is_zero()) return std::string("VTEP MAC is zero");
+  if (!mac.is_unicast()) return "VTEP MAC " + mac.str() + " is multicast";
+  if (mac == own.vtep_mac) return "VTEP MAC " + mac.str() + " is this node's";
+  if (auto problem = public_ip_problem(*p.public_ip, network)) return problem;
+  if (p.public_ip == own.public_ip) return "public IP " + p.public_ip->str() + " is this node's";
   return std::nullopt;
 }
 
@@ -98,6 +101,9 @@ std::optional<std::string> individual_problem_v6(const Peer& p, const Lease& own
   if (mac.is_zero()) return std::string("IPv6 VTEP MAC is zero");
   if (!mac.is_unicast()) return "IPv6 VTEP MAC " + mac.str() + " is multicast";
   if (mac == own.vtep_mac_v6 || mac == own.vtep_mac) return "IPv6 VTEP MAC " + mac.str() + " is this node's";
+  if (!p.public_ip_v6 && (!own.public_ip || !p.public_ip)) {
+    return "no public IPv6 address (public-ipv6), and IPv6 VXLAN has no IPv4 underlay to ride here";
+  }
   if (p.public_ip_v6) {
     const Ipv6Addr ip = *p.public_ip_v6;
     const std::string shown = "public IPv6 " + ip.str();
@@ -112,11 +118,12 @@ std::optional<std::string> individual_problem_v6(const Peer& p, const Lease& own
 
 }  // namespace
 
-PeerCheck check_peers_v6(const std::vector<const Peer*>& peers, const Lease& own, const Ipv6Prefix& network) {
+namespace {
+
+PeerCheck check_v6(const std::vector<const Peer*>& peers, const Lease& own, const Ipv6Prefix& network) {
   PeerCheck out;
   std::vector<const Peer*> candidates;
   for (const Peer* p : peers) {
-    if (!p->subnet_v6) continue;  // an IPv4-only peer: nothing to check
     if (auto problem = individual_problem_v6(*p, own, network)) {
       out.skipped.push_back({p->name, *problem});
     } else {
@@ -126,10 +133,38 @@ PeerCheck check_peers_v6(const std::vector<const Peer*>& peers, const Lease& own
   accept_unless_shared(
       out, candidates, [](const Peer& p) -> const Ipv6Prefix& { return *p.subnet_v6; },
       [](const Peer& p) { return *p.vtep_mac_v6; }, "IPv6 ");
+  return out;
+}
+
+}  // namespace
+
+PeerCheck check_peers_v6(const std::vector<const Peer*>& peers, const Lease& own, const Ipv6Prefix& network) {
+  std::vector<const Peer*> with_v6;
+  for (const Peer* p : peers) {
+    if (p->subnet_v6) with_v6.push_back(p);  // an IPv4-only peer: nothing to check
+  }
+  PeerCheck out = check_v6(with_v6, own, network);
   for (auto& s : out.skipped) {
     s.ipv6_half = true;
     s.reason = "IPv6 half refused, IPv4 routed: " + s.reason;
   }
+  return out;
+}
+
+PeerCheck check_peers_v6_only(const PeerSet& peers, const Lease& own, const Ipv6Prefix& network) {
+  std::vector<const Peer*> with_v6;
+  std::vector<SkippedPeer> without;
+  for (const auto& [name, peer] : peers) {
+    if (peer.subnet_v6) {
+      with_v6.push_back(&peer);
+    } else {
+      without.push_back({name, "no IPv6 subnet, and this cluster is IPv6-only"});
+    }
+  }
+  PeerCheck out = check_v6(with_v6, own, network);
+  out.skipped.insert(out.skipped.end(), without.begin(), without.end());
+  std::stable_sort(out.skipped.begin(), out.skipped.end(),
+                   [](const SkippedPeer& a, const SkippedPeer& b) { return a.name < b.name; });
   return out;
 }
 
@@ -154,8 +189,8 @@ PeerCheck check_peers(const PeerSet& peers, const Lease& own, const Ipv4Prefix& 
     }
   }
   accept_unless_shared(
-      out, candidates, [](const Peer& p) -> const Ipv4Prefix& { return p.subnet; },
-      [](const Peer& p) { return p.vtep_mac; }, "");
+      out, candidates, [](const Peer& p) -> const Ipv4Prefix& { return *p.subnet; },
+      [](const Peer& p) { return *p.vtep_mac; }, "");
   return out;
 }
 

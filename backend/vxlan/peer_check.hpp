@@ -44,6 +44,11 @@ PeerCheck check_peers(PeerSet&& peers, const Lease& own, const Ipv4Prefix& netwo
 // subnet_v6 are neither accepted nor skipped.
 PeerCheck check_peers_v6(const std::vector<const Peer*>& peers, const Lease& own, const Ipv6Prefix& network);
 
+// An IPv6-only cluster's check: every peer by its IPv6 half, which must carry public_ip_v6
+// (there is no IPv4 underlay); a peer without subnet_v6 is skipped.
+PeerCheck check_peers_v6_only(const PeerSet& peers, const Lease& own, const Ipv6Prefix& network);
+PeerCheck check_peers_v6_only(PeerSet&& peers, const Lease& own, const Ipv6Prefix& network) = delete;
+
 // Why a public IP cannot be a VXLAN destination (nullopt: it can).
 std::optional<std::string> public_ip_problem(Ipv4Addr ip, const Ipv4Prefix& network);
 

@@ -8,23 +8,23 @@ PeerEntries peer_entries(const Peer& peer, int vtep_ifindex, std::optional<int> 
   PeerEntries e;
   e.peer = peer.name;
   if (direct_ifindex) {
-    e.route = Route{peer.subnet, peer.public_ip, *direct_ifindex, false};
+    e.route = Route{*peer.subnet, *peer.public_ip, *direct_ifindex, false};
     return e;
   }
   // flannel's layout: the peer's subnet address is its VTEP address and our gateway to it.
-  const Ipv4Addr gateway = peer.subnet.address();
-  e.neighbor = Neighbor{vtep_ifindex, gateway, peer.vtep_mac, true};
-  e.fdb = FdbEntry{vtep_ifindex, peer.vtep_mac, peer.public_ip};
-  e.route = Route{peer.subnet, gateway, vtep_ifindex, true};
+  const Ipv4Addr gateway = peer.subnet->address();
+  e.neighbor = Neighbor{vtep_ifindex, gateway, *peer.vtep_mac, true};
+  e.fdb = FdbEntry{vtep_ifindex, *peer.vtep_mac, *peer.public_ip};
+  e.route = Route{*peer.subnet, gateway, vtep_ifindex, true};
   return e;
 }
 
 std::optional<PeerEntries6> peer_entries_v6(const Peer& peer, int vtep_ifindex) {
-  if (!peer.subnet_v6 || !peer.vtep_mac_v6) return std::nullopt;
+  if (!peer.subnet_v6 || !peer.vtep_mac_v6 || (!peer.public_ip_v6 && !peer.public_ip)) return std::nullopt;
   PeerEntries6 e;
   e.peer = peer.name;
   const Ipv6Addr gateway = peer.subnet_v6->address();  // as for IPv4: the subnet's first address
-  const IpAddr remote = peer.public_ip_v6 ? IpAddr(*peer.public_ip_v6) : IpAddr(peer.public_ip);
+  const IpAddr remote = peer.public_ip_v6 ? IpAddr(*peer.public_ip_v6) : IpAddr(*peer.public_ip);
   e.neighbor = Neighbor6{vtep_ifindex, gateway, *peer.vtep_mac_v6, true};
   e.fdb = FdbEntry{vtep_ifindex, *peer.vtep_mac_v6, remote};
   e.route = Route6{*peer.subnet_v6, gateway, vtep_ifindex, true, kIpv6RouteMetric};
@@ -45,7 +45,7 @@ DesiredState desired_state(const std::vector<const Peer*>& peers, int vtep_ifind
   d.peers.reserve(peers.size());
   for (const Peer* p : peers) {
     std::optional<int> hop;
-    if (auto it = direct.find(p->public_ip); it != direct.end()) hop = it->second;
+    if (auto it = direct.find(*p->public_ip); it != direct.end()) hop = it->second;
     d.peers.push_back(peer_entries(*p, vtep_ifindex, hop));
   }
   return d;

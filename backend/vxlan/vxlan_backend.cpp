@@ -33,8 +33,8 @@ void log_summary(const ReconcileReport& r) {
 VxlanBackend::VxlanBackend(Netlink& nl, Ipv4Prefix cluster_network, bool direct_routing)
     : VxlanBackend(nl, cluster_network, std::nullopt, direct_routing) {}
 
-VxlanBackend::VxlanBackend(Netlink& nl, Ipv4Prefix cluster_network, std::optional<Ipv6Prefix> network_v6,
-                           bool direct_routing)
+VxlanBackend::VxlanBackend(Netlink& nl, std::optional<Ipv4Prefix> cluster_network,
+                           std::optional<Ipv6Prefix> network_v6, bool direct_routing)
     : nl_(nl), network_(cluster_network), direct_routing_(direct_routing), network_v6_(network_v6) {}
 
 VxlanBackend::~VxlanBackend() { unwatch(); }
@@ -48,7 +48,7 @@ Result<Vtep> VxlanBackend::ensure_device(const VtepSpec& spec) {
 }
 
 Result<Vtep> VxlanBackend::ensure_device_v6(VtepSpec spec) {
-  if (!network_v6_) return fail("no IPv6 network configured: the IPv6 VTEP is only made for a dual-stack backend");
+  if (!network_v6_) return fail("no IPv6 network configured: the IPv6 VTEP is only made with IPv6 enabled");
   spec.ipv6 = true;
   auto port = [](const VtepSpec& s) { return s.port == 0 ? 8472 : s.port; };
   if (!spec.local_ip6 && spec_ && spec_->vni == spec.vni && port(*spec_) == port(spec)) {
@@ -64,9 +64,9 @@ Result<Vtep> VxlanBackend::ensure_device_v6(VtepSpec spec) {
 }
 
 Status VxlanBackend::set_lease(const Lease& own) {
-  if (!network_.contains(own.subnet)) {
-    return fail("own subnet " + own.subnet.str() + " is outside network " + network_.str() +
-                ": the lease and net-conf.json's Network disagree");
+  if (network_ && (!own.subnet || !network_->contains(*own.subnet))) {
+    return fail("own subnet " + (own.subnet ? own.subnet->str() : std::string("(none)")) + " is not inside network " +
+                network_->str() + ": the lease and net-conf.json's Network disagree");
   }
   if (network_v6_ && (!own.subnet_v6 || !network_v6_->contains(*own.subnet_v6))) {
     return fail("own IPv6 subnet " + (own.subnet_v6 ? own.subnet_v6->str() : std::string("(none)")) +
@@ -88,18 +88,19 @@ ReconcileReport VxlanBackend::reconcile(const PeerSet& peers) {
     log_summary(report);
     return std::move(report);
   };
-  if (!spec_ || !lease_) {
+  if ((network_ && !spec_) || !lease_) {
     report.errors.emplace_back("reconcile called before ensure_device and set_lease");
     return finish();
   }
-  auto vtep = ensure_vtep_now(&report);
-  if (!vtep) {
-    report.errors.push_back(vtep.error());
+  if (!network_) {  // IPv6-only: the IPv6 half is every peer's whole
+    PeerCheck check6 = check_peers_v6_only(peers, *lease_, *network_v6_);
+    log_skips(check6.skipped);
+    report.skipped = std::move(check6.skipped);
+    reconcile_v6(check6.accepted, report);
+    report.peers_programmed = report.peers_programmed_v6;
     return finish();
   }
-  if (Status st = ensure_address(&report); !st) report.errors.push_back(st.error());
-
-  PeerCheck check = check_peers(peers, *lease_, network_);
+  PeerCheck check = check_peers(peers, *lease_, *network_);
   PeerCheck check6;
   if (network_v6_) {
     check6 = check_peers_v6(check.accepted, *lease_, *network_v6_);
@@ -109,17 +110,27 @@ ReconcileReport VxlanBackend::reconcile(const PeerSet& peers) {
   }
   log_skips(check.skipped);
   report.skipped = std::move(check.skipped);
-  const DirectHops direct = direct_routing_ ? direct_hops(check.accepted, vtep->ifindex) : DirectHops{};
-  const DesiredState desired = desired_state(check.accepted, vtep->ifindex, direct);
+  if (reconcile_v4(check.accepted, report) && network_v6_) reconcile_v6(check6.accepted, report);
+  return finish();
+}
+
+bool VxlanBackend::reconcile_v4(const std::vector<const Peer*>& accepted, ReconcileReport& report) {
+  auto vtep = ensure_vtep_now(&report);
+  if (!vtep) {
+    report.errors.push_back(vtep.error());
+    return false;
+  }
+  if (Status st = ensure_address(&report); !st) report.errors.push_back(st.error());
+  const DirectHops direct = direct_routing_ ? direct_hops(accepted, vtep->ifindex) : DirectHops{};
+  const DesiredState desired = desired_state(accepted, vtep->ifindex, direct);
   auto actual = read_actual(vtep->ifindex);
   if (!actual) {  // never write from a partial picture of the kernel
     report.errors.push_back(actual.error());
-    return finish();
+    return false;
   }
   apply(diff(desired, *actual), report);
-  report.peers_programmed = static_cast<int>(check.accepted.size());
-  if (network_v6_) reconcile_v6(check6.accepted, report);
-  return finish();
+  report.peers_programmed = static_cast<int>(accepted.size());
+  return true;
 }
 
 void VxlanBackend::reconcile_v6(const std::vector<const Peer*>& accepted, ReconcileReport& report) {
@@ -158,9 +169,9 @@ void VxlanBackend::unwatch() { subscription_.reset(); }
 std::optional<KernelChange> VxlanBackend::relevant(const KernelEvent& e) const {
   if (e.kind == KernelEvent::Kind::overflow) return KernelChange{e.kind, e.text};
   if (e.own) return std::nullopt;  // our own write coming back
-  const int vtep = watched_ifindex_.load(std::memory_order_relaxed);
-  if (vtep == 0) return std::nullopt;
+  const int vtep = watched_ifindex_.load(std::memory_order_relaxed);    // 0 in an IPv6-only cluster
   const int vtep6 = watched_ifindex6_.load(std::memory_order_relaxed);  // 0 without an IPv6 network
+  if (vtep == 0 && vtep6 == 0) return std::nullopt;
   bool ours = false;
   if (e.ipv6) {  // IPv6 addresses, neighbors and routes concern weft-v6.<VNI> only
     if (vtep6 == 0) return std::nullopt;
@@ -169,11 +180,12 @@ std::optional<KernelChange> VxlanBackend::relevant(const KernelEvent& e) const {
       ours = e.dst6 && network_v6_->contains(*e.dst6) && (e.ifindex == vtep6 || e.protocol == kWeftRouteProtocol);
     }
   } else if (e.kind == KernelEvent::Kind::route) {
-    ours = e.dst && network_.contains(*e.dst) && (e.ifindex == vtep || e.protocol == kWeftRouteProtocol);
+    ours = e.dst && network_ && network_->contains(*e.dst) &&
+           (e.ifindex == vtep || e.protocol == kWeftRouteProtocol);
   } else if (e.kind == KernelEvent::Kind::link || e.kind == KernelEvent::Kind::fdb) {
     ours = e.ifindex == vtep || (vtep6 != 0 && e.ifindex == vtep6);
   } else {
-    ours = e.ifindex == vtep;
+    ours = vtep != 0 && e.ifindex == vtep;
   }
   if (!ours) return std::nullopt;
   return KernelChange{e.kind, e.text};
@@ -192,8 +204,8 @@ Result<Vtep> VxlanBackend::ensure_vtep_now(ReconcileReport* report) {
 }
 
 Status VxlanBackend::ensure_address(ReconcileReport* report) {
-  if (!vtep_ || !lease_) return ok_status();
-  const Address want{vtep_->ifindex, lease_->subnet.address(), 32};
+  if (!vtep_ || !lease_ || !lease_->subnet) return ok_status();
+  const Address want{vtep_->ifindex, lease_->subnet->address(), 32};
   auto have = nl_.dump_addresses(vtep_->ifindex);
   if (!have) return have.take_error();
   std::vector<Write> writes;
@@ -266,10 +278,10 @@ Result<ActualState6> VxlanBackend::read_actual6(int vtep_ifindex) {
 DirectHops VxlanBackend::direct_hops(const std::vector<const Peer*>& peers, int vtep_ifindex) {
   DirectHops hops;
   for (const Peer* p : peers) {
-    if (hops.count(p->public_ip) != 0) continue;
-    auto r = nl_.lookup_route(p->public_ip);
+    if (hops.count(*p->public_ip) != 0) continue;
+    auto r = nl_.lookup_route(*p->public_ip);
     if (r && !r->gateway && r->unicast && r->ifindex > 0 && r->ifindex != vtep_ifindex) {
-      hops.emplace(p->public_ip, r->ifindex);
+      hops.emplace(*p->public_ip, r->ifindex);
     }
   }
   return hops;
@@ -285,7 +297,7 @@ Result<ActualState> VxlanBackend::read_actual(int vtep_ifindex) {
   std::erase_if(*fdb, [](const FdbEntry& f) { return f.dst.is_v6(); });
   auto routes = nl_.dump_routes();
   if (!routes) return routes.take_error();
-  return owned_state(std::move(neighbors).value(), std::move(fdb).value(), *routes, vtep_ifindex, network_);
+  return owned_state(std::move(neighbors).value(), std::move(fdb).value(), *routes, vtep_ifindex, *network_);
 }
 
 void VxlanBackend::apply(const std::vector<Op>& ops, ReconcileReport& report) {

@@ -56,8 +56,10 @@ class VxlanBackend {
 
   VxlanBackend(Netlink& nl, Ipv4Prefix cluster_network, bool direct_routing);
   // Dual stack: network_v6 set makes the backend program the IPv6 overlay too
-  // (ensure_device_v6 must then be called before reconcile).
-  VxlanBackend(Netlink& nl, Ipv4Prefix cluster_network, std::optional<Ipv6Prefix> network_v6, bool direct_routing);
+  // (ensure_device_v6 must then be called before reconcile). IPv6-only: cluster_network unset,
+  // and only weft-v6.<VNI> exists (ensure_device is never called; nothing IPv4 is touched).
+  VxlanBackend(Netlink& nl, std::optional<Ipv4Prefix> cluster_network, std::optional<Ipv6Prefix> network_v6,
+               bool direct_routing);
   ~VxlanBackend();
   VxlanBackend(const VxlanBackend&) = delete;
   VxlanBackend& operator=(const VxlanBackend&) = delete;
@@ -94,13 +96,16 @@ class VxlanBackend {
   void apply(const std::vector<Op>& ops, ReconcileReport& report);
   // The IPv6 half of reconcile, for the peers check_peers_v6 accepted.
   void reconcile_v6(const std::vector<const Peer*>& accepted, ReconcileReport& report);
+  // The IPv4 half for the peers check_peers accepted; false when weft.<VNI> or the kernel's
+  // picture failed (then the IPv6 half waits too).
+  bool reconcile_v4(const std::vector<const Peer*>& accepted, ReconcileReport& report);
   Result<Vtep> ensure_vtep6_now(ReconcileReport* report);
   Status ensure_address6(ReconcileReport* report);
   Result<ActualState6> read_actual6(int vtep_ifindex);
   void log_skips(const std::vector<SkippedPeer>& skipped);
 
   Netlink& nl_;
-  const Ipv4Prefix network_;
+  const std::optional<Ipv4Prefix> network_;  // unset: IPv6-only
   const bool direct_routing_;
   std::optional<VtepSpec> spec_;
   std::optional<Vtep> vtep_;

@@ -88,11 +88,12 @@ std::vector<std::string> texts(const std::set<Addr>& sources) {
   return out;
 }
 
+// Only for a spec with network (and subnet, which reconcile() checks).
 FamilyTable v4_table(const FirewallSpec& s) {
   return {"ip",
           "ipv4_addr",
-          Cidr::of(s.network),
-          Cidr::of(s.subnet),
+          Cidr::of(*s.network),
+          s.subnet ? std::optional(Cidr::of(*s.subnet)) : std::nullopt,
           Cidr::of(Ipv4Prefix::parse("224.0.0.0/4").value()),
           texts(s.vxlan_sources)};
 }
@@ -233,7 +234,7 @@ std::string element_changes(const char* family, const std::set<Addr>& had, const
 
 }  // namespace
 
-std::string render_table(const FirewallSpec& s) { return render(s, v4_table(s)); }
+std::string render_table(const FirewallSpec& s) { return s.network ? render(s, v4_table(s)) : std::string(); }
 
 std::string render_table_v6(const FirewallSpec& s) { return s.network_v6 ? render(s, v6_table(s)) : std::string(); }
 
@@ -245,6 +246,10 @@ bool Firewall::present() {
 }
 
 Result<FirewallReport> Firewall::reconcile(const FirewallSpec& spec) {
+  if (!spec.network && !spec.network_v6) return fail("cannot build nftables tables: the spec has no network");
+  if (spec.network && !spec.subnet)
+    return fail("cannot build nftables table ip " + std::string(kTable) + ": network " + spec.network->str() +
+                " but this node has no subnet in the spec");
   if (spec.network_v6 && spec.ip_masq && !spec.subnet_v6)
     return fail("cannot build nftables table ip6 " + std::string(kTable) + ": IPv6 network " + spec.network_v6->str() +
                 " is masqueraded but this node has no IPv6 subnet in the spec");
@@ -256,17 +261,25 @@ Result<FirewallReport> Firewall::reconcile(const FirewallSpec& spec) {
     batch += replacement(spec, f);
     touched += (touched.empty() ? "table " : ", table ") + std::string(f.family) + " " + kTable;
   };
-  replace_unless_equal(v4_table(spec));
+  // A table of a family the cluster no longer has (a dual-stack run's on a single-stack node):
+  // its rules must not stay. Deleted the way replacement() does it, so a table gone meanwhile
+  // does not fail the batch.
+  auto delete_stale = [&](const std::string& family) {
+    auto tables = nft_.list_json("list tables " + family);
+    if (!tables || weft_families(*tables).count(family) > 0) {
+      batch += "add table " + family + " " + kTable + "\ndelete table " + family + " " + kTable + "\n";
+      touched += (touched.empty() ? "table " : ", table ") + family + " " + kTable + " (stale, to delete)";
+    }
+  };
+  if (spec.network) {
+    replace_unless_equal(v4_table(spec));
+  } else {
+    delete_stale("ip");
+  }
   if (spec.network_v6) {
     replace_unless_equal(v6_table(spec));
   } else {
-    // A dual-stack run's table on a node that is IPv4-only now: its rules must not stay.
-    // Deleted the way replacement() does it, so a table gone meanwhile does not fail the batch.
-    auto tables = nft_.list_json("list tables ip6");
-    if (!tables || weft_families(*tables).count("ip6") > 0) {
-      batch += std::string("add table ip6 ") + kTable + "\ndelete table ip6 " + kTable + "\n";
-      touched += (touched.empty() ? "table ip6 " : ", table ip6 ") + std::string(kTable) + " (stale, to delete)";
-    }
+    delete_stale("ip6");
   }
   if (batch.empty()) return FirewallReport{false};
   // add + delete + define in one batch: atomic, so no packet sees a table missing.
@@ -279,13 +292,16 @@ Status Firewall::update_sources(const FirewallSpec& from, const FirewallSpec& to
   if (!same_rules(from, to))
     return fail("cannot update the VXLAN allow-list alone: the firewall's rules changed too (reconcile instead)");
   if (!to.vxlan_allowlist) return ok_status();  // no allow-list sets in the kernel
-  std::string batch = element_changes("ip", from.vxlan_sources, to.vxlan_sources);
+  std::string batch;
+  if (to.network) batch += element_changes("ip", from.vxlan_sources, to.vxlan_sources);
   if (to.network_v6) batch += element_changes("ip6", from.vxlan_sources_v6, to.vxlan_sources_v6);
   if (batch.empty()) return ok_status();
   auto applied = nft_.run(batch);
-  if (!applied)
-    return fail("cannot update the VXLAN allow-list in table ip " + std::string(kTable) +
-                (to.network_v6 ? std::string(" and table ip6 ") + kTable : std::string()) + ": " + applied.error());
+  if (!applied) {
+    std::string tables = to.network ? std::string("table ip ") + kTable : std::string();
+    if (to.network_v6) tables += (tables.empty() ? "table ip6 " : " and table ip6 ") + std::string(kTable);
+    return fail("cannot update the VXLAN allow-list in " + tables + ": " + applied.error());
+  }
   return ok_status();
 }
 

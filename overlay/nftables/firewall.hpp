@@ -1,7 +1,7 @@
 #pragma once
 // weft's own nftables tables: masquerade for pod traffic leaving the cluster network, forward
-// accept for the cluster network, and the VXLAN source allow-list. `table ip weft` always; with
-// an IPv6 network (dual stack) also `table ip6 weft`, its IPv6 twin.
+// accept for the cluster network, and the VXLAN source allow-list. `table ip weft` with an IPv4
+// network, `table ip6 weft` (its IPv6 twin) with an IPv6 one: both in a dual-stack cluster.
 
 #include <cstdint>
 #include <optional>
@@ -14,8 +14,8 @@
 namespace weft {
 
 struct FirewallSpec {
-  Ipv4Prefix network;           // the cluster network
-  Ipv4Prefix subnet;            // this node's subnet
+  std::optional<Ipv4Prefix> network;  // the cluster network; unset: IPv6-only, no `table ip weft`
+  std::optional<Ipv4Prefix> subnet;   // this node's subnet (set with network)
   bool ip_masq = false;         // --ip-masq (both families)
   bool vxlan_allowlist = true;  // accept VXLAN only from known nodes (both families)
   std::uint16_t vxlan_port = 8472;
@@ -35,7 +35,7 @@ inline bool same_rules(const FirewallSpec& a, const FirewallSpec& b) {
 }
 
 // `table ip weft` as nft lists it (pure; the kernel test checks the two agree). The IPv6 fields
-// do not change it.
+// do not change it; empty without network (IPv6-only).
 std::string render_table(const FirewallSpec& spec);
 // `table ip6 weft` likewise; empty without network_v6 (then weft has no IPv6 table).
 std::string render_table_v6(const FirewallSpec& spec);

@@ -34,7 +34,7 @@ class KubeSubnetManager final : public SubnetManager {
 
   Result<OwnNode> read_own_node() override;
   using SubnetManager::acquire;
-  Result<Lease> acquire(Ipv4Addr public_ip, Mac vtep_mac, const std::optional<LeaseV6Request>& v6) override;
+  Result<Lease> acquire(const Lease& base) override;
   void start_watch(std::function<void()> peers_changed) override;
   PeerSet peers() const override;
   Status set_network_unavailable(bool unavailable, const std::string& message) override;
@@ -85,9 +85,11 @@ Result<OwnNode> KubeSubnetManager::read_own_node() {
   }
   OwnNode own;
   own.name = node->name;
-  auto pod_cidr = ipv4_pod_cidr(*node);
-  if (!pod_cidr) return pod_cidr.take_error();
-  own.pod_cidr = *pod_cidr;
+  if (cfg_.net.ipv4) {  // an IPv6-only cluster's podCIDRs are IPv6: the lease reads them
+    auto pod_cidr = ipv4_pod_cidr(*node);
+    if (!pod_cidr) return pod_cidr.take_error();
+    own.pod_cidr = *pod_cidr;
+  }
   for (const auto& ip : node->internal_ips) {
     if (auto a = Ipv4Addr::parse(ip)) {
       own.internal_ip = *a;
@@ -102,13 +104,13 @@ Result<OwnNode> KubeSubnetManager::read_own_node() {
   return own;
 }
 
-Result<Lease> KubeSubnetManager::acquire(Ipv4Addr public_ip, Mac vtep_mac, const std::optional<LeaseV6Request>& v6) {
+Result<Lease> KubeSubnetManager::acquire(const Lease& base) {
   auto node = retry(retry_, "read node " + cfg_.node_name, [&] { return client_->get_node(cfg_.node_name); });
   if (!node) return fail(node.error().message);
   LeaseSettings settings;
   settings.node_name = cfg_.node_name;
   settings.keys = keys_;
-  settings.network = *cfg_.net.ipv4;
+  settings.network = cfg_.net.ipv4;
   settings.network_v6 = cfg_.net.ipv6;
   settings.backend = cfg_.net.backend;
   settings.conflict_backoff = cfg_.conflict_backoff;
@@ -120,7 +122,7 @@ Result<Lease> KubeSubnetManager::acquire(Ipv4Addr public_ip, Mac vtep_mac, const
     stats_.lease_waiting = why;
   };
   LeaseProtocol protocol(*client_, retry_, settings);
-  auto lease = protocol.acquire(*node, public_ip, vtep_mac, v6);
+  auto lease = protocol.acquire(*node, base);
   std::lock_guard<std::mutex> lock(mu_);
   seed_list_ = protocol.take_last_list();
   stats_.lease_attempts += protocol.attempts();
@@ -140,7 +142,9 @@ void KubeSubnetManager::start_watch(std::function<void()> peers_changed) {
   std::lock_guard<std::mutex> lock(mu_);
   if (watch_thread_.joinable() || stopped_) return;
   // Peers lease in SubnetMin..SubnetMax; the controller assigns podCIDRs anywhere in the network.
-  auto range = cfg_.net.subnet_source == SubnetSource::Lease ? *cfg_.net.ipv4 : whole_network(*cfg_.net.ipv4);
+  std::optional<FamilyConfig<Ipv4Addr>> range;
+  if (cfg_.net.ipv4)
+    range = cfg_.net.subnet_source == SubnetSource::Lease ? *cfg_.net.ipv4 : whole_network(*cfg_.net.ipv4);
   std::optional<FamilyConfig<Ipv6Addr>> range_v6;
   if (cfg_.net.ipv6)
     range_v6 = cfg_.net.subnet_source == SubnetSource::Lease ? *cfg_.net.ipv6 : whole_network(*cfg_.net.ipv6);
@@ -279,8 +283,9 @@ Result<std::unique_ptr<SubnetManager>> make_kube_subnet_manager(std::shared_ptr<
   auto name = resolve_node_name(config.node_name);
   if (!name) return name.take_error();
   config.node_name = *name;
-  if (!config.net.ipv4) {
-    return fail("the Kubernetes subnet manager needs an IPv4 network (EnableIPv4 and Network in net-conf.json)");
+  if (!config.net.ipv4 && !config.net.ipv6) {
+    return fail("the Kubernetes subnet manager needs a network: EnableIPv4 with Network, or EnableIPv6 with "
+                "IPv6Network in net-conf.json");
   }
   return std::unique_ptr<SubnetManager>(new KubeSubnetManager(std::move(client), std::move(config)));
 }

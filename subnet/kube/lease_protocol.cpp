@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <type_traits>
 
 #include "subnet/allocator.hpp"
 
@@ -21,21 +22,23 @@ const NodeInfo* find_node(const NodeList& list, const std::string& name) {
   return nullptr;
 }
 
-// A Node's IPv4 podCIDRs (any length: the controller may hand out /23s); malformed ones ignored.
-void add_pod_cidrs(const NodeInfo& n, std::vector<Ipv4Prefix>& out) {
+// A Node's podCIDRs of the family (any length: the controller may hand out /23s); malformed ones ignored.
+template <class Addr>
+void add_pod_cidrs(const NodeInfo& n, std::vector<Prefix<Addr>>& out) {
   for (const auto& text : n.pod_cidrs) {
-    if (auto p = Ipv4Prefix::parse(text.substr(0, 64))) out.push_back(*p);
+    if (auto p = Prefix<Addr>::parse(text.substr(0, 64))) out.push_back(*p);
   }
 }
 
 // The first other Node holding, claiming or having as podCIDR (full lists only) a subnet
 // overlapping `subnet`, or "". Annotations that are not one of the network's subnets do not
 // count: every peer skips them, and they must not keep anyone from leasing.
+template <class Addr>
 std::string other_holder(const NodeList& list, const std::string& own, const AnnotationKeys& keys,
-                         const FamilyConfig<Ipv4Addr>& net, const Ipv4Prefix& subnet) {
+                         const FamilyConfig<Addr>& net, const Prefix<Addr>& subnet) {
   for (const auto& n : list.items) {
     if (n.name == own) continue;
-    std::vector<Ipv4Prefix> theirs;
+    std::vector<Prefix<Addr>> theirs;
     add_taken_subnets(n.annotations, keys, net, theirs);
     add_pod_cidrs(n, theirs);
     for (const auto& p : theirs) {
@@ -47,15 +50,53 @@ std::string other_holder(const NodeList& list, const std::string& own, const Ann
 
 // What the allocator must avoid: other Nodes' leases and claims, and every Node's podCIDR
 // (the controller assigned it, so it will be routed to that Node sooner or later).
-std::vector<Ipv4Prefix> taken_in(const NodeList& list, const std::string& own, const AnnotationKeys& keys,
-                                 const FamilyConfig<Ipv4Addr>& net) {
-  std::vector<Ipv4Prefix> taken;
+template <class Addr>
+std::vector<Prefix<Addr>> taken_in(const NodeList& list, const std::string& own, const AnnotationKeys& keys,
+                                   const FamilyConfig<Addr>& net) {
+  std::vector<Prefix<Addr>> taken;
   for (const auto& n : list.items) {
     if (n.name != own) add_taken_subnets(n.annotations, keys, net, taken);
     add_pod_cidrs(n, taken);
   }
   return taken;
 }
+
+// The lease's primary family: IPv4, or IPv6 in an IPv6-only cluster. Which annotations hold
+// and claim it, where it goes in the Lease, and the net-conf.json keys errors name.
+template <class Addr>
+struct Family;
+
+template <>
+struct Family<Ipv4Addr> {
+  static constexpr const char* kNetwork = "Network";
+  static constexpr const char* kSubnetLen = "SubnetLen";
+  static constexpr const char* kMaskFlag = "--node-cidr-mask-size";
+  static const std::optional<Ipv4Prefix>& held(const OwnAnnotations& o) { return o.subnet; }
+  static const std::optional<Ipv4Prefix>& claim(const OwnAnnotations& o) { return o.subnet_claim; }
+  static const std::string& held_key(const AnnotationKeys& k) { return k.subnet; }
+  static const std::string& claim_key(const AnnotationKeys& k) { return k.subnet_claim; }
+  static std::optional<Ipv4Prefix>& of(Lease& l) { return l.subnet; }
+  static const FamilyConfig<Ipv4Addr>& net(const LeaseSettings& s) { return *s.network; }
+  static Result<std::optional<Ipv4Prefix>> pod_cidr(const NodeInfo& n, const LeaseSettings&) {
+    return ipv4_pod_cidr(n);
+  }
+};
+
+template <>
+struct Family<Ipv6Addr> {
+  static constexpr const char* kNetwork = "IPv6Network";
+  static constexpr const char* kSubnetLen = "IPv6SubnetLen";
+  static constexpr const char* kMaskFlag = "--node-cidr-mask-size (single-stack IPv6)";
+  static const std::optional<Ipv6Prefix>& held(const OwnAnnotations& o) { return o.subnet_v6; }
+  static const std::optional<Ipv6Prefix>& claim(const OwnAnnotations& o) { return o.subnet_v6_claim; }
+  static const std::string& held_key(const AnnotationKeys& k) { return k.subnet_v6; }
+  static const std::string& claim_key(const AnnotationKeys& k) { return k.subnet_v6_claim; }
+  static std::optional<Ipv6Prefix>& of(Lease& l) { return l.subnet_v6; }
+  static const FamilyConfig<Ipv6Addr>& net(const LeaseSettings& s) { return *s.network_v6; }
+  static Result<std::optional<Ipv6Prefix>> pod_cidr(const NodeInfo& n, const LeaseSettings& s) {
+    return ipv6_pod_cidr(n, s.network_v6);
+  }
+};
 
 std::int64_t now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
@@ -124,32 +165,59 @@ Result<Lease> LeaseProtocol::acquire(const NodeInfo& own, Ipv4Addr public_ip, Ma
   Lease base;
   base.public_ip = public_ip;
   base.vtep_mac = vtep_mac;
-  if (v6 && s_.network_v6) {
+  if (v6) {
     base.vtep_mac_v6 = v6->vtep_mac;
     base.public_ip_v6 = v6->public_ip;
   }
-  auto pod_cidr = ipv4_pod_cidr(own);
+  return acquire(own, std::move(base));
+}
+
+Result<Lease> LeaseProtocol::acquire(const NodeInfo& own, Lease base) {
+  base.subnet.reset();
+  base.subnet_v6.reset();
+  if (!s_.network_v6) {
+    base.vtep_mac_v6.reset();
+    base.public_ip_v6.reset();
+  }
+  if (s_.network) {
+    if (!base.public_ip || !base.vtep_mac) return fail("lease: the IPv4 lease needs an IPv4 public address and VTEP MAC");
+    return acquire_in<Ipv4Addr>(own, base);
+  }
+  if (!s_.network_v6) return fail("lease: net-conf.json enables neither IPv4 nor IPv6");
+  if (!base.public_ip_v6 || !base.vtep_mac_v6)
+    return fail("lease: an IPv6-only lease needs an IPv6 public address (--public-ipv6) and the IPv6 VTEP's MAC");
+  base.public_ip.reset();
+  base.vtep_mac.reset();
+  return acquire_in<Ipv6Addr>(own, base);
+}
+
+template <class Addr>
+Result<Lease> LeaseProtocol::acquire_in(const NodeInfo& own, const Lease& base) {
+  auto pod_cidr = Family<Addr>::pod_cidr(own, s_);
   if (!pod_cidr) return pod_cidr.take_error();
   switch (s_.source) {
     case SubnetSource::Lease:
-      return by_annotations(own, base);
+      return by_annotations<Addr>(own, base);
     case SubnetSource::PodCidr: {
-      if (*pod_cidr) return from_pod_cidr(own, **pod_cidr, base);
-      auto got = wait_for_pod_cidr(std::nullopt, "SubnetSource is podCIDR");
+      if (*pod_cidr) return from_pod_cidr<Addr>(own, **pod_cidr, base);
+      auto got = wait_for_pod_cidr<Addr>(std::nullopt, "SubnetSource is podCIDR");
       if (!got) return got.take_error();
-      return from_pod_cidr(**got, *ipv4_pod_cidr(**got).value(), base);
+      return from_pod_cidr<Addr>(**got, *Family<Addr>::pod_cidr(**got, s_).value(), base);
     }
     case SubnetSource::Auto:
       break;
   }
-  if (*pod_cidr) return from_pod_cidr(own, **pod_cidr, base);
-  return auto_source(own, base);
+  if (*pod_cidr) return from_pod_cidr<Addr>(own, **pod_cidr, base);
+  return auto_source<Addr>(own, base);
 }
 
+template <class Addr>
 Result<Lease> LeaseProtocol::auto_source(const NodeInfo& own, const Lease& base) {
   auto mine = parse_own(own.annotations, s_.keys);
-  if ((mine.subnet && fits(*mine.subnet)) || (mine.subnet_claim && fits(*mine.subnet_claim))) {
-    return by_annotations(own, base);  // an earlier run leased: never renumber under running pods
+  const auto& held = Family<Addr>::held(mine);
+  const auto& claim = Family<Addr>::claim(mine);
+  if ((held && fits(*held)) || (claim && fits(*claim))) {
+    return by_annotations<Addr>(own, base);  // an earlier run leased: never renumber under running pods
   }
   auto all = list("list nodes and their podCIDRs (SubnetSource auto)", true, true);
   if (!all) return all.take_error();
@@ -165,22 +233,23 @@ Result<Lease> LeaseProtocol::auto_source(const NodeInfo& own, const Lease& base)
         "SubnetSource auto: node {} has a spec.podCIDR, so kube-controller-manager assigns them in this cluster: "
         "waiting for ours",
         with_pod_cidr);
-    got = wait_for_pod_cidr(std::nullopt, "SubnetSource auto, and node " + with_pod_cidr + " has a podCIDR");
+    got = wait_for_pod_cidr<Addr>(std::nullopt, "SubnetSource auto, and node " + with_pod_cidr + " has a podCIDR");
   } else if (!with_lease.empty()) {
     spdlog::info("SubnetSource auto: no Node has a spec.podCIDR and node {} holds a weft lease: leasing", with_lease);
-    return by_annotations(own, base, std::move(*all));
+    return by_annotations<Addr>(own, base, std::move(*all));
   } else {
-    got = wait_for_pod_cidr(s_.auto_wait, "SubnetSource auto, and no Node has a podCIDR or a weft lease yet");
+    got = wait_for_pod_cidr<Addr>(s_.auto_wait, "SubnetSource auto, and no Node has a podCIDR or a weft lease yet");
   }
   if (!got) return got.take_error();
-  if (*got) return from_pod_cidr(**got, *ipv4_pod_cidr(**got).value(), base);
+  if (*got) return from_pod_cidr<Addr>(**got, *Family<Addr>::pod_cidr(**got, s_).value(), base);
   spdlog::warn(
       "SubnetSource auto: no spec.podCIDR for node {} after {} ms and no other Node has one: leasing from "
       "annotations (set SubnetSource to \"podCIDR\" if kube-controller-manager assigns podCIDRs here)",
       s_.node_name, s_.auto_wait.count());
-  return by_annotations(own, base);
+  return by_annotations<Addr>(own, base);
 }
 
+template <class Addr>
 Result<std::optional<NodeInfo>> LeaseProtocol::wait_for_pod_cidr(std::optional<std::chrono::milliseconds> limit,
                                                                  const std::string& why) {
   auto start = Clock::now();
@@ -189,7 +258,7 @@ Result<std::optional<NodeInfo>> LeaseProtocol::wait_for_pod_cidr(std::optional<s
   for (;;) {
     auto node = retry(retry_, "lease: read node " + s_.node_name, [&] { return client_.get_node(s_.node_name); });
     if (!node) return api_fail(node.error());
-    auto p = ipv4_pod_cidr(*node);
+    auto p = Family<Addr>::pod_cidr(*node, s_);
     if (!p) return p.take_error();
     if (*p) {
       if (Clock::now() > start + s_.pod_cidr_poll)
@@ -224,33 +293,40 @@ void LeaseProtocol::report_waiting(const std::string& why) {
   if (s_.waiting) s_.waiting(why);
 }
 
-Result<Lease> LeaseProtocol::from_pod_cidr(const NodeInfo& own, Ipv4Prefix pod_cidr, const Lease& base) {
-  if (!s_.network.network.contains(pod_cidr)) {
-    return fail("podCIDR " + pod_cidr.str() + " of node " + own.name + " is outside the network " +
-                s_.network.network.str() +
-                " of net-conf.json: make kube-controller-manager's --cluster-cidr "
-                "(kubeadm --pod-network-cidr) and net-conf.json's Network the same");
+template <class Addr>
+Result<Lease> LeaseProtocol::from_pod_cidr(const NodeInfo& own, Prefix<Addr> pod_cidr, const Lease& base) {
+  using F = Family<Addr>;
+  const auto& net = F::net(s_);
+  if (!net.network.contains(pod_cidr)) {
+    return fail("podCIDR " + pod_cidr.str() + " of node " + own.name + " is outside the network " + net.network.str() +
+                " of net-conf.json: make kube-controller-manager's --cluster-cidr (kubeadm --pod-network-cidr) and "
+                "net-conf.json's " +
+                F::kNetwork + " the same");
   }
-  if (pod_cidr.length() != s_.network.subnet_len) {
+  if (pod_cidr.length() != net.subnet_len) {
     return fail("podCIDR " + pod_cidr.str() + " of node " + own.name + " is a /" + std::to_string(pod_cidr.length()) +
-                " but net-conf.json's SubnetLen is " + std::to_string(s_.network.subnet_len) +
-                ": peers accept only /SubnetLen subnets; make kube-controller-manager's --node-cidr-mask-size and "
-                "SubnetLen the same");
+                " but net-conf.json's " + F::kSubnetLen + " is " + std::to_string(net.subnet_len) +
+                ": peers accept only /" + F::kSubnetLen + " subnets; make kube-controller-manager's " + F::kMaskFlag +
+                " and " + F::kSubnetLen + " the same");
   }
   Lease lease = base;
-  lease.subnet = pod_cidr;
+  F::of(lease) = pod_cidr;
   auto mine = parse_own(own.annotations, s_.keys);
-  if (mine.subnet && *mine.subnet != pod_cidr && fits_network(*mine.subnet, whole_network(s_.network))) {
+  const auto& held = F::held(mine);
+  const std::string& key = F::held_key(s_.keys);
+  if (held && *held != pod_cidr && fits_network(*held, whole_network(net))) {
     // Pods here have addresses in the published subnet, and peers route it here: keep it.
-    lease.subnet = *mine.subnet;
-    problem_ = "node " + own.name + " publishes subnet " + mine.subnet->str() + " (" + s_.keys.subnet +
-               ") but its spec.podCIDR is " + pod_cidr.str() + "; weft keeps serving " + mine.subnet->str() +
+    F::of(lease) = *held;
+    problem_ = "node " + own.name + " publishes subnet " + held->str() + " (" + key + ") but its spec.podCIDR is " +
+               pod_cidr.str() + "; weft keeps serving " + held->str() +
                " so the pods running here keep their addresses. To move to the podCIDR: drain the node, kubectl "
                "annotate node " +
-               own.name + " " + s_.keys.subnet + "- " + s_.keys.claimed_at + "-, restart weftd";
+               own.name + " " + key + "- " + s_.keys.claimed_at + "-, restart weftd";
     spdlog::error("{}", problem_);
   }
-  if (auto st = add_v6(own, lease, true); !st) return st.take_error();
+  if constexpr (std::is_same_v<Addr, Ipv4Addr>) {
+    if (auto st = add_v6(own, lease, true); !st) return st.take_error();
+  }
   if (auto st = publish(own, lease); !st) return st.take_error();
   if (problem_.empty()) spdlog::info("lease {} from spec.podCIDR of node {}", pod_cidr.str(), own.name);
   return lease;
@@ -273,13 +349,16 @@ Status LeaseProtocol::add_v6(const NodeInfo& own, Lease& lease, bool v4_from_pod
                 "(--cluster-cidr=<IPv4 Network>,<IPv6Network> --node-cidr-mask-size-ipv6=" +
                 std::to_string(s_.network_v6->subnet_len) + ") or set \"EnableIPv6\": false");
   }
-  auto paired = paired_subnet_v6(lease.subnet, s_.network, *s_.network_v6);
+  auto paired = paired_subnet_v6(*lease.subnet, *s_.network, *s_.network_v6);
   if (!paired) return paired.take_error();
   lease.subnet_v6 = *paired;
   return ok_status();
 }
 
-bool LeaseProtocol::fits(const Ipv4Prefix& subnet) const { return fits_network(subnet, s_.network); }
+template <class Addr>
+bool LeaseProtocol::fits(const Prefix<Addr>& subnet) const {
+  return fits_network(subnet, Family<Addr>::net(s_));
+}
 
 Result<NodeList> LeaseProtocol::list(const std::string& why, bool with_spec, bool cached) {
   auto r = retry(retry_, "lease: " + why, [&] {
@@ -315,7 +394,8 @@ Status LeaseProtocol::publish(const NodeInfo& own, const Lease& lease) {
   auto mine = parse_own(own.annotations, s_.keys);
   auto created = parse_rfc3339_ms(own.creation_timestamp);
   std::int64_t claimed = now_ms();
-  if (mine.subnet == lease.subnet) {
+  const bool kept = lease.subnet ? mine.subnet == lease.subnet : mine.subnet_v6 == lease.subnet_v6;
+  if (kept) {
     // Kept: keep its claim time (one published before claimed-at existed dates from the Node's
     // creation, the earliest it can be). Never later than now.
     claimed = std::min(claimed, mine.claimed_at_ms.value_or(created.value_or(claimed)));
@@ -344,12 +424,12 @@ Status LeaseProtocol::publish(const NodeInfo& own, const Lease& lease) {
     auto fresh = retry(retry_, "lease: re-read own node", [&] { return client_.get_node(s_.node_name); });
     if (!fresh) return api_fail(fresh.error());
     auto now_mine = parse_own(fresh->annotations, s_.keys);
-    bool still_ours = (now_mine.subnet_claim && *now_mine.subnet_claim == lease.subnet) ||
-                      (now_mine.subnet && *now_mine.subnet == lease.subnet) || !own.pod_cidrs.empty() ||
-                      !fresh->pod_cidrs.empty();
+    bool held = lease.subnet ? now_mine.subnet_claim == lease.subnet || now_mine.subnet == lease.subnet
+                             : now_mine.subnet_v6_claim == lease.subnet_v6 || now_mine.subnet_v6 == lease.subnet_v6;
+    bool still_ours = held || !own.pod_cidrs.empty() || !fresh->pod_cidrs.empty();
     if (!still_ours)
-      return fail("lease: the claim on " + lease.subnet.str() + " of node " + s_.node_name +
-                  " was removed by someone else while weft confirmed it");
+      return fail("lease: the claim on " + (lease.subnet ? lease.subnet->str() : lease.subnet_v6->str()) +
+                  " of node " + s_.node_name + " was removed by someone else while weft confirmed it");
     rv = fresh->resource_version;
     now = fresh->annotations;
   }
@@ -362,11 +442,15 @@ Status LeaseProtocol::wait_after_conflict(int round) {
   return ok_status();
 }
 
+template <class Addr>
 Result<Lease> LeaseProtocol::by_annotations(const NodeInfo& own_get, const Lease& base,
                                             std::optional<NodeList> listed) {
+  using F = Family<Addr>;
+  const auto& net = F::net(s_);
+  const std::string& claim_key = F::claim_key(s_.keys);
   // Keeping a lease needs only metadata; picking one needs every Node's podCIDR (a full list).
   auto first = parse_own(own_get.annotations, s_.keys);
-  bool keeping = first.subnet && fits(*first.subnet);
+  bool keeping = F::held(first) && fits(*F::held(first));
   for (int round = 0;; ++round) {
     if (retry_.stop.stopped()) return fail("lease: stopped");
     // The first round lists from the watch cache (one request, no etcd read) and takes our own
@@ -383,20 +467,24 @@ Result<Lease> LeaseProtocol::by_annotations(const NodeInfo& own_get, const Lease
     const NodeInfo* own = from_cache ? &own_get : find_node(*before, s_.node_name);
     if (!own) return fail("node " + s_.node_name + " is not in the node list: was it deleted?");
     auto mine = parse_own(own->annotations, s_.keys);
+    const auto& held = F::held(mine);
+    const auto& held_claim = F::claim(mine);
     Lease lease = base;
 
-    if (mine.subnet && fits(*mine.subnet)) {
+    if (held && fits(*held)) {
       // Confirmed by an earlier run: keep it, whatever anyone else claims now.
-      if (auto other = other_holder(*before, s_.node_name, s_.keys, s_.network, *mine.subnet); !other.empty()) {
+      if (auto other = other_holder(*before, s_.node_name, s_.keys, net, *held); !other.empty()) {
         spdlog::error(
             "lease {}: node {} holds, claims or has as podCIDR an overlapping subnet; keeping ours (a confirmed "
             "lease is never withdrawn); peers route it to the earlier claim (README, Subnet ownership)",
-            mine.subnet->str(), other);
+            held->str(), other);
       }
-      lease.subnet = *mine.subnet;
-      if (auto st = add_v6(*own, lease, false); !st) return st.take_error();
+      F::of(lease) = *held;
+      if constexpr (std::is_same_v<Addr, Ipv4Addr>) {
+        if (auto st = add_v6(*own, lease, false); !st) return st.take_error();
+      }
       if (auto st = publish(*own, lease); !st) return st.take_error();
-      spdlog::info("lease {} kept from an earlier run", lease.subnet.str());
+      spdlog::info("lease {} kept from an earlier run", held->str());
       last_list_ = std::move(*before);
       return lease;
     }
@@ -404,13 +492,12 @@ Result<Lease> LeaseProtocol::by_annotations(const NodeInfo& own_get, const Lease
       keeping = false;
       continue;
     }
-    if (mine.subnet)
-      spdlog::warn("lease {} no longer fits the network configuration; leasing anew", mine.subnet->str());
+    if (held) spdlog::warn("lease {} no longer fits the network configuration; leasing anew", held->str());
 
     NodeInfo claimed = *own;
-    Ipv4Prefix subnet;
-    if (mine.subnet_claim && fits(*mine.subnet_claim)) {
-      subnet = *mine.subnet_claim;  // written by a run that stopped before verifying
+    Prefix<Addr> subnet;
+    if (held_claim && fits(*held_claim)) {
+      subnet = *held_claim;  // written by a run that stopped before verifying
       // Verified against etcd as of now, not as of the claim: it may be old, and a rival that
       // skipped the protocol since (a podCIDR, a hand edit) must be seen. Rare: a crash mid-lease.
       if (from_cache) {
@@ -419,12 +506,12 @@ Result<Lease> LeaseProtocol::by_annotations(const NodeInfo& own_get, const Lease
         before = std::move(after);
       }
     } else {
-      auto pick = pick_free_subnet(s_.network, taken_in(*before, s_.node_name, s_.keys, s_.network), rng_);
+      auto pick = pick_free_subnet(net, taken_in(*before, s_.node_name, s_.keys, net), rng_);
       if (!pick) return pick.take_error();
       subnet = *pick;
       ++attempts_;
-      AnnotationPatch claim{{s_.keys.subnet_claim, subnet.str()}};
-      if (mine.subnet) claim[s_.keys.subnet] = std::nullopt;
+      AnnotationPatch claim{{claim_key, subnet.str()}};
+      if (held) claim[F::held_key(s_.keys)] = std::nullopt;
       auto r = retry(retry_, "lease: claim",
                      [&] { return client_.patch_node_annotations(s_.node_name, own->resource_version, claim); });
       if (!r && r.error().kind == ApiErrorKind::Conflict) continue;  // our Node changed under us: start over
@@ -435,10 +522,12 @@ Result<Lease> LeaseProtocol::by_annotations(const NodeInfo& own_get, const Lease
       before = std::move(after);
     }
 
-    auto other = other_holder(*before, s_.node_name, s_.keys, s_.network, subnet);
+    auto other = other_holder(*before, s_.node_name, s_.keys, net, subnet);
     if (other.empty()) {
-      lease.subnet = subnet;
-      if (auto st = add_v6(claimed, lease, false); !st) return st.take_error();
+      F::of(lease) = subnet;
+      if constexpr (std::is_same_v<Addr, Ipv4Addr>) {
+        if (auto st = add_v6(claimed, lease, false); !st) return st.take_error();
+      }
       if (auto st = publish(claimed, lease); !st) return st.take_error();
       spdlog::info("lease {} confirmed after {} claim(s)", subnet.str(), attempts_);
       last_list_ = std::move(*before);
@@ -447,7 +536,7 @@ Result<Lease> LeaseProtocol::by_annotations(const NodeInfo& own_get, const Lease
     ++conflicts_;
     spdlog::info("lease: node {} also claims {}; withdrawing our claim and retrying", other, subnet.str());
     auto w = retry(retry_, "lease: withdraw claim", [&] {
-      return client_.patch_node_annotations(s_.node_name, "", {{s_.keys.subnet_claim, std::nullopt}});
+      return client_.patch_node_annotations(s_.node_name, "", {{claim_key, std::nullopt}});
     });
     if (!w) return api_fail(w.error());
     if (auto st = wait_after_conflict(round); !st) return st.take_error();

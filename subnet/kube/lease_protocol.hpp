@@ -41,8 +41,8 @@ namespace weft::kube {
 struct LeaseSettings {
   std::string node_name;
   AnnotationKeys keys;
-  FamilyConfig<Ipv4Addr> network;
-  std::optional<FamilyConfig<Ipv6Addr>> network_v6;  // dual stack (EnableIPv6)
+  std::optional<FamilyConfig<Ipv4Addr>> network;     // unset: an IPv6-only cluster, which leases IPv6 subnets
+  std::optional<FamilyConfig<Ipv6Addr>> network_v6;  // dual stack or IPv6-only (EnableIPv6)
   BackendConfig backend;
   std::chrono::milliseconds conflict_backoff{20};  // random wait in [0, this * 2^round] after a lost race
   SubnetSource source = SubnetSource::Auto;
@@ -58,7 +58,11 @@ class LeaseProtocol {
 
   // `own` is our Node from a GET (it carries spec.podCIDRs). Blocks until the lease is
   // confirmed, the network is full, a non-transient error happens, or the stop signal fires.
-  // With `v6` and a v6 network, the lease carries an IPv6 subnet too (add_v6).
+  // `base` holds the public IP(s) and VTEP MAC(s), no subnets. With a v6 network and
+  // base.vtep_mac_v6, the lease carries an IPv6 subnet too (add_v6). In an IPv6-only cluster
+  // the IPv6 subnet is the lease: from the v6 podCIDR or through the same annotation protocol on
+  // subnet-v6 / subnet-v6-claim.
+  Result<Lease> acquire(const NodeInfo& own, Lease base);
   Result<Lease> acquire(const NodeInfo& own, Ipv4Addr public_ip, Mac vtep_mac,
                         const std::optional<LeaseV6Request>& v6 = std::nullopt);
 
@@ -74,14 +78,22 @@ class LeaseProtocol {
   const std::string& problem() const { return problem_; }
 
  private:
-  Result<Lease> from_pod_cidr(const NodeInfo& own, Ipv4Prefix pod_cidr, const Lease& base);
+  // The lease in the primary family: IPv4, or IPv6 in an IPv6-only cluster.
+  template <class Addr>
+  Result<Lease> acquire_in(const NodeInfo& own, const Lease& base);
+  template <class Addr>
+  Result<Lease> from_pod_cidr(const NodeInfo& own, Prefix<Addr> pod_cidr, const Lease& base);
   // `listed`: a full list just made (auto's decision), used as the first round's.
+  template <class Addr>
   Result<Lease> by_annotations(const NodeInfo& own, const Lease& base, std::optional<NodeList> listed = std::nullopt);
+  template <class Addr>
   Result<Lease> auto_source(const NodeInfo& own, const Lease& base);
-  // Polls our Node until it has a podCIDR; after `limit` (if given) returns nullopt.
+  // Polls our Node until it has a podCIDR of the family; after `limit` (if given) returns nullopt.
+  template <class Addr>
   Result<std::optional<NodeInfo>> wait_for_pod_cidr(std::optional<std::chrono::milliseconds> limit,
                                                     const std::string& why);
-  bool fits(const Ipv4Prefix& subnet) const;  // inside the network, SubnetLen, SubnetMin..SubnetMax
+  template <class Addr>
+  bool fits(const Prefix<Addr>& subnet) const;  // inside the network, SubnetLen, SubnetMin..SubnetMax
   // The IPv6 half of `lease` (dual stack): the v6 entry of spec.podCIDRs; an error when the
   // IPv4 subnet came from a podCIDR without one (an IPv4-only controller); else the subnet paired with the IPv4 lease (paired_subnet_v6), which the IPv4 lease's
   // write-then-verify makes ours alone.

@@ -89,7 +89,8 @@ bool PeerCache::upsert(const NodeInfo& node) {
       spdlog::debug("node {} has no {} lease annotations yet (weftd not running there)", name, keys_.prefix);
     }
   } else if (auto peer = parse_peer(name, a, keys_, rules_)) {
-    if (auto v6 = parse_peer_v6(a, keys_, rules_); !v6) {
+    // IPv6-only: parse_peer took the IPv6 half as the peer.
+    if (auto v6 = peer->subnet ? parse_peer_v6(a, keys_, rules_) : std::optional<PeerV6>{}; !v6) {
       v6_parse_error_[name] = v6.error();
     } else if (*v6) {
       peer->subnet_v6 = (*v6)->subnet;
@@ -124,17 +125,22 @@ bool PeerCache::remove(const std::string& name) {
   return reconsider(affected);
 }
 
-void PeerCache::index_add(const std::string& name, const Ipv4Prefix& p) { by_subnet_[p].insert(name); }
+void PeerCache::index_add(const std::string& name, const std::optional<Ipv4Prefix>& p) {
+  if (p) by_subnet_[*p].insert(name);
+}
 
-void PeerCache::index_remove(const std::string& name, const Ipv4Prefix& p) {
-  auto it = by_subnet_.find(p);
+void PeerCache::index_remove(const std::string& name, const std::optional<Ipv4Prefix>& p) {
+  if (!p) return;
+  auto it = by_subnet_.find(*p);
   if (it == by_subnet_.end()) return;
   it->second.erase(name);
   if (it->second.empty()) by_subnet_.erase(it);
 }
 
-std::set<std::string> PeerCache::overlapping(const Ipv4Prefix& p) const {
+std::set<std::string> PeerCache::overlapping(const std::optional<Ipv4Prefix>& subnet) const {
   std::set<std::string> out;
+  if (!subnet) return out;  // an IPv6-only peer: sharing_v6 finds its rivals
+  const Ipv4Prefix& p = *subnet;
   // Candidates containing p (p itself included): one possible prefix per length.
   for (int len = 0; len <= p.length(); ++len) {
     auto it = by_subnet_.find(Ipv4Prefix::containing(p.address(), len));
@@ -160,35 +166,41 @@ std::string PeerCache::outranked_by(const std::string& name) const {
   return first;
 }
 
+PeerCache::Judgement PeerCache::judge_v4(const std::string& name, const Candidate& c) const {
+  const auto& subnet = *c.peer.subnet;
+  if (own_subnet_ && own_subnet_->overlaps(subnet)) {
+    return {"subnet " + subnet.str() + " overlaps our own subnet " + own_subnet_->str(), false};
+  }
+  if (auto owner = outranked_by(name); !owner.empty()) {
+    const auto& o = candidates_.at(owner);
+    return {"subnet " + subnet.str() + " overlaps node " + owner + "'s " + o.peer.subnet->str() + ", claimed at " +
+                when(o.rank) + " (this one at " + when(c.rank) + "): the earlier claim keeps it",
+            true};
+  }
+  return {};
+}
+
 bool PeerCache::reconsider(const std::set<std::string>& names) {
   bool changed = false;
   for (const auto& name : names) {
-    std::string reason;
-    bool outranked = false;
+    Judgement j;
     auto c = candidates_.find(name);
     if (c != candidates_.end()) {
-      const auto& subnet = c->second.peer.subnet;
-      if (own_subnet_ && own_subnet_->overlaps(subnet)) {
-        reason = "subnet " + subnet.str() + " overlaps our own subnet " + own_subnet_->str();
-      } else if (auto owner = outranked_by(name); !owner.empty()) {
-        const auto& o = candidates_.at(owner);
-        reason = "subnet " + subnet.str() + " overlaps node " + owner + "'s " + o.peer.subnet.str() + ", claimed at " +
-                 when(o.rank) + " (this one at " + when(c->second.rank) + "): the earlier claim keeps it";
-        outranked = true;
-      }
+      // IPv6-only: the IPv6 half is the peer, judged as a whole.
+      j = c->second.peer.subnet ? judge_v4(name, c->second) : judge_v6(name, c->second);
     } else if (auto e = parse_error_.find(name); e != parse_error_.end()) {
-      reason = e->second;
+      j.reason = e->second;
     }
-    if (outranked) {
+    if (j.outranked) {
       outranked_.insert(name);
     } else {
       outranked_.erase(name);
     }
-    verdict(name, reason);
+    verdict(name, j.reason);
     auto cur = peers_.find(name);
-    if (c != candidates_.end() && reason.empty()) {
+    if (c != candidates_.end() && j.reason.empty()) {
       Peer peer = c->second.peer;
-      auto why_not_v6 = v6_reason(name, c->second);
+      auto why_not_v6 = peer.subnet ? judge_v6(name, c->second).reason : "";
       v6_verdict(name, why_not_v6);
       if (!why_not_v6.empty()) {
         peer.subnet_v6.reset();
@@ -200,7 +212,7 @@ bool PeerCache::reconsider(const std::set<std::string>& names) {
         changed = true;
       }
     } else {
-      v6_verdict(name, "");  // not a peer at all: the v4 verdict says why
+      v6_verdict(name, "");  // not a peer at all: the verdict above says why
       if (cur != peers_.end()) {
         peers_.erase(cur);
         changed = true;
@@ -228,20 +240,26 @@ std::set<std::string> PeerCache::sharing_v6(const Candidate& c) const {
   return it == by_subnet_v6_.end() ? std::set<std::string>{} : it->second;
 }
 
-std::string PeerCache::v6_reason(const std::string& name, const Candidate& c) const {
-  if (auto e = v6_parse_error_.find(name); e != v6_parse_error_.end()) return e->second;
-  if (!c.peer.subnet_v6) return "";
-  const auto& subnet = *c.peer.subnet_v6;
-  if (own_subnet_v6_ && own_subnet_v6_->overlaps(subnet)) {
-    return "IPv6 subnet " + subnet.str() + " overlaps our own " + own_subnet_v6_->str();
-  }
+std::string PeerCache::earliest_sharing_v6(const std::string& name, const Candidate& c) const {
   std::string first;
   for (const auto& other : sharing_v6(c)) {
     if (other != name && earlier(other, name) && (first.empty() || earlier(other, first))) first = other;
   }
-  if (first.empty()) return "";
-  return "IPv6 subnet " + subnet.str() + " is also node " + first + "'s, claimed at " +
-         when(candidates_.at(first).rank) + " (this one at " + when(c.rank) + "): the earlier claim keeps it";
+  return first;
+}
+
+PeerCache::Judgement PeerCache::judge_v6(const std::string& name, const Candidate& c) const {
+  if (auto e = v6_parse_error_.find(name); e != v6_parse_error_.end()) return {e->second, false};
+  if (!c.peer.subnet_v6) return {};
+  const auto& subnet = *c.peer.subnet_v6;
+  if (own_subnet_v6_ && own_subnet_v6_->overlaps(subnet)) {
+    return {"IPv6 subnet " + subnet.str() + " overlaps our own " + own_subnet_v6_->str(), false};
+  }
+  std::string first = earliest_sharing_v6(name, c);
+  if (first.empty()) return {};
+  return {"IPv6 subnet " + subnet.str() + " is also node " + first + "'s, claimed at " +
+              when(candidates_.at(first).rank) + " (this one at " + when(c.rank) + "): the earlier claim keeps it",
+          true};
 }
 
 void PeerCache::v6_verdict(const std::string& name, const std::string& reason) {
@@ -258,23 +276,39 @@ void PeerCache::v6_verdict(const std::string& name, const std::string& reason) {
   v6_skip_reason_[name] = reason;
 }
 
+std::string PeerCache::own_conflict_v4() const {
+  std::string first;
+  for (const auto& other : overlapping(own_subnet_)) {
+    if (first.empty() || earlier(other, first)) first = other;
+  }
+  return first;
+}
+
+std::string PeerCache::own_conflict_v6_only() const {
+  if (own_subnet_ || !own_subnet_v6_) return "";
+  auto it = by_subnet_v6_.find(*own_subnet_v6_);
+  std::string first;
+  if (it == by_subnet_v6_.end()) return first;
+  for (const auto& other : it->second) {
+    if (first.empty() || earlier(other, first)) first = other;
+  }
+  return first;
+}
+
 bool PeerCache::update_own_conflict() {
   std::string conflict;
-  if (own_subnet_) {
-    std::string first;
-    for (const auto& other : overlapping(*own_subnet_)) {
-      if (first.empty() || earlier(other, first)) first = other;
-    }
-    if (!first.empty()) {
-      const auto& o = candidates_.at(first);
-      bool theirs = o.rank != own_rank_ ? o.rank < own_rank_ : first < own_name_;
-      if (theirs) {
-        conflict = "node " + first + " claimed " + o.peer.subnet.str() + " at " + when(o.rank) +
-                   ", before this node's " + own_subnet_->str() + " (" + when(own_rank_) +
-                   "): every other node routes it to " + first +
-                   " and skips this node. Fix: drain this node, delete its " + keys_.subnet + " and " +
-                   keys_.claimed_at + " annotations (or the other Node, if it is the intruder), restart weftd";
-      }
+  std::string first = own_subnet_ ? own_conflict_v4() : own_conflict_v6_only();
+  if (!first.empty()) {
+    const auto& o = candidates_.at(first);
+    bool theirs = o.rank != own_rank_ ? o.rank < own_rank_ : first < own_name_;
+    if (theirs) {
+      const bool v4 = own_subnet_.has_value();
+      const std::string mine = v4 ? own_subnet_->str() : own_subnet_v6_->str();
+      const std::string other = v4 ? o.peer.subnet->str() : o.peer.subnet_v6->str();
+      conflict = "node " + first + " claimed " + other + " at " + when(o.rank) + ", before this node's " + mine + " (" +
+                 when(own_rank_) + "): every other node routes it to " + first +
+                 " and skips this node. Fix: drain this node, delete its " + (v4 ? keys_.subnet : keys_.subnet_v6) +
+                 " and " + keys_.claimed_at + " annotations (or the other Node, if it is the intruder), restart weftd";
     }
   }
   if (conflict == own_conflict_) return false;

@@ -50,16 +50,26 @@ class PeerCache {
   };
   bool upsert(const NodeInfo& node);
   bool remove(const std::string& name);
-  void index_add(const std::string& name, const Ipv4Prefix& p);
-  void index_remove(const std::string& name, const Ipv4Prefix& p);
-  std::set<std::string> overlapping(const Ipv4Prefix& p) const;
+  // A Node's standing as a peer: why it is skipped ("" = routed), and whether for a later claim.
+  struct Judgement {
+    std::string reason;
+    bool outranked = false;
+  };
+  void index_add(const std::string& name, const std::optional<Ipv4Prefix>& p);
+  void index_remove(const std::string& name, const std::optional<Ipv4Prefix>& p);
+  std::set<std::string> overlapping(const std::optional<Ipv4Prefix>& p) const;
   bool earlier(const std::string& a, const std::string& b) const;  // a's claim ranks before b's
   std::string outranked_by(const std::string& name) const;         // the earliest other claimant, or ""
   // Re-decides the Nodes named; true when peers_ or own_conflict_ changed.
   bool reconsider(const std::set<std::string>& names);
   bool update_own_conflict();
   void verdict(const std::string& name, const std::string& reason);  // "" = valid
-  std::string v6_reason(const std::string& name, const Candidate& c) const;  // "" = the v6 half is routed
+  Judgement judge_v4(const std::string& name, const Candidate& c) const;
+  // The IPv6 half: of a dual-stack peer (its v4 half stays), or of an IPv6-only one (the whole peer).
+  Judgement judge_v6(const std::string& name, const Candidate& c) const;
+  std::string earliest_sharing_v6(const std::string& name, const Candidate& c) const;  // "" = none earlier
+  std::string own_conflict_v4() const;       // the earliest other claimant overlapping us, or ""
+  std::string own_conflict_v6_only() const;  // the same for an IPv6-only cluster's subnet
   void v6_verdict(const std::string& name, const std::string& reason);
   void index_v6(const std::string& name, const Candidate& c, bool add);
   std::set<std::string> sharing_v6(const Candidate& c) const;  // candidates with the same v6 subnet
