@@ -10,6 +10,8 @@
 #include <fstream>
 #include <map>
 #include <sstream>
+#include <tuple>
+#include <utility>
 
 namespace weft {
 namespace {
@@ -33,6 +35,36 @@ Result<Prefix<Addr>> parse_gateway_form(const std::string& key, const std::strin
   return Prefix<Addr>::containing(*addr, len);
 }
 
+template <class Addr>
+std::string gateway_form(const Prefix<Addr>& subnet) {
+  return subnet.first_host().str() + "/" + std::to_string(subnet.length());
+}
+
+// One family's network and this node's subnet in it: both keys, or neither (nullopt).
+template <class Addr>
+Result<std::optional<std::pair<Prefix<Addr>, Prefix<Addr>>>> parse_family(const std::map<std::string, std::string>& kv,
+                                                                          const std::string& network_key,
+                                                                          const std::string& subnet_key) {
+  const bool has_network = kv.count(network_key) != 0;
+  const bool has_subnet = kv.count(subnet_key) != 0;
+  if (!has_network && !has_subnet) return std::optional<std::pair<Prefix<Addr>, Prefix<Addr>>>();
+  if (has_network != has_subnet) {
+    const std::string& have = has_network ? network_key : subnet_key;
+    const std::string& missing = has_network ? subnet_key : network_key;
+    return fail("subnet.env has " + have + " but no " + missing +
+                ": a family needs both (restart weftd to rewrite it)");
+  }
+  auto network = Prefix<Addr>::parse(kv.at(network_key));
+  if (!network) return fail("subnet.env " + network_key + ": " + network.error());
+  auto subnet = parse_gateway_form<Addr>(subnet_key, kv.at(subnet_key));
+  if (!subnet) return fail("subnet.env " + subnet.error());
+  if (!network->contains(*subnet)) {
+    return fail("subnet.env: " + subnet_key + " " + subnet->str() + " is outside " + network_key + " " +
+                network->str() + " (restart weftd to rewrite it)");
+  }
+  return std::optional(std::pair(*network, *subnet));
+}
+
 Status write_all(int fd, const std::string& data) {
   std::size_t done = 0;
   while (done < data.size()) {
@@ -48,10 +80,10 @@ Status write_all(int fd, const std::string& data) {
 
 std::string SubnetEnv::format() const {
   std::ostringstream out;
-  out << "WEFT_NETWORK=" << network.str() << "\n";
-  out << "WEFT_SUBNET=" << subnet.first_host().str() << "/" << subnet.length() << "\n";
+  if (network) out << "WEFT_NETWORK=" << network->str() << "\n";
+  if (subnet) out << "WEFT_SUBNET=" << gateway_form(*subnet) << "\n";
   if (network_v6) out << "WEFT_IPV6_NETWORK=" << network_v6->str() << "\n";
-  if (subnet_v6) out << "WEFT_IPV6_SUBNET=" << subnet_v6->first_host().str() << "/" << subnet_v6->length() << "\n";
+  if (subnet_v6) out << "WEFT_IPV6_SUBNET=" << gateway_form(*subnet_v6) << "\n";
   out << "WEFT_MTU=" << mtu << "\n";
   out << "WEFT_IPMASQ=" << (ipmasq ? "true" : "false") << "\n";
   return out.str();
@@ -68,17 +100,19 @@ Result<SubnetEnv> SubnetEnv::parse(std::string_view text) {
     kv[line.substr(0, eq)] = line.substr(eq + 1);
   }
   SubnetEnv env;
-  for (const char* key : {"WEFT_NETWORK", "WEFT_SUBNET", "WEFT_MTU", "WEFT_IPMASQ"}) {
-    if (!kv.count(key)) return fail(std::string("subnet.env has no ") + key);
+  auto v4 = parse_family<Ipv4Addr>(kv, "WEFT_NETWORK", "WEFT_SUBNET");
+  if (!v4) return v4.take_error();
+  auto v6 = parse_family<Ipv6Addr>(kv, "WEFT_IPV6_NETWORK", "WEFT_IPV6_SUBNET");
+  if (!v6) return v6.take_error();
+  if (!*v4 && !*v6) {
+    return fail(
+        "subnet.env has no address family: it needs WEFT_NETWORK and WEFT_SUBNET, or WEFT_IPV6_NETWORK and "
+        "WEFT_IPV6_SUBNET, or all four (restart weftd to rewrite it)");
   }
-  auto network = Ipv4Prefix::parse(kv["WEFT_NETWORK"]);
-  if (!network) return fail("subnet.env WEFT_NETWORK: " + network.error());
-  env.network = *network;
-  auto subnet = parse_gateway_form<Ipv4Addr>("WEFT_SUBNET", kv["WEFT_SUBNET"]);
-  if (!subnet) return fail("subnet.env " + subnet.error());
-  env.subnet = *subnet;
-  if (!env.network.contains(env.subnet)) {
-    return fail("subnet.env: WEFT_SUBNET " + env.subnet.str() + " is outside WEFT_NETWORK " + env.network.str());
+  if (*v4) std::tie(env.network, env.subnet) = **v4;
+  if (*v6) std::tie(env.network_v6, env.subnet_v6) = **v6;
+  for (const char* key : {"WEFT_MTU", "WEFT_IPMASQ"}) {
+    if (!kv.count(key)) return fail(std::string("subnet.env has no ") + key + " (restart weftd to rewrite it)");
   }
   // The whole value is the number: "1450x" is an error, not 1450.
   const std::string& mtu = kv["WEFT_MTU"];
@@ -88,16 +122,6 @@ Result<SubnetEnv> SubnetEnv::parse(std::string_view text) {
   }
   if (env.mtu < 68 || env.mtu > 65535) return fail("subnet.env WEFT_MTU=" + kv["WEFT_MTU"] + " is out of range");
   env.ipmasq = kv["WEFT_IPMASQ"] == "true";
-  if (kv.count("WEFT_IPV6_NETWORK")) {
-    auto n6 = Ipv6Prefix::parse(kv["WEFT_IPV6_NETWORK"]);
-    if (!n6) return fail("subnet.env WEFT_IPV6_NETWORK: " + n6.error());
-    env.network_v6 = *n6;
-  }
-  if (kv.count("WEFT_IPV6_SUBNET")) {
-    auto s6 = parse_gateway_form<Ipv6Addr>("WEFT_IPV6_SUBNET", kv["WEFT_IPV6_SUBNET"]);
-    if (!s6) return fail("subnet.env " + s6.error());
-    env.subnet_v6 = *s6;
-  }
   return env;
 }
 

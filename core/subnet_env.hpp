@@ -1,5 +1,6 @@
 #pragma once
 // SubnetEnv: what weftd tells the CNI plugin through subnet.env (WEFT_* shell-style keys).
+// Each family is optional (IPv4-only, dual stack, IPv6-only), but a file has at least one.
 
 #include <optional>
 #include <string>
@@ -11,10 +12,10 @@
 namespace weft {
 
 struct SubnetEnv {
-  Ipv4Prefix network;     // WEFT_NETWORK: the cluster network
-  Ipv4Prefix subnet;      // WEFT_SUBNET: this node's subnet, written as gateway/len (10.244.7.1/24)
-  int mtu = 1450;         // WEFT_MTU: the VTEP's MTU, for pod interfaces
-  bool ipmasq = false;    // WEFT_IPMASQ: weftd masquerades, so the bridge plugin must not
+  std::optional<Ipv4Prefix> network;     // WEFT_NETWORK: the cluster network; unset: IPv6-only
+  std::optional<Ipv4Prefix> subnet;      // WEFT_SUBNET: this node's subnet, written as gateway/len (10.244.7.1/24)
+  int mtu = 1450;                        // WEFT_MTU: the VTEP's MTU, for pod interfaces
+  bool ipmasq = false;                   // WEFT_IPMASQ: weftd masquerades, so the bridge plugin must not
   std::optional<Ipv6Prefix> network_v6;  // WEFT_IPV6_NETWORK
   std::optional<Ipv6Prefix> subnet_v6;   // WEFT_IPV6_SUBNET
   bool operator==(const SubnetEnv&) const = default;

@@ -113,6 +113,15 @@ std::optional<std::string> forbidden_override(const json& conf) {
 // A delegate config (from the operator's overrides or a saved file) must name its plugin.
 bool has_type(const json& delegate) { return delegate.contains("type") && delegate["type"].is_string(); }
 
+// One family's host-local range and its route to the cluster network. The gateway is explicit:
+// the kernel installs the route via the bridge's address, and the bridge plugin's CHECK (<= 1.2)
+// compares it exactly. The default route (0.0.0.0/0 or ::/0) is bridge's, from isDefaultGateway.
+template <class Addr>
+void add_family(json& ipam, const Prefix<Addr>& network, const Prefix<Addr>& subnet) {
+  ipam["ranges"].push_back(json::array({{{"subnet", subnet.str()}}}));
+  ipam["routes"].push_back({{"dst", network.str()}, {"gw", subnet.first_host().str()}});
+}
+
 json delegate_config(const json& conf, const SubnetEnv& env) {
   json d = {{"cniVersion", conf["cniVersion"]},
             {"name", conf["name"]},
@@ -123,15 +132,10 @@ json delegate_config(const json& conf, const SubnetEnv& env) {
             {"hairpinMode", true},
             {"ipMasq", !env.ipmasq},
             {"mtu", env.mtu}};
-  json ranges = json::array({json::array({{{"subnet", env.subnet.str()}}})});
-  // The gateway is explicit: the kernel installs the route via the bridge's address, and the
-  // bridge plugin's CHECK (<= 1.2) compares the gateway exactly.
-  json routes = json::array({{{"dst", env.network.str()}, {"gw", env.subnet.first_host().str()}}});
-  if (env.subnet_v6 && env.network_v6) {
-    ranges.push_back(json::array({{{"subnet", env.subnet_v6->str()}}}));
-    routes.push_back({{"dst", env.network_v6->str()}, {"gw", env.subnet_v6->first_host().str()}});
-  }
-  d["ipam"] = {{"type", "host-local"}, {"ranges", ranges}, {"routes", routes}};
+  d["ipam"] = {{"type", "host-local"}, {"ranges", json::array()}, {"routes", json::array()}};
+  // Each family subnet.env has: IPv4-only, dual stack (IPv4 first, as before) or IPv6-only.
+  if (env.network && env.subnet) add_family(d["ipam"], *env.network, *env.subnet);
+  if (env.network_v6 && env.subnet_v6) add_family(d["ipam"], *env.network_v6, *env.subnet_v6);
   if (auto dir = string_key(conf, "ipamDataDir", ""); !dir.empty()) d["ipam"]["dataDir"] = dir;
   if (auto it = conf.find("delegate"); it != conf.end() && it->is_object()) {
     for (const auto& [k, v] : it->items()) d[k] = v;  // the operator's overrides win

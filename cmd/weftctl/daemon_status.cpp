@@ -47,7 +47,23 @@ Status parse_v6_half(const json& o, const std::string& where, T& into) {
   return ok_status();
 }
 
-Result<Peer> parse_peer(const json& p) {
+// An IPv6-only weftd's peer: its IPv6 half is all it has.
+Result<Peer> parse_peer_v6_only(const json& p) {
+  std::string where = "peer " + text(p, "node");
+  Peer peer;
+  peer.name = text(p, "node");
+  if (Status v6 = parse_v6_half(p, where, peer); !v6) return v6.take_error();
+  if (!peer.subnet_v6 || !peer.vtep_mac_v6) {
+    return fail(where +
+                ": no subnet_v6 and vtep_mac_v6, and the cluster is IPv6-only (weftd lists such a peer as "
+                "skipped, not as a peer: is weftd a different version?)");
+  }
+  return peer;
+}
+
+Result<Peer> parse_peer(const json& p, bool ipv4) {
+  if (!p.is_object()) return fail("a peer that is not a JSON object");
+  if (!ipv4) return parse_peer_v6_only(p);
   std::string where = "peer " + text(p, "node");
   auto subnet = field<Ipv4Prefix>(p, "subnet", where);
   if (!subnet) return subnet.take_error();
@@ -66,16 +82,26 @@ Result<Peer> parse_peer(const json& p) {
   return peer;
 }
 
-Status parse_lease(const json& l, DaemonStatus& d) {
+Status parse_lease_v4(const json& l, Lease& lease) {
   auto subnet = field<Ipv4Prefix>(l, "subnet", "lease");
   auto ip = field<Ipv4Addr>(l, "public_ip", "lease");
   auto mac = field<Mac>(l, "vtep_mac", "lease");
   if (!subnet || !ip || !mac) return fail("weftd's /status: a malformed lease");
+  lease.subnet = *subnet;
+  lease.public_ip = *ip;
+  lease.vtep_mac = *mac;
+  return ok_status();
+}
+
+Status parse_lease(const json& l, DaemonStatus& d) {
   d.lease = Lease{};
-  d.lease->subnet = *subnet;
-  d.lease->public_ip = *ip;
-  d.lease->vtep_mac = *mac;
+  if (d.has_ipv4()) {
+    if (Status v4 = parse_lease_v4(l, *d.lease); !v4) return v4;
+  }
   if (Status v6 = parse_v6_half(l, "lease", *d.lease); !v6) return fail("weftd's /status: " + v6.error());
+  if (d.ipv6_only() && !d.lease->subnet_v6) {
+    return fail("weftd's /status: the lease of an IPv6-only weftd has no subnet_v6");
+  }
   d.env_mtu = number<int>(l, "mtu");
   d.ipmasq = flag(l, "ipmasq");
   return ok_status();
@@ -102,7 +128,7 @@ UnderlayStatus parse_underlay(const json& u) {
   UnderlayStatus s;
   s.name = text(u, "name");
   s.ifindex = number<int>(u, "ifindex");
-  if (auto a = Ipv4Addr::parse(text(u, "address"))) s.address = *a;
+  if (auto a = Ipv4Addr::parse(text(u, "address"))) s.address = *a;  // absent: IPv6-only
   if (auto a = Ipv4Addr::parse(text(u, "public_ip"))) s.public_ip = *a;
   s.mtu = number<int>(u, "mtu");
   if (auto a = Ipv6Addr::parse(text(u, "address_v6"))) s.address_v6 = *a;
@@ -110,14 +136,44 @@ UnderlayStatus parse_underlay(const json& u) {
   return s;
 }
 
-// Dual stack: the IPv6 VTEP and network (the IPv6 routes doctor checks lie in that network).
-Status parse_dual_stack(const json& j, DaemonStatus& d) {
+// The IPv6 family (dual stack, IPv6-only): weft-v6.<VNI> and the IPv6 network (the IPv6 routes
+// doctor checks lie in that network).
+Status parse_ipv6(const json& j, DaemonStatus& d) {
   auto v = j.find("vtep6");
-  if (v == j.end() || !v->is_object()) return ok_status();
+  if (v == j.end()) return ok_status();
+  if (!v->is_object()) return fail("weftd's /status: \"vtep6\" is not an object");
   auto network = field<Ipv6Prefix>(j, "network_v6", "weftd's /status");
   if (!network) return network.take_error();
   d.network_v6 = *network;
   d.vtep6 = parse_vtep(*v);
+  return ok_status();
+}
+
+// The IPv4 family: weft.<VNI> and the IPv4 network; absent in an IPv6-only weftd's answer.
+Status parse_ipv4(const json& j, DaemonStatus& d) {
+  auto v = j.find("vtep");
+  if (v == j.end()) return ok_status();
+  if (!v->is_object()) return fail("weftd's /status: \"vtep\" is not an object");
+  auto network = field<Ipv4Prefix>(j, "network", "weftd's /status");
+  if (!network) return network.take_error();
+  d.network = *network;
+  d.vtep = parse_vtep(*v);
+  return ok_status();
+}
+
+// Keys whose values weftctl iterates or reads fields of: the wrong type is an error, not a crash.
+Status check_shape(const json& j) {
+  for (const char* key : {"underlay", "peers", "skipped"}) {
+    if (!j.contains(key))
+      return fail(std::string("weftd's /status has no \"") + key + "\": is weftd older than weftctl?");
+  }
+  if (!j.contains("vtep") && !j.contains("vtep6")) {
+    return fail("weftd's /status has neither \"vtep\" nor \"vtep6\": is weftd older than weftctl?");
+  }
+  if (!j["underlay"].is_object()) return fail("weftd's /status: \"underlay\" is not an object");
+  for (const char* key : {"peers", "skipped"}) {
+    if (!j[key].is_array()) return fail(std::string("weftd's /status: \"") + key + "\" is not a list");
+  }
   return ok_status();
 }
 
@@ -126,26 +182,24 @@ Status parse_dual_stack(const json& j, DaemonStatus& d) {
 Result<DaemonStatus> parse_datapath_status(const std::string& body) {
   auto j = json::parse(body, nullptr, false);
   if (j.is_discarded() || !j.is_object()) return fail("weftd's /status is not JSON");
-  for (const char* key : {"vtep", "underlay", "peers", "skipped"}) {
-    if (!j.contains(key))
-      return fail(std::string("weftd's /status has no \"") + key + "\": is weftd older than weftctl?");
-  }
+  if (Status st = check_shape(j); !st) return st.take_error();
   DaemonStatus d;
   d.ready = flag(j, "ready");
   d.subnet_file = text(j, "subnet_file");
-  if (auto n = Ipv4Prefix::parse(text(j, "network"))) d.network = *n;
+  if (Status st = parse_ipv4(j, d); !st) return st.take_error();
+  if (Status st = parse_ipv6(j, d); !st) return st.take_error();
   if (auto l = j.find("lease"); l != j.end() && l->is_object()) {
     if (Status st = parse_lease(*l, d); !st) return st.take_error();
   }
-  d.vtep = parse_vtep(j["vtep"]);
   d.underlay = parse_underlay(j["underlay"]);
-  if (Status st = parse_dual_stack(j, d); !st) return st.take_error();
   for (const auto& p : j["peers"]) {
-    auto peer = parse_peer(p);
+    auto peer = parse_peer(p, d.has_ipv4());
     if (!peer) return fail("weftd's /status: " + peer.error());
     d.peers.push_back(std::move(peer).value());
   }
-  for (const auto& s : j["skipped"]) d.skipped.push_back({text(s, "node"), text(s, "reason"), text(s, "by")});
+  for (const auto& s : j["skipped"]) {
+    if (s.is_object()) d.skipped.push_back({text(s, "node"), text(s, "reason"), text(s, "by")});
+  }
   if (auto k = j.find("kubernetes"); k != j.end() && k->is_object()) {
     d.kubeconfig_file = text(*k, "kubeconfig_file");
     d.api_url = text(*k, "api_url");

@@ -2,7 +2,8 @@
 // What weftd says about its datapath on GET /status: the VTEP it set up and should have, the
 // underlay, the lease, the desired peers and the skipped ones (for weftctl peers and doctor).
 // Dual stack adds the IPv6 VTEP weft-v6.<VNI>, the IPv6 network and the IPv6 halves of the
-// lease and the peers; a v4-only weftd's answer has none of them.
+// lease and the peers; a v4-only weftd's answer has none of them. An IPv6-only weftd's answer
+// has no IPv4 half at all: no "vtep", "network", nor IPv4 keys in the lease and the peers.
 
 #include <optional>
 #include <string>
@@ -34,7 +35,7 @@ struct VtepStatus {
 struct UnderlayStatus {
   std::string name;
   int ifindex = 0;
-  Ipv4Addr address, public_ip;
+  std::optional<Ipv4Addr> address, public_ip;  // unset: an IPv6-only weftd over an IPv6 underlay
   int mtu = 0;
   std::optional<Ipv6Addr> address_v6, public_ip_v6;  // dual stack over an IPv6 underlay
 };
@@ -44,24 +45,30 @@ struct SkippedNode {
   std::string node, reason, by;
 };
 
+// The IPv4 family is there when weftd reports its VTEP weft.<VNI>, the IPv6 one with weft-v6.<VNI>.
+// IPv6-only: the lease's and the peers' IPv4 fields are left empty; read them only if has_ipv4().
 struct DaemonStatus {
   bool ready = false;
   std::string subnet_file;
-  std::optional<Lease> lease;  // dual stack: with subnet_v6, vtep_mac_v6 (and public_ip_v6)
-  Ipv4Prefix network;
-  std::optional<Ipv6Prefix> network_v6;  // dual stack
+  std::optional<Lease> lease;            // dual stack and IPv6-only: with subnet_v6, vtep_mac_v6 (and public_ip_v6)
+  std::optional<Ipv4Prefix> network;     // unset: IPv6-only
+  std::optional<Ipv6Prefix> network_v6;  // dual stack, IPv6-only
   int env_mtu = 0;
   bool ipmasq = false;
-  VtepStatus vtep;
-  std::optional<VtepStatus> vtep6;  // dual stack: weft-v6.<VNI>
+  std::optional<VtepStatus> vtep;   // weft.<VNI>; unset: IPv6-only
+  std::optional<VtepStatus> vtep6;  // dual stack, IPv6-only: weft-v6.<VNI>
   UnderlayStatus underlay;
   std::vector<Peer> peers;  // desired: programmed in the kernel (the IPv6 half when it has one)
   std::vector<SkippedNode> skipped;
   std::string kubeconfig_file, api_url;
-  bool dual_stack() const { return vtep6.has_value(); }
+  bool has_ipv4() const { return vtep.has_value(); }
+  bool has_ipv6() const { return vtep6.has_value(); }
+  bool dual_stack() const { return has_ipv4() && has_ipv6(); }
+  bool ipv6_only() const { return !has_ipv4() && has_ipv6(); }
 };
 
-// Parses weftd's /status; an error names what is missing (an older weftd lacks the datapath).
+// Parses weftd's /status (untrusted: anything missing or malformed is an error naming it, never
+// a crash); an older weftd lacks the datapath.
 Result<DaemonStatus> parse_datapath_status(const std::string& body);
 
 }  // namespace weft::ctl

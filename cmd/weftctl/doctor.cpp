@@ -43,11 +43,18 @@ std::string or_none(const std::optional<P>& p) {
   return p ? p->str() : "none";
 }
 
-// What subnet.env says that weftd does not (the IPv6 keys too: absent on both sides is equal).
+// The lease's IPv4 subnet; none when weftd has no IPv4 half (IPv6-only).
+std::optional<Ipv4Prefix> lease_subnet_v4(const DaemonStatus& d) {
+  return d.has_ipv4() ? std::optional(d.lease->subnet) : std::nullopt;
+}
+
+// What subnet.env says that weftd does not (each family: absent on both sides is equal).
 std::vector<std::string> subnet_env_diffs(const SubnetEnv& env, const DaemonStatus& d) {
   std::vector<std::string> diffs;
-  if (env.subnet != d.lease->subnet) diffs.push_back("subnet " + env.subnet.str() + ", lease " + d.lease->subnet.str());
-  if (env.network != d.network) diffs.push_back("network " + env.network.str() + ", weftd " + d.network.str());
+  if (env.subnet != lease_subnet_v4(d)) {
+    diffs.push_back("subnet " + or_none(env.subnet) + ", lease " + or_none(lease_subnet_v4(d)));
+  }
+  if (env.network != d.network) diffs.push_back("network " + or_none(env.network) + ", weftd " + or_none(d.network));
   if (env.subnet_v6 != d.lease->subnet_v6) {
     diffs.push_back("IPv6 subnet " + or_none(env.subnet_v6) + ", lease " + or_none(d.lease->subnet_v6));
   }
@@ -69,8 +76,9 @@ Check subnet_env_check(const DaemonStatus& d, const std::string& path) {
     for (std::size_t i = 0; i < diffs.size(); ++i) detail += (i ? "; " : "") + diffs[i];
     return failed(name, detail, "restart weftd so it rewrites " + path + " (another writer or an old file?)");
   }
-  const std::string v6 = d.lease->subnet_v6 ? " and " + d.lease->subnet_v6->str() : "";
-  return pass(name, path + " matches the lease " + d.lease->subnet.str() + v6);
+  std::string subnets = lease_subnet_v4(d) ? lease_subnet_v4(d)->str() : "";
+  if (d.lease->subnet_v6) subnets += (subnets.empty() ? "" : " and ") + d.lease->subnet_v6->str();
+  return pass(name, path + " matches the lease " + subnets);
 }
 
 bool has_weft_plugin(const std::filesystem::path& file) {
@@ -144,26 +152,42 @@ Check rp_filter_check(const std::string& root, const std::string& iface) {
   return pass(name, detail + (effective == "2" ? " (loose)" : " (off)"));
 }
 
+// The address peers send VXLAN to: the IPv4 one, else (IPv6-only over IPv6) the IPv6 one.
+std::string public_ip(const UnderlayStatus& u) {
+  if (u.public_ip) return u.public_ip->str();
+  return u.public_ip_v6 ? u.public_ip_v6->str() : "";
+}
+
 Check nat_check(const DaemonStatus& d) {
   const std::string name = "underlay not NAT";
-  const Ipv4Addr ip = d.underlay.public_ip;
   // VirtualBox NAT and QEMU user networking give every VM 10.0.2.15 behind 10.0.2.2.
   static const Ipv4Prefix kUserNat = *Ipv4Prefix::parse("10.0.2.0/24");
-  if (kUserNat.contains(ip)) {
+  if (d.underlay.public_ip && kUserNat.contains(*d.underlay.public_ip)) {
     return failed(name,
                   fmt::format("public IP {} on {} is a VirtualBox/QEMU NAT address: every VM has it, peers cannot "
                               "reach it",
-                              ip.str(), d.underlay.name),
+                              d.underlay.public_ip->str(), d.underlay.name),
                   "run weftd with --iface set to the host-only/private interface (or --public-ip)");
   }
+  const std::string ip = public_ip(d.underlay);
+  if (ip.empty()) return pass(name, "weftd reports no public IP for " + d.underlay.name);
   for (const auto& s : d.skipped) {
-    if (s.reason.find(ip.str()) != std::string::npos && s.reason.find("this node") != std::string::npos) {
-      return failed(name, "peer " + s.node + " has this node's public IP " + ip.str() + ": " + s.reason,
+    if (s.reason.find(ip) != std::string::npos && s.reason.find("this node") != std::string::npos) {
+      return failed(name, "peer " + s.node + " has this node's public IP " + ip + ": " + s.reason,
                     "nodes share a NAT address: run weftd with --iface set to the interface peers can reach");
     }
   }
-  return pass(name, fmt::format("public IP {} on {}", ip.str(), d.underlay.name));
+  return pass(name, fmt::format("public IP {} on {}", ip, d.underlay.name));
 }
+
+// Which families weftd has, so a reader knows why some checks are absent.
+Check families_check(const DaemonStatus& d) {
+  if (d.ipv6_only()) return pass("families", "IPv6-only cluster: weftd has no IPv4 half, nothing IPv4 is checked");
+  return pass("families", d.dual_stack() ? "dual stack: IPv4 and IPv6" : "IPv4 only");
+}
+
+// VXLAN rides IPv4 (so IPv4's rp_filter applies) unless weftd's only VTEP is over IPv6.
+bool ipv4_underlay(const DaemonStatus& d) { return d.has_ipv4() || (d.vtep6 && d.vtep6->local_ip.v4()); }
 
 // weft's table of one family: "ip", or "ip6" when dual stack.
 Check nftables_check(const std::string& family, const std::string& name) {
@@ -319,25 +343,27 @@ std::vector<Check> family_checks(const VtepStatus& want, const FamilyView<Ip>& k
 }  // namespace
 
 std::vector<Check> kernel_checks(const DaemonStatus& d, const KernelView& k) {
-  std::vector<Check> out = family_checks(d.vtep, k, k.underlay, d.underlay, kIpv4);
-  if (d.vtep6 && k.v6) {
-    auto v6 = family_checks(*d.vtep6, *k.v6, k.underlay, d.underlay, kIpv6);
+  std::vector<Check> out;
+  if (d.vtep) out = family_checks(*d.vtep, k, k.underlay, d.underlay, kIpv4);
+  if (d.vtep6) {  // a view without the IPv6 family: its VTEP and entries are all missing
+    auto v6 = family_checks(*d.vtep6, k.v6.value_or(FamilyView<Ipv6Addr>{}), k.underlay, d.underlay, kIpv6);
     out.insert(out.end(), v6.begin(), v6.end());
   }
   return out;
 }
 
 std::vector<Check> sysctl_checks(const DaemonStatus& d, const std::string& proc_sys) {
-  std::vector<Check> out{forwarding_check(proc_sys, "ip_forward", "net.ipv4.ip_forward")};
-  if (d.dual_stack()) out.push_back(forwarding_check(proc_sys, "ipv6 forwarding", "net.ipv6.conf.all.forwarding"));
-  out.push_back(rp_filter_check(proc_sys, d.underlay.name));
+  std::vector<Check> out;
+  if (d.has_ipv4()) out.push_back(forwarding_check(proc_sys, "ip_forward", "net.ipv4.ip_forward"));
+  if (d.has_ipv6()) out.push_back(forwarding_check(proc_sys, "ipv6 forwarding", "net.ipv6.conf.all.forwarding"));
+  if (ipv4_underlay(d)) out.push_back(rp_filter_check(proc_sys, d.underlay.name));
   return out;
 }
 
 std::vector<Check> run_doctor(const DaemonStatus& d, const Result<KernelView>& kernel, const DoctorOptions& o) {
-  std::vector<Check> out;
+  std::vector<Check> out{families_check(d)};
   if (kernel) {
-    out = kernel_checks(d, *kernel);
+    for (auto& c : kernel_checks(d, *kernel)) out.push_back(std::move(c));
   } else {
     out.push_back(failed("kernel", "cannot read the kernel: " + kernel.error(),
                          "run weftctl as root in the node's network namespace"));
@@ -347,8 +373,8 @@ std::vector<Check> run_doctor(const DaemonStatus& d, const Result<KernelView>& k
   out.push_back(cni_binary_check(o.cni_bin_dir));
   for (auto& c : sysctl_checks(d, o.proc_sys)) out.push_back(std::move(c));
   out.push_back(nat_check(d));
-  out.push_back(nftables_check("ip", "nftables table"));
-  if (d.dual_stack()) out.push_back(nftables_check("ip6", "nftables table v6"));
+  if (d.has_ipv4()) out.push_back(nftables_check("ip", "nftables table"));
+  if (d.has_ipv6()) out.push_back(nftables_check("ip6", "nftables table v6"));
   out.push_back(api_check(d, o));
   return out;
 }

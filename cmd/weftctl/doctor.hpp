@@ -29,12 +29,12 @@ struct DoctorOptions {
 // Every check, in a fixed order. `kernel` is weftctl's own reading (an error fails the kernel checks).
 std::vector<Check> run_doctor(const DaemonStatus& d, const Result<KernelView>& kernel, const DoctorOptions& o);
 
-// The checks on the kernel alone (VTEP, entries, foreign routes; both families when dual
-// stack, the IPv6 ones named "vtep6 ...", "... v6"): pure, for unit tests.
+// The checks on the kernel alone (VTEP, entries, foreign routes) for each family weftd has, the
+// IPv6 ones named "vtep6 ...", "... v6"; none IPv4 when IPv6-only. Pure, for unit tests.
 std::vector<Check> kernel_checks(const DaemonStatus& d, const KernelView& k);
 
-// The sysctl checks (ip_forward, "ipv6 forwarding" when dual stack, rp_filter), read under
-// proc_sys (a fake root in tests).
+// The sysctl checks, read under proc_sys (a fake root in tests): ip_forward with an IPv4 half,
+// "ipv6 forwarding" with an IPv6 half, rp_filter when VXLAN rides IPv4.
 std::vector<Check> sysctl_checks(const DaemonStatus& d, const std::string& proc_sys);
 
 }  // namespace weft::ctl

@@ -143,7 +143,7 @@ Result<Dumps<Ip>> dump_family(Netlink& nl, const std::string& vtep_name) {
 // DirectRouting as the backend decides it: a public IP reachable without a gateway.
 std::vector<std::optional<int>> direct_hops(Netlink& nl, const DaemonStatus& d, int vtep_ifindex) {
   std::vector<std::optional<int>> hops(d.peers.size());
-  if (!d.vtep.direct_routing) return hops;
+  if (!d.vtep || !d.vtep->direct_routing) return hops;
   for (std::size_t i = 0; i < d.peers.size(); ++i) {
     auto r = nl.lookup_route(d.peers[i].public_ip);
     if (r && !r->gateway && r->unicast && r->ifindex > 0 && r->ifindex != vtep_ifindex) hops[i] = r->ifindex;
@@ -181,7 +181,7 @@ bool FamilyView<Ip>::ok() const {
 template struct FamilyView<Ipv4Addr>;
 template struct FamilyView<Ipv6Addr>;
 
-bool KernelView::ok() const { return FamilyView<Ipv4Addr>::ok() && (!v6 || v6->ok()); }
+bool KernelView::ok() const { return (!ipv4 || FamilyView<Ipv4Addr>::ok()) && (!v6 || v6->ok()); }
 
 const PeerKernelState* KernelView::v6_of(const std::string& node) const {
   if (!v6) return nullptr;
@@ -200,7 +200,7 @@ void compare_peers(KernelView& view, const DaemonStatus& d, int vtep_ifindex, co
     const auto hop = i < direct_hops.size() ? direct_hops[i] : std::nullopt;
     wanted.push_back({&d.peers[i], peer_entries(d.peers[i], vtep_ifindex, hop), hop.has_value()});
   }
-  compare_family(view, wanted, d.network, vtep_ifindex, neighbors, fdb, routes);
+  compare_family(view, wanted, d.network.value_or(Ipv4Prefix{}), vtep_ifindex, neighbors, fdb, routes);
 }
 
 void compare_peers_v6(KernelView& view, const DaemonStatus& d, int vtep_ifindex,
@@ -218,14 +218,17 @@ void compare_peers_v6(KernelView& view, const DaemonStatus& d, int vtep_ifindex,
 
 Result<KernelView> read_kernel(Netlink& nl, const DaemonStatus& d) {
   KernelView view;
-  auto v4 = dump_family<Ipv4Addr>(nl, d.vtep.name);
-  if (!v4) return v4.take_error();
-  view.vtep = v4->vtep;
   if (!d.underlay.name.empty()) {
     auto u = nl.get_link(d.underlay.name);
     if (u) view.underlay = *u;
   }
-  compare_peers(view, d, v4->ifindex(), v4->neighbors, v4->fdb, v4->routes, direct_hops(nl, d, v4->ifindex()));
+  view.ipv4 = d.has_ipv4();
+  if (d.vtep) {
+    auto v4 = dump_family<Ipv4Addr>(nl, d.vtep->name);
+    if (!v4) return v4.take_error();
+    view.vtep = v4->vtep;
+    compare_peers(view, d, v4->ifindex(), v4->neighbors, v4->fdb, v4->routes, direct_hops(nl, d, v4->ifindex()));
+  }
   if (!d.vtep6) return view;
   auto v6 = dump_family<Ipv6Addr>(nl, d.vtep6->name);
   if (!v6) return v6.take_error();

@@ -2,7 +2,8 @@
 // weftctl's own reading of the kernel (through the backend's Netlink, in weftctl's network
 // namespace): per overlay family, the VTEP, and per desired peer whether its route, neighbour
 // and FDB entry are there and equal to what weftd wants; routes in weft's space that no peer
-// wants. Dual stack reads the IPv6 family on weft-v6.<VNI> the same way.
+// wants. Dual stack reads the IPv6 family on weft-v6.<VNI> the same way; an IPv6-only weftd
+// gets that family alone.
 
 #include <optional>
 #include <string>
@@ -39,16 +40,17 @@ struct FamilyView {
   bool ok() const;                             // the VTEP is there, every entry as desired, no foreign route
 };
 
-// The IPv4 family (inherited), the underlay and, dual stack, the IPv6 family.
+// The IPv4 family (inherited), the underlay and, dual stack or IPv6-only, the IPv6 family.
 struct KernelView : FamilyView<Ipv4Addr> {
+  bool ipv4 = true;  // false: an IPv6-only weftd, the IPv4 family was not read (and is empty)
   std::optional<Link> underlay;
   std::optional<FamilyView<Ipv6Addr>> v6;
-  bool ok() const;  // both families
+  bool ok() const;  // the families weftd has
   // The peer's IPv6 state, if the peer has an IPv6 half weftd wants programmed.
   const PeerKernelState* v6_of(const std::string& node) const;
 };
 
-// Reads the kernel and compares it with weftd's desired peers (both families when dual stack).
+// Reads the kernel and compares it with weftd's desired peers, in each family weftd has.
 Result<KernelView> read_kernel(Netlink& nl, const DaemonStatus& d);
 
 // The pure part: desired peers vs. dumped entries (vtep_ifindex 0: no VTEP, all missing).

@@ -113,9 +113,15 @@ std::string status_json(const NodeStatus& s) {
   if (s.daemon) {
     const auto& d = *s.daemon;
     j["subnet_file"] = d.subnet_file;
+    j["families"] = d.ipv6_only ? json::array({"ipv6"})
+                    : d.vtep6   ? json::array({"ipv4", "ipv6"})
+                                : json::array({"ipv4"});
     if (d.leased) {
-      j["lease"] = {{"subnet", d.subnet},     {"network", d.network}, {"public_ip", d.public_ip},
-                    {"vtep_mac", d.vtep_mac}, {"mtu", d.mtu},         {"ipmasq", d.ipmasq}};
+      j["lease"] = {{"mtu", d.mtu}, {"ipmasq", d.ipmasq}};
+      if (!d.ipv6_only) {
+        j["lease"].update(
+            {{"subnet", d.subnet}, {"network", d.network}, {"public_ip", d.public_ip}, {"vtep_mac", d.vtep_mac}});
+      }
       add_lease_v6(j["lease"], d);
     }
     if (d.vtep6) {
@@ -123,10 +129,9 @@ std::string status_json(const NodeStatus& s) {
           {"name", d.vtep6->name}, {"vni", d.vtep6->vni}, {"local_ip", d.vtep6->local_ip}, {"mtu", d.vtep6->mtu}};
     }
   } else if (s.env) {
-    j["lease"] = {{"subnet", s.env->subnet.str()},
-                  {"network", s.env->network.str()},
-                  {"mtu", s.env->mtu},
-                  {"ipmasq", s.env->ipmasq}};
+    j["lease"] = {{"mtu", s.env->mtu}, {"ipmasq", s.env->ipmasq}};
+    if (s.env->subnet) j["lease"]["subnet"] = s.env->subnet->str();
+    if (s.env->network) j["lease"]["network"] = s.env->network->str();
     if (s.env->subnet_v6) j["lease"]["subnet_v6"] = s.env->subnet_v6->str();
     if (s.env->network_v6) j["lease"]["network_v6"] = s.env->network_v6->str();
   }
@@ -137,23 +142,11 @@ std::string status_json(const NodeStatus& s) {
   return j.dump(2) + "\n";
 }
 
-std::string peers_text(const DaemonStatus& d, const KernelView& k) {
-  std::vector<std::vector<std::string>> rows{{"NODE", "SUBNET", "PUBLIC-IP", "VTEP-MAC", "ROUTE", "NEIGH", "FDB"}};
-  if (d.dual_stack()) {
-    rows[0].insert(rows[0].end(), {"SUBNET-V6", "PUBLIC-IP-V6", "VTEP-MAC-V6", "ROUTE6", "NEIGH6", "FDB6"});
-  }
-  for (const auto& p : k.peers) {
-    rows.push_back({p.peer.name, p.peer.subnet.str(), p.peer.public_ip.str(), p.peer.vtep_mac.str()});
-    append(rows.back(), entry_columns(p));
-    if (d.dual_stack()) append(rows.back(), v6_columns(k.v6_of(p.peer.name)));
-  }
-  std::string out = table_text(rows);
-  for (const auto& p : k.peers) {
-    out += wrong_entries(p, "");
-    if (const PeerKernelState* v6 = k.v6_of(p.peer.name)) out += wrong_entries(*v6, "IPv6 ");
-  }
-  if (k.peers.empty()) out += "(no peers)\n";
-  if (!k.vtep) out += fmt::format("no device {}: nothing can be in the kernel\n", d.vtep.name);
+namespace {
+
+// What follows the table in either layout: skipped peers and foreign routes.
+std::string peers_footer(const DaemonStatus& d, const KernelView& k) {
+  std::string out;
   if (d.vtep6 && (!k.v6 || !k.v6->vtep)) {
     out += fmt::format("no device {}: no IPv6 entry can be in the kernel\n", d.vtep6->name);
   }
@@ -162,7 +155,32 @@ std::string peers_text(const DaemonStatus& d, const KernelView& k) {
   return out;
 }
 
-std::string peers_json(const DaemonStatus& d, const KernelView& k) {
+// IPv6-only: the IPv6 columns alone, one row per peer of the IPv6 family.
+std::string peers_text_v6_only(const DaemonStatus& d, const KernelView& k) {
+  std::vector<std::vector<std::string>> rows{
+      {"NODE", "SUBNET-V6", "PUBLIC-IP-V6", "VTEP-MAC-V6", "ROUTE6", "NEIGH6", "FDB6"}};
+  const std::vector<PeerKernelState> none;
+  const auto& peers = k.v6 ? k.v6->peers : none;
+  for (const auto& p : peers) {
+    rows.push_back({p.peer.name});
+    append(rows.back(), v6_columns(&p));
+  }
+  std::string out = "IPv6-only cluster: weftd has no IPv4 half\n" + table_text(rows);
+  for (const auto& p : peers) out += wrong_entries(p, "IPv6 ");
+  if (peers.empty()) out += "(no peers)\n";
+  return out + peers_footer(d, k);
+}
+
+// IPv6-only: each peer is its IPv6 half; no IPv4 keys, as in weftd's /status.
+json peers_json_v6_only(const KernelView& k) {
+  json peers = json::array();
+  if (!k.v6) return peers;
+  for (const auto& p : k.v6->peers) peers.push_back({{"node", p.peer.name}, {"ok", p.ok()}, {"v6", v6_json(p)}});
+  return peers;
+}
+
+// Dual stack or IPv4-only: a row per peer of the IPv4 family, with its IPv6 half if any.
+json peers_json_v4(const KernelView& k) {
   json peers = json::array();
   for (const auto& p : k.peers) {
     const PeerKernelState* v6 = k.v6_of(p.peer.name);
@@ -179,11 +197,49 @@ std::string peers_json(const DaemonStatus& d, const KernelView& k) {
     if (v6) one["v6"] = v6_json(*v6);
     peers.push_back(std::move(one));
   }
-  json j = {{"vtep", d.vtep.name},
-            {"vtep_present", k.vtep.has_value()},
+  return peers;
+}
+
+json families(const DaemonStatus& d) {
+  json out = json::array();
+  if (d.has_ipv4()) out.push_back("ipv4");
+  if (d.has_ipv6()) out.push_back("ipv6");
+  return out;
+}
+
+}  // namespace
+
+std::string peers_text(const DaemonStatus& d, const KernelView& k) {
+  if (!d.has_ipv4()) return peers_text_v6_only(d, k);
+  std::vector<std::vector<std::string>> rows{{"NODE", "SUBNET", "PUBLIC-IP", "VTEP-MAC", "ROUTE", "NEIGH", "FDB"}};
+  if (d.dual_stack()) {
+    rows[0].insert(rows[0].end(), {"SUBNET-V6", "PUBLIC-IP-V6", "VTEP-MAC-V6", "ROUTE6", "NEIGH6", "FDB6"});
+  }
+  for (const auto& p : k.peers) {
+    rows.push_back({p.peer.name, p.peer.subnet.str(), p.peer.public_ip.str(), p.peer.vtep_mac.str()});
+    append(rows.back(), entry_columns(p));
+    if (d.dual_stack()) append(rows.back(), v6_columns(k.v6_of(p.peer.name)));
+  }
+  std::string out = table_text(rows);
+  for (const auto& p : k.peers) {
+    out += wrong_entries(p, "");
+    if (const PeerKernelState* v6 = k.v6_of(p.peer.name)) out += wrong_entries(*v6, "IPv6 ");
+  }
+  if (k.peers.empty()) out += "(no peers)\n";
+  if (!k.vtep) out += fmt::format("no device {}: nothing can be in the kernel\n", d.vtep->name);
+  return out + peers_footer(d, k);
+}
+
+std::string peers_json(const DaemonStatus& d, const KernelView& k) {
+  json peers = d.has_ipv4() ? peers_json_v4(k) : peers_json_v6_only(k);
+  json j = {{"families", families(d)},
             {"peers", std::move(peers)},
             {"skipped", skipped_json(d.skipped)},
             {"foreign_routes", foreign_routes(k)}};
+  if (d.vtep) {
+    j["vtep"] = d.vtep->name;
+    j["vtep_present"] = k.vtep.has_value();
+  }
   if (d.vtep6) {
     j["vtep6"] = d.vtep6->name;
     j["vtep6_present"] = k.v6 && k.v6->vtep.has_value();

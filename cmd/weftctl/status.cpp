@@ -144,7 +144,7 @@ Result<DaemonLease> parse_daemon_status(const std::string& body) {
   auto j = nlohmann::json::parse(body, nullptr, false);
   if (j.is_discarded() || !j.is_object() || !j.contains("subnet_file")) return fail("not a weftd /status answer");
   DaemonLease d;
-  d.ready = j.value("ready", false);
+  d.ready = flag(j, "ready");  // untrusted: a non-boolean reads as false, never a throw
   d.subnet_file = text(j, "subnet_file");
   auto lease = j.find("lease");
   if (lease != j.end() && lease->is_object()) {
@@ -163,14 +163,20 @@ Result<DaemonLease> parse_daemon_status(const std::string& body) {
   if (auto v = j.find("vtep6"); v != j.end() && v->is_object()) {
     d.vtep6 = DaemonLease::Vtep6{text(*v, "name"), text(*v, "local_ip"), number<int>(*v, "vni"),
                                  number<int>(*v, "mtu_wanted")};
+    d.ipv6_only = !j.contains("vtep");  // weftd omits the IPv4 VTEP when it has no IPv4 half
   }
+  if (d.network_v6.empty()) d.network_v6 = text(j, "network_v6");
   return d;
 }
+
+static std::string masquerade(bool on) { return on ? "on" : "off"; }
 
 static std::string render_lease_v6(const DaemonLease& d) {
   std::string out;
   if (!d.subnet_v6.empty()) {
-    out += fmt::format("subnet v6   {} (network {})\n", d.subnet_v6, d.network_v6);
+    // IPv6-only: the MTU and masquerade go here, there is no IPv4 subnet line.
+    const std::string more = d.ipv6_only ? fmt::format(", MTU {}, masquerade {}", d.mtu, masquerade(d.ipmasq)) : "";
+    out += fmt::format("subnet v6   {} (network {}{})\n", d.subnet_v6, d.network_v6, more);
     out += fmt::format("lease v6    public IP {}, VTEP MAC {}\n",
                        d.public_ip_v6.empty() ? "none (VXLAN over the IPv4 underlay)" : d.public_ip_v6,
                        d.vtep_mac_v6.empty() ? "none yet" : d.vtep_mac_v6);
@@ -183,13 +189,13 @@ static std::string render_lease_v6(const DaemonLease& d) {
 }
 
 static std::string render_lease(const DaemonLease& d) {
-  std::string out;
-  if (d.leased) {
-    out += fmt::format("subnet      {} (network {}, MTU {}, masquerade {})\n", d.subnet, d.network, d.mtu,
-                       d.ipmasq ? "on" : "off");
-    out += fmt::format("lease       public IP {}, VTEP MAC {}\n", d.public_ip, d.vtep_mac);
-  } else {
+  std::string out = d.ipv6_only ? "family      IPv6 only: weftd has no IPv4 half\n" : "";
+  if (!d.leased) {
     out += "subnet      none yet: weftd has no lease\n";
+  } else if (!d.ipv6_only) {  // IPv6-only: the IPv6 lines below say it all
+    out += fmt::format("subnet      {} (network {}, MTU {}, masquerade {})\n", d.subnet, d.network, d.mtu,
+                       masquerade(d.ipmasq));
+    out += fmt::format("lease       public IP {}, VTEP MAC {}\n", d.public_ip, d.vtep_mac);
   }
   out += render_lease_v6(d);
   out += fmt::format("subnet file {}\n", d.subnet_file);
@@ -197,11 +203,14 @@ static std::string render_lease(const DaemonLease& d) {
 }
 
 static std::string render_env(const SubnetEnv& env) {
-  std::string out = fmt::format("subnet      {} (network {}, MTU {}, masquerade {})\n", env.subnet.str(),
-                                env.network.str(), env.mtu, env.ipmasq ? "on" : "off");
+  const std::string mtu = fmt::format("MTU {}, masquerade {}", env.mtu, masquerade(env.ipmasq));
+  if (!env.subnet) {
+    return fmt::format("family      IPv6 only: subnet.env has no IPv4 half\nsubnet v6   {} (network {}, {})\n",
+                       env.subnet_v6->str(), env.network_v6->str(), mtu);
+  }
+  std::string out = fmt::format("subnet      {} (network {}, {})\n", env.subnet->str(), env.network->str(), mtu);
   if (env.subnet_v6) {
-    out += fmt::format("subnet v6   {} (network {})\n", env.subnet_v6->str(),
-                       env.network_v6 ? env.network_v6->str() : "?");
+    out += fmt::format("subnet v6   {} (network {})\n", env.subnet_v6->str(), env.network_v6->str());
   }
   return out;
 }

@@ -31,13 +31,14 @@ std::vector<std::pair<std::string, std::string>> parse_skipped(const std::string
 struct DaemonLease {
   bool ready = false;
   std::string subnet_file;
-  bool leased = false;  // false: no lease yet (the fields below are empty)
+  bool leased = false;     // false: no lease yet (the fields below are empty)
+  bool ipv6_only = false;  // weftd has no IPv4 half: subnet, network, public_ip, vtep_mac stay empty
   std::string subnet, network, public_ip, vtep_mac;
   int mtu = 0;
   bool ipmasq = false;
-  // Dual stack (empty otherwise): the IPv6 half; no public_ip_v6 when IPv6 VXLAN rides the IPv4 underlay.
+  // Dual stack, IPv6-only (empty otherwise): the IPv6 half; no public_ip_v6 when IPv6 VXLAN rides the IPv4 underlay.
   std::string subnet_v6, network_v6, public_ip_v6, vtep_mac_v6;
-  // Dual stack: weft-v6.<VNI> as weftd wants it.
+  // Dual stack, IPv6-only: weft-v6.<VNI> as weftd wants it.
   struct Vtep6 {
     std::string name, local_ip;
     int vni = 0, mtu = 0;

@@ -1,6 +1,7 @@
 // CNI stdin: weft::cni::handle with a fake delegate that records calls (nothing is executed).
 // Checked: stdout is empty or JSON, an error (exit 1) is a CNI error object, the exit code is 0
-// or 1, the bridge delegate's ipam ranges lie inside subnet.env's cluster network, saved state
+// or 1, the bridge delegate's ipam ranges lie inside subnet.env's cluster network(s), one range
+// per family subnet.env has (IPv6-only: no IPv4 range), saved state
 // follows the delegate's answer, and nothing is written outside the data directory.
 //
 // Input: byte 0 is CNI_COMMAND ('A'DD, 'D'EL, 'C'HECK, 'V'ERSION, 'X' unknown; other bytes
@@ -38,15 +39,18 @@ constexpr unsigned kEnvMask = 0x03;  // subnet.env: 0 IPv4, 1 dual stack, 2 malf
 constexpr unsigned kSavedShift = 2;  // saved state before the call: 0 none, 1 valid, 2 garbage, 3 {}
 constexpr unsigned kDelegateFails = 0x10;
 constexpr unsigned kCallShift = 5;  // environment: 0 valid, 1 no CNI_NETNS, 2 id "../escape", 3 no CNI_PATH
+constexpr unsigned kV6Only = 0x80;  // subnet.env is IPv6-only (overrides kEnvMask's choice)
+constexpr unsigned kEnvV6Only = 4;  // the env kind it picks
 
 struct Dirs {
-  fs::path root, data, env_v4, env_dual, env_bad, env_missing;
+  fs::path root, data, env_v4, env_dual, env_bad, env_missing, env_v6;
 };
 Dirs g_dirs;
 
 const weft::Ipv4Prefix kNetV4 = weft::Ipv4Prefix::parse("10.244.0.0/16").value();
 const weft::Ipv4Prefix kNetDual = weft::Ipv4Prefix::parse("10.96.0.0/12").value();
 const weft::Ipv6Prefix kNetV6 = weft::Ipv6Prefix::parse("fd00:10:244::/56").value();
+const weft::Ipv6Prefix kNetV6Only = weft::Ipv6Prefix::parse("fd00:20::/48").value();
 
 void write_file(const fs::path& p, const std::string& text) {
   std::ofstream out(p, std::ios::trunc);
@@ -71,21 +75,26 @@ struct FakeRunner : weft::cni::DelegateRunner {
   }
 };
 
+// ranges[i][0].subnet parses as a prefix of that family inside net, and routes[i] goes to net.
+template <class P>
+void check_range(const json& ipam, std::size_t i, const P& net, const std::string& shown) {
+  const std::string at = "ranges[" + std::to_string(i) + "][0].subnet";
+  auto subnet = P::parse(ipam.at("ranges").at(i).at(0).at("subnet").get<std::string>());
+  FUZZ_CHECK(subnet.ok(), at + " does not parse as " + net.str() + "'s family: " + shown);
+  FUZZ_CHECK(net.contains(*subnet), at + " " + subnet->str() + " outside " + net.str() + ": " + shown);
+  FUZZ_CHECK(ipam.at("routes").at(i).at("dst") == net.str(), "route to " + net.str() + " missing: " + shown);
+}
+
 void check_ranges(const json& config, unsigned env_kind, const std::string& shown) {
   const json& ipam = config.at("ipam");
   const json& ranges = ipam.at("ranges");
   FUZZ_CHECK(ranges.is_array() && !ranges.empty(), "no ipam ranges: " + shown);
-  auto v4 = weft::Ipv4Prefix::parse(ranges.at(0).at(0).at("subnet").get<std::string>());
-  FUZZ_CHECK(v4.ok(), "ranges[0][0].subnet does not parse: " + shown);
-  const auto& net = env_kind == 1 ? kNetDual : kNetV4;
-  FUZZ_CHECK(net.contains(*v4), "ranges[0][0].subnet " + v4->str() + " outside " + net.str() + ": " + shown);
-  FUZZ_CHECK(ipam.at("routes").at(0).at("dst") == net.str(), "route to the cluster network missing: " + shown);
-  if (env_kind == 1) {
-    auto v6 = weft::Ipv6Prefix::parse(ranges.at(1).at(0).at("subnet").get<std::string>());
-    FUZZ_CHECK(v6.ok() && kNetV6.contains(*v6), "ranges[1][0].subnet outside " + kNetV6.str() + ": " + shown);
-  } else {
-    FUZZ_CHECK(ranges.size() == 1, "an IPv6 range without an IPv6 network: " + shown);
-  }
+  const std::size_t families = env_kind == 1 ? 2 : 1;
+  FUZZ_CHECK(ranges.size() == families && ipam.at("routes").size() == families,
+             "not one range and route per family of subnet.env: " + shown);
+  if (env_kind == kEnvV6Only) return check_range(ipam, 0, kNetV6Only, shown);
+  check_range(ipam, 0, env_kind == 1 ? kNetDual : kNetV4, shown);
+  if (env_kind == 1) check_range(ipam, 1, kNetV6, shown);
 }
 
 }  // namespace
@@ -103,10 +112,13 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
   g_dirs.env_dual = g_dirs.root / "dual.env";
   g_dirs.env_bad = g_dirs.root / "bad.env";
   g_dirs.env_missing = g_dirs.root / "missing.env";
+  g_dirs.env_v6 = g_dirs.root / "v6.env";
   write_file(g_dirs.env_v4, "WEFT_NETWORK=10.244.0.0/16\nWEFT_SUBNET=10.244.1.1/24\nWEFT_MTU=1450\nWEFT_IPMASQ=true\n");
   write_file(g_dirs.env_dual,
              "WEFT_NETWORK=10.96.0.0/12\nWEFT_SUBNET=10.96.3.1/24\nWEFT_IPV6_NETWORK=fd00:10:244::/56\n"
              "WEFT_IPV6_SUBNET=fd00:10:244:3::1/64\nWEFT_MTU=1400\nWEFT_IPMASQ=false\n");
+  write_file(g_dirs.env_v6,
+             "WEFT_IPV6_NETWORK=fd00:20::/48\nWEFT_IPV6_SUBNET=fd00:20:0:3::1/64\nWEFT_MTU=1430\nWEFT_IPMASQ=true\n");
   write_file(g_dirs.env_bad, "WEFT_NETWORK=10.244.0.0/16\nWEFT_SUBNET=10.9.1.1/24\nWEFT_MTU=x\n");
   std::atexit([] {
     std::error_code ec;
@@ -125,7 +137,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (data[0] == letter) command = name;
   }
   const unsigned situation = data[1] ^ static_cast<unsigned>('0');
-  const unsigned env_kind = situation & kEnvMask;
+  const unsigned env_kind = (situation & kV6Only) != 0 ? kEnvV6Only : situation & kEnvMask;
   const unsigned saved_kind = (situation >> kSavedShift) & 3U;
   const unsigned call_kind = (situation >> kCallShift) & 3U;
   std::string_view raw(reinterpret_cast<const char*>(data) + 2, size - 2);
@@ -149,7 +161,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   Invocation inv;
   json conf = json::parse(raw.begin(), raw.end(), nullptr, /*allow_exceptions=*/false);
   if (!conf.is_discarded() && conf.is_object()) {
-    const fs::path* env_file[] = {&g_dirs.env_v4, &g_dirs.env_dual, &g_dirs.env_bad, &g_dirs.env_missing};
+    const fs::path* env_file[] = {&g_dirs.env_v4, &g_dirs.env_dual, &g_dirs.env_bad, &g_dirs.env_missing,
+                                  &g_dirs.env_v6};
     conf["dataDir"] = g_dirs.data.string();
     conf["subnetFile"] = env_file[env_kind]->string();
     inv.stdin_text = conf.dump(-1, ' ', false, json::error_handler_t::replace);

@@ -312,3 +312,62 @@ TEST_CASE("DEL of a pod flannel's plugin made runs its saved delegate config, th
   CHECK(f.runner.calls.size() == 1);
   CHECK(error_of(f.call("DEL", f.conf("1.0.0", R"(,"flannelDataDir":7)"), "c0ffee"))["code"] == 7);
 }
+
+// Issue #19: an IPv6-only subnet.env gives pods an IPv6 address and nothing IPv4.
+TEST_CASE("IPv6-only: host-local gets one IPv6 range and route, nothing IPv4, and DEL and CHECK work", "[cni]") {
+  Fixture f;
+  weft::SubnetEnv env;
+  env.network_v6 = weft::Ipv6Prefix::parse("fd00:10:244::/56").value();
+  env.subnet_v6 = weft::Ipv6Prefix::parse("fd00:10:244:7::/64").value();
+  env.mtu = 1430;
+  env.ipmasq = true;
+  REQUIRE(env.write_atomically((f.dir / "subnet.env").string()));
+  f.runner.answer = {R"({"cniVersion":"1.0.0","ips":[{"address":"fd00:10:244:7::2/64"}]})", 0};
+  REQUIRE(f.call("ADD", f.conf()).exit_code == 0);
+  REQUIRE(f.runner.calls.size() == 1);
+  const json d = f.runner.calls[0].config;
+  CHECK(d["type"] == "bridge");
+  CHECK(d["isGateway"] == true);
+  CHECK(d["isDefaultGateway"] == true);  // bridge adds ::/0 via the gateway
+  CHECK(d["ipMasq"] == false);
+  CHECK(d["mtu"] == 1430);
+  CHECK(d["ipam"] == json::parse(R"({"type":"host-local",
+      "ranges":[[{"subnet":"fd00:10:244:7::/64"}]],
+      "routes":[{"dst":"fd00:10:244::/56","gw":"fd00:10:244:7::1"}]})"));
+  CHECK(d.dump().find("10.244.") == std::string::npos);  // no IPv4 range, route or gateway
+
+  SECTION("CHECK runs the saved IPv6-only config") {
+    REQUIRE(f.call("CHECK", f.conf("1.0.0", R"(,"prevResult":{"cniVersion":"1.0.0","ips":[]})")).exit_code == 0);
+    CHECK(f.runner.calls.back().command == "CHECK");
+    CHECK(f.runner.calls.back().config["ipam"] == d["ipam"]);
+  }
+  SECTION("DEL runs the saved IPv6-only config and forgets it") {
+    REQUIRE(f.call("DEL", f.conf()).exit_code == 0);
+    CHECK(f.runner.calls.back().command == "DEL");
+    CHECK(f.runner.calls.back().config == d);
+    CHECK_FALSE(fs::exists(f.dir / "data" / "abc123"));
+  }
+}
+
+TEST_CASE("dual stack: an IPv4 and an IPv6 range, IPv4 first, each with its route", "[cni]") {
+  Fixture f;
+  write_subnet_env(f,
+                   "WEFT_NETWORK=10.244.0.0/16\nWEFT_SUBNET=10.244.7.1/24\nWEFT_IPV6_NETWORK=fd00:10:244::/56\n"
+                   "WEFT_IPV6_SUBNET=fd00:10:244:7::1/64\nWEFT_MTU=1430\nWEFT_IPMASQ=true\n");
+  REQUIRE(f.call("ADD", f.conf()).exit_code == 0);
+  CHECK(f.runner.calls[0].config["ipam"]["ranges"] ==
+        json::parse(R"([[{"subnet":"10.244.7.0/24"}],[{"subnet":"fd00:10:244:7::/64"}]])"));
+  CHECK(
+      f.runner.calls[0].config["ipam"]["routes"] ==
+      json::parse(R"([{"dst":"10.244.0.0/16","gw":"10.244.7.1"},{"dst":"fd00:10:244::/56","gw":"fd00:10:244:7::1"}])"));
+}
+
+TEST_CASE("half a family in subnet.env is a try-later error naming the missing key", "[cni]") {
+  Fixture f;
+  write_subnet_env(f, "WEFT_IPV6_NETWORK=fd00:10:244::/56\nWEFT_MTU=1430\nWEFT_IPMASQ=true\n");
+  auto err = error_of(f.call("ADD", f.conf()));
+  CHECK(err["code"] == 11);
+  CHECK_THAT(err["msg"].get<std::string>(), Catch::Contains("no WEFT_IPV6_SUBNET"));
+  CHECK(f.runner.calls.empty());
+  CHECK_FALSE(fs::exists(f.dir / "data" / "abc123"));
+}

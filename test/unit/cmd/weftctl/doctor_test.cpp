@@ -28,7 +28,7 @@ Link vxlan_link(const VtepStatus& v, int ifindex, int mtu) {
 // A healthy kernel for d: both VTEPs as weftd wants them over a 1500-byte eth0, no peers.
 KernelView healthy(const DaemonStatus& d) {
   KernelView k;
-  k.vtep = vxlan_link(d.vtep, 5, 1450);
+  if (d.vtep) k.vtep = vxlan_link(*d.vtep, 5, 1450);
   k.underlay = Link{2, "eth0", "", *Mac::parse("0e:00:00:00:00:aa"), 1500, true, std::nullopt};
   if (d.vtep6) {
     k.v6.emplace();
@@ -171,6 +171,62 @@ TEST_CASE("dual stack: IPv6 forwarding must be on", "[weftctl]") {
     const Check c = named(sysctl_checks(d, sys.root), "ipv6 forwarding");
     CHECK_FALSE(c.pass);
     CHECK_THAT(c.detail, Catch::Contains("cannot read"));
+  }
+}
+
+}  // namespace weft::ctl::test
+
+// ---- IPv6-only (issue #19): the IPv6 checks as in dual stack, nothing IPv4 demanded.
+namespace weft::ctl::test {
+
+TEST_CASE("IPv6-only: a healthy node passes the IPv6 kernel checks and gets no IPv4 one", "[weftctl]") {
+  DaemonStatus d = parsed(status_v6_only());
+  auto checks = kernel_checks(d, healthy(d));
+  CHECK(names(checks) == std::vector<std::string>{"vtep6 exists", "vtep6 up", "vtep6 vxlan", "vtep6 learning",
+                                                  "vtep6 mtu", "peer entries v6", "foreign routes v6"});
+  for (const auto& c : checks) {
+    INFO(c.name << ": " << c.detail);
+    CHECK(c.pass);
+  }
+  CHECK(named(checks, "vtep6 mtu").detail == "1430 (eth0 MTU 1500 - 70)");
+}
+
+TEST_CASE("IPv6-only: a missing IPv6 VTEP or entry is named", "[weftctl]") {
+  DaemonStatus d = parsed(status_v6_only());
+  KernelView k = healthy(d);
+  SECTION("a peer's route") {
+    k.v6->peers.push_back({d.peers[1], false, {}, {EntryState::Kind::ok, ""}, {EntryState::Kind::ok, ""}});
+    const Check c = named(kernel_checks(d, k), "peer entries v6");
+    CHECK_FALSE(c.pass);
+    CHECK(c.detail == "1 of 1 peer: node3: route missing");
+  }
+  SECTION("the VTEP") {
+    k.v6->vtep.reset();
+    const Check c = named(kernel_checks(d, k), "vtep6 exists");
+    CHECK_FALSE(c.pass);
+    CHECK_THAT(c.detail, Catch::Contains("no device weft-v6.1"));
+  }
+  SECTION("a view without the IPv6 family fails, it does not skip the checks") {
+    k.v6.reset();
+    CHECK_FALSE(named(kernel_checks(d, k), "vtep6 exists").pass);
+  }
+}
+
+TEST_CASE("IPv6-only: only IPv6 forwarding is checked, not ip_forward nor IPv4's rp_filter", "[weftctl]") {
+  DaemonStatus d = parsed(status_v6_only());
+  FakeProcSys sys;
+  sys.set("net.ipv4.ip_forward", "0");          // would fail if it were checked
+  sys.set("net.ipv4.conf.all.rp_filter", "1");  // likewise
+  sys.set("net.ipv6.conf.all.forwarding", "1");
+  auto checks = sysctl_checks(d, sys.root);
+  CHECK(names(checks) == std::vector<std::string>{"ipv6 forwarding"});
+  CHECK(checks.at(0).pass);
+  sys.set("net.ipv6.conf.all.forwarding", "0");
+  CHECK_FALSE(named(sysctl_checks(d, sys.root), "ipv6 forwarding").pass);
+
+  SECTION("IPv6 VXLAN over an IPv4 underlay still needs IPv4's rp_filter loose") {
+    d.vtep6->local_ip = *Ipv4Addr::parse("192.0.2.9");
+    CHECK(names(sysctl_checks(d, sys.root)) == std::vector<std::string>{"ipv6 forwarding", "rp_filter"});
   }
 }
 

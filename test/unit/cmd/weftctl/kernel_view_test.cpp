@@ -123,7 +123,7 @@ TEST_CASE("read_kernel reads both families, and a v4-only weftd's view has no IP
     return nl.add_link({0, v.name, "vxlan", *Mac::parse("0e:00:00:00:00:01"), v.mtu_wanted, true,
                         VxlanAttrs{v.vni, v.port, v.local_ip, underlay, false, false}});
   };
-  const int v4 = vxlan(d.vtep);
+  const int v4 = vxlan(*d.vtep);
   const int v6 = vxlan(*d.vtep6);
   for (const Peer& p : d.peers) {
     PeerEntries e = peer_entries(p, v4, std::nullopt);
@@ -155,7 +155,6 @@ TEST_CASE("read_kernel reads both families, and a v4-only weftd's view has no IP
   CHECK_FALSE(k->v6);
 }
 
-
 TEST_CASE("compare_peers_v6: the kernel's /128 route for the VTEP's own address is not foreign", "[weftctl]") {
   DaemonStatus d = parsed(status_dual(true));
   REQUIRE(d.lease);
@@ -169,6 +168,38 @@ TEST_CASE("compare_peers_v6: the kernel's /128 route for the VTEP's own address 
   kernel.protocol = 3;  // the same route added by hand is foreign
   a.routes.back() = kernel;
   CHECK(compare(d, a).v6->foreign_routes.size() == 1);
+}
+
+}  // namespace weft::ctl::test
+
+namespace weft::ctl::test {
+
+TEST_CASE("read_kernel for an IPv6-only weftd reads the IPv6 family alone", "[weftctl]") {
+  FakeNetlink nl;
+  DaemonStatus d = parsed(status_v6_only());
+  const int underlay = nl.add_underlay("eth0", *Ipv4Addr::parse("192.0.2.9"), 24);
+  d.underlay.ifindex = underlay;
+  const VtepStatus& v = *d.vtep6;
+  const int v6 = nl.add_link({0, v.name, "vxlan", *Mac::parse("0e:00:00:00:00:01"), v.mtu_wanted, true,
+                              VxlanAttrs{v.vni, v.port, v.local_ip, underlay, false, false}});
+  ActualState6 a = programmed(d, v6);
+  nl.state().neighbors6 = a.neighbors;
+  nl.state().fdb = a.fdb;
+  nl.state().routes6 = a.routes;
+
+  auto k = read_kernel(nl, d);
+  REQUIRE(k);
+  CHECK_FALSE(k->ipv4);
+  CHECK_FALSE(k->vtep);  // no weft.<VNI> asked for, and its absence is no fault
+  CHECK(k->peers.empty());
+  REQUIRE(k->v6);
+  CHECK(k->v6->peers.size() == 2);
+  CHECK(k->ok());
+
+  nl.state().routes6.pop_back();
+  k = read_kernel(nl, d);
+  REQUIRE(k);
+  CHECK_FALSE(k->ok());
 }
 
 }  // namespace weft::ctl::test

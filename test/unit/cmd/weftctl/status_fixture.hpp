@@ -1,7 +1,7 @@
 #pragma once
-// weftd's GET /status answers for weftctl's unit tests: a v4-only weftd's and a dual-stack
-// one's (IPv6 VXLAN over an IPv6 underlay, or over the IPv4 one), shaped as overlay/agent.cpp
-// writes them.
+// weftd's GET /status answers for weftctl's unit tests: a v4-only weftd's, a dual-stack
+// one's (IPv6 VXLAN over an IPv6 underlay, or over the IPv4 one) and an IPv6-only one's, shaped
+// as overlay/agent.cpp writes them.
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
@@ -58,6 +58,26 @@ inline json status_dual(bool v6_underlay) {
                            "fd00:10:244::/48"},
                           {"by", "backend"}});
   return j;
+}
+
+// The same node IPv6-only, over the IPv6 underlay: weftd omits every IPv4 key (no "vtep", no
+// "network", no IPv4 half in the lease, the peers or the underlay's addresses).
+inline json status_v6_only() {
+  return json::parse(R"({
+    "ready": true, "subnet_file": "/run/weft/subnet.env", "network_v6": "fd00:10:244::/48",
+    "lease": {"subnet_v6": "fd00:10:244:9::/64", "network_v6": "fd00:10:244::/48",
+              "vtep_mac_v6": "0e:00:00:00:06:09", "public_ip_v6": "2001:db8::9", "mtu": 1430, "ipmasq": true},
+    "vtep6": {"name": "weft-v6.1", "vni": 1, "port": 8472, "local_ip": "2001:db8::9", "mtu_wanted": 1430,
+              "backend_mtu": null, "learning": false, "gbp": false},
+    "underlay": {"name": "eth0", "ifindex": 2, "mtu": 1500, "address_v6": "2001:db8::9",
+                 "public_ip_v6": "2001:db8::9"},
+    "peers": [
+      {"node": "node2", "subnet_v6": "fd00:10:244:2::/64", "gateway_v6": "fd00:10:244:2::",
+       "vtep_mac_v6": "0e:00:00:00:06:02", "public_ip_v6": "2001:db8::2"},
+      {"node": "node3", "subnet_v6": "fd00:10:244:3::/64", "gateway_v6": "fd00:10:244:3::",
+       "vtep_mac_v6": "0e:00:00:00:06:03", "public_ip_v6": "2001:db8::3"}],
+    "skipped": [],
+    "kubernetes": {"kubeconfig_file": "", "api_url": "https://127.0.0.1:1"}})");
 }
 
 inline DaemonStatus parsed(const json& j) {
