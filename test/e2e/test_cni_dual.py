@@ -1,12 +1,13 @@
 """The weft CNI plugin with a dual-stack subnet.env (issue #19), on the real kernel with Debian's
 reference plugins (bridge, host-local): every pod gets an IPv4 and an IPv6 address from the
 node's two subnets, a default route for each family via the bridge, and pods on the node reach
-each other and the gateway over both. DEL gives both addresses back.
+each other and the gateway over both. DEL gives both addresses back. With an IPv6-only
+subnet.env (CniIpv6Only) a pod gets one global IPv6 address and ::/0 via the gateway, nothing IPv4.
 
 weftd does not write the IPv6 keys yet (the v6 lease and VTEP are still being wired), so the
 test writes subnet.env itself, exactly as core/subnet_env.cpp formats it.
 
-Run with: WEFT_BUILD_DIR=build python3 -m unittest -v test_cni_dual.CniDualStack
+Run with: WEFT_BUILD_DIR=build python3 -m unittest -v test_cni_dual.CniDualStack test_cni_dual.CniIpv6Only
 """
 
 import json
@@ -30,6 +31,12 @@ WEFT_MTU=1430
 WEFT_IPMASQ=true
 """
 
+SUBNET_ENV_V6_ONLY = """WEFT_IPV6_NETWORK=fd00:10:244::/56
+WEFT_IPV6_SUBNET=fd00:10:244:6::1/64
+WEFT_MTU=1430
+WEFT_IPMASQ=true
+"""
+
 
 def wait_for(what, fn, timeout=10.0):
     deadline = time.monotonic() + timeout
@@ -41,9 +48,13 @@ def wait_for(what, fn, timeout=10.0):
         time.sleep(0.1)
 
 
-class CniDualStack(unittest.TestCase):
+class CniLab(unittest.TestCase):
+    """A node namespace with the weft plugin over Debian's bridge and host-local; no test of its own."""
+    subnet_env = SUBNET_ENV
+    suffix = "d"
+
     def setUp(self):
-        self.name = unique_name() + "d"
+        self.name = unique_name() + self.suffix
         self.node_ns = f"{self.name}-node"
         self.pod_ns = {}
         self.dir = tempfile.mkdtemp(prefix="weft-cni-dual-")
@@ -60,7 +71,7 @@ class CniDualStack(unittest.TestCase):
             os.symlink(os.path.join(labmod.CNI_PATH, plugin), os.path.join(self.bin_dir, plugin))
         os.symlink(os.path.join(BUILD, "cmd", "weft", "weft"), os.path.join(self.bin_dir, "weft"))
         with open(os.path.join(self.dir, "subnet.env"), "w") as f:
-            f.write(SUBNET_ENV)
+            f.write(self.subnet_env)
 
     def remove_namespaces(self):
         for ns in [*self.pod_ns.values(), self.node_ns]:
@@ -77,6 +88,13 @@ class CniDualStack(unittest.TestCase):
                     check=False, capture=True)
         self.assertEqual(res.returncode, 0, f"CNI {command} {pod}: {res.stdout} {res.stderr}")
         return json.loads(res.stdout) if command == "ADD" else None
+
+    def addresses(self, pod, family):
+        res = in_ns(self.pod_ns[pod], "ip", f"-{family}", "-j", "addr", "show", "dev", "eth0", check=False,
+                    capture=True)
+        if res.returncode != 0:  # no eth0 (after DEL)
+            return []
+        return [a for link in json.loads(res.stdout or "[]") for a in link.get("addr_info", [])]
 
     def add_pod(self, pod):
         self.pod_ns[pod] = f"{self.name}-{pod}"
@@ -96,6 +114,8 @@ class CniDualStack(unittest.TestCase):
         return in_ns(self.pod_ns[pod], "ping", f"-{family}", "-c1", "-W1", dst, check=False,
                      capture=True).returncode == 0
 
+
+class CniDualStack(CniLab):
     def test_pods_get_both_families_and_reach_each_other(self):
         a, b = self.add_pod("a"), self.add_pod("b")
         for ips in (a, b):
@@ -128,6 +148,34 @@ class CniDualStack(unittest.TestCase):
         self.assertNotIn(b6, left, f"DEL gave pod b's IPv6 address back: {left}")
         self.assertNotIn(b4, left, f"DEL gave pod b's IPv4 address back: {left}")
         self.assertIn(a[6]["address"].split("/")[0], left)
+
+
+class CniIpv6Only(CniLab):
+    subnet_env = SUBNET_ENV_V6_ONLY
+    suffix = "6"
+
+    def test_pods_get_an_ipv6_address_and_nothing_ipv4(self):
+        a, b = self.add_pod("a"), self.add_pod("b")
+        for ips in (a, b):
+            self.assertEqual(sorted(ips), [6], f"IPv6 only: {ips}")
+            self.assertTrue(ips[6]["address"].startswith("fd00:10:244:6::") and ips[6]["address"].endswith("/64"),
+                            ips)
+            self.assertEqual(ips[6]["gateway"], "fd00:10:244:6::1")
+        self.assertEqual(self.addresses("a", 4), [], "no IPv4 address on the pod's eth0")
+        self.assertEqual([r for r in self.routes("a", 4)], [], "no IPv4 route in the pod")
+        global_v6 = [x["local"] for x in self.addresses("a", 6) if x.get("scope") == "global"]
+        self.assertEqual(global_v6, [a[6]["address"].split("/")[0]], "one global IPv6 address, from the subnet")
+        defaults = [r for r in self.routes("a", 6) if r.get("dst") == "default"]
+        self.assertEqual([r.get("gateway") for r in defaults], ["fd00:10:244:6::1"], "::/0 via the gateway")
+        self.assertIn("fd00:10:244::/56", [r.get("dst") for r in self.routes("a", 6)])
+        b6 = b[6]["address"].split("/")[0]
+        wait_for("pod a pings pod b over IPv6", lambda: self.pings("a", 6, b6))
+
+        ipam = os.path.join(self.dir, "ipam", "weft")
+        self.assertIn(b6, os.listdir(ipam))
+        self.cni("b", "DEL")
+        self.assertNotIn(b6, os.listdir(ipam), "DEL gave pod b's IPv6 address back")
+        self.assertEqual(self.addresses("b", 6), [], "DEL removed pod b's eth0")
 
 
 if __name__ == "__main__":
