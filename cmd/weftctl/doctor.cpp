@@ -45,7 +45,7 @@ std::string or_none(const std::optional<P>& p) {
 
 // The lease's IPv4 subnet; none when weftd has no IPv4 half (IPv6-only).
 std::optional<Ipv4Prefix> lease_subnet_v4(const DaemonStatus& d) {
-  return d.has_ipv4() ? std::optional(d.lease->subnet) : std::nullopt;
+  return d.has_ipv4() ? d.lease->subnet : std::nullopt;
 }
 
 // What subnet.env says that weftd does not (each family: absent on both sides is equal).

@@ -145,7 +145,8 @@ std::vector<std::optional<int>> direct_hops(Netlink& nl, const DaemonStatus& d, 
   std::vector<std::optional<int>> hops(d.peers.size());
   if (!d.vtep || !d.vtep->direct_routing) return hops;
   for (std::size_t i = 0; i < d.peers.size(); ++i) {
-    auto r = nl.lookup_route(d.peers[i].public_ip);
+    if (!d.peers[i].public_ip) continue;
+    auto r = nl.lookup_route(*d.peers[i].public_ip);
     if (r && !r->gateway && r->unicast && r->ifindex > 0 && r->ifindex != vtep_ifindex) hops[i] = r->ifindex;
   }
   return hops;

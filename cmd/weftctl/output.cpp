@@ -8,6 +8,13 @@
 namespace weft::ctl {
 namespace {
 
+// A peer's IPv4 value; weftd lists IPv4 peers with all of them, so "-" only guards bad input.
+template <class T>
+std::string dash_if_none(const std::optional<T>& v) {
+  return v ? v->str() : "-";
+}
+
+
 using nlohmann::json;
 
 json entry_json(const EntryState& e) {
@@ -185,10 +192,10 @@ json peers_json_v4(const KernelView& k) {
   for (const auto& p : k.peers) {
     const PeerKernelState* v6 = k.v6_of(p.peer.name);
     json one = {{"node", p.peer.name},
-                {"subnet", p.peer.subnet.str()},
-                {"gateway", p.peer.subnet.address().str()},
-                {"public_ip", p.peer.public_ip.str()},
-                {"vtep_mac", p.peer.vtep_mac.str()},
+                {"subnet", dash_if_none(p.peer.subnet)},
+                {"gateway", p.peer.subnet ? p.peer.subnet->address().str() : "-"},
+                {"public_ip", dash_if_none(p.peer.public_ip)},
+                {"vtep_mac", dash_if_none(p.peer.vtep_mac)},
                 {"direct", p.direct},
                 {"ok", p.ok() && (!v6 || v6->ok())},
                 {"route", entry_json(p.route)},
@@ -216,7 +223,8 @@ std::string peers_text(const DaemonStatus& d, const KernelView& k) {
     rows[0].insert(rows[0].end(), {"SUBNET-V6", "PUBLIC-IP-V6", "VTEP-MAC-V6", "ROUTE6", "NEIGH6", "FDB6"});
   }
   for (const auto& p : k.peers) {
-    rows.push_back({p.peer.name, p.peer.subnet.str(), p.peer.public_ip.str(), p.peer.vtep_mac.str()});
+    rows.push_back(
+        {p.peer.name, dash_if_none(p.peer.subnet), dash_if_none(p.peer.public_ip), dash_if_none(p.peer.vtep_mac)});
     append(rows.back(), entry_columns(p));
     if (d.dual_stack()) append(rows.back(), v6_columns(k.v6_of(p.peer.name)));
   }

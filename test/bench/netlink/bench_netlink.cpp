@@ -147,10 +147,10 @@ Timing run_iproute(std::uint32_t n) {
     std::ofstream neigh(dir.file("neigh")), fdb(dir.file("fdb")), routes(dir.file("routes"));
     for (std::uint32_t i = 1; i <= n; ++i) {
       Peer p = nth_peer(i);
-      const std::string gw = p.subnet.address().str();
-      neigh << "neigh replace " << gw << " lladdr " << p.vtep_mac.str() << " dev weft.1 nud permanent\n";
-      fdb << "fdb replace " << p.vtep_mac.str() << " dev weft.1 dst " << p.public_ip.str() << " self permanent\n";
-      routes << "route replace " << p.subnet.str() << " via " << gw << " dev weft.1 onlink\n";
+      const std::string gw = p.subnet->address().str();
+      neigh << "neigh replace " << gw << " lladdr " << p.vtep_mac->str() << " dev weft.1 nud permanent\n";
+      fdb << "fdb replace " << p.vtep_mac->str() << " dev weft.1 dst " << p.public_ip->str() << " self permanent\n";
+      routes << "route replace " << p.subnet->str() << " via " << gw << " dev weft.1 onlink\n";
     }
   }
   Timing t;
@@ -273,14 +273,14 @@ DualTiming run_iproute_dual(std::uint32_t n) {
     std::ofstream neigh6(dir.file("neigh6")), fdb6(dir.file("fdb6")), routes6(dir.file("routes6"));
     for (std::uint32_t i = 1; i <= n; ++i) {
       Peer p = nth_peer(i, true);
-      const std::string gw = p.subnet.address().str();
-      neigh << "neigh replace " << gw << " lladdr " << p.vtep_mac.str() << " dev weft.1 nud permanent\n";
-      fdb << "fdb replace " << p.vtep_mac.str() << " dev weft.1 dst " << p.public_ip.str() << " self permanent\n";
-      routes << "route replace " << p.subnet.str() << " via " << gw << " dev weft.1 onlink\n";
+      const std::string gw = p.subnet->address().str();
+      neigh << "neigh replace " << gw << " lladdr " << p.vtep_mac->str() << " dev weft.1 nud permanent\n";
+      fdb << "fdb replace " << p.vtep_mac->str() << " dev weft.1 dst " << p.public_ip->str() << " self permanent\n";
+      routes << "route replace " << p.subnet->str() << " via " << gw << " dev weft.1 onlink\n";
       const std::string gw6 = p.subnet_v6->address().str();
       const std::string mac6 = p.vtep_mac_v6->str();
       neigh6 << "neigh replace " << gw6 << " lladdr " << mac6 << " dev " << kVtep6 << " nud permanent\n";
-      fdb6 << "fdb replace " << mac6 << " dev " << kVtep6 << " dst " << p.public_ip.str() << " self permanent\n";
+      fdb6 << "fdb replace " << mac6 << " dev " << kVtep6 << " dst " << p.public_ip->str() << " self permanent\n";
       routes6 << "route replace " << p.subnet_v6->str() << " via " << gw6 << " dev " << kVtep6 << " onlink\n";
     }
   }

@@ -37,11 +37,17 @@ if "$weftd" --check-config "$tmp/missing.json" 2>/dev/null; then fail "missing f
 
 # A config the daemon would refuse at start must fail the check too (the systemd unit runs the
 # check as ExecStartPre; a pass followed by exit 2 loops the unit), with the daemon's reason.
+echo '{"EnableIPv4":false}' >"$tmp/nofamily.json"
+if err=$("$weftd" --check-config "$tmp/nofamily.json" 2>&1); then fail "a config without a family passes --check-config"; fi
+grep -q 'enable at least one' <<<"$err" || fail "check gives no reason: $err"
+daemon_err=$("$weftd" --net-config-path "$tmp/nofamily.json" --node-name n1 2>&1) && fail "daemon started"
+grep -q 'enable at least one' <<<"$daemon_err" || fail "daemon's reason differs: $daemon_err"
+# IPv6-only is a supported cluster: the check passes quietly and prints the effective config.
 echo '{"EnableIPv4":false,"EnableIPv6":true,"IPv6Network":"fd00:10:244::/56","Backend":{"Type":"vxlan"}}' >"$tmp/v6only.json"
-if err=$("$weftd" --check-config "$tmp/v6only.json" 2>&1); then fail "IPv6-only config passes --check-config"; fi
-grep -q 'IPv6-only clusters are not supported yet' <<<"$err" || fail "check gives no reason: $err"
-daemon_err=$("$weftd" --net-config-path "$tmp/v6only.json" --node-name n1 2>&1) && fail "daemon started"
-grep -q 'IPv6-only clusters are not supported yet' <<<"$daemon_err" || fail "daemon's reason differs: $daemon_err"
+out=$("$weftd" --check-config "$tmp/v6only.json" 2>"$tmp/v6only.err") || fail "IPv6-only config refused: $(cat "$tmp/v6only.err")"
+[[ ! -s $tmp/v6only.err ]] || fail "an IPv6-only config gets warnings: $(cat "$tmp/v6only.err")"
+grep -q '"EnableIPv4": false' <<<"$out" || fail "effective config is not IPv6-only: $out"
+grep -q '"IPv6SubnetLen": 64' <<<"$out" || fail "IPv6SubnetLen default missing: $out"
 echo '{"Network":"10.244.0.0/16","EnableIPv6":true,"IPv6Network":"fd00:10:244::/56"}' >"$tmp/dual.json"
 err=$("$weftd" --check-config "$tmp/dual.json" 2>&1 >/dev/null) || fail "dual-stack config refused"
 [[ -z $err ]] || fail "a dual-stack config gets warnings: $err"

@@ -53,8 +53,8 @@ TEST_CASE("a peer with good annotations parses", "[annotations]") {
   REQUIRE(p);
   CHECK(p->name == "node7");
   CHECK(p->subnet == pfx("10.244.7.0/24"));
-  CHECK(p->public_ip.str() == "192.0.2.7");
-  CHECK(p->vtep_mac.str() == "0e:8f:12:34:56:78");
+  CHECK(p->public_ip->str() == "192.0.2.7");
+  CHECK(p->vtep_mac->str() == "0e:8f:12:34:56:78");
 }
 
 TEST_CASE("bad peer annotations are refused with the reason", "[annotations]") {
@@ -147,7 +147,7 @@ TEST_CASE("a peer subnet must be one /SubnetLen of the network, in SubnetMin..Su
   REQUIRE_FALSE(r);
   CHECK_THAT(r.error(), Catch::Contains("10.244.1.0 to 10.244.99.0 (SubnetMin, SubnetMax)"));
   // podCIDR clusters: the controller assigns anywhere in the network, 10.244.0.0/24 first.
-  narrow.network = whole_network(narrow.network);
+  narrow.network = whole_network(*narrow.network);
   CHECK(parse_peer("node7", with_subnet("10.244.150.0/24"), kKeys, narrow));
   CHECK(parse_peer("node7", with_subnet("10.244.0.0/24"), kKeys, narrow));
   CHECK_FALSE(parse_peer("node7", with_subnet("10.244.0.0/23"), kKeys, narrow));

@@ -31,7 +31,7 @@ TEST_CASE("lease: podCIDR mode leases spec.podCIDR and publishes every annotatio
   CHECK_FALSE(own->vtep_mac);
   auto l = m->acquire(kIp, kMac);
   REQUIRE(l);
-  CHECK(l->subnet.str() == "10.244.7.0/24");
+  CHECK(l->subnet->str() == "10.244.7.0/24");
   CHECK(annotation(s, "n1", "weft.io/subnet") == "10.244.7.0/24");
   CHECK(annotation(s, "n1", "weft.io/public-ip") == "192.0.2.1");
   CHECK(annotation(s, "n1", "weft.io/backend-type") == "vxlan");
@@ -60,7 +60,7 @@ TEST_CASE("lease: annotation mode keeps its lease over a restart", "[lease]") {
   s.create_node("n1");
   auto first = real_manager(s, "n1")->acquire(kIp, kMac);
   REQUIRE(first);
-  CHECK(annotation(s, "n1", "weft.io/subnet") == first->subnet.str());
+  CHECK(annotation(s, "n1", "weft.io/subnet") == first->subnet->str());
   CHECK(annotation(s, "n1", "weft.io/subnet-claim").empty());
   s.reset_stats();
   auto again = real_manager(s, "n1")->acquire(kIp, kMac);
@@ -77,7 +77,7 @@ TEST_CASE("lease: a /22 of /24s gives four leases, then a clear network-full err
     s.create_node("n" + std::to_string(i));
     auto l = real_manager(s, "n" + std::to_string(i), net)->acquire(kIp, kMac);
     REQUIRE(l);
-    got.insert(l->subnet.str());
+    got.insert(l->subnet->str());
   }
   CHECK(got == std::set<std::string>{"10.0.0.0/24", "10.0.1.0/24", "10.0.2.0/24", "10.0.3.0/24"});
   s.create_node("n4");
@@ -161,7 +161,7 @@ TEST_CASE("lease: against the double, the lease avoids every podCIDR and a /16 d
   s.create_node("me");
   auto l = real_manager(s, "me", net)->acquire(kIp, kMac);
   REQUIRE(l);
-  CHECK(l->subnet.str() == "10.0.2.0/24");
+  CHECK(l->subnet->str() == "10.0.2.0/24");
   CHECK_FALSE(annotation(s, "me", "weft.io/claimed-at").empty());
 }
 
@@ -180,5 +180,5 @@ TEST_CASE("lease: against the double, SubnetSource podCIDR waits until the podCI
   t.join();
   REQUIRE(got);
   REQUIRE(*got);
-  CHECK((*got)->subnet.str() == "10.244.9.0/24");
+  CHECK((*got)->subnet->str() == "10.244.9.0/24");
 }

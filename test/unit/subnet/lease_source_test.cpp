@@ -157,7 +157,7 @@ TEST_CASE("a Node claiming the whole network does not make it full", "[lease][ow
   c->add_node("me");
   auto l = manager(c, "me", kLease)->acquire(kIp, kMac);
   REQUIRE(l);
-  CHECK(l->subnet.length() == 24);
+  CHECK(l->subnet->length() == 24);
 }
 
 TEST_CASE("a published subnet that differs from spec.podCIDR is kept and reported", "[lease][ownership]") {
@@ -203,7 +203,7 @@ TEST_CASE("the claim time is kept across restarts, a newcomer copying our subnet
 
   // The copier: created later, it publishes the owner's subnet as its own (as a hostile Node or a
   // podCIDR clash would). Its weftd keeps serving it but reports that everyone else skips it.
-  auto copied = lease_of(l->subnet.str());
+  auto copied = lease_of(l->subnet->str());
   copied["weft.io/claimed-at"] = "2000-01-01T00:00:00.000Z";
   c->add_node("copier", copied);
   auto m = manager(c, "copier", kLease);
@@ -212,7 +212,7 @@ TEST_CASE("the claim time is kept across restarts, a newcomer copying our subnet
   CHECK(mine->subnet == l->subnet);
   m->start_watch([] {});
   REQUIRE(eventually([&] { return !m->stats().own_conflict.empty(); }));
-  CHECK_THAT(m->stats().own_conflict, Catch::Contains("node owner claimed " + l->subnet.str()));
+  CHECK_THAT(m->stats().own_conflict, Catch::Contains("node owner claimed " + l->subnet->str()));
   // And the owner sees the copier skipped, itself untouched.
   owner->start_watch([] {});
   REQUIRE(eventually([&] { return owner->stats().outranked_nodes == 0 && owner->stats().skipped_peers == 1; }));
@@ -274,7 +274,7 @@ TEST_CASE("a dual-stack lease takes the IPv6 subnet paired with its IPv4 one and
   REQUIRE(l);
   REQUIRE(l->subnet_v6);
   // 10.244.N.0/24 is subnet N of the /16; fd00:10:244:N::/64 (N in hex) subnet N of the /56.
-  const auto n = (l->subnet.address().to_uint() >> 8U) & 0xffU;
+  const auto n = (l->subnet->address().to_uint() >> 8U) & 0xffU;
   CHECK(l->subnet_v6->str() == fmt::format("fd00:10:244:{:x}::/64", n));
   const auto a = annotations(c, "n1");
   CHECK(a.at("weft.io/subnet-v6") == l->subnet_v6->str());

@@ -198,7 +198,7 @@ TEST_CASE("fake: a /22 gives four leases, then network full", "[lease][fake]") {
     c->add_node("n" + std::to_string(i));
     auto l = manager(c, "n" + std::to_string(i), net)->acquire(kIp, kMac);
     REQUIRE(l);
-    got.insert(l->subnet);
+    got.insert(*l->subnet);
   }
   CHECK(got.size() == 4);
   c->add_node("n4");

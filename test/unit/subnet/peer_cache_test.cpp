@@ -42,7 +42,7 @@ TEST_CASE("peers come and go with their Nodes, our own Node is not a peer", "[pe
   CHECK(c.peers().size() == 1);
   CHECK(c.apply(ev(WatchEventType::Added, node("b", "10.244.3.0/24"))));
   CHECK(c.apply(ev(WatchEventType::Modified, node("b", "10.244.3.0/24", "0e:00:00:00:00:02"))));
-  CHECK(c.peers().at("b").vtep_mac.str() == "0e:00:00:00:00:02");
+  CHECK(c.peers().at("b").vtep_mac->str() == "0e:00:00:00:00:02");
   CHECK_FALSE(c.apply(ev(WatchEventType::Modified, node("b", "10.244.3.0/24", "0e:00:00:00:00:02"))));  // heartbeat
   CHECK_FALSE(c.apply(ev(WatchEventType::Modified, node("me", "10.244.1.0/24", "0e:00:00:00:00:09"))));
   CHECK(c.apply(ev(WatchEventType::Deleted, node("a", "10.244.2.0/24"))));
@@ -258,10 +258,10 @@ TEST_CASE("with flannel's keys a peer's subnet is its podCIDR and kube-subnet-ma
   CHECK(c.apply(ev(WatchEventType::Modified, f)));
   REQUIRE(c.peers().count("flannel-node"));
   CHECK(c.peers().at("flannel-node").subnet == pfx("10.244.5.0/24"));
-  CHECK(c.peers().at("flannel-node").public_ip.str() == "192.0.2.5");
+  CHECK(c.peers().at("flannel-node").public_ip->str() == "192.0.2.5");
   f.annotations["flannel.alpha.coreos.com/public-ip-overwrite"] = "198.51.100.5";
   CHECK(c.apply(ev(WatchEventType::Modified, f)));
-  CHECK(c.peers().at("flannel-node").public_ip.str() == "198.51.100.5");
+  CHECK(c.peers().at("flannel-node").public_ip->str() == "198.51.100.5");
   f.pod_cidrs = {"10.244.6.0/24"};  // only the spec changed: still an update
   CHECK(c.apply(ev(WatchEventType::Modified, f)));
   CHECK(c.peers().at("flannel-node").subnet == pfx("10.244.6.0/24"));

@@ -23,7 +23,7 @@ struct Watching {
   bool has_peer(const std::string& name, const std::string& subnet = "") const {
     auto p = m->peers();
     auto it = p.find(name);
-    return it != p.end() && (subnet.empty() || it->second.subnet.str() == subnet);
+    return it != p.end() && (subnet.empty() || it->second.subnet->str() == subnet);
   }
 };
 

@@ -42,8 +42,8 @@ Op remove(Phase phase, WriteObject o, const std::string& peer = "") { return {ph
 
 TEST_CASE("a peer's entries: neighbor and FDB entry on the VTEP, and an onlink route via its VTEP address", "[diff]") {
   auto e = peer_entries(kNode2, kVtep, std::nullopt);
-  CHECK(e.neighbor == Neighbor{kVtep, ip("10.244.2.0"), kNode2.vtep_mac, true});
-  CHECK(e.fdb == FdbEntry{kVtep, kNode2.vtep_mac, ip("192.0.2.2")});
+  CHECK(e.neighbor == Neighbor{kVtep, ip("10.244.2.0"), *kNode2.vtep_mac, true});
+  CHECK(e.fdb == FdbEntry{kVtep, *kNode2.vtep_mac, ip("192.0.2.2")});
   CHECK(e.route == Route{prefix("10.244.2.0/24"), ip("10.244.2.0"), kVtep, true, 0, kWeftRouteProtocol});
 }
 
@@ -148,8 +148,8 @@ TEST_CASE("a stale route with another metric at a peer's destination goes, the p
 TEST_CASE("an FDB MAC with several remotes is cleared before it is set", "[diff]") {
   auto e = peer_entries(kNode2, kVtep, std::nullopt);
   ActualState actual = have({kNode2});
-  FdbEntry a{kVtep, kNode2.vtep_mac, ip("192.0.2.8")};
-  FdbEntry b{kVtep, kNode2.vtep_mac, ip("192.0.2.9")};
+  FdbEntry a{kVtep, *kNode2.vtep_mac, ip("192.0.2.8")};
+  FdbEntry b{kVtep, *kNode2.vtep_mac, ip("192.0.2.9")};
   actual.fdb = {a, b};
   REQUIRE(diff(want({kNode2}), actual) == std::vector<Op>{remove(Phase::set_neighbors, a, "node2"),
                                                           remove(Phase::set_neighbors, b, "node2"),

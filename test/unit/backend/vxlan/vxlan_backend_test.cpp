@@ -145,7 +145,7 @@ TEST_CASE("entries of a peer no longer in the input are removed", "[backend]") {
   CHECK(r.ok());
   CHECK(r.entries_removed == 3);
   CHECK(n.nl.state().neighbors.size() == 1);
-  CHECK(n.nl.state().fdb == std::vector<FdbEntry>{{n.vtep.ifindex, kNode2.vtep_mac, kNode2.public_ip}});
+  CHECK(n.nl.state().fdb == std::vector<FdbEntry>{{n.vtep.ifindex, *kNode2.vtep_mac, *kNode2.public_ip}});
   CHECK(n.routes_on_vtep().size() == 1);
 }
 
@@ -187,8 +187,8 @@ TEST_CASE("DirectRouting: a peer on the same segment gets a plain route, one beh
   auto r = backend.reconcile(peer_set({kNode2, far}));
   CHECK(r.ok());
   auto& routes = nl.state().routes;
-  CHECK(std::count(routes.begin(), routes.end(), Route{kNode2.subnet, kNode2.public_ip, eth0, false}) == 1);
-  CHECK(std::count(routes.begin(), routes.end(), Route{far.subnet, far.subnet.address(), vtep->ifindex, true}) == 1);
+  CHECK(std::count(routes.begin(), routes.end(), Route{*kNode2.subnet, *kNode2.public_ip, eth0, false}) == 1);
+  CHECK(std::count(routes.begin(), routes.end(), Route{*far.subnet, far.subnet->address(), vtep->ifindex, true}) == 1);
   CHECK(nl.state().neighbors.size() == 1);  // only the VXLAN peer's
   CHECK(nl.state().fdb.size() == 1);
   CHECK(backend.reconcile(peer_set({kNode2, far})).writes == 0);

@@ -22,7 +22,7 @@ TEST_CASE("a v4-only weftd's /status parses as before, with no IPv6 half anywher
   CHECK(d.vtep->name == "weft.1");
   CHECK(d.vtep->local_ip == IpAddr(*Ipv4Addr::parse("192.0.2.9")));
   REQUIRE(d.lease);
-  CHECK(d.lease->subnet.str() == "10.244.9.0/24");
+  CHECK(d.lease->subnet->str() == "10.244.9.0/24");
   CHECK_FALSE(d.lease->subnet_v6);
   CHECK_FALSE(d.lease->vtep_mac_v6);
   CHECK_FALSE(d.underlay.address_v6);
