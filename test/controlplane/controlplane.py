@@ -22,8 +22,16 @@ controller-manager a two-CIDR --cluster-cidr makes node-ipam fail to start
 (cmd/kube-controller-manager/app/core.go startNodeIpamController). The Service range may stay
 IPv4 only; --node-cidr-mask-size is refused with two cluster CIDRs, hence the -ipv4/-ipv6 pair.
 
+IPv6 only (issue #19): ControlPlane(..., "2001:db8::fe", ipv6_only=True) advertises that address
+(kube-apiserver binds ::, URL https://[2001:db8::fe]:PORT), uses an IPv6 Service range
+(fd00:10:96::/108: 1.20 refuses a range of more than 20 bits, so /108 is the widest for IPv6)
+and, with allocate_node_cidrs, runs single-stack node-ipam: --cluster-cidr=cluster_cidr_v6
+--node-cidr-mask-size=node_cidr_mask_v6 (a single-stack cluster refuses the -ipv4/-ipv6 masks,
+cmd/kube-controller-manager/app/core.go setNodeCIDRMaskSizes). No feature gate: single-stack
+IPv6 needs none in 1.20. etcd stays on the namespace's 127.0.0.1 (loopback, not the underlay).
+
 CLI for manual use:
-    controlplane.py up --dir D --netns NS --ip IP [--allocate-node-cidrs] [--dual-stack]
+    controlplane.py up --dir D --netns NS --ip IP [--allocate-node-cidrs] [--dual-stack | --ipv6-only]
     controlplane.py down --dir D
 """
 import argparse
@@ -42,6 +50,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 BUILD_SCRIPT = os.path.join(HERE, "build.sh")
 SERVICE_CIDR = "10.96.0.0/12"
 SERVICE_IP = "10.96.0.1"  # first address of SERVICE_CIDR: the `kubernetes` Service
+SERVICE_CIDR_V6 = "fd00:10:96::/108"  # ipv6_only; 1.20's widest: at most 20 host bits
+SERVICE_IP_V6 = "fd00:10:96::1"
 ADMIN_USER = "kubernetes-admin"
 CM_USER = "system:kube-controller-manager"
 IPAM_LOG_LINE = "Starting ipam controller"
@@ -161,7 +171,7 @@ class ControlPlane:
     def __init__(self, state_dir, netns, advertise_ip, port=6443, cluster_cidr="10.244.0.0/16",
                  allocate_node_cidrs=False, node_cidr_mask=24, weft_namespace="kube-weft",
                  extra_service_accounts=(), dual_stack=False, cluster_cidr_v6=CLUSTER_CIDR_V6,
-                 node_cidr_mask_v6=64):
+                 node_cidr_mask_v6=64, ipv6_only=False, server_names=()):
         if not netns:
             raise ControlPlaneError("a network namespace is required (the control plane never "
                                     "runs in the root namespace)")
@@ -175,6 +185,12 @@ class ControlPlane:
         self.dual_stack = bool(dual_stack)
         self.cluster_cidr_v6 = cluster_cidr_v6
         self.node_cidr_mask_v6 = int(node_cidr_mask_v6)
+        self.ipv6_only = bool(ipv6_only)
+        self.server_names = list(server_names)  # more DNS names for the serving certificate
+        if self.ipv6_only and self.dual_stack:
+            raise ControlPlaneError("dual_stack and ipv6_only exclude each other")
+        if self.ipv6_only and ":" not in self.ip:
+            raise ControlPlaneError("ipv6_only needs an IPv6 advertise address, not %s" % self.ip)
         # The repo's manifests bind ServiceAccount kube-weft/weft; extra ones ("ns:name") get a
         # token too, e.g. to show that an unbound identity is refused.
         self.weft_user = "system:serviceaccount:%s:weft" % weft_namespace
@@ -192,7 +208,16 @@ class ControlPlane:
 
     @property
     def url(self):
-        return "https://%s:%d" % (self.ip, self.port)
+        host = "[%s]" % self.ip if ":" in self.ip else self.ip
+        return "https://%s:%d" % (host, self.port)
+
+    @property
+    def service_cidr(self):
+        return SERVICE_CIDR_V6 if self.ipv6_only else SERVICE_CIDR
+
+    @property
+    def service_ip(self):
+        return SERVICE_IP_V6 if self.ipv6_only else SERVICE_IP
 
     @property
     def admin_kubeconfig(self):
@@ -260,8 +285,8 @@ class ControlPlane:
 
     def _server_sans(self):
         names = ["kubernetes", "kubernetes.default", "kubernetes.default.svc",
-                 "kubernetes.default.svc.cluster.local", "localhost"]
-        ips = [self.ip, "127.0.0.1", SERVICE_IP]
+                 "kubernetes.default.svc.cluster.local", "localhost"] + self.server_names
+        ips = [self.ip, "127.0.0.1", self.service_ip]
         return ",".join(["IP:" + i for i in dict.fromkeys(ips)] + ["DNS:" + n for n in names])
 
     def _users(self):
@@ -394,7 +419,7 @@ class ControlPlane:
         return [
             binary("kube-apiserver"),
             "--advertise-address=" + self.ip,
-            "--bind-address=0.0.0.0",
+            "--bind-address=" + ("::" if ":" in self.ip else "0.0.0.0"),
             "--secure-port=%d" % self.port,
             "--etcd-servers=http://127.0.0.1:%d" % ETCD_CLIENT_PORT,
             "--tls-cert-file=" + os.path.join(pki, "apiserver.crt"),
@@ -402,7 +427,7 @@ class ControlPlane:
             "--client-ca-file=" + self.ca_file,
             "--token-auth-file=" + self.path("tokens.csv"),
             "--authorization-mode=Node,RBAC",
-            "--service-cluster-ip-range=" + SERVICE_CIDR,
+            "--service-cluster-ip-range=" + self.service_cidr,
             # 1.20 requires an issuer and a signing key for ServiceAccount tokens.
             "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
             "--service-account-key-file=" + os.path.join(pki, "sa.pub"),
@@ -428,7 +453,7 @@ class ControlPlane:
             "--use-service-account-credentials=true",
             "--service-account-private-key-file=" + os.path.join(pki, "sa.key"),
             "--root-ca-file=" + self.ca_file,
-            "--service-cluster-ip-range=" + SERVICE_CIDR,
+            "--service-cluster-ip-range=" + self.service_cidr,
             # Health on plain HTTP, loopback of the namespace only; no HTTPS serving.
             "--port=%d" % CM_HEALTH_PORT, "--address=127.0.0.1", "--secure-port=0",
             "--cert-dir=" + os.path.join(pki, "generated"),
@@ -443,6 +468,9 @@ class ControlPlane:
                      "--cluster-cidr=%s,%s" % (self.cluster_cidr, self.cluster_cidr_v6),
                      "--node-cidr-mask-size-ipv4=%d" % self.node_cidr_mask,
                      "--node-cidr-mask-size-ipv6=%d" % self.node_cidr_mask_v6]
+        elif self.allocate_node_cidrs and self.ipv6_only:
+            argv += ["--allocate-node-cidrs=true", "--cluster-cidr=" + self.cluster_cidr_v6,
+                     "--node-cidr-mask-size=%d" % self.node_cidr_mask_v6]
         elif self.allocate_node_cidrs:
             argv += ["--allocate-node-cidrs=true", "--cluster-cidr=" + self.cluster_cidr,
                      "--node-cidr-mask-size=%d" % self.node_cidr_mask]
@@ -581,7 +609,7 @@ class ControlPlane:
         Returns (HTTP status, body text); status 0 when no answer came."""
         if not self.tokens:
             self._make_tokens()
-        args = ["curl", "-s", "-m", str(timeout), "--cacert", self.ca_file, "-X", method,
+        args = ["curl", "-sg", "-m", str(timeout), "--cacert", self.ca_file, "-X", method,
                 "-H", "Authorization: Bearer " + self.tokens[user],
                 "-w", "\n%{http_code}", self.url + path]
         if body is not None:
@@ -658,9 +686,13 @@ def main(argv=None):
     up.add_argument("--allocate-node-cidrs", action="store_true")
     up.add_argument("--cluster-cidr", default="10.244.0.0/16")
     up.add_argument("--node-cidr-mask", type=int, default=24)
-    up.add_argument("--dual-stack", action="store_true",
+    stack = up.add_mutually_exclusive_group()
+    stack.add_argument("--dual-stack", action="store_true",
                     help="IPv6DualStack gate on; with --allocate-node-cidrs every Node gets an "
                          "IPv4 and an IPv6 podCIDR")
+    stack.add_argument("--ipv6-only", action="store_true",
+                       help="--ip is IPv6: an IPv6 Service range; with --allocate-node-cidrs every "
+                            "Node gets one IPv6 podCIDR (--cluster-cidr-v6, --node-cidr-mask-v6)")
     up.add_argument("--cluster-cidr-v6", default=CLUSTER_CIDR_V6)
     up.add_argument("--node-cidr-mask-v6", type=int, default=64)
     up.add_argument("--no-controller-manager", action="store_true")
@@ -673,7 +705,7 @@ def main(argv=None):
                               allocate_node_cidrs=a.allocate_node_cidrs,
                               node_cidr_mask=a.node_cidr_mask, dual_stack=a.dual_stack,
                               cluster_cidr_v6=a.cluster_cidr_v6,
-                              node_cidr_mask_v6=a.node_cidr_mask_v6)
+                              node_cidr_mask_v6=a.node_cidr_mask_v6, ipv6_only=a.ipv6_only)
             try:
                 cp.start(controller_manager=not a.no_controller_manager)
                 if not a.no_controller_manager:

@@ -2,7 +2,8 @@
 the same scenarios against a real kube-apiserver + kube-controller-manager 1.20.2 (the Real*
 classes, in both lease modes: weft's annotation lease, and spec.podCIDR assigned by the
 controller-manager's node-ipam as with kubeadm --pod-network-cidr). The *DualStack* classes
-(issue #19) run the lab with an IPv6 overlay too (lab.py --dual-stack [--v6-underlay]).
+(issue #19) run the lab with an IPv6 overlay too (lab.py --dual-stack [--v6-underlay]), the
+*Ipv6Only* classes with the IPv6 overlay alone (lab.py --ipv6-only).
 
 Each test builds a fresh lab with a unique name and removes it, also when it fails.
 Run one with: WEFT_BUILD_DIR=build python3 -m unittest -v test_lab.Smoke
@@ -33,13 +34,13 @@ def unique_name():
 class LabCase(unittest.TestCase):
     nodes, pods, pod_cidr = 3, 2, False
     api = "double"
-    dual_stack, v6_underlay = False, False
+    dual_stack, v6_underlay, ipv6_only = False, False, False
 
     def setUp(self):
         self.lab = labmod.Lab(unique_name(), BUILD, self.api)
         self.addCleanup(self.lab.down)
         self.lab.up(self.nodes, self.pods, self.pod_cidr, dual_stack=self.dual_stack,
-                    v6_underlay=self.v6_underlay)
+                    v6_underlay=self.v6_underlay, ipv6_only=self.ipv6_only)
 
     def ns(self, node):
         return self.lab.state["nodes"][node]["ns"]
@@ -91,7 +92,9 @@ class SmokeDualStack(LabCase):
     backend-v6-data), a route to every peer's /64 through the IPv6 VXLAN device, an FDB entry
     per peer to its underlay address, and the smoke's IPv6 pings counted on that device.
     This class: the API test double, lease mode (the /64 has the IPv4 /24's index), IPv4
-    underlay (IPv6 VXLAN on weft-v6.2, VNI 1 + 1, over 192.0.2.0/24)."""
+    underlay (IPv6 VXLAN on weft-v6.2, VNI 1 + 1, over 192.0.2.0/24).
+    The IPv6-only classes below run the same test with no IPv4 half: it then also checks that
+    nothing of IPv4 is left (pods, VTEP, annotations, subnet.env, nftables)."""
     dual_stack = True
 
     @property
@@ -115,9 +118,26 @@ class SmokeDualStack(LabCase):
         info = self.lab.state["nodes"][node]
         return info["ip6"] if self.v6_underlay else info["ip"]
 
+    @property
+    def expected_cell(self):
+        """What smoke reports for a pair of pods: both families, or IPv6 alone."""
+        return "ping6+curl6" if self.ipv6_only else "ping+curl+ping6+curl6"
+
     def expected_subnets(self, node, ann):
         """(IPv4 subnet, IPv6 subnet) the node must have: its podCIDRs, or in lease mode its
-        IPv4 lease and the /64 with the same index."""
+        IPv4 lease and the /64 with the same index. IPv6 only: (None, its one IPv6 podCIDR, or
+        in lease mode its leased /64, below the lab's IPv6SubnetMax)."""
+        if self.ipv6_only:
+            if self.pod_cidr:
+                cidrs = self.lab.pod_cidrs(node)
+                self.assertEqual(len(cidrs), 1, f"{node}: one IPv6 podCIDR: {cidrs}")
+                self.assertEqual(ipaddress.ip_network(cidrs[0]).version, 6, f"{node}: {cidrs}")
+                return None, cidrs[0]
+            v6 = ann.get("weft.io/subnet-v6")
+            self.assertIsNotNone(v6, f"{node} leased an IPv6 subnet: {ann}")
+            self.assertLessEqual(ipaddress.ip_network(v6).network_address,
+                                 ipaddress.ip_address(labmod.SUBNET_MAX_V6), f"{node}: IPv6SubnetMax")
+            return None, v6
         if self.pod_cidr:
             cidrs = self.lab.pod_cidrs(node)
             self.assertEqual(len(cidrs), 2, f"{node}: one podCIDR per family: {cidrs}")
@@ -145,7 +165,38 @@ class SmokeDualStack(LabCase):
             out += [f"{node}: {line}" for line in bad[-lines:]]
         return "\n".join(out) or "(no warnings in the weftd logs)"
 
-    def test_every_cross_node_ping_and_curl_succeeds_over_both_families(self):
+    def assert_nothing_ipv4(self, node, ann):
+        """IPv6 only: no IPv4 VTEP, annotation, subnet.env key, nftables table, pod address or
+        pod route; the pods' only route out is ::/0."""
+        self.assertIsNone(self.link(node, "weft.1"), f"{node}: no IPv4 VTEP")
+        for key in ("weft.io/subnet", "weft.io/public-ip", "weft.io/backend-data", "weft.io/subnet-claim",
+                    "weft.io/subnet-v6-claim"):
+            self.assertNotIn(key, ann, node)
+        for key in ("weft.io/public-ipv6", "weft.io/backend-type", "weft.io/claimed-at"):
+            self.assertIn(key, ann, node)
+        dotted = {k: v for k, v in ann.items() if k.startswith("weft.io/") and re.search(r"\d+\.\d+\.\d+\.\d+", v)}
+        self.assertEqual(dotted, {}, f"{node}: weft's annotations name no IPv4 address")
+        with open(os.path.join(self.lab.node_dir(node), "subnet.env")) as fh:
+            keys = {line.split("=", 1)[0] for line in fh if "=" in line}
+        self.assertEqual(keys, {"WEFT_IPV6_NETWORK", "WEFT_IPV6_SUBNET", "WEFT_MTU", "WEFT_IPMASQ"}, node)
+        tables = labmod.in_ns(self.ns(node), "nft", "list", "tables", capture=True).stdout.splitlines()
+        self.assertIn("table ip6 weft", tables, node)
+        self.assertNotIn("table ip weft", tables, node)
+        for key, pod in self.lab.state["pods"].items():
+            if pod["node"] != node:
+                continue
+            self.assertIsNone(pod["ip"], key)
+            addrs = json.loads(labmod.in_ns(pod["ns"], "ip", "-j", "-4", "addr", "show", capture=True).stdout)
+            v4 = [a["local"] for link in addrs for a in link.get("addr_info", [])
+                  if not ipaddress.ip_address(a["local"]).is_loopback]
+            self.assertEqual(v4, [], f"{key}: no IPv4 address but loopback")
+            self.assertEqual(labmod.in_ns(pod["ns"], "ip", "-4", "route", "show", capture=True).stdout.strip(), "",
+                             f"{key}: no IPv4 route")
+            default = json.loads(labmod.in_ns(pod["ns"], "ip", "-j", "-6", "route", "show", "default",
+                                              capture=True).stdout)
+            self.assertEqual(len(default), 1, f"{key}: one ::/0 route: {default}")
+
+    def test_every_cross_node_ping_and_curl_succeeds_over_each_family(self):
         before = self.rx_packets()
         matrix, failures = self.lab.smoke()
         if failures:
@@ -153,7 +204,7 @@ class SmokeDualStack(LabCase):
             self.fail(f"{failures} smoke failures:\n{table}\nweftd:\n{self.weftd_complaints()}")
         cells = [c for row in matrix[1:] for c in row[1:] if c != "-"]
         self.assertEqual(len(cells), self.nodes * self.pods * (self.nodes - 1) * self.pods)
-        self.assertTrue(all(c == "ping+curl+ping6+curl6" for c in cells), cells)
+        self.assertTrue(all(c == self.expected_cell for c in cells), cells)
         after = self.rx_packets()
         nodes = sorted(self.lab.state["nodes"])
         anns = {n: self.lab.node_annotations(n) for n in nodes}
@@ -182,8 +233,11 @@ class SmokeDualStack(LabCase):
                 # had as "" (conformance check smp_null_in_absent_map), so weftd sends none.
                 self.assertNotIn("weft.io/public-ipv6", ann, node)
                 self.assertNotIn("weft.io/subnet-claim", ann, node)
-            labmod.wait_for(lambda: f"IPv6 {v6}" in self.network_condition(node), 10,
+            needle = v6 if self.ipv6_only else f"IPv6 {v6}"
+            labmod.wait_for(lambda: needle in self.network_condition(node), 10,
                             f"{node}'s NetworkUnavailable message names its IPv6 subnet {v6}")
+            if self.ipv6_only:
+                self.assert_nothing_ipv4(node, ann)
             for pod in self.lab.state["pods"].values():
                 if pod["node"] == node:
                     self.assertIn(ipaddress.ip_address(pod["ip6"]), ipaddress.ip_network(v6), pod)
@@ -195,9 +249,9 @@ class SmokeDualStack(LabCase):
             for peer in nodes:
                 if peer == node:
                     continue
-                via = [r.get("dev") for r in routes if r.get("dst") == subnets[peer]]
-                self.assertEqual(via, [self.dev6], f"{node} routes {peer}'s {subnets[peer]} via {self.dev6}: "
-                                                   f"{routes}")
+                via = [(r.get("dev"), "onlink" in r.get("flags", [])) for r in routes if r.get("dst") == subnets[peer]]
+                self.assertEqual(via, [(self.dev6, True)], f"{node} routes {peer}'s {subnets[peer]} via "
+                                                           f"{self.dev6} onlink: {routes}")
                 mac = json.loads(anns[peer]["weft.io/backend-v6-data"])["VtepMAC"]
                 dsts = [e.get("dst") for e in fdb if e.get("mac") == mac]
                 self.assertEqual(dsts, [self.underlay_ip(peer)], f"{node}'s FDB of {self.dev6} for {peer}: {fdb}")
@@ -219,6 +273,19 @@ class SmokeDualStackV6Underlay(SmokeDualStack):
     publish weft.io/public-ipv6. podCIDR mode: the double's Nodes carry 10.244.(100+K).0/24 and
     fd00:10:244:<100+K in hex>::/64."""
     v6_underlay, pod_cidr = True, True
+
+
+class SmokeIpv6Only(SmokeDualStack):
+    """Issue #19: an IPv6-only cluster (lab.py --ipv6-only: "EnableIPv4": false, nodes and API on
+    2001:db8::/64 only, weftd --public-ipv6). Every pod pair pings -6 and curls -6; one VTEP,
+    weft-v6.1 (VNI 1, IPv6 VXLAN from the node's 2001:db8:: address), no weft.1; annotations,
+    subnet.env and nftables without IPv4. This class: the API test double, annotation leases."""
+    dual_stack, ipv6_only, v6_underlay = False, True, True
+
+
+class SmokeIpv6OnlyPodCidr(SmokeIpv6Only):
+    """podCIDR mode: the double's Nodes carry one podCIDR, fd00:10:244:<100+K in hex>::/64."""
+    pod_cidr = True
 
 
 class BackendMtu(LabCase):
@@ -472,6 +539,13 @@ class RealSmokeDualStack(SmokeDualStack):
 class RealSmokeDualStackV6Underlay(SmokeDualStack):
     """Lease mode (no node-ipam), IPv6 underlay."""
     api, v6_underlay = "real", True
+
+
+class RealSmokeIpv6Only(SmokeIpv6Only):
+    """IPv6 only against the real control plane, reached at https://[2001:db8::fe]:6443: single-stack
+    IPv6 node-ipam (--cluster-cidr=fd00:10:244::/56 --node-cidr-mask-size=64) gives each Node one
+    /64 podCIDR, and kube-apiserver's Service range is IPv6 (fd00:10:96::/108)."""
+    api, pod_cidr = "real", True
 
 
 if __name__ == "__main__":

@@ -1,20 +1,24 @@
 #!/usr/bin/env python3
 """weft's multi-node lab in network namespaces.
 
-    lab.py up [--nodes N] [--pods M] [--pod-cidr] [--api real|double] [--dual-stack [--v6-underlay]]
+    lab.py up [--nodes N] [--pods M] [--pod-cidr] [--api real|double]
+              [--dual-stack [--v6-underlay] | --ipv6-only]
                                                      build the lab and start weftd on every node
     lab.py status                                    node, subnet, public IP, VTEP MAC, peers, pods
     lab.py smoke                                     ping + curl from every pod to every other node's pods
     lab.py down                                      remove everything the lab made
 
 Topology (see DESIGN.md):
-    <p>-ul       the underlay: a bridge joining every node and the API (192.0.2.0/24)
-    <p>-api      the Kubernetes API at https://192.0.2.254:6443: with --api real (the default of
-                 scripts/demo.sh) etcd + kube-apiserver + kube-controller-manager 1.20.2 built
-                 from Debian's source package (test/controlplane/), weftd running as the
+    <p>-ul       the underlay: a bridge joining every node and the API (192.0.2.0/24; 2001:db8::/64
+                 with --v6-underlay or --ipv6-only)
+    <p>-api      the Kubernetes API at https://192.0.2.254:6443 ([2001:db8::fe] with --ipv6-only):
+                 with --api real (the default of scripts/demo.sh) etcd + kube-apiserver +
+                 kube-controller-manager 1.20.2 built from Debian's source package
+                 (test/controlplane/), weftd running as the
                  ServiceAccount of manifests/01-rbac.yaml; with --api double the API test double
                  (test/kubeapi/kubeapi.py: fast, and able to inject faults)
-    <p>-nK       node K: weftd, the pod bridge; eth0 = 192.0.2.K on the underlay
+    <p>-nK       node K: weftd, the pod bridge; eth0 = 192.0.2.K on the underlay (2001:db8::K
+                 with --v6-underlay, 2001:db8::K alone with --ipv6-only)
     <p>-nK-pM    pod M on node K, wired by the CNI chain (weft + portmap) as a runtime does
 
 Dual stack (issue #19), `up --dual-stack`: net-conf.json gets "EnableIPv6": true,
@@ -31,6 +35,19 @@ the API URL stays IPv4) and runs weftd with --public-ipv6 2001:db8::K: the IPv6 
 rides IPv6 VXLAN (weft-v6.1, MTU 1500 - 70). `smoke` in a dual-stack lab also pings and curls
 every pod's IPv6 address (the pods' HTTP servers listen on ::, both families); `status` adds
 the IPv6 subnet, public IPv6, IPv6 VTEP MAC and the count of IPv6 peer routes.
+
+IPv6 only (issue #19), `up --ipv6-only`: net-conf.json has "EnableIPv4": false and only the IPv6
+keys ("IPv6SubnetMax" keeps the leases below index 100, as SubnetMax does in IPv4). The whole lab is
+IPv6: every eth0 has only 2001:db8::K/64 (the API 2001:db8::fe, no 192.0.2.0/24 at all), the
+Nodes' InternalIP is that address, weftd runs with --public-ipv6 2001:db8::K and reaches the API
+over IPv6 at https://api.weft-lab:6443, a name the node's /etc/netns/<ns>/hosts maps to
+2001:db8::fe (see API_NAME: weftd's client cannot use the literal [2001:db8::fe] yet). The double
+listens on [2001:db8::fe]:6443; kube-apiserver binds ::, advertises 2001:db8::fe, with an IPv6
+Service range fd00:10:96::/108. Pods get only an IPv6 address; the
+HTTP servers listen on ::. With --pod-cidr the Nodes get one IPv6 /64: the double's node K
+fd00:10:244:<100+K in hex>::/64, the controller-manager's single-stack node-ipam
+(--cluster-cidr=fd00:10:244::/56 --node-cidr-mask-size=64, no feature gate) one of its own.
+`smoke` pings -6 and curls -6 only; `status` shows only the IPv6 columns.
 
 Nothing touches the root namespace's links, routes, addresses or firewall: every veth is
 created directly inside the namespaces it joins. State lives in /run/weft-lab/<name>/.
@@ -60,7 +77,14 @@ API_PORT = 6443
 NETWORK = "10.244.0.0/16"
 NETWORK_V6 = "fd00:10:244::/56"  # dual stack (--dual-stack): flannel's default IPv6Network
 SUBNET_LEN_V6 = 64
+SUBNET_MAX_V6 = "fd00:10:244:63::"  # --ipv6-only: index 99, SUBNET_MAX's twin
 API_IP6 = "2001:db8::fe"  # --v6-underlay: the API namespace's IPv6 address (2001:db8::/32: docs)
+# --ipv6-only: weftd's kubeconfig names the API by this name, which the nodes' hosts file
+# (/etc/netns/<ns>/hosts, bind-mounted by `ip netns exec`) maps to API_IP6. Not the literal
+# https://[2001:db8::fe]:6443: weftd's HTTP client (cpprestsdk) fails on it with "Error resolving
+# address" (it resolves the host with its brackets), measured 2026-12 with the weftd of v6only-lab.
+API_NAME = "api.weft-lab"
+ETC_NETNS = "/etc/netns"
 # Lab nodes lease their random subnets below 10.244.100.0: tests place fixed subnets above it
 # (podCIDR mode 10.244.100+, drills' hand-made peers 10.244.150+), so they never collide.
 SUBNET_MAX = "10.244.99.0"
@@ -104,7 +128,7 @@ class Lab:
         self.build_dir = build_dir or os.path.join(ROOT, "build")
         self.state_file = os.path.join(self.dir, "state.json")
         self.state = {"nodes": {}, "pods": {}, "pids": {}, "api": api, "pod_cidr_mode": False,
-                      "dual_stack": False, "v6_underlay": False}
+                      "dual_stack": False, "v6_underlay": False, "ipv6_only": False}
         if os.path.exists(self.state_file):
             with open(self.state_file) as fh:
                 self.state = json.load(fh)
@@ -123,7 +147,56 @@ class Lab:
 
     @property
     def v6_underlay(self):
-        return self.state.get("v6_underlay", False)
+        return self.state.get("v6_underlay", False) or self.ipv6_only
+
+    @property
+    def ipv6_only(self):
+        return self.state.get("ipv6_only", False)
+
+    @property
+    def families(self):
+        """The overlay's IP families: (4,), (4, 6) with --dual-stack, (6,) with --ipv6-only."""
+        return (6,) if self.ipv6_only else (4, 6) if self.dual_stack else (4,)
+
+    @property
+    def api_ip(self):
+        """The API's address as nodes reach it: IPv6 in an IPv6-only lab (no IPv4 on the nodes)."""
+        return API_IP6 if self.ipv6_only else API_IP
+
+    @property
+    def api_url(self):
+        """The API's URL for the lab's own tools (kubectl.py, in the API namespace)."""
+        host = f"[{self.api_ip}]" if ":" in self.api_ip else self.api_ip
+        return f"https://{host}:{API_PORT}"
+
+    @property
+    def weftd_api_url(self):
+        """The URL in weftd's kubeconfig: by name in an IPv6-only lab (see API_NAME)."""
+        return f"https://{API_NAME}:{API_PORT}" if self.ipv6_only else self.api_url
+
+    def point_kubeconfig_at_api(self):
+        """weftd's kubeconfig, rewritten to weftd_api_url (the servers write their literal URL)."""
+        path = os.path.join(self.dir, "api", "kubeconfig")
+        with open(path) as fh:
+            text = fh.read()
+        text = text.replace(f"server: {self.api_url}", f"server: {self.weftd_api_url}")
+        with open(path + ".tmp", "w") as fh:
+            fh.write(text)
+        os.chmod(path + ".tmp", 0o600)
+        os.replace(path + ".tmp", path)
+
+    def write_hosts(self, ns):
+        """IPv6 only: /etc/netns/<ns>/hosts names the API (API_NAME) for every process that
+        `ip netns exec` starts in the node namespace; down() removes it."""
+        d = os.path.join(ETC_NETNS, ns)
+        for _ in range(3):  # another lab's down() may rmdir an empty /etc/netns meanwhile
+            try:
+                os.makedirs(d, exist_ok=True)
+                break
+            except FileNotFoundError:
+                continue
+        with open(os.path.join(d, "hosts"), "w") as fh:
+            fh.write(f"127.0.0.1 localhost\n::1 localhost\n{API_IP6} {API_NAME}\n")
 
     # ---- names and paths
     def ns(self, role):
@@ -164,21 +237,24 @@ class Lab:
         log = open(os.path.join(api_dir, "kubeapi.log"), "ab")
         proc = subprocess.Popen(
             ["ip", "netns", "exec", self.ns("api"), sys.executable, KUBEAPI,
-             "--listen", f"{API_IP}:{API_PORT}", "--cert-dir", os.path.join(api_dir, "certs"),
-             "--san", f"IP:{API_IP}", "--san", "IP:127.0.0.1", "--ready-file", ready,
+             "--listen", self.api_url.split("//", 1)[1], "--cert-dir", os.path.join(api_dir, "certs"),
+             "--san", f"IP:{self.api_ip}", "--san", "IP:127.0.0.1", "--ready-file", ready,
+             *(["--san", f"DNS:{API_NAME}"] if self.ipv6_only else []),
              "--kubeconfig-out", os.path.join(api_dir, "kubeconfig"), *self.api_extra_args],
             stdout=log, stderr=log, start_new_session=True)
         self.state["pids"]["api"] = proc.pid
         self.save()
         wait_for(lambda: os.path.exists(ready), 20, "the API test double to start")
+        self.point_kubeconfig_at_api()
 
     # ---- the real control plane
     def control_plane(self):
-        return controlplane_module().ControlPlane(os.path.join(self.dir, "api"), self.ns("api"), API_IP,
+        return controlplane_module().ControlPlane(os.path.join(self.dir, "api"), self.ns("api"), self.api_ip,
                                          port=API_PORT, cluster_cidr=NETWORK,
                                          allocate_node_cidrs=self.state.get("pod_cidr_mode", False),
                                          dual_stack=self.dual_stack, cluster_cidr_v6=NETWORK_V6,
-                                         node_cidr_mask_v6=SUBNET_LEN_V6)
+                                         node_cidr_mask_v6=SUBNET_LEN_V6, ipv6_only=self.ipv6_only,
+                                         server_names=[API_NAME] if self.ipv6_only else [])
 
     def start_real_api(self, controller_manager=True, timeout=90):
         """etcd + kube-apiserver (+ kube-controller-manager), then on the first start the
@@ -227,8 +303,9 @@ class Lab:
     def write_real_api_files(self, cp):
         api_dir = os.path.join(self.dir, "api")
         shutil.copy(cp.weft_kubeconfig, os.path.join(api_dir, "kubeconfig"))
+        self.point_kubeconfig_at_api()
         admin = cp.tokens[controlplane_module().ADMIN_USER]
-        ready = {"url": f"https://{API_IP}:{API_PORT}", "port": API_PORT, "ca": cp.ca_file,
+        ready = {"url": self.api_url, "port": API_PORT, "ca": cp.ca_file,
                  "admin_token": admin, "tokens": {"kubernetes-admin": admin,
                                                   cp.weft_user: cp.tokens[cp.weft_user]},
                  "real": True}
@@ -240,11 +317,13 @@ class Lab:
     # ---- topology
     def add_underlay_port(self, ns, ifname, ip, port_name, ip6=None):
         """A veth from namespace `ns` to the underlay bridge, made inside the namespaces; ip6
-        (--v6-underlay) is added without duplicate address detection, usable at once."""
+        (--v6-underlay) is added without duplicate address detection, usable at once. ip is
+        None in an IPv6-only lab."""
         sh("ip", "link", "add", ifname, "netns", ns, "type", "veth", "peer", "name", port_name,
            "netns", self.ns("ul"))
         sh("ip", "-n", self.ns("ul"), "link", "set", port_name, "master", "br0", "up")
-        sh("ip", "-n", ns, "addr", "add", f"{ip}/24", "dev", ifname)
+        if ip:
+            sh("ip", "-n", ns, "addr", "add", f"{ip}/24", "dev", ifname)
         if ip6:
             sh("ip", "-n", ns, "-6", "addr", "add", f"{ip6}/64", "dev", ifname, "nodad")
         sh("ip", "-n", ns, "link", "set", ifname, "up")
@@ -255,7 +334,7 @@ class Lab:
             sh("ip", "netns", "add", self.ns(role))
         sh("ip", "-n", self.ns("ul"), "link", "add", "br0", "type", "bridge")
         sh("ip", "-n", self.ns("ul"), "link", "set", "br0", "up")
-        self.add_underlay_port(self.ns("api"), "eth0", API_IP, "api",
+        self.add_underlay_port(self.ns("api"), "eth0", None if self.ipv6_only else API_IP, "api",
                                API_IP6 if self.v6_underlay else None)
 
     def install_cni_bin(self):
@@ -272,21 +351,25 @@ class Lab:
     def add_node(self, index, pod_cidr_mode=False, start=True, extra_args=()):
         node = f"node{index}"
         ns = self.ns(f"n{index}")
-        ip = f"192.0.2.{index}"
+        ip = None if self.ipv6_only else f"192.0.2.{index}"
         ip6 = f"2001:db8::{index}" if self.v6_underlay else None
         sh("ip", "netns", "add", ns)
+        if self.ipv6_only:
+            self.write_hosts(ns)
         self.add_underlay_port(ns, "eth0", ip, f"n{index}", ip6)
-        in_ns(ns, "sysctl", "-qw", "net.ipv4.ip_forward=1")
-        if self.dual_stack:
+        if 4 in self.families:
+            in_ns(ns, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+        if 6 in self.families:
             in_ns(ns, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1")
         self.write_net_conf(node)
         # With the double the lab plays node-ipam; the real controller-manager assigns them itself.
         cidr_args = []
         if pod_cidr_mode and not self.real_api:
-            cidr_args = ["--pod-cidr", f"10.244.{100 + index}.0/24"]
-            if self.dual_stack:
+            if 4 in self.families:
+                cidr_args = ["--pod-cidr", f"10.244.{100 + index}.0/24"]
+            if 6 in self.families:
                 cidr_args += ["--pod-cidr", pod_cidr_v6(100 + index)]
-        ip_args = ["--internal-ip", ip] + (["--internal-ip", ip6] if ip6 else [])
+        ip_args = [arg for addr in (ip, ip6) if addr for arg in ("--internal-ip", addr)]
         self.kubectl("create-node", node, *ip_args, *cidr_args)
         self.state["nodes"][node] = {"ns": ns, "ip": ip, "index": index}
         if ip6:
@@ -301,13 +384,18 @@ class Lab:
     def write_net_conf(self, node):
         """The node's net-conf.json, as the lab's settings make it."""
         os.makedirs(self.node_dir(node), exist_ok=True)
-        conf = {"Network": NETWORK, "SubnetMax": self.subnet_max, "Backend": {"Type": "vxlan"}}
+        if self.ipv6_only:
+            conf = {"EnableIPv4": False, "Backend": {"Type": "vxlan"}}
+        else:
+            conf = {"Network": NETWORK, "SubnetMax": self.subnet_max, "Backend": {"Type": "vxlan"}}
         if self.backend_mtu:
             conf["Backend"]["MTU"] = self.backend_mtu
         if self.flannel_compat:
             conf["FlannelCompat"] = True
-        if self.dual_stack:
+        if 6 in self.families:
             conf.update({"EnableIPv6": True, "IPv6Network": NETWORK_V6, "IPv6SubnetLen": SUBNET_LEN_V6})
+        if self.ipv6_only:
+            conf["IPv6SubnetMax"] = SUBNET_MAX_V6  # dual stack pairs the /64 with the IPv4 lease
         with open(os.path.join(self.node_dir(node), "net-conf.json"), "w") as fh:
             json.dump(conf, fh)
 
@@ -320,7 +408,7 @@ class Lab:
         return obj.get("spec", {}).get("podCIDRs") or []
 
     def wait_pod_cidr(self, node, timeout=30):
-        want = 2 if self.dual_stack else 1  # dual stack: node-ipam assigns both in one update
+        want = len(self.families)  # dual stack: node-ipam assigns both in one update
         wait_for(lambda: len(self.pod_cidrs(node)) >= want, timeout,
                  f"kube-controller-manager to assign {node} {want} podCIDR(s) (log: {self.dir}/api/)")
 
@@ -349,11 +437,17 @@ class Lab:
 
     def wait_ready(self, node, timeout=20):
         ns = self.state["nodes"][node]["ns"]
+        log = os.path.join(self.node_dir(node), "weftd.log")
 
         def ready():
             res = in_ns(ns, "curl", "-sf", "--max-time", "1",
                         f"http://127.0.0.1:{HEALTHZ_PORT}/readyz", check=False)
-            return res.returncode == 0
+            if res.returncode == 0:
+                return True
+            pid = self.state["pids"].get(f"weftd-{node}")
+            if pid and not process_alive(pid):  # it refused to start: say why, now
+                raise LabError(f"weftd on {node} exited before it was ready: {log_tail(log, 3)}")
+            return False
         wait_for(ready, timeout, f"weftd on {node} to be ready (log: {self.node_dir(node)}/weftd.log)")
 
     # ---- pods, through the CNI chain
@@ -400,16 +494,18 @@ class Lab:
         sh("ip", "-n", pod_ns, "link", "set", "lo", "up")
         result = self.cni(node, pod, "ADD")
         by_family = {6 if ":" in a["address"] else 4: a for a in result["ips"]}
-        ip = by_family[4]["address"].split("/")[0]
         key = f"{node}/{pod}"
+        wrong = set(self.families) ^ set(by_family) if self.ipv6_only else set(self.families) - set(by_family)
+        if wrong:
+            raise LabError(f"CNI ADD for {node}/{pod} gave IPv{'/'.join(map(str, sorted(by_family)))} addresses "
+                           f"in a lab of IPv{'/'.join(map(str, self.families))}: {json.dumps(result['ips'])} "
+                           f"(subnet.env: {self.node_dir(node)}/subnet.env)")
+        ip = by_family[4]["address"].split("/")[0] if 4 in by_family else None
         self.state["pods"][key] = {"ns": pod_ns, "ip": ip, "node": node, "pod": pod}
-        if self.dual_stack:
-            if 6 not in by_family:
-                raise LabError(f"CNI ADD for {node}/{pod} gave no IPv6 address in a dual-stack lab: "
-                               f"{json.dumps(result['ips'])} (subnet.env: {self.node_dir(node)}/subnet.env)")
+        if 6 in self.families:
             self.state["pods"][key]["ip6"] = by_family[6]["address"].split("/")[0]
         self.save()
-        if self.dual_stack:
+        if 6 in self.families:
             # The node bridge's IPv6 gateway address is usable only after its duplicate
             # address detection (~1-2 s after the node's first pod): wait, so smoke is not early.
             gw6 = by_family[6].get("gateway")
@@ -417,7 +513,7 @@ class Lab:
                 wait_for(lambda: in_ns(pod_ns, "ping", "-6", "-c1", "-W1", gw6, check=False).returncode == 0,
                          10, f"{key} to reach its IPv6 gateway {gw6}", interval=0.1)
         self.start_http(key)
-        return ip
+        return ip or self.state["pods"][key]["ip6"]
 
     def delete_pod(self, key):
         p = self.state["pods"][key]
@@ -438,28 +534,33 @@ class Lab:
         proc = subprocess.Popen(
             ["ip", "netns", "exec", p["ns"], sys.executable, "-m", "http.server", str(HTTP_PORT),
              # "::" serves both families (http.server clears IPV6_V6ONLY)
-             "--bind", "::" if self.dual_stack else "0.0.0.0", "--directory", www],
+             "--bind", "::" if 6 in self.families else "0.0.0.0", "--directory", www],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         self.state["pids"][f"http-{key}"] = proc.pid
         self.save()
 
+        loopback = "[::1]" if self.ipv6_only else "127.0.0.1"
+
         def listening():
-            return in_ns(p["ns"], "curl", "-sf", "--max-time", "1",
-                         f"http://127.0.0.1:{HTTP_PORT}/", check=False).returncode == 0
+            return in_ns(p["ns"], "curl", "-sfg", "--max-time", "1",
+                         f"http://{loopback}:{HTTP_PORT}/", check=False).returncode == 0
         wait_for(listening, 10, f"the HTTP server in {key}")
 
     # ---- the lab as a whole
-    def up(self, nodes=3, pods=2, pod_cidr_mode=False, dual_stack=False, v6_underlay=False):
+    def up(self, nodes=3, pods=2, pod_cidr_mode=False, dual_stack=False, v6_underlay=False, ipv6_only=False):
         if os.path.exists(self.state_file):
             raise LabError(f"lab {self.name} exists: run `lab.py --name {self.name} down` first")
-        if v6_underlay and not dual_stack:
-            raise LabError("--v6-underlay needs --dual-stack (an IPv6-only overlay is not supported)")
+        if dual_stack and ipv6_only:
+            raise LabError("--dual-stack and --ipv6-only exclude each other")
+        if v6_underlay and not (dual_stack or ipv6_only):
+            raise LabError("--v6-underlay needs --dual-stack (--ipv6-only implies it)")
         for binary in (self.weftd, os.path.join(self.build_dir, "cmd", "weft", "weft")):
             if not os.access(binary, os.X_OK):
                 raise LabError(f"{binary} not found: build first (scripts/build.sh)")
         self.state["pod_cidr_mode"] = pod_cidr_mode
         self.state["dual_stack"] = bool(dual_stack)
-        self.state["v6_underlay"] = bool(v6_underlay)
+        self.state["v6_underlay"] = bool(v6_underlay or ipv6_only)
+        self.state["ipv6_only"] = bool(ipv6_only)
         self.save()
         self.create_underlay()
         self.start_api()
@@ -485,6 +586,14 @@ class Lab:
             name = line.split()[0] if line.split() else ""
             if name.startswith(self.prefix + "-"):
                 sh("ip", "netns", "del", name, check=False)
+        if os.path.isdir(ETC_NETNS):  # the hosts files of an IPv6-only lab
+            for name in os.listdir(ETC_NETNS):
+                if name.startswith(self.prefix + "-"):
+                    shutil.rmtree(os.path.join(ETC_NETNS, name), ignore_errors=True)
+            try:
+                os.rmdir(ETC_NETNS)  # only when empty
+            except OSError:
+                pass
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def node_annotations(self, node):
@@ -492,24 +601,28 @@ class Lab:
         return obj.get("metadata", {}).get("annotations", {})
 
     def status_header(self):
-        if not self.dual_stack:
-            return ["node", "subnet", "public IP", "VTEP MAC", "peers", "pods"]
-        return ["node", "subnet", "public IP", "VTEP MAC", "peers", "subnet-v6", "public IPv6",
-                "VTEP MAC v6", "peers v6", "pods"]
+        header = ["node"]
+        if 4 in self.families:
+            header += ["subnet", "public IP", "VTEP MAC", "peers"]
+        if 6 in self.families:
+            header += ["subnet-v6", "public IPv6", "VTEP MAC v6", "peers v6"]
+        return header + ["pods"]
 
     def status_rows(self):
         rows = []
         for node, info in sorted(self.state["nodes"].items()):
             ann = self.node_annotations(node)
-            data = backend_data(ann, "weft.io/backend-data")
-            routes = in_ns(info["ns"], "ip", "-4", "route", "show", check=False,
-                           capture=True).stdout
-            peers = sum(1 for line in routes.splitlines() if " dev weft." in line)
-            pods = [f"{p['pod']}={p['ip']}" + (f",{p['ip6']}" if p.get("ip6") else "")
+            pods = [f"{p['pod']}=" + ",".join(a for a in (p.get("ip"), p.get("ip6")) if a)
                     for p in self.state["pods"].values() if p["node"] == node]
-            row = [node, ann.get("weft.io/subnet", "-"), ann.get("weft.io/public-ip", "-"),
-                   data.get("VtepMAC", "-"), str(peers)]
-            if self.dual_stack:
+            row = [node]
+            if 4 in self.families:
+                data = backend_data(ann, "weft.io/backend-data")
+                routes = in_ns(info["ns"], "ip", "-4", "route", "show", check=False,
+                               capture=True).stdout
+                peers = sum(1 for line in routes.splitlines() if " dev weft." in line)
+                row += [ann.get("weft.io/subnet", "-"), ann.get("weft.io/public-ip", "-"),
+                        data.get("VtepMAC", "-"), str(peers)]
+            if 6 in self.families:
                 routes6 = in_ns(info["ns"], "ip", "-6", "route", "show", check=False,
                                 capture=True).stdout
                 # The peers' /64s (via their VTEP address), not the kernel's fe80::/64 and /128.
@@ -521,12 +634,13 @@ class Lab:
 
     @property
     def checks_per_pair(self):
-        """Checks smoke makes per pair of pods: ping and curl, per family in a dual-stack lab."""
-        return 4 if self.dual_stack else 2
+        """Checks smoke makes per pair of pods: ping and curl, per family of the lab."""
+        return 2 * len(self.families)
 
     def smoke(self):
-        """Ping and curl from every pod to every pod on another node (in a dual-stack lab over
-        IPv4 and over IPv6, the pod's "ip6"); returns (matrix, failures)."""
+        """Ping and curl from every pod to every pod on another node, over each family of the lab
+        (IPv4: the pod's "ip", IPv6: its "ip6", with ping -6 and curl -6); returns (matrix,
+        failures). A cell reads e.g. "ping+curl+ping6+curl6" in a dual-stack lab."""
         pods = sorted(self.state["pods"].items())
         matrix, failures = [], 0
         for src_key, src in pods:
@@ -535,8 +649,10 @@ class Lab:
                 if dst["node"] == src["node"]:
                     row.append("-")
                     continue
-                families = [("", dst["ip"], dst["ip"])]
-                if self.dual_stack:
+                families = []
+                if 4 in self.families:
+                    families.append(("", dst.get("ip"), dst.get("ip")))
+                if 6 in self.families:
                     families.append(("6", dst.get("ip6"), f"[{dst.get('ip6')}]"))
                 cell = []
                 for fam, ip, host in families:
@@ -556,6 +672,14 @@ class Lab:
 def pod_cidr_v6(index):
     """The IPv6 /64 with `index` in NETWORK_V6 (the lab's IPv4 10.244.<index>.0/24's twin)."""
     return f"fd00:10:244:{index:x}::/{SUBNET_LEN_V6}"
+
+
+def log_tail(path, lines):
+    try:
+        with open(path, errors="replace") as fh:
+            return " | ".join(line.strip() for line in fh.readlines()[-lines:]) or "(empty log)"
+    except OSError:
+        return f"(no log at {path})"
 
 
 def backend_data(ann, key):
@@ -664,7 +788,8 @@ def main(argv=None):
     up.add_argument("--api", choices=API_KINDS, default="double",
                     help="real: etcd + kube-apiserver + kube-controller-manager 1.20.2 (build them "
                          "once with test/controlplane/build.sh); double: the API test double")
-    up.add_argument("--dual-stack", action="store_true",
+    stack = up.add_mutually_exclusive_group()
+    stack.add_argument("--dual-stack", action="store_true",
                     help="IPv4 + IPv6 overlay: EnableIPv6 with IPv6Network fd00:10:244::/56 and /64 "
                          "per node, an IPv6 address per pod (with --pod-cidr: spec.podCIDRs has "
                          "both families; --api real turns on the IPv6DualStack gate). The "
@@ -673,6 +798,11 @@ def main(argv=None):
                     help="with --dual-stack: every node's eth0 also gets 2001:db8::K/64 (the API "
                          "2001:db8::fe) and weftd --public-ipv6 2001:db8::K, so the IPv6 overlay "
                          "rides IPv6 VXLAN (weft-v6.1); the API URL stays IPv4")
+    stack.add_argument("--ipv6-only", action="store_true",
+                       help="an IPv6-only cluster: net-conf EnableIPv4 false, IPv6Network "
+                            "fd00:10:244::/56, /64 per node, IPv6-only pods; every eth0 has only "
+                            "2001:db8::K/64 and the API is https://[2001:db8::fe]:6443 (--api real: "
+                            "an IPv6 Service range, single-stack IPv6 node-ipam with --pod-cidr)")
     sub.add_parser("status")
     sub.add_parser("smoke")
     sub.add_parser("down")
@@ -685,11 +815,12 @@ def main(argv=None):
             if not 1 <= args.nodes <= 200 or not 0 <= args.pods <= 50:
                 raise LabError("--nodes must be 1..200 and --pods 0..50")
             try:
-                lab.up(args.nodes, args.pods, args.pod_cidr, args.dual_stack, args.v6_underlay)
+                lab.up(args.nodes, args.pods, args.pod_cidr, args.dual_stack, args.v6_underlay,
+                       args.ipv6_only)
             except BaseException:
                 lab.down()
                 raise
-            stack = (" (dual stack, IPv6 underlay)" if args.v6_underlay
+            stack = (" (IPv6 only)" if args.ipv6_only else " (dual stack, IPv6 underlay)" if args.v6_underlay
                      else " (dual stack)" if args.dual_stack else "")
             print(f"lab {args.name}: {args.nodes} nodes x {args.pods} pods up{stack}")
         elif args.cmd == "status":
