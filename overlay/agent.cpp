@@ -377,7 +377,8 @@ Status Agent::ensure_vtep() {
   std::string problem = st ? "" : st.error();
   if (problem != vtep_problem_) {  // once per change: retries would repeat it twice a second
     if (!st) spdlog::error("{}", problem);
-    if (st && !vtep_problem_.empty()) spdlog::info("VXLAN device {} is usable again", has_v4() ? vtep_.name : vtep6_.name);
+    if (st && !vtep_problem_.empty())
+      spdlog::info("VXLAN device {} is usable again", has_v4() ? vtep_.name : vtep6_.name);
   }
   vtep_problem_ = problem;
   return st;

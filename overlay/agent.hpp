@@ -54,8 +54,8 @@ class Agent {
   Status start(Wakeup& wakeup);
   VtepSpec vtep_spec(std::optional<Mac> preferred_mac) const;
   VtepSpec vtep_spec_v6(std::optional<Mac> preferred_mac) const;  // weft-v6.<VNI>, with IPv6 only
-  bool has_v4() const { return s_.net.ipv4.has_value(); }  // false: an IPv6-only cluster
-  bool has_v6() const { return s_.net.ipv6.has_value(); }  // dual stack or IPv6-only
+  bool has_v4() const { return s_.net.ipv4.has_value(); }         // false: an IPv6-only cluster
+  bool has_v6() const { return s_.net.ipv6.has_value(); }         // dual stack or IPv6-only
   SubnetEnv subnet_env() const;
   Status ensure_vtep();
   Status follow_underlay();     // looks the underlay up again by name (see external_iface.hpp)

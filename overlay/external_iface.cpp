@@ -225,7 +225,8 @@ Result<const LinkInfo*> by_regex6(const HostInterfaces6& host, const std::string
   return static_cast<const LinkInfo*>(nullptr);
 }
 
-Result<const LinkInfo*> pick_v6(const HostInterfaces6& host, const IfaceChoice& choice, const std::string& public_ipv6) {
+Result<const LinkInfo*> pick_v6(const HostInterfaces6& host, const IfaceChoice& choice,
+                                const std::string& public_ipv6) {
   const std::string known = "; interfaces: " + known_interfaces_v6(host);
   for (const auto& wanted : choice.iface) {
     if (const LinkInfo* l = by_name_or_ip6(host, wanted)) return l;
@@ -236,11 +237,11 @@ Result<const LinkInfo*> pick_v6(const HostInterfaces6& host, const IfaceChoice& 
     if (*l) return *l;
   }
   if (!choice.iface.empty() || !choice.iface_regex.empty())
-    return fail("no interface matches --iface/--iface-regex (names or IPv6 addresses in an IPv6-only cluster)" +
-                known);
+    return fail("no interface matches --iface/--iface-regex (names or IPv6 addresses in an IPv6-only cluster)" + known);
   if (!choice.can_reach.empty()) {
     if (!is_ipv6_text(choice.can_reach))
-      return fail("--iface-can-reach " + choice.can_reach + " is IPv4, and this cluster is IPv6-only: give an IPv6 "
+      return fail("--iface-can-reach " + choice.can_reach +
+                  " is IPv4, and this cluster is IPv6-only: give an IPv6 "
                   "address the underlay routes to");
     if (!host.can_reach_index) return fail("no route to --iface-can-reach " + choice.can_reach);
     if (const LinkInfo* l = link_by_index(host, *host.can_reach_index)) return l;
@@ -265,7 +266,8 @@ Result<Underlay6Choice> choose_interface_v6(const HostInterfaces6& host, const I
   auto underlay = choose_ipv6_underlay(host.addrs, l.index, public_ipv6);
   if (!underlay) return underlay.take_error();
   if (!*underlay)
-    return fail("interface " + l.name + " has no global IPv6 address, and an IPv6-only cluster carries VXLAN over "
+    return fail("interface " + l.name +
+                " has no global IPv6 address, and an IPv6-only cluster carries VXLAN over "
                 "IPv6: add one, set --public-ipv6, or choose another --iface; interfaces: " +
                 known_interfaces_v6(host));
   Underlay6Choice out;
@@ -273,7 +275,8 @@ Result<Underlay6Choice> choose_interface_v6(const HostInterfaces6& host, const I
   out.ext.index = l.index;
   out.ext.mtu = l.mtu;
   if (!l.up) out.ext.warnings.push_back("interface " + l.name + " is down");
-  if (!choice.public_ip.empty()) out.ext.warnings.push_back("--public-ip " + choice.public_ip + " is unused: the cluster is IPv6-only");
+  if (!choice.public_ip.empty())
+    out.ext.warnings.push_back("--public-ip " + choice.public_ip + " is unused: the cluster is IPv6-only");
   out.underlay = **underlay;
   return out;
 }

@@ -93,9 +93,9 @@ struct LinkInfo {
 };
 struct HostInterfaces6 {
   std::vector<LinkInfo> links;
-  std::vector<InterfaceAddr6> addrs;        // usable global IPv6 addresses
-  std::optional<int> default_route_index;   // the IPv6 default route's interface
-  std::optional<int> can_reach_index;       // the interface the route to --iface-can-reach leaves by
+  std::vector<InterfaceAddr6> addrs;       // usable global IPv6 addresses
+  std::optional<int> default_route_index;  // the IPv6 default route's interface
+  std::optional<int> can_reach_index;      // the interface the route to --iface-can-reach leaves by
 };
 struct Underlay6Choice {
   ExternalInterface ext;  // name, index, MTU (IPv4 fields unset)

@@ -9,7 +9,7 @@ namespace {
 // Subnets in the range are numbered 0..count-1 from SubnetMin; numbers are relative to the
 // network's address, so an IPv6 network's /64s fit in 64 bits.
 struct Range {
-  uint128 base;        // the network's address
+  uint128 base;         // the network's address
   std::uint64_t first;  // SubnetMin's number
   std::uint64_t count;
   unsigned shift;  // host bits of a subnet
@@ -117,11 +117,11 @@ Result<Prefix<Addr>> pick_free_subnet(const FamilyConfig<Addr>& net, const std::
   return subnet_at<Addr>(r, k);
 }
 
-#define WEFT_ALLOCATOR_INSTANTIATE(Addr)                                                                \
-  template std::uint64_t leasable_count(const FamilyConfig<Addr>&);                                    \
+#define WEFT_ALLOCATOR_INSTANTIATE(Addr)                                                                        \
+  template std::uint64_t leasable_count(const FamilyConfig<Addr>&);                                             \
   template std::vector<Prefix<Addr>> free_subnets(const FamilyConfig<Addr>&, const std::vector<Prefix<Addr>>&); \
-  template std::uint64_t count_free(const FamilyConfig<Addr>&, const std::vector<Prefix<Addr>>&);      \
-  template Result<Prefix<Addr>> pick_free_subnet(const FamilyConfig<Addr>&, const std::vector<Prefix<Addr>>&, \
+  template std::uint64_t count_free(const FamilyConfig<Addr>&, const std::vector<Prefix<Addr>>&);               \
+  template Result<Prefix<Addr>> pick_free_subnet(const FamilyConfig<Addr>&, const std::vector<Prefix<Addr>>&,   \
                                                  std::mt19937_64&);
 WEFT_ALLOCATOR_INSTANTIATE(Ipv4Addr)
 WEFT_ALLOCATOR_INSTANTIATE(Ipv6Addr)

@@ -14,7 +14,6 @@ std::string dash_if_none(const std::optional<T>& v) {
   return v ? v->str() : "-";
 }
 
-
 using nlohmann::json;
 
 json entry_json(const EntryState& e) {

@@ -69,9 +69,10 @@ weft::Result<Underlay> find_underlay(const weft::NetConfig& net, const weft::Dae
   if (!v6) return v6.take_error();
   u.v6 = *v6;
   if (net.flannel_compat && !u.v6) {
-    spdlog::warn("FlannelCompat with IPv6 over the IPv4 underlay ({} on VNI {}): flannel sends IPv6 VXLAN over IPv6 "
-                 "only, so flannel nodes skip this node's IPv6 half; give {} a global IPv6 address or --public-ipv6",
-                 "flannel-v6", weft::vni_v6(net.backend.vni, false), ext->name);
+    spdlog::warn(
+        "FlannelCompat with IPv6 over the IPv4 underlay ({} on VNI {}): flannel sends IPv6 VXLAN over IPv6 "
+        "only, so flannel nodes skip this node's IPv6 half; give {} a global IPv6 address or --public-ipv6",
+        "flannel-v6", weft::vni_v6(net.backend.vni, false), ext->name);
   }
   return u;
 }

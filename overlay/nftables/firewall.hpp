@@ -16,8 +16,8 @@ namespace weft {
 struct FirewallSpec {
   std::optional<Ipv4Prefix> network;  // the cluster network; unset: IPv6-only, no `table ip weft`
   std::optional<Ipv4Prefix> subnet;   // this node's subnet (set with network)
-  bool ip_masq = false;         // --ip-masq (both families)
-  bool vxlan_allowlist = true;  // accept VXLAN only from known nodes (both families)
+  bool ip_masq = false;               // --ip-masq (both families)
+  bool vxlan_allowlist = true;        // accept VXLAN only from known nodes (both families)
   std::uint16_t vxlan_port = 8472;
   std::set<Ipv4Addr> vxlan_sources;      // public IPs of every known node, ours included
   std::optional<Ipv6Prefix> network_v6;  // set: dual stack; weft also keeps `table ip6 weft`

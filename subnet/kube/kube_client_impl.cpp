@@ -1,11 +1,15 @@
 // The real KubeClient over HTTPS with cpprestsdk (the only file that includes it: ~24 s to compile).
 #include <spdlog/spdlog.h>
 
+#include <dlfcn.h>
+#include <netdb.h>
+
 #include <cpprest/http_client.h>
 #include <pplx/threadpool.h>
 #include <algorithm>
 #include <atomic>
 #include <boost/asio/ssl.hpp>
+#include <cstring>
 #include <ctime>
 #include <istream>
 #include <iterator>
@@ -58,6 +62,12 @@ std::string now_rfc3339() {
   return buf;
 }
 
+// The address inside an IPv6 literal host ("[2001:db8::fe]" -> "2001:db8::fe"), else "".
+std::string ipv6_literal(const std::string& host) {
+  if (host.size() < 3 || host.front() != '[' || host.back() != ']') return "";
+  return host.substr(1, host.size() - 2);
+}
+
 std::string lower_first(std::string s) {
   if (!s.empty()) s[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(s[0])));
   return s;
@@ -88,9 +98,10 @@ class RealKubeClient final : public KubeClient {
       spdlog::warn("the API server {} is plain HTTP: no TLS, credentials sent in clear", cfg_.server);
     }
     try {
+      web::uri uri(cfg_.server);
+      literal_v6_ = ipv6_literal(uri.host());
       client_ = std::make_unique<http_client>(cfg_.server, make_config(opts_.request_timeout));
       watch_client_ = std::make_unique<http_client>(cfg_.server, make_config(watch_timeout()));
-      web::uri uri(cfg_.server);
       int port = uri.port() > 0 ? uri.port() : (uri.scheme() == "http" ? 80 : 443);
       server_.emplace(uri.host(), std::to_string(port));
     } catch (const std::exception& e) {
@@ -184,6 +195,7 @@ class RealKubeClient final : public KubeClient {
     http_client_config c;
     c.set_timeout(std::chrono::duration_cast<std::chrono::microseconds>(timeout));
     c.set_validate_certificates(!cfg_.insecure_skip_tls_verify);
+    if (!literal_v6_.empty()) c.set_tlsext_sni_enabled(false);  // SNI carries names, never addresses (RFC 6066)
     TlsMaterial tls = tls_;
     c.set_ssl_context_callback([tls](boost::asio::ssl::context& ctx) { apply_tls(ctx, tls); });
     return c;
@@ -230,6 +242,11 @@ class RealKubeClient final : public KubeClient {
   std::string setup_error_;
   std::unique_ptr<http_client> client_;
   std::unique_ptr<http_client> watch_client_;
+  // The server's address when its URL is an IPv6 literal (in-cluster config with an IPv6
+  // KUBERNETES_SERVICE_HOST): sent as the Host header, because cpprestsdk checks the
+  // certificate against that header when given, and against "[addr]" otherwise, which no IP
+  // SAN matches. (Its resolver gets "[addr]" too: see getaddrinfo below.)
+  std::string literal_v6_;
   std::optional<ServerProbe> server_;  // the URL's host and port: TCP probes, connect errors
   SilenceLimit silence_;               // how long a watch may stay silent, from the bookmark gaps seen
   mutable std::mutex mu_;
@@ -381,6 +398,7 @@ ApiResult<http_response> RealKubeClient::send(http_client& client, const method&
   req.set_request_uri(path);
   req.headers().add("Accept", accept);
   req.headers().add("User-Agent", "weftd/0.1");
+  if (!literal_v6_.empty()) req.headers().add("Host", literal_v6_);
   if (!token->empty()) req.headers().add("Authorization", "Bearer " + *token);
   if (!body.empty()) req.set_body(body, kSmp);
   try {
@@ -542,3 +560,18 @@ std::unique_ptr<KubeClient> make_kube_client(const KubeConfig& config, const Cli
 }
 
 }  // namespace weft::kube
+
+// cpprestsdk's asio client resolves an IPv6 literal server with its brackets
+// (getaddrinfo("[2001:db8::fe]", ...)), which glibc always refuses, so an IPv6-only cluster's API
+// server could never be reached by address. weft's executables define getaddrinfo, which the
+// dynamic linker binds cpprestsdk's calls to; a bracketed literal loses its brackets, and every
+// other name goes to the C library's getaddrinfo unchanged.
+extern "C" int getaddrinfo(const char* node, const char* service, const struct addrinfo* hints, struct addrinfo** res) {
+  using Fn = int (*)(const char*, const char*, const struct addrinfo*, struct addrinfo**);
+  static const Fn next = reinterpret_cast<Fn>(::dlsym(RTLD_NEXT, "getaddrinfo"));
+  if (next == nullptr) return EAI_SYSTEM;
+  const std::size_t n = node != nullptr ? std::strlen(node) : 0;
+  if (n < 3 || node[0] != '[' || node[n - 1] != ']') return next(node, service, hints, res);
+  const std::string inner(node + 1, n - 2);
+  return next(inner.c_str(), service, hints, res);
+}

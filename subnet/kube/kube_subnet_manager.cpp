@@ -284,8 +284,9 @@ Result<std::unique_ptr<SubnetManager>> make_kube_subnet_manager(std::shared_ptr<
   if (!name) return name.take_error();
   config.node_name = *name;
   if (!config.net.ipv4 && !config.net.ipv6) {
-    return fail("the Kubernetes subnet manager needs a network: EnableIPv4 with Network, or EnableIPv6 with "
-                "IPv6Network in net-conf.json");
+    return fail(
+        "the Kubernetes subnet manager needs a network: EnableIPv4 with Network, or EnableIPv6 with "
+        "IPv6Network in net-conf.json");
   }
   return std::unique_ptr<SubnetManager>(new KubeSubnetManager(std::move(client), std::move(config)));
 }

@@ -180,7 +180,8 @@ Result<Lease> LeaseProtocol::acquire(const NodeInfo& own, Lease base) {
     base.public_ip_v6.reset();
   }
   if (s_.network) {
-    if (!base.public_ip || !base.vtep_mac) return fail("lease: the IPv4 lease needs an IPv4 public address and VTEP MAC");
+    if (!base.public_ip || !base.vtep_mac)
+      return fail("lease: the IPv4 lease needs an IPv4 public address and VTEP MAC");
     return acquire_in<Ipv4Addr>(own, base);
   }
   if (!s_.network_v6) return fail("lease: net-conf.json enables neither IPv4 nor IPv6");
@@ -428,8 +429,8 @@ Status LeaseProtocol::publish(const NodeInfo& own, const Lease& lease) {
                              : now_mine.subnet_v6_claim == lease.subnet_v6 || now_mine.subnet_v6 == lease.subnet_v6;
     bool still_ours = held || !own.pod_cidrs.empty() || !fresh->pod_cidrs.empty();
     if (!still_ours)
-      return fail("lease: the claim on " + (lease.subnet ? lease.subnet->str() : lease.subnet_v6->str()) +
-                  " of node " + s_.node_name + " was removed by someone else while weft confirmed it");
+      return fail("lease: the claim on " + (lease.subnet ? lease.subnet->str() : lease.subnet_v6->str()) + " of node " +
+                  s_.node_name + " was removed by someone else while weft confirmed it");
     rv = fresh->resource_version;
     now = fresh->annotations;
   }

@@ -95,8 +95,8 @@ class LeaseProtocol {
   template <class Addr>
   bool fits(const Prefix<Addr>& subnet) const;  // inside the network, SubnetLen, SubnetMin..SubnetMax
   // The IPv6 half of `lease` (dual stack): the v6 entry of spec.podCIDRs; an error when the
-  // IPv4 subnet came from a podCIDR without one (an IPv4-only controller); else the subnet paired with the IPv4 lease (paired_subnet_v6), which the IPv4 lease's
-  // write-then-verify makes ours alone.
+  // IPv4 subnet came from a podCIDR without one (an IPv4-only controller); else the subnet paired with the IPv4 lease
+  // (paired_subnet_v6), which the IPv4 lease's write-then-verify makes ours alone.
   Status add_v6(const NodeInfo& own, Lease& lease, bool v4_from_pod_cidr);
   // Writes the confirmed lease onto our Node (skipped when already there).
   Status publish(const NodeInfo& own, const Lease& lease);

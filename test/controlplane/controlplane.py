@@ -171,7 +171,7 @@ class ControlPlane:
     def __init__(self, state_dir, netns, advertise_ip, port=6443, cluster_cidr="10.244.0.0/16",
                  allocate_node_cidrs=False, node_cidr_mask=24, weft_namespace="kube-weft",
                  extra_service_accounts=(), dual_stack=False, cluster_cidr_v6=CLUSTER_CIDR_V6,
-                 node_cidr_mask_v6=64, ipv6_only=False, server_names=()):
+                 node_cidr_mask_v6=64, ipv6_only=False):
         if not netns:
             raise ControlPlaneError("a network namespace is required (the control plane never "
                                     "runs in the root namespace)")
@@ -186,7 +186,6 @@ class ControlPlane:
         self.cluster_cidr_v6 = cluster_cidr_v6
         self.node_cidr_mask_v6 = int(node_cidr_mask_v6)
         self.ipv6_only = bool(ipv6_only)
-        self.server_names = list(server_names)  # more DNS names for the serving certificate
         if self.ipv6_only and self.dual_stack:
             raise ControlPlaneError("dual_stack and ipv6_only exclude each other")
         if self.ipv6_only and ":" not in self.ip:
@@ -285,7 +284,7 @@ class ControlPlane:
 
     def _server_sans(self):
         names = ["kubernetes", "kubernetes.default", "kubernetes.default.svc",
-                 "kubernetes.default.svc.cluster.local", "localhost"] + self.server_names
+                 "kubernetes.default.svc.cluster.local", "localhost"]
         ips = [self.ip, "127.0.0.1", self.service_ip]
         return ",".join(["IP:" + i for i in dict.fromkeys(ips)] + ["DNS:" + n for n in names])
 

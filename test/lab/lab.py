@@ -40,9 +40,8 @@ IPv6 only (issue #19), `up --ipv6-only`: net-conf.json has "EnableIPv4": false a
 keys ("IPv6SubnetMax" keeps the leases below index 100, as SubnetMax does in IPv4). The whole lab is
 IPv6: every eth0 has only 2001:db8::K/64 (the API 2001:db8::fe, no 192.0.2.0/24 at all), the
 Nodes' InternalIP is that address, weftd runs with --public-ipv6 2001:db8::K and reaches the API
-over IPv6 at https://api.weft-lab:6443, a name the node's /etc/netns/<ns>/hosts maps to
-2001:db8::fe (see API_NAME: weftd's client cannot use the literal [2001:db8::fe] yet). The double
-listens on [2001:db8::fe]:6443; kube-apiserver binds ::, advertises 2001:db8::fe, with an IPv6
+over IPv6 at the literal https://[2001:db8::fe]:6443, as an in-cluster weftd would from an IPv6
+KUBERNETES_SERVICE_HOST. The double listens on [2001:db8::fe]:6443; kube-apiserver binds ::, advertises 2001:db8::fe, with an IPv6
 Service range fd00:10:96::/108. Pods get only an IPv6 address; the
 HTTP servers listen on ::. With --pod-cidr the Nodes get one IPv6 /64: the double's node K
 fd00:10:244:<100+K in hex>::/64, the controller-manager's single-stack node-ipam
@@ -79,12 +78,6 @@ NETWORK_V6 = "fd00:10:244::/56"  # dual stack (--dual-stack): flannel's default 
 SUBNET_LEN_V6 = 64
 SUBNET_MAX_V6 = "fd00:10:244:63::"  # --ipv6-only: index 99, SUBNET_MAX's twin
 API_IP6 = "2001:db8::fe"  # --v6-underlay: the API namespace's IPv6 address (2001:db8::/32: docs)
-# --ipv6-only: weftd's kubeconfig names the API by this name, which the nodes' hosts file
-# (/etc/netns/<ns>/hosts, bind-mounted by `ip netns exec`) maps to API_IP6. Not the literal
-# https://[2001:db8::fe]:6443: weftd's HTTP client (cpprestsdk) fails on it with "Error resolving
-# address" (it resolves the host with its brackets), measured 2026-12 with the weftd of v6only-lab.
-API_NAME = "api.weft-lab"
-ETC_NETNS = "/etc/netns"
 # Lab nodes lease their random subnets below 10.244.100.0: tests place fixed subnets above it
 # (podCIDR mode 10.244.100+, drills' hand-made peers 10.244.150+), so they never collide.
 SUBNET_MAX = "10.244.99.0"
@@ -169,35 +162,6 @@ class Lab:
         host = f"[{self.api_ip}]" if ":" in self.api_ip else self.api_ip
         return f"https://{host}:{API_PORT}"
 
-    @property
-    def weftd_api_url(self):
-        """The URL in weftd's kubeconfig: by name in an IPv6-only lab (see API_NAME)."""
-        return f"https://{API_NAME}:{API_PORT}" if self.ipv6_only else self.api_url
-
-    def point_kubeconfig_at_api(self):
-        """weftd's kubeconfig, rewritten to weftd_api_url (the servers write their literal URL)."""
-        path = os.path.join(self.dir, "api", "kubeconfig")
-        with open(path) as fh:
-            text = fh.read()
-        text = text.replace(f"server: {self.api_url}", f"server: {self.weftd_api_url}")
-        with open(path + ".tmp", "w") as fh:
-            fh.write(text)
-        os.chmod(path + ".tmp", 0o600)
-        os.replace(path + ".tmp", path)
-
-    def write_hosts(self, ns):
-        """IPv6 only: /etc/netns/<ns>/hosts names the API (API_NAME) for every process that
-        `ip netns exec` starts in the node namespace; down() removes it."""
-        d = os.path.join(ETC_NETNS, ns)
-        for _ in range(3):  # another lab's down() may rmdir an empty /etc/netns meanwhile
-            try:
-                os.makedirs(d, exist_ok=True)
-                break
-            except FileNotFoundError:
-                continue
-        with open(os.path.join(d, "hosts"), "w") as fh:
-            fh.write(f"127.0.0.1 localhost\n::1 localhost\n{API_IP6} {API_NAME}\n")
-
     # ---- names and paths
     def ns(self, role):
         return f"{self.prefix}-{role}"
@@ -239,13 +203,11 @@ class Lab:
             ["ip", "netns", "exec", self.ns("api"), sys.executable, KUBEAPI,
              "--listen", self.api_url.split("//", 1)[1], "--cert-dir", os.path.join(api_dir, "certs"),
              "--san", f"IP:{self.api_ip}", "--san", "IP:127.0.0.1", "--ready-file", ready,
-             *(["--san", f"DNS:{API_NAME}"] if self.ipv6_only else []),
              "--kubeconfig-out", os.path.join(api_dir, "kubeconfig"), *self.api_extra_args],
             stdout=log, stderr=log, start_new_session=True)
         self.state["pids"]["api"] = proc.pid
         self.save()
         wait_for(lambda: os.path.exists(ready), 20, "the API test double to start")
-        self.point_kubeconfig_at_api()
 
     # ---- the real control plane
     def control_plane(self):
@@ -253,8 +215,7 @@ class Lab:
                                          port=API_PORT, cluster_cidr=NETWORK,
                                          allocate_node_cidrs=self.state.get("pod_cidr_mode", False),
                                          dual_stack=self.dual_stack, cluster_cidr_v6=NETWORK_V6,
-                                         node_cidr_mask_v6=SUBNET_LEN_V6, ipv6_only=self.ipv6_only,
-                                         server_names=[API_NAME] if self.ipv6_only else [])
+                                         node_cidr_mask_v6=SUBNET_LEN_V6, ipv6_only=self.ipv6_only)
 
     def start_real_api(self, controller_manager=True, timeout=90):
         """etcd + kube-apiserver (+ kube-controller-manager), then on the first start the
@@ -303,7 +264,6 @@ class Lab:
     def write_real_api_files(self, cp):
         api_dir = os.path.join(self.dir, "api")
         shutil.copy(cp.weft_kubeconfig, os.path.join(api_dir, "kubeconfig"))
-        self.point_kubeconfig_at_api()
         admin = cp.tokens[controlplane_module().ADMIN_USER]
         ready = {"url": self.api_url, "port": API_PORT, "ca": cp.ca_file,
                  "admin_token": admin, "tokens": {"kubernetes-admin": admin,
@@ -354,8 +314,6 @@ class Lab:
         ip = None if self.ipv6_only else f"192.0.2.{index}"
         ip6 = f"2001:db8::{index}" if self.v6_underlay else None
         sh("ip", "netns", "add", ns)
-        if self.ipv6_only:
-            self.write_hosts(ns)
         self.add_underlay_port(ns, "eth0", ip, f"n{index}", ip6)
         if 4 in self.families:
             in_ns(ns, "sysctl", "-qw", "net.ipv4.ip_forward=1")
@@ -586,14 +544,6 @@ class Lab:
             name = line.split()[0] if line.split() else ""
             if name.startswith(self.prefix + "-"):
                 sh("ip", "netns", "del", name, check=False)
-        if os.path.isdir(ETC_NETNS):  # the hosts files of an IPv6-only lab
-            for name in os.listdir(ETC_NETNS):
-                if name.startswith(self.prefix + "-"):
-                    shutil.rmtree(os.path.join(ETC_NETNS, name), ignore_errors=True)
-            try:
-                os.rmdir(ETC_NETNS)  # only when empty
-            except OSError:
-                pass
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def node_annotations(self, node):

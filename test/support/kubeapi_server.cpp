@@ -143,7 +143,7 @@ void KubeApiServer::start(const Options& o) {
   std::vector<std::string> args = {"python3",
                                    std::string(WEFT_SOURCE_DIR) + "/test/kubeapi/kubeapi.py",
                                    "--listen",
-                                   "127.0.0.1:0",
+                                   o.listen,
                                    "--cert-dir",
                                    cert_dir(),
                                    "--ready-file",

@@ -32,6 +32,9 @@ class KubeApiServer {
     // a server that serves weft's token at once.
     double startup_forbidden_s = 0.0;
     std::vector<std::string> extra_args;
+    // "[::]:0" serves IPv6 too (url() is then https://[::1]:PORT); the fixture's own requests
+    // still go to 127.0.0.1, which the dual-stack socket accepts.
+    std::string listen = "127.0.0.1:0";
   };
   KubeApiServer();
   explicit KubeApiServer(const Options& options);

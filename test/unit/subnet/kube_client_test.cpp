@@ -85,7 +85,8 @@ TEST_CASE("client: a catch-up watch ends at the event asked for, or when the ser
   CHECK(seen == std::vector<std::string>{"b", "a"});  // in order, and nothing after the one asked for
   CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(5));
   // Never satisfied: the server's timeoutSeconds ends it, and done says so.
-  auto never = c->watch_nodes_until(l->resource_version, std::chrono::seconds(1), [](const WatchEvent&) { return false; });
+  auto never =
+      c->watch_nodes_until(l->resource_version, std::chrono::seconds(1), [](const WatchEvent&) { return false; });
   REQUIRE(never);
   CHECK_FALSE(never->done);
   CHECK(never->events >= 3);
@@ -110,6 +111,30 @@ TEST_CASE("client: a missing permission is named", "[client]") {
   auto nobody = client(s, s.token_of("system:serviceaccount:default:nobody"))->list_nodes();
   REQUIRE_FALSE(nobody);
   CHECK_THAT(nobody.error().message, Catch::Contains("may not list nodes"));
+}
+
+// An in-cluster weftd in an IPv6-only cluster gets https://[addr]:port from KUBERNETES_SERVICE_HOST.
+TEST_CASE("client: an IPv6 literal server is reached and its certificate checked against the address",
+          "[client][tls]") {
+  KubeApiServer::Options o;
+  o.listen = "[::]:0";
+  KubeApiServer s(o);
+  s.create_node("n1");
+  auto cfg = config_for(s, s.weft_token());
+  REQUIRE(cfg.server == "https://[::1]:" + std::to_string(s.port()));
+  auto got = make_kube_client(cfg, fast_options())->get_node("n1");
+  REQUIRE(got);
+  CHECK(got->name == "n1");
+  // The same server by an address its certificate does not name (IP:127.0.0.1, IP:::1): refused.
+  cfg.server = "https://[::ffff:127.0.0.1]:" + std::to_string(s.port());
+  auto unnamed = make_kube_client(cfg, fast_options())->get_node("n1");
+  REQUIRE_FALSE(unnamed);
+  CHECK(unnamed.error().kind == ApiErrorKind::Tls);
+  cfg.server = "https://[::1]:" + std::to_string(s.port());
+  cfg.ca_file = s.other_ca_file();
+  auto other_ca = make_kube_client(cfg, fast_options())->get_node("n1");
+  REQUIRE_FALSE(other_ca);
+  CHECK(other_ca.error().kind == ApiErrorKind::Tls);
 }
 
 TEST_CASE("client: a server certificate from another CA fails TLS, naming server and CA file", "[client][tls]") {

@@ -266,8 +266,7 @@ const LeaseV6Request kV6Request{*Mac::parse("0e:00:00:00:06:01"), std::nullopt};
 
 }  // namespace
 
-TEST_CASE("a dual-stack lease takes the IPv6 subnet paired with its IPv4 one and publishes both",
-          "[lease][ipv6]") {
+TEST_CASE("a dual-stack lease takes the IPv6 subnet paired with its IPv4 one and publishes both", "[lease][ipv6]") {
   auto c = std::make_shared<Cluster>();
   c->add_node("n1");
   auto l = manager(c, "n1", kDualLease)->acquire(kIp, kMac, kV6Request);
