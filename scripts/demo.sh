@@ -11,6 +11,7 @@
 #   --api double    use weft's API test double instead (starts in a second, builds nothing)
 #   --dual-stack    IPv4 + IPv6 pods (net-conf EnableIPv6); smoke also pings and curls over IPv6
 #   --v6-underlay   with --dual-stack: the IPv6 overlay rides an IPv6 underlay (2001:db8::/64)
+#   --ipv6-only     no IPv4 at all: net-conf EnableIPv4 false, nodes and API on 2001:db8::/64
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${WEFT_BUILD_DIR:-$root/build}
@@ -21,7 +22,7 @@ while (($#)); do
   case $1 in
     --keep) keep=1 ;;
     --nodes | --pods) up_args+=("$1" "$2"); shift ;;
-    --pod-cidr | --dual-stack | --v6-underlay) up_args+=("$1") ;;
+    --pod-cidr | --dual-stack | --v6-underlay | --ipv6-only) up_args+=("$1") ;;
     --api)
       api=${2:-}
       [[ $api == real || $api == double ]] || { echo "demo.sh: --api takes real or double" >&2; exit 2; }
