@@ -560,6 +560,7 @@ std::string Agent::status_json() const {
   add_datapath_status(j, k, vtep, refused);  // thousands of peers: not under mu_
   if (has_v6()) {
     j["vtep6"] = vtep_json(vtep_spec_v6(std::nullopt), vtep6);
+    j["vtep6"]["direct_routing"] = s_.net.backend.direct_routing && s_.underlay_v6.has_value();
     j["network_v6"] = s_.net.ipv6->network.str();
     if (s_.underlay_v6)
       j["underlay"].update(

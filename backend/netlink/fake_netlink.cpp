@@ -157,25 +157,40 @@ Result<std::vector<Neighbor6>> FakeNetlink::dump_neighbors6(int ifindex) { retur
 
 Result<std::vector<Route6>> FakeNetlink::dump_routes6() { return state_.routes6; }
 
-Result<RouteLookup> FakeNetlink::lookup_route(Ipv4Addr dst) {
-  std::optional<RouteLookup> best;
+namespace {
+
+// The longest match among the connected prefixes of the addresses and the routes.
+template <class Ip>
+Result<BasicRouteLookup<Ip>> longest_match(const Ip& dst, const std::vector<BasicAddress<Ip>>& addresses,
+                                           const std::vector<BasicRoute<Ip>>& routes) {
+  std::optional<BasicRouteLookup<Ip>> best;
   int best_len = -1;
-  auto consider = [&](const Ipv4Prefix& p, RouteLookup r) {
+  auto consider = [&](const Prefix<Ip>& p, BasicRouteLookup<Ip> r) {
     if (p.contains(dst) && p.length() > best_len) {
       best_len = p.length();
       best = r;
     }
   };
-  for (const auto& a : state_.addresses) {
-    if (a.prefix_len < 32) consider(Ipv4Prefix::containing(a.ip, a.prefix_len), {a.ifindex, std::nullopt, true});
+  for (const auto& a : addresses) {
+    if (a.prefix_len < Ip::kBits) consider(Prefix<Ip>::containing(a.ip, a.prefix_len), {a.ifindex, std::nullopt, true});
   }
-  for (const auto& r : state_.routes) {
-    std::optional<Ipv4Addr> gw;
+  for (const auto& r : routes) {
+    std::optional<Ip> gw;
     if (!r.gateway.is_unspecified()) gw = r.gateway;
     consider(r.dst, {r.ifindex, gw, r.unicast});
   }
   if (!best) return fail("fake netlink: route lookup for " + dst.str() + ": Network is unreachable");
   return *best;
+}
+
+}  // namespace
+
+Result<RouteLookup> FakeNetlink::lookup_route(Ipv4Addr dst) {
+  return longest_match(dst, state_.addresses, state_.routes);
+}
+
+Result<RouteLookup6> FakeNetlink::lookup_route6(const Ipv6Addr& dst) {
+  return longest_match(dst, state_.addresses6, state_.routes6);
 }
 
 std::vector<Status> FakeNetlink::write(std::span<const Write> writes) {

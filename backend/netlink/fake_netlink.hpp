@@ -54,6 +54,7 @@ class FakeNetlink final : public Netlink {
   Result<std::vector<Neighbor6>> dump_neighbors6(int ifindex) override;
   Result<std::vector<Route6>> dump_routes6() override;
   Result<RouteLookup> lookup_route(Ipv4Addr dst) override;
+  Result<RouteLookup6> lookup_route6(const Ipv6Addr& dst) override;
   std::vector<Status> write(std::span<const Write> writes) override;
   Result<std::unique_ptr<Subscription>> subscribe(EventHandler on_event) override;
   std::uint64_t write_count() const override { return writes_; }

@@ -49,6 +49,7 @@ class Netlink {
   virtual Result<std::vector<Route6>> dump_routes6() = 0;
   // The route the kernel would take to dst (no gateway: directly reachable).
   virtual Result<RouteLookup> lookup_route(Ipv4Addr dst) = 0;
+  virtual Result<RouteLookup6> lookup_route6(const Ipv6Addr& dst) = 0;
 
   // Applies the writes in order (the real one sends many per system call); returns one
   // Status per write, in the same order. Every write is idempotent (replace semantics).

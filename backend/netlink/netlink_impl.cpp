@@ -7,6 +7,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <type_traits>
 
 #include "backend/netlink/nl_channel.hpp"
 #include "backend/netlink/nl_codec.hpp"
@@ -165,18 +166,33 @@ Result<std::vector<Route6>> NetlinkImpl::dump_routes6() {
   });
 }
 
-Result<RouteLookup> NetlinkImpl::lookup_route(Ipv4Addr dst) {
-  nl::MsgPtr msg = nl::build_route_get(dst);
+namespace {
+
+template <class Ip>
+Result<BasicRouteLookup<Ip>> lookup(nl::NlChannel& channel, const Ip& dst, nl::MsgPtr msg) {
   if (!msg) return fail("netlink: cannot encode a route lookup for " + dst.str());
-  std::optional<Route> found;
-  auto outcome = channel_->request(std::move(msg), [&](nlmsghdr* h) {
-    if (h->nlmsg_type == RTM_NEWROUTE) found = nl::parse_route(h, nullptr);
+  std::optional<BasicRoute<Ip>> found;
+  auto outcome = channel.request(std::move(msg), [&](nlmsghdr* h) {
+    if (h->nlmsg_type != RTM_NEWROUTE) return;
+    if constexpr (std::is_same_v<Ip, Ipv4Addr>) {
+      found = nl::parse_route(h, nullptr);
+    } else {
+      found = nl::parse_route6(h, nullptr);
+    }
   });
   if (!outcome.ok()) return error_of("route lookup for " + dst.str(), outcome);
   if (!found) return fail("netlink: route lookup for " + dst.str() + ": no answer");
-  RouteLookup r{found->ifindex, std::nullopt, found->unicast};
+  BasicRouteLookup<Ip> r{found->ifindex, std::nullopt, found->unicast};
   if (!found->gateway.is_unspecified()) r.gateway = found->gateway;
   return r;
+}
+
+}  // namespace
+
+Result<RouteLookup> NetlinkImpl::lookup_route(Ipv4Addr dst) { return lookup(*channel_, dst, nl::build_route_get(dst)); }
+
+Result<RouteLookup6> NetlinkImpl::lookup_route6(const Ipv6Addr& dst) {
+  return lookup(*channel_, dst, nl::build_route_get6(dst));
 }
 
 std::vector<Status> NetlinkImpl::write(std::span<const Write> writes) {

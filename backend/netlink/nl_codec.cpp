@@ -310,6 +310,16 @@ MsgPtr build_route_get(Ipv4Addr dst) {
   return msg;
 }
 
+MsgPtr build_route_get6(const Ipv6Addr& dst) {
+  rtmsg h{};
+  h.rtm_family = AF_INET6;
+  h.rtm_dst_len = 128;
+  MsgPtr msg = header_only(RTM_GETROUTE, 0, h);
+  const auto bytes = dst.to_bytes();
+  if (msg && nla_put(msg.get(), RTA_DST, static_cast<int>(bytes.size()), bytes.data()) < 0) return nullptr;
+  return msg;
+}
+
 std::optional<Link> parse_link(nlmsghdr* h) {
   MsgPtr msg(nlmsg_convert(h));
   if (!msg) return std::nullopt;

@@ -20,6 +20,7 @@ MsgPtr build_delete_link(int ifindex);
 MsgPtr build_get_link(const std::string& name);
 MsgPtr build_dump(int rtm_type, int family);  // RTM_GETADDR / RTM_GETNEIGH / RTM_GETROUTE
 MsgPtr build_route_get(Ipv4Addr dst);
+MsgPtr build_route_get6(const Ipv6Addr& dst);
 
 std::optional<Link> parse_link(nlmsghdr* h);
 std::optional<Address> parse_address(nlmsghdr* h);      // IPv4 only

@@ -121,12 +121,15 @@ using Route = BasicRoute<Ipv4Addr>;
 using Route6 = BasicRoute<Ipv6Addr>;
 
 // How the kernel would reach an address.
-struct RouteLookup {
+template <class Ip>
+struct BasicRouteLookup {
   int ifindex = 0;
-  std::optional<Ipv4Addr> gateway;
+  std::optional<Ip> gateway;
   bool unicast = true;
-  bool operator==(const RouteLookup&) const = default;
+  bool operator==(const BasicRouteLookup&) const = default;
 };
+using RouteLookup = BasicRouteLookup<Ipv4Addr>;
+using RouteLookup6 = BasicRouteLookup<Ipv6Addr>;
 
 // One write. upsert = create or replace; remove = make absent (already absent is success).
 enum class WriteAction { upsert, remove };

@@ -19,10 +19,14 @@ PeerEntries peer_entries(const Peer& peer, int vtep_ifindex, std::optional<int> 
   return e;
 }
 
-std::optional<PeerEntries6> peer_entries_v6(const Peer& peer, int vtep_ifindex) {
+std::optional<PeerEntries6> peer_entries_v6(const Peer& peer, int vtep_ifindex, std::optional<int> direct_ifindex) {
   if (!peer.subnet_v6 || !peer.vtep_mac_v6 || (!peer.public_ip_v6 && !peer.public_ip)) return std::nullopt;
   PeerEntries6 e;
   e.peer = peer.name;
+  if (direct_ifindex && peer.public_ip_v6) {
+    e.route = Route6{*peer.subnet_v6, *peer.public_ip_v6, *direct_ifindex, false, kIpv6RouteMetric};
+    return e;
+  }
   const Ipv6Addr gateway = peer.subnet_v6->address();  // as for IPv4: the subnet's first address
   const IpAddr remote = peer.public_ip_v6 ? IpAddr(*peer.public_ip_v6) : IpAddr(*peer.public_ip);
   e.neighbor = Neighbor6{vtep_ifindex, gateway, *peer.vtep_mac_v6, true};
@@ -31,11 +35,15 @@ std::optional<PeerEntries6> peer_entries_v6(const Peer& peer, int vtep_ifindex) 
   return e;
 }
 
-DesiredState6 desired_state_v6(const std::vector<const Peer*>& peers, int vtep_ifindex) {
+DesiredState6 desired_state_v6(const std::vector<const Peer*>& peers, int vtep_ifindex, const DirectHops6& direct) {
   DesiredState6 d;
   d.peers.reserve(peers.size());
   for (const Peer* p : peers) {
-    if (auto e = peer_entries_v6(*p, vtep_ifindex)) d.peers.push_back(std::move(*e));
+    std::optional<int> hop;
+    if (p->public_ip_v6) {
+      if (auto it = direct.find(*p->public_ip_v6); it != direct.end()) hop = it->second;
+    }
+    if (auto e = peer_entries_v6(*p, vtep_ifindex, hop)) d.peers.push_back(std::move(*e));
   }
   return d;
 }

@@ -3,6 +3,7 @@
 // overlay's two families: PeerEntries/DesiredState/ActualState for IPv4 on weft.<VNI>, the
 // *6 ones for IPv6 on weft-v6.<VNI>.
 
+#include <map>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -50,11 +51,17 @@ using DirectHops = std::unordered_map<Ipv4Addr, int>;
 PeerEntries peer_entries(const Peer& peer, int vtep_ifindex, std::optional<int> direct_ifindex);
 DesiredState desired_state(const std::vector<const Peer*>& peers, int vtep_ifindex, const DirectHops& direct);
 
+// Public IPv6 addresses reachable without a gateway -> the underlay ifindex (DirectRouting over
+// an IPv6 underlay).
+using DirectHops6 = std::map<Ipv6Addr, int>;
+
 // The IPv6 entries for a peer with subnet_v6 and vtep_mac_v6 (others get none), on the IPv6
 // VTEP: neighbor (network address of subnet_v6 -> vtep_mac_v6), FDB entry (vtep_mac_v6 ->
-// public_ip_v6, or public_ip when the peer has no IPv6 one) and the onlink route.
-std::optional<PeerEntries6> peer_entries_v6(const Peer& peer, int vtep_ifindex);
-DesiredState6 desired_state_v6(const std::vector<const Peer*>& peers, int vtep_ifindex);
+// public_ip_v6, or public_ip when the peer has no IPv6 one) and the onlink route; with a direct
+// hop (its public_ip_v6 on our link, DirectRouting), only a route via public_ip_v6 there.
+std::optional<PeerEntries6> peer_entries_v6(const Peer& peer, int vtep_ifindex,
+                                            std::optional<int> direct_ifindex = std::nullopt);
+DesiredState6 desired_state_v6(const std::vector<const Peer*>& peers, int vtep_ifindex, const DirectHops6& direct = {});
 
 // A route weft may change or delete: inside the cluster network, and on the VTEP or
 // written by weft (its protocol number). Nothing outside the network is ever touched.

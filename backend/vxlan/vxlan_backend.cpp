@@ -144,7 +144,8 @@ void VxlanBackend::reconcile_v6(const std::vector<const Peer*>& accepted, Reconc
     return;
   }
   if (Status st = ensure_address6(&report); !st) report.errors.push_back(st.error());
-  const DesiredState6 desired = desired_state_v6(accepted, vtep->ifindex);
+  const DirectHops6 direct = direct_routing_ ? direct_hops6(accepted, vtep->ifindex) : DirectHops6{};
+  const DesiredState6 desired = desired_state_v6(accepted, vtep->ifindex, direct);
   auto actual = read_actual6(vtep->ifindex);
   if (!actual) {  // never write from a partial picture of the kernel
     report.errors.push_back(actual.error());
@@ -281,6 +282,19 @@ DirectHops VxlanBackend::direct_hops(const std::vector<const Peer*>& peers, int 
     auto r = nl_.lookup_route(*p->public_ip);
     if (r && !r->gateway && r->unicast && r->ifindex > 0 && r->ifindex != vtep_ifindex) {
       hops.emplace(*p->public_ip, r->ifindex);
+    }
+  }
+  return hops;
+}
+
+// Over an IPv6 underlay only: a peer whose IPv6 VXLAN rides IPv4 has no IPv6 next hop.
+DirectHops6 VxlanBackend::direct_hops6(const std::vector<const Peer*>& peers, int vtep_ifindex) {
+  DirectHops6 hops;
+  for (const Peer* p : peers) {
+    if (!p->public_ip_v6 || hops.count(*p->public_ip_v6) != 0) continue;
+    auto r = nl_.lookup_route6(*p->public_ip_v6);
+    if (r && !r->gateway && r->unicast && r->ifindex > 0 && r->ifindex != vtep_ifindex) {
+      hops.emplace(*p->public_ip_v6, r->ifindex);
     }
   }
   return hops;

@@ -92,6 +92,7 @@ class VxlanBackend {
   Result<Vtep> ensure_vtep_now(ReconcileReport* report);
   Status ensure_address(ReconcileReport* report);
   DirectHops direct_hops(const std::vector<const Peer*>& peers, int vtep_ifindex);
+  DirectHops6 direct_hops6(const std::vector<const Peer*>& peers, int vtep_ifindex);
   Result<ActualState> read_actual(int vtep_ifindex);
   void apply(const std::vector<Op>& ops, ReconcileReport& report);
   // The IPv6 half of reconcile, for the peers check_peers_v6 accepted.

@@ -26,7 +26,7 @@ struct VtepStatus {
   std::optional<int> backend_mtu;  // net-conf.json's Backend.MTU; unset: underlay MTU - 50 (- 70 over IPv6)
   bool learning = false;
   bool gbp = false;
-  bool direct_routing = false;  // IPv4 only
+  bool direct_routing = false;  // DirectRouting (on weft-v6: over an IPv6 underlay)
   int ifindex = 0;              // 0: not set up yet
   std::string mac;
   int mtu = 0;

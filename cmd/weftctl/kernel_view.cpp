@@ -204,12 +204,33 @@ void compare_peers(KernelView& view, const DaemonStatus& d, int vtep_ifindex, co
   compare_family(view, wanted, d.network.value_or(Ipv4Prefix{}), vtep_ifindex, neighbors, fdb, routes);
 }
 
+namespace {
+
+// The IPv6 twin of direct_hops: a public IPv6 address reachable without a gateway.
+DirectHops6 direct_hops6(Netlink& nl, const DaemonStatus& d, int vtep_ifindex) {
+  DirectHops6 hops;
+  if (!d.vtep6 || !d.vtep6->direct_routing) return hops;
+  for (const Peer& p : d.peers) {
+    if (!p.public_ip_v6 || hops.count(*p.public_ip_v6) != 0) continue;
+    auto r = nl.lookup_route6(*p.public_ip_v6);
+    if (r && !r->gateway && r->unicast && r->ifindex > 0 && r->ifindex != vtep_ifindex)
+      hops.emplace(*p.public_ip_v6, r->ifindex);
+  }
+  return hops;
+}
+
+}  // namespace
+
 void compare_peers_v6(KernelView& view, const DaemonStatus& d, int vtep_ifindex,
                       const std::vector<Neighbor6>& neighbors, const std::vector<FdbEntry>& fdb,
-                      const std::vector<Route6>& routes) {
+                      const std::vector<Route6>& routes, const DirectHops6& direct) {
   std::vector<Wanted<Ipv6Addr>> wanted;
   for (const Peer& p : d.peers) {
-    if (auto e = peer_entries_v6(p, vtep_ifindex)) wanted.push_back({&p, std::move(*e)});
+    std::optional<int> hop;
+    if (p.public_ip_v6) {
+      if (auto it = direct.find(*p.public_ip_v6); it != direct.end()) hop = it->second;
+    }
+    if (auto e = peer_entries_v6(p, vtep_ifindex, hop)) wanted.push_back({&p, std::move(*e), hop.has_value()});
   }
   if (!view.v6) view.v6.emplace();
   std::vector<Route6> ours = routes;
@@ -235,7 +256,7 @@ Result<KernelView> read_kernel(Netlink& nl, const DaemonStatus& d) {
   if (!v6) return v6.take_error();
   view.v6.emplace();
   view.v6->vtep = v6->vtep;
-  compare_peers_v6(view, d, v6->ifindex(), v6->neighbors, v6->fdb, v6->routes);
+  compare_peers_v6(view, d, v6->ifindex(), v6->neighbors, v6->fdb, v6->routes, direct_hops6(nl, d, v6->ifindex()));
   return view;
 }
 

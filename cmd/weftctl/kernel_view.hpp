@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "backend/netlink/netlink.hpp"
+#include "backend/vxlan/state.hpp"
 #include "cmd/weftctl/daemon_status.hpp"
 
 namespace weft::ctl {
@@ -57,9 +58,10 @@ Result<KernelView> read_kernel(Netlink& nl, const DaemonStatus& d);
 void compare_peers(KernelView& view, const DaemonStatus& d, int vtep_ifindex, const std::vector<Neighbor>& neighbors,
                    const std::vector<FdbEntry>& fdb, const std::vector<Route>& routes,
                    const std::vector<std::optional<int>>& direct_hops);
-// The same for the peers' IPv6 halves on weft-v6.<VNI>, into view.v6 (made if absent).
+// The same for the peers' IPv6 halves on weft-v6.<VNI>, into view.v6 (made if absent); `direct`:
+// public IPv6 addresses DirectRouting reaches on the underlay.
 void compare_peers_v6(KernelView& view, const DaemonStatus& d, int vtep_ifindex,
                       const std::vector<Neighbor6>& neighbors, const std::vector<FdbEntry>& fdb,
-                      const std::vector<Route6>& routes);
+                      const std::vector<Route6>& routes, const DirectHops6& direct = {});
 
 }  // namespace weft::ctl

@@ -61,6 +61,7 @@ json v6_json(const PeerKernelState& s) {
             {"gateway", p.subnet_v6 ? p.subnet_v6->address().str() : ""},
             {"vtep_mac", p.vtep_mac_v6 ? p.vtep_mac_v6->str() : ""},
             {"ok", s.ok()},
+            {"direct", s.direct},
             {"route", entry_json(s.route)},
             {"neighbor", entry_json(s.neighbor)},
             {"fdb", entry_json(s.fdb)}};

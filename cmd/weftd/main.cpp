@@ -38,8 +38,10 @@ std::optional<std::string> unsupported(const weft::NetConfig& net, const std::st
 
 std::vector<std::string> build_warnings(const weft::NetConfig& net) {
   std::vector<std::string> w = net.warnings;
-  if (net.ipv6 && net.backend.direct_routing)
-    w.emplace_back("DirectRouting: IPv6 peers are always reached through weft-v6.<VNI>, never routed directly");
+  if (net.ipv6 && net.ipv4 && net.backend.direct_routing)
+    w.emplace_back(
+        "DirectRouting: IPv6 peers are routed directly only over an IPv6 underlay (--public-ipv6 or a "
+        "global IPv6 address on the interface); over the IPv4 one they go through weft-v6.<VNI>");
   return w;
 }
 

@@ -32,13 +32,14 @@ def unique_name():
 
 class WeftctlCase(unittest.TestCase):
     dual_stack = False
+    ipv6_only = False
 
     def setUp(self):
         if not os.access(WEFTCTL, os.X_OK):
             self.fail(f"{WEFTCTL} not built")
         self.lab = labmod.Lab(unique_name(), BUILD, "double")
         self.addCleanup(self.lab.down)
-        self.lab.up(2, 0, dual_stack=self.dual_stack)
+        self.lab.up(2, 0, dual_stack=self.dual_stack, ipv6_only=self.ipv6_only)
         self.ns = self.lab.state["nodes"]["node1"]["ns"]
         # Where the kubelet's runtime would look: weft's conflist and the lab's CNI_PATH (weft in it).
         self.conf_dir = os.path.join(self.lab.dir, "net.d")
@@ -316,6 +317,62 @@ class DualStack(WeftctlCase):
         labmod.in_ns(self.ns, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1")
         self.resume_weftd()
         self.wait_doctor_passes()  # weftd restored the route and the FDB entry
+
+
+class Ipv6Only(WeftctlCase):
+    """Issue #19: an IPv6-only node (weft-v6.1 over the IPv6 underlay, no IPv4 at all): doctor
+    checks the IPv6 family alone and names its breaks, weftd repairs them; DirectRouting routes a
+    peer on the same link by its public IPv6 address, without VXLAN."""
+    ipv6_only = True
+
+    def set_direct_routing(self, node):
+        self.lab.stop_weftd(node)
+        conf = os.path.join(self.lab.node_dir(node), "net-conf.json")
+        with open(conf) as fh:
+            net = json.load(fh)
+        net["Backend"]["DirectRouting"] = True
+        with open(conf, "w") as fh:
+            json.dump(net, fh)
+        self.lab.start_weftd(node)
+        self.lab.wait_ready(node)
+
+    def test_doctor_checks_ipv6_alone_and_names_its_breaks(self):
+        rc, checks = self.doctor()
+        for name in ("vtep6 exists", "peer entries v6", "foreign routes v6", "ipv6 forwarding", "nftables table v6"):
+            self.assertIn(name, checks)
+        self.assertNotIn("ip_forward", checks)
+        self.assert_all_pass()
+        v6 = self.peer()["v6"]
+        ann = self.lab.node_annotations("node2")
+        self.assertEqual(v6["subnet"], ann["weft.io/subnet-v6"])
+        self.assertEqual(v6["public_ip"], "2001:db8::2")
+        self.assertEqual([v6[e]["state"] for e in ("route", "neighbor", "fdb")], ["ok"] * 3)
+        self.stop_weftd()
+        self.ip("-6", "route", "del", v6["subnet"])
+        labmod.sh("bridge", "-n", self.ns, "fdb", "del", v6["vtep_mac"], "dev", "weft-v6.1", "dst", "2001:db8::2")
+        self.assert_only_fails("peer entries v6", "route missing, FDB missing")
+        self.resume_weftd()
+        self.wait_doctor_passes()  # weftd restored the route and the FDB entry
+
+    def test_direct_routing_over_ipv6_needs_no_vxlan(self):
+        for node in ("node1", "node2"):  # both ways: the reply is routed directly too
+            self.set_direct_routing(node)
+        deadline = time.monotonic() + 5
+        while not self.peer()["v6"]["direct"]:
+            self.assertLess(time.monotonic(), deadline, "node2 never routed directly over IPv6")
+            time.sleep(0.1)
+        v6 = self.peer()["v6"]
+        self.assertEqual((v6["route"]["state"], v6["neighbor"]["state"], v6["fdb"]["state"]), ("ok", "none", "none"))
+        route = labmod.sh("ip", "-n", self.ns, "-6", "route", "show", v6["subnet"], capture=True).stdout
+        self.assertIn("via 2001:db8::2 dev eth0", route)
+        self.assert_all_pass()
+        # node2's VTEP address answers over the direct route, no VXLAN on the way.
+        labmod.in_ns(self.ns, "ping", "-6", "-c", "2", "-W", "2", v6["gateway"], capture=True)
+        self.stop_weftd()
+        self.ip("-6", "route", "del", v6["subnet"])
+        self.assert_only_fails("peer entries v6", "node2: route missing")
+        self.resume_weftd()
+        self.wait_doctor_passes()
 
 
 class HostBreaks(WeftctlCase):

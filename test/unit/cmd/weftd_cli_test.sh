@@ -53,7 +53,7 @@ err=$("$weftd" --check-config "$tmp/dual.json" 2>&1 >/dev/null) || fail "dual-st
 [[ -z $err ]] || fail "a dual-stack config gets warnings: $err"
 echo '{"Network":"10.244.0.0/16","EnableIPv6":true,"IPv6Network":"fd00:10:244::/56","Backend":{"Type":"vxlan","DirectRouting":true}}' >"$tmp/dual_direct.json"
 err=$("$weftd" --check-config "$tmp/dual_direct.json" 2>&1 >/dev/null) || fail "dual-stack DirectRouting refused"
-grep -q 'IPv6 peers are always reached through weft-v6' <<<"$err" || fail "no DirectRouting warning for IPv6: $err"
+grep -q 'IPv6 peers are routed directly only over an IPv6 underlay' <<<"$err" || fail "no DirectRouting warning for IPv6: $err"
 
 if ((failures)); then echo "$failures failed"; exit 1; fi
 echo "weftd cli: all checks passed"
