@@ -67,13 +67,13 @@ class Pinger:
 class Drill(unittest.TestCase):
     """One lab per class (setUpClass), removed in a class cleanup even when setup fails."""
     nodes, pods = 2, 1
-    api, pod_cidr = "double", False
+    api, pod_cidr, ipv6_only = "double", False, False
 
     @classmethod
     def setUpClass(cls):
         cls.lab = labmod.Lab(unique_name(), BUILD, cls.api)
         cls.addClassCleanup(cls.lab.down)
-        cls.lab.up(cls.nodes, cls.pods, cls.pod_cidr)
+        cls.lab.up(cls.nodes, cls.pods, cls.pod_cidr, ipv6_only=cls.ipv6_only)
 
     # ---- lab state
     def ns(self, node):
@@ -162,7 +162,8 @@ class Drill(unittest.TestCase):
             time.sleep(0.01)
 
     def start_ping(self, src_key, dst_key):
-        p = Pinger(self.pod(src_key)["ns"], self.pod(dst_key)["ip"])
+        dst = self.pod(dst_key)
+        p = Pinger(self.pod(src_key)["ns"], dst["ip"] or dst["ip6"])  # an IPv6-only lab's pods have ip6 alone
         self.addCleanup(p.kill)
         return p
 
@@ -384,6 +385,33 @@ class DownFortySeconds(Drill):
             sent, received = self.stop_ping(p, f"40 s down + restart, {what}")
             self.assertGreater(sent, self.DOWN * 25, "the ping ran the whole time (>= 25/s)")
             self.assertEqual(sent, received, p.out[-300:])
+
+
+# ---------------------------------------------------------------------------------------------
+class RestartIpv6Only(Drill):
+    """Issue #19: in an IPv6-only lab, restarting weftd (stopped, then started again) loses no
+    ping in either direction, and leaves weft-v6.1 where it was (same ifindex)."""
+    ipv6_only = True
+
+    def vtep_ifindex(self, node):
+        out = run("ip", "-n", self.ns(node), "-o", "link", "show", "weft-v6.1").stdout
+        return int(out.split(":", 1)[0])
+
+    def test_restart_loses_no_ping(self):
+        before = self.vtep_ifindex("node1")
+        there = self.start_ping("node1/p1", "node2/p1")
+        back = self.start_ping("node2/p1", "node1/p1")
+        time.sleep(0.5)
+        self.lab.stop_weftd("node1", signal.SIGTERM)
+        time.sleep(2)
+        self.lab.start_weftd("node1")
+        self.lab.wait_ready("node1")
+        time.sleep(0.5)
+        for p, what in ((there, "node1 -> node2"), (back, "node2 -> node1")):
+            sent, received = self.stop_ping(p, f"IPv6-only restart, {what}")
+            self.assertGreater(sent, 100)
+            self.assertEqual(sent, received, p.out[-300:])
+        self.assertEqual(self.vtep_ifindex("node1"), before, "weft-v6.1 was kept, not made again")
 
 
 # ---------------------------------------------------------------------------------------------
