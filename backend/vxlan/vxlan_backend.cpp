@@ -33,8 +33,8 @@ void log_summary(const ReconcileReport& r) {
 VxlanBackend::VxlanBackend(Netlink& nl, Ipv4Prefix cluster_network, bool direct_routing)
     : VxlanBackend(nl, cluster_network, std::nullopt, direct_routing) {}
 
-VxlanBackend::VxlanBackend(Netlink& nl, std::optional<Ipv4Prefix> cluster_network,
-                           std::optional<Ipv6Prefix> network_v6, bool direct_routing)
+VxlanBackend::VxlanBackend(Netlink& nl, std::optional<Ipv4Prefix> cluster_network, std::optional<Ipv6Prefix> network_v6,
+                           bool direct_routing)
     : nl_(nl), network_(cluster_network), direct_routing_(direct_routing), network_v6_(network_v6) {}
 
 VxlanBackend::~VxlanBackend() { unwatch(); }
@@ -168,7 +168,7 @@ void VxlanBackend::unwatch() { subscription_.reset(); }
 
 std::optional<KernelChange> VxlanBackend::relevant(const KernelEvent& e) const {
   if (e.kind == KernelEvent::Kind::overflow) return KernelChange{e.kind, e.text};
-  if (e.own) return std::nullopt;  // our own write coming back
+  if (e.own) return std::nullopt;                                       // our own write coming back
   const int vtep = watched_ifindex_.load(std::memory_order_relaxed);    // 0 in an IPv6-only cluster
   const int vtep6 = watched_ifindex6_.load(std::memory_order_relaxed);  // 0 without an IPv6 network
   if (vtep == 0 && vtep6 == 0) return std::nullopt;
@@ -180,10 +180,9 @@ std::optional<KernelChange> VxlanBackend::relevant(const KernelEvent& e) const {
       ours = e.dst6 && network_v6_->contains(*e.dst6) && (e.ifindex == vtep6 || e.protocol == kWeftRouteProtocol);
     }
   } else if (e.kind == KernelEvent::Kind::route) {
-    ours = e.dst && network_ && network_->contains(*e.dst) &&
-           (e.ifindex == vtep || e.protocol == kWeftRouteProtocol);
+    ours = e.dst && network_ && network_->contains(*e.dst) && (e.ifindex == vtep || e.protocol == kWeftRouteProtocol);
   } else if (e.kind == KernelEvent::Kind::link || e.kind == KernelEvent::Kind::fdb) {
-    ours = e.ifindex == vtep || (vtep6 != 0 && e.ifindex == vtep6);
+    ours = (vtep != 0 && e.ifindex == vtep) || (vtep6 != 0 && e.ifindex == vtep6);  // 0: no device
   } else {
     ours = vtep != 0 && e.ifindex == vtep;
   }
