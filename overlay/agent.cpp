@@ -335,9 +335,15 @@ Status Agent::follow_underlay() {
 }
 
 Status Agent::follow_underlay_v6() {
+  // Its address as before while it still has it (an --iface given by address picked that one),
+  // else by name; an address that moved to another interface is not followed there.
   IfaceChoice again;
-  again.iface = {s_.ext.name};
+  again.iface = {s_.underlay_v6->local.str(), s_.ext.name};
   auto now = find_external_interface_v6(again, s_.opts.public_ipv6);
+  if (now && now->ext.name != s_.ext.name) {
+    again.iface = {s_.ext.name};
+    now = find_external_interface_v6(again, s_.opts.public_ipv6);
+  }
   if (!now) return fail("underlay interface " + s_.ext.name + ": " + now.error());
   const Ipv6Underlay& was = *s_.underlay_v6;
   if (now->ext.index != s_.ext.index || now->ext.mtu != s_.ext.mtu || now->underlay.local != was.local) {

@@ -197,18 +197,25 @@ const LinkInfo* link_by_index(const HostInterfaces6& host, int index) {
   return nullptr;
 }
 
-const LinkInfo* by_name_or_ip6(const HostInterfaces6& host, const std::string& wanted) {
+// The interface a choice names, and the IPv6 address it named it by (an --iface or
+// --iface-regex address): that address is then the underlay's, as an IPv4 one is.
+struct Picked6 {
+  const LinkInfo* link = nullptr;
+  std::optional<Ipv6Addr> addr;
+};
+
+Picked6 by_name_or_ip6(const HostInterfaces6& host, const std::string& wanted) {
   if (auto ip = Ipv6Addr::parse(wanted)) {
     for (const auto& a : host.addrs)
-      if (a.addr == *ip) return link_by_index(host, a.index);
-    return nullptr;
+      if (a.addr == *ip) return {link_by_index(host, a.index), a.addr};
+    return {};
   }
   for (const auto& l : host.links)
-    if (l.name == wanted) return &l;
-  return nullptr;
+    if (l.name == wanted) return {&l, std::nullopt};
+  return {};
 }
 
-Result<const LinkInfo*> by_regex6(const HostInterfaces6& host, const std::string& pattern) {
+Result<Picked6> by_regex6(const HostInterfaces6& host, const std::string& pattern) {
   std::regex re;
   try {
     re = std::regex(pattern, std::regex::extended);
@@ -217,42 +224,53 @@ Result<const LinkInfo*> by_regex6(const HostInterfaces6& host, const std::string
   }
   for (const auto& a : host.addrs) {
     const LinkInfo* l = link_by_index(host, a.index);
-    if (l && !l->loopback && std::regex_search(a.addr.str(), re)) return l;
+    if (l && !l->loopback && std::regex_search(a.addr.str(), re)) return Picked6{l, a.addr};
   }
   for (const auto& l : host.links) {
-    if (!l.loopback && std::regex_search(l.name, re)) return &l;
+    if (!l.loopback && std::regex_search(l.name, re)) return Picked6{&l, std::nullopt};
   }
-  return static_cast<const LinkInfo*>(nullptr);
+  return Picked6{};
 }
 
-Result<const LinkInfo*> pick_v6(const HostInterfaces6& host, const IfaceChoice& choice,
-                                const std::string& public_ipv6) {
+std::string joined(const std::vector<std::string>& values) {
+  std::string out;
+  for (const auto& v : values) out += (out.empty() ? "" : ", ") + v;
+  return out;
+}
+
+Result<Picked6> pick_v6(const HostInterfaces6& host, const IfaceChoice& choice, const std::string& public_ipv6) {
   const std::string known = "; interfaces: " + known_interfaces_v6(host);
   for (const auto& wanted : choice.iface) {
-    if (const LinkInfo* l = by_name_or_ip6(host, wanted)) return l;
+    if (auto p = by_name_or_ip6(host, wanted); p.link) return p;
   }
   for (const auto& pattern : choice.iface_regex) {
-    auto l = by_regex6(host, pattern);
-    if (!l) return l.take_error();
-    if (*l) return *l;
+    auto p = by_regex6(host, pattern);
+    if (!p) return p.take_error();
+    if (p->link) return p;
   }
-  if (!choice.iface.empty() || !choice.iface_regex.empty())
-    return fail("no interface matches --iface/--iface-regex (names or IPv6 addresses in an IPv6-only cluster)" + known);
+  if (!choice.iface.empty() || !choice.iface_regex.empty()) {
+    std::string asked;
+    if (!choice.iface.empty()) asked = "--iface " + joined(choice.iface);
+    if (!choice.iface_regex.empty())
+      asked += (asked.empty() ? "" : ", ") + ("--iface-regex " + joined(choice.iface_regex));
+    return fail("no interface matches " + asked + " (names or global IPv6 addresses: the cluster is IPv6-only)" +
+                known);
+  }
   if (!choice.can_reach.empty()) {
     if (!is_ipv6_text(choice.can_reach))
       return fail("--iface-can-reach " + choice.can_reach +
                   " is IPv4, and this cluster is IPv6-only: give an IPv6 "
                   "address the underlay routes to");
     if (!host.can_reach_index) return fail("no route to --iface-can-reach " + choice.can_reach);
-    if (const LinkInfo* l = link_by_index(host, *host.can_reach_index)) return l;
+    if (const LinkInfo* l = link_by_index(host, *host.can_reach_index)) return Picked6{l, std::nullopt};
     return fail("the route to --iface-can-reach " + choice.can_reach + " leaves by an unknown interface" + known);
   }
   if (auto ip = Ipv6Addr::parse(public_ipv6)) {
-    if (const LinkInfo* l = by_name_or_ip6(host, ip->str())) return l;
+    if (auto p = by_name_or_ip6(host, ip->str()); p.link) return Picked6{p.link, std::nullopt};
   }
   if (!host.default_route_index)
     return fail("no IPv6 default route to choose the underlay from: set --iface or --iface-can-reach" + known);
-  if (const LinkInfo* l = link_by_index(host, *host.default_route_index)) return l;
+  if (const LinkInfo* l = link_by_index(host, *host.default_route_index)) return Picked6{l, std::nullopt};
   return fail("the IPv6 default route leaves by an unknown interface: set --iface" + known);
 }
 
@@ -262,13 +280,32 @@ Result<Underlay6Choice> choose_interface_v6(const HostInterfaces6& host, const I
                                             const std::string& public_ipv6) {
   auto chosen = pick_v6(host, choice, public_ipv6);
   if (!chosen) return chosen.take_error();
-  const LinkInfo& l = **chosen;
-  auto underlay = choose_ipv6_underlay(host.addrs, l.index, public_ipv6);
+  const LinkInfo& l = *chosen->link;
+  // The address the interface was named by comes first: it is the underlay's own address.
+  std::vector<InterfaceAddr6> addrs = host.addrs;
+  if (chosen->addr) {
+    std::stable_partition(addrs.begin(), addrs.end(), [&](const InterfaceAddr6& a) { return a.addr == chosen->addr; });
+  }
+  const bool has_global = std::any_of(addrs.begin(), addrs.end(), [&](const InterfaceAddr6& a) {
+    return a.index == l.index && unroutable_v6(a.addr).empty();
+  });
+  auto public_held = Ipv6Addr::parse(public_ipv6);
+  const bool held = public_held && std::any_of(addrs.begin(), addrs.end(),
+                                               [&](const InterfaceAddr6& a) { return a.addr == *public_held; });
+  if (!has_global && !public_ipv6.empty() && public_held && unroutable_v6(*public_held).empty() && !held) {
+    // choose_ipv6_underlay's advice (carry IPv6 over IPv4) does not apply: there is no IPv4.
+    return fail("--public-ipv6 " + public_held->str() + " is not on this host, and interface " + l.name +
+                " has no global IPv6 address to send VXLAN from (the cluster is IPv6-only): add one to " + l.name +
+                ", choose another --iface, or set --public-ipv6 to an address this host holds; interfaces: " +
+                known_interfaces_v6(host));
+  }
+  auto underlay = choose_ipv6_underlay(addrs, l.index, public_ipv6);
   if (!underlay) return underlay.take_error();
   if (!*underlay)
     return fail("interface " + l.name +
                 " has no global IPv6 address, and an IPv6-only cluster carries VXLAN over "
-                "IPv6: add one, set --public-ipv6, or choose another --iface; interfaces: " +
+                "IPv6: add one, choose another --iface, or set --public-ipv6 to an address this host holds; "
+                "interfaces: " +
                 known_interfaces_v6(host));
   Underlay6Choice out;
   out.ext.name = l.name;

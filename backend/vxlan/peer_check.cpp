@@ -91,7 +91,9 @@ void accept_unless_shared(PeerCheck& out, const std::vector<const Peer*>& candid
 const Ipv6Prefix kLoopback6 = Ipv6Prefix::containing(Ipv6Addr(1), 128);
 const Ipv6Prefix kMulticast6 = Ipv6Prefix::containing(Ipv6Addr(uint128{0xff} << 120U), 8);
 
-std::optional<std::string> individual_problem_v6(const Peer& p, const Lease& own, const Ipv6Prefix& network) {
+// ipv4_underlay: IPv6 VXLAN may ride the IPv4 underlay (dual stack); never in an IPv6-only cluster.
+std::optional<std::string> individual_problem_v6(const Peer& p, const Lease& own, const Ipv6Prefix& network,
+                                                 bool ipv4_underlay) {
   const Ipv6Prefix& subnet = *p.subnet_v6;
   if (!network.contains(subnet)) return "IPv6 subnet " + subnet.str() + " outside IPv6 network " + network.str();
   if (own.subnet_v6 && subnet.overlaps(*own.subnet_v6))
@@ -101,6 +103,9 @@ std::optional<std::string> individual_problem_v6(const Peer& p, const Lease& own
   if (mac.is_zero()) return std::string("IPv6 VTEP MAC is zero");
   if (!mac.is_unicast()) return "IPv6 VTEP MAC " + mac.str() + " is multicast";
   if (mac == own.vtep_mac_v6 || mac == own.vtep_mac) return "IPv6 VTEP MAC " + mac.str() + " is this node's";
+  if (!p.public_ip_v6 && !ipv4_underlay) {
+    return std::string("no public IPv6 address (public-ipv6), and an IPv6-only cluster has no IPv4 underlay");
+  }
   if (!p.public_ip_v6 && (!own.public_ip || !p.public_ip)) {
     return "no public IPv6 address (public-ipv6), and IPv6 VXLAN has no IPv4 underlay to ride here";
   }
@@ -120,11 +125,12 @@ std::optional<std::string> individual_problem_v6(const Peer& p, const Lease& own
 
 namespace {
 
-PeerCheck check_v6(const std::vector<const Peer*>& peers, const Lease& own, const Ipv6Prefix& network) {
+PeerCheck check_v6(const std::vector<const Peer*>& peers, const Lease& own, const Ipv6Prefix& network,
+                   bool ipv4_underlay) {
   PeerCheck out;
   std::vector<const Peer*> candidates;
   for (const Peer* p : peers) {
-    if (auto problem = individual_problem_v6(*p, own, network)) {
+    if (auto problem = individual_problem_v6(*p, own, network, ipv4_underlay)) {
       out.skipped.push_back({p->name, *problem});
     } else {
       candidates.push_back(p);
@@ -143,7 +149,7 @@ PeerCheck check_peers_v6(const std::vector<const Peer*>& peers, const Lease& own
   for (const Peer* p : peers) {
     if (p->subnet_v6) with_v6.push_back(p);  // an IPv4-only peer: nothing to check
   }
-  PeerCheck out = check_v6(with_v6, own, network);
+  PeerCheck out = check_v6(with_v6, own, network, true);
   for (auto& s : out.skipped) {
     s.ipv6_half = true;
     s.reason = "IPv6 half refused, IPv4 routed: " + s.reason;
@@ -161,7 +167,7 @@ PeerCheck check_peers_v6_only(const PeerSet& peers, const Lease& own, const Ipv6
       without.push_back({name, "no IPv6 subnet, and this cluster is IPv6-only"});
     }
   }
-  PeerCheck out = check_v6(with_v6, own, network);
+  PeerCheck out = check_v6(with_v6, own, network, false);  // a lease's stray IPv4 public IP carries nothing
   out.skipped.insert(out.skipped.end(), without.begin(), without.end());
   std::stable_sort(out.skipped.begin(), out.skipped.end(),
                    [](const SkippedPeer& a, const SkippedPeer& b) { return a.name < b.name; });

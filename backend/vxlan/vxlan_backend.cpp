@@ -183,7 +183,7 @@ std::optional<KernelChange> VxlanBackend::relevant(const KernelEvent& e) const {
   } else if (e.kind == KernelEvent::Kind::route) {
     ours = e.dst && network_ && network_->contains(*e.dst) && (e.ifindex == vtep || e.protocol == kWeftRouteProtocol);
   } else if (e.kind == KernelEvent::Kind::link || e.kind == KernelEvent::Kind::fdb) {
-    ours = e.ifindex == vtep || (vtep6 != 0 && e.ifindex == vtep6);
+    ours = (vtep != 0 && e.ifindex == vtep) || (vtep6 != 0 && e.ifindex == vtep6);  // 0: no device
   } else {
     ours = vtep != 0 && e.ifindex == vtep;
   }

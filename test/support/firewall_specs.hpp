@@ -25,4 +25,13 @@ inline FirewallSpec dual_spec() {
   return s;
 }
 
+// dual_spec() without its IPv4 half: an IPv6-only cluster, no IPv4 network, subnet or sources.
+inline FirewallSpec v6_only_spec() {
+  auto s = dual_spec();
+  s.network.reset();
+  s.subnet.reset();
+  s.vxlan_sources.clear();
+  return s;
+}
+
 }  // namespace weft::test

@@ -80,8 +80,10 @@ std::string Netns::output(const std::string& cmd) const {
 void join(const Netns& a, const std::string& a_if, const std::string& a_cidr, const Netns& b, const std::string& b_if,
           const std::string& b_cidr) {
   must(a.ip("link add " + a_if + " type veth peer name " + b_if + " netns " + b.name()), "veth " + a_if);
-  must(a.ip("addr add " + a_cidr + " dev " + a_if), "address " + a_cidr);
-  must(b.ip("addr add " + b_cidr + " dev " + b_if), "address " + b_cidr);
+  // IPv6 addresses skip duplicate address detection: usable at once, not tentative for a second.
+  auto options = [](const std::string& cidr) { return cidr.find(':') != std::string::npos ? " nodad" : ""; };
+  must(a.ip("addr add " + a_cidr + " dev " + a_if + options(a_cidr)), "address " + a_cidr);
+  must(b.ip("addr add " + b_cidr + " dev " + b_if + options(b_cidr)), "address " + b_cidr);
   must(a.ip("link set " + a_if + " up"), a_if + " up");
   must(b.ip("link set " + b_if + " up"), b_if + " up");
 }

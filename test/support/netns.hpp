@@ -36,7 +36,8 @@ class Netns {
 };
 
 // Joins a and b with a veth pair (a_if in a, b_if in b), gives each end its address
-// (e.g. "192.0.2.1/24") and brings both up. Throws std::runtime_error on failure.
+// (e.g. "192.0.2.1/24", or "fd0a::1/64" for an IPv6-only underlay, added without DAD) and
+// brings both up. Throws std::runtime_error on failure.
 void join(const Netns& a, const std::string& a_if, const std::string& a_cidr, const Netns& b, const std::string& b_if,
           const std::string& b_cidr);
 

@@ -22,6 +22,7 @@ using weft::Ipv6Addr;
 using weft::Ipv6Prefix;
 using weft::test::dual_spec;
 using weft::test::v4_spec;
+using weft::test::v6_only_spec;
 
 namespace {
 
@@ -94,6 +95,27 @@ bool datagram_arrives(const std::string& src, const std::string& dst, std::uint1
   REQUIRE(::sendto(tx.fd, payload, sizeof payload, 0, reinterpret_cast<const sockaddr*>(&to), len) ==
           static_cast<ssize_t>(sizeof payload));
   return readable_within(rx.fd, 300);
+}
+
+// Runs `change` with `nft monitor` listening and returns how many transactions (ruleset
+// generations) it made: one means every table it touched changed at once.
+template <class Change>
+int transactions_during(Change change) {
+  const std::string log = "/tmp/weft-fw-monitor-" + std::to_string(::getpid());
+  const std::string pid = output_of("nft monitor > " + log + " 2>&1 & echo $!");
+  REQUIRE(!pid.empty());
+  ::usleep(300 * 1000);  // the monitor has subscribed
+  change();
+  ::usleep(300 * 1000);  // and has printed what it got
+  sh("kill " + pid);
+  const std::string seen = output_of("cat " + log);
+  sh("rm -f " + log);
+  INFO("nft monitor: " << seen);
+  int generations = 0;
+  for (std::size_t at = seen.find("# new generation"); at != std::string::npos;
+       at = seen.find("# new generation", at + 1))
+    ++generations;
+  return generations;
 }
 
 }  // namespace
@@ -414,4 +436,117 @@ TEST_CASE("VXLAN from a node off the allow-list is dropped, IPv4 and IPv6 alike,
   REQUIRE(fw.reconcile(v4_spec()));  // IPv4 only again: no IPv6 rules left behind, the IPv4 ones kept
   CHECK(datagram_arrives("2001:db8::98", "2001:db8::1", 8472));
   CHECK_FALSE(datagram_arrives("192.0.2.99", "192.0.2.1", 8472));
+}
+
+TEST_CASE("IPv6-only: only table ip6 weft is installed, as rendered, and a second reconcile writes nothing",
+          "[firewall][v6only]") {
+  auto nft = weft::make_libnftables();
+  Firewall fw(*nft);
+  sh("nft delete table ip weft 2>/dev/null || true; nft delete table ip6 weft 2>/dev/null || true");
+  auto installed = fw.reconcile(v6_only_spec());
+  REQUIRE(installed);
+  CHECK(installed->replaced);
+  CHECK(listed(*nft, "ip6 weft") == collapsed(weft::render_table_v6(v6_only_spec())));
+  CHECK_FALSE(nft->run("list table ip weft"));
+  CHECK(fw.present());
+  CHECK_FALSE(fw.reconcile(v6_only_spec())->replaced);
+  CHECK_FALSE(nft->run("list table ip weft"));
+}
+
+TEST_CASE("IPv6-only: a stale table ip weft from an IPv4 run is deleted in one transaction, table ip6 weft kept",
+          "[firewall][v6only]") {
+  auto nft = weft::make_libnftables();
+  Firewall fw(*nft);
+  sh("nft delete table ip weft 2>/dev/null || true; nft delete table ip6 weft 2>/dev/null || true");
+  REQUIRE(fw.reconcile(dual_spec()));  // the earlier, dual-stack run
+  sh("nft add table ip other && nft add chain ip other c");
+  const std::string v6_before = output_of("nft -a list table ip6 weft");
+
+  SECTION("the IPv6 rules unchanged: only the IPv4 table goes") {
+    CHECK(transactions_during([&] { CHECK(fw.reconcile(v6_only_spec())->replaced); }) == 1);
+    CHECK(output_of("nft -a list table ip6 weft") == v6_before);  // same handles: not rewritten
+  }
+  SECTION("the IPv6 rules changed too: both in the same transaction") {
+    auto moved = v6_only_spec();
+    moved.subnet_v6 = Ipv6Prefix::parse("fd00:10:244:9::/64").value();
+    CHECK(transactions_during([&] { CHECK(fw.reconcile(moved)->replaced); }) == 1);
+    CHECK(listed(*nft, "ip6 weft") == collapsed(weft::render_table_v6(moved)));
+    REQUIRE(fw.reconcile(v6_only_spec()));
+  }
+  CHECK_FALSE(nft->run("list table ip weft"));
+  CHECK(nft->run("list table ip other"));  // not weft's
+  CHECK(listed(*nft, "ip6 weft") == collapsed(weft::render_table_v6(v6_only_spec())));
+  CHECK_FALSE(fw.reconcile(v6_only_spec())->replaced);
+  sh("nft delete table ip other");
+}
+
+TEST_CASE("IPv6-only: a table ip weft put back by hand is deleted again", "[firewall][v6only]") {
+  auto nft = weft::make_libnftables();
+  Firewall fw(*nft);
+  REQUIRE(fw.reconcile(v6_only_spec()));
+  REQUIRE(nft->run("add table ip weft\n" + weft::render_table(v4_spec())));
+  CHECK(fw.present());
+  CHECK(fw.reconcile(v6_only_spec())->replaced);
+  CHECK_FALSE(nft->run("list table ip weft"));
+  CHECK_FALSE(fw.reconcile(v6_only_spec())->replaced);
+}
+
+TEST_CASE("IPv6-only: update_sources moves the IPv6 allow-list and never looks for table ip weft",
+          "[firewall][v6only]") {
+  auto nft = weft::make_libnftables();
+  Firewall fw(*nft);
+  REQUIRE(fw.reconcile(v6_only_spec()));
+  REQUIRE_FALSE(nft->run("list table ip weft"));
+  auto next = v6_only_spec();
+  next.vxlan_sources_v6.erase(v6("2001:db8::2"));
+  next.vxlan_sources_v6.insert(v6("2001:db8::9"));
+  REQUIRE(fw.update_sources(v6_only_spec(), next));
+  auto listing = *nft->run("list set ip6 weft vxlan-sources");
+  CHECK_THAT(listing, Catch::Contains("2001:db8::9") && Catch::Contains("2001:db8::3"));
+  CHECK(listing.find("2001:db8::2") == std::string::npos);
+  CHECK_FALSE(fw.reconcile(next)->replaced);  // the kernel holds exactly `next`
+
+  // IPv4 sources in an IPv6-only spec have no table to go to: not an error, and no table ip weft.
+  auto stray = next;
+  stray.vxlan_sources.insert(Ipv4Addr::parse("192.0.2.9").value());
+  CHECK(fw.update_sources(next, stray));
+  CHECK_FALSE(nft->run("list table ip weft"));
+
+  // A stale idea of the kernel fails, names only the IPv6 table, and changes nothing.
+  auto stale = next;
+  stale.vxlan_sources_v6.insert(v6("2001:db8::77"));
+  auto failed = fw.update_sources(stale, v6_only_spec());
+  REQUIRE_FALSE(failed);
+  CHECK_THAT(failed.error(), Catch::Contains("table ip6 weft") && !Catch::Contains("table ip weft"));
+  CHECK_FALSE(fw.reconcile(next)->replaced);
+  REQUIRE(fw.reconcile(v6_only_spec()));
+}
+
+TEST_CASE("IPv6-only: VXLAN over IPv6 from a node off the allow-list is dropped, IPv4 no longer filtered",
+          "[firewall][v6only]") {
+  auto nft = weft::make_libnftables();
+  Firewall fw(*nft);
+  for (const char* a : {"192.0.2.1/32", "192.0.2.99/32"}) sh(std::string("ip addr replace ") + a + " dev lo");
+  for (const char* a : {"2001:db8::1/128", "2001:db8::2/128", "2001:db8::99/128"})
+    sh(std::string("ip -6 addr replace ") + a + " dev lo nodad");
+  REQUIRE(fw.reconcile(dual_spec()));
+  REQUIRE_FALSE(datagram_arrives("192.0.2.99", "192.0.2.1", 8472));  // the dual-stack run filtered IPv4
+  REQUIRE(fw.reconcile(v6_only_spec()));
+  CHECK(datagram_arrives("2001:db8::2", "2001:db8::1", 8472));
+  CHECK_FALSE(datagram_arrives("2001:db8::99", "2001:db8::1", 8472));
+  CHECK(datagram_arrives("192.0.2.99", "192.0.2.1", 8472));  // no IPv4 table left to drop it
+}
+
+TEST_CASE("a spec without any network is refused and writes nothing", "[firewall][v6only]") {
+  auto nft = weft::make_libnftables();
+  Firewall fw(*nft);
+  REQUIRE(fw.reconcile(v6_only_spec()));
+  auto none = v6_only_spec();
+  none.network_v6.reset();
+  none.subnet_v6.reset();
+  auto refused = fw.reconcile(none);
+  REQUIRE_FALSE(refused);
+  CHECK_THAT(refused.error(), Catch::Contains("no network"));
+  CHECK(nft->run("list table ip6 weft"));
+  CHECK_FALSE(fw.reconcile(v6_only_spec())->replaced);
 }

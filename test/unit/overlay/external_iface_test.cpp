@@ -186,3 +186,180 @@ TEST_CASE("an IPv6 iface-can-reach is looked up in the kernel's routes", "[iface
   c.can_reach = "2001:db8::zz";
   CHECK_THAT(weft::find_external_interface(c).error(), Catch::Contains("--iface-can-reach"));
 }
+
+namespace {
+
+weft::LinkInfo link6(const char* name, int index, bool up = true, bool loopback = false) {
+  return weft::LinkInfo{name, index, loopback ? 65536 : 1500, up, loopback};
+}
+weft::InterfaceAddr6 addr6(int index, const char* ip) {
+  return weft::InterfaceAddr6{index, *weft::Ipv6Addr::parse(ip)};
+}
+
+// An IPv6-only node: eth0 (2001:db8:1::10, the IPv6 default route), eth1 (fd0a::10 and
+// fd0a::11, MTU 9000), eth2 (up, no global IPv6 address), eth3 (down, 2001:db8:3::10); no IPv4.
+weft::HostInterfaces6 v6_only_host() {
+  weft::HostInterfaces6 h;
+  h.links = {link6("lo", 1, true, true), link6("eth0", 2), link6("eth1", 3), link6("eth2", 4), link6("eth3", 5, false)};
+  h.links[2].mtu = 9000;
+  h.addrs = {addr6(1, "::1"), addr6(2, "2001:db8:1::10"), addr6(3, "fd0a::10"), addr6(3, "fd0a::11"),
+             addr6(5, "2001:db8:3::10")};
+  h.default_route_index = 2;
+  return h;
+}
+
+// The chosen interface's name and the underlay's public and local IPv6, for short checks.
+std::string chose(const weft::Result<weft::Underlay6Choice>& c) {
+  if (!c) return "error: " + c.error();
+  return c->ext.name + " " + c->underlay.public_ip.str() + " " + c->underlay.local.str();
+}
+
+}  // namespace
+
+TEST_CASE("IPv6-only: by default the IPv6 default route's interface and its global address", "[iface][v6only]") {
+  auto c = weft::choose_interface_v6(v6_only_host(), IfaceChoice{}, "");
+  REQUIRE(c);
+  CHECK(chose(c) == "eth0 2001:db8:1::10 2001:db8:1::10");
+  CHECK(c->ext.index == 2);
+  CHECK(c->ext.mtu == 1500);
+  CHECK(c->ext.warnings.empty());
+  CHECK(c->ext.iface_addr.is_unspecified());  // no IPv4 anywhere
+  CHECK(c->ext.public_ip.is_unspecified());
+  CHECK(c->ext.vtep_local.is_unspecified());
+}
+
+TEST_CASE("IPv6-only: --iface by name or IPv6 address, first match wins", "[iface][v6only]") {
+  IfaceChoice c;
+  c.iface = {"eth9", "eth1"};
+  auto by_name = weft::choose_interface_v6(v6_only_host(), c, "");
+  CHECK(chose(by_name) == "eth1 fd0a::10 fd0a::10");
+  CHECK(by_name->ext.mtu == 9000);
+  c.iface = {"fd0a:0::11"};  // any spelling; the address asked for is the underlay, as with IPv4
+  CHECK(chose(weft::choose_interface_v6(v6_only_host(), c, "")) == "eth1 fd0a::11 fd0a::11");
+  // ...and the source of VXLAN to a --public-ipv6 this host does not hold.
+  CHECK(chose(weft::choose_interface_v6(v6_only_host(), c, "2001:db8:ff::9")) == "eth1 2001:db8:ff::9 fd0a::11");
+  c.iface = {"2001:db8:1::10", "eth1"};
+  CHECK(chose(weft::choose_interface_v6(v6_only_host(), c, "")) == "eth0 2001:db8:1::10 2001:db8:1::10");
+
+  c.iface = {"eth7", "192.0.2.10"};  // an IPv4 address names no interface in an IPv6-only cluster
+  auto none = weft::choose_interface_v6(v6_only_host(), c, "");
+  REQUIRE_FALSE(none);
+  CHECK_THAT(none.error(), Catch::Contains("--iface eth7, 192.0.2.10") && Catch::Contains("IPv6") &&
+                               Catch::Contains("eth1 (fd0a::10, fd0a::11)") &&
+                               Catch::Contains("eth2 (no global IPv6)"));
+  CHECK_THAT(none.error(), !Catch::Contains("lo ("));
+}
+
+TEST_CASE("IPv6-only: --iface-regex matches IPv6 addresses before names", "[iface][v6only]") {
+  IfaceChoice c;
+  c.iface_regex = {"^fd0a:"};
+  CHECK(chose(weft::choose_interface_v6(v6_only_host(), c, "")) == "eth1 fd0a::10 fd0a::10");
+  c.iface_regex = {"eth"};  // no address matches: the first name that does
+  CHECK(chose(weft::choose_interface_v6(v6_only_host(), c, "")) == "eth0 2001:db8:1::10 2001:db8:1::10");
+  c.iface_regex = {"::1+$"};  // lo's ::1 is never the underlay, eth1's fd0a::11 is (the address matched)
+  CHECK(chose(weft::choose_interface_v6(v6_only_host(), c, "")) == "eth1 fd0a::11 fd0a::11");
+  c.iface_regex = {"(["};
+  CHECK_THAT(weft::choose_interface_v6(v6_only_host(), c, "").error(),
+             Catch::Contains("not a valid regular expression"));
+  c.iface_regex = {"^wlan"};
+  auto none = weft::choose_interface_v6(v6_only_host(), c, "");
+  REQUIRE_FALSE(none);
+  CHECK_THAT(none.error(), Catch::Contains("--iface-regex ^wlan"));
+}
+
+TEST_CASE("IPv6-only: --iface-can-reach takes an IPv6 address and the interface its route leaves by",
+          "[iface][v6only]") {
+  auto host = v6_only_host();
+  IfaceChoice c;
+  c.can_reach = "fd0a::99";
+  CHECK_THAT(weft::choose_interface_v6(host, c, "").error(), Catch::Contains("no route to --iface-can-reach fd0a::99"));
+  host.can_reach_index = 3;
+  CHECK(chose(weft::choose_interface_v6(host, c, "")) == "eth1 fd0a::10 fd0a::10");
+  host.can_reach_index = 42;
+  CHECK_THAT(weft::choose_interface_v6(host, c, "").error(), Catch::Contains("unknown interface"));
+
+  c.can_reach = "192.0.2.99";  // IPv4: there is no IPv4 underlay to reach it by
+  auto v4 = weft::choose_interface_v6(host, c, "");
+  REQUIRE_FALSE(v4);
+  CHECK_THAT(v4.error(), Catch::Contains("--iface-can-reach 192.0.2.99") && Catch::Contains("IPv6-only") &&
+                             Catch::Contains("IPv6 address"));
+}
+
+TEST_CASE("IPv6-only: without --iface, the interface holding --public-ipv6 is chosen", "[iface][v6only]") {
+  CHECK(chose(weft::choose_interface_v6(v6_only_host(), IfaceChoice{}, "fd0a::11")) == "eth1 fd0a::11 fd0a::11");
+  // --iface still wins: the published address is held on another interface, and sent from there.
+  IfaceChoice c;
+  c.iface = {"eth0"};
+  CHECK(chose(weft::choose_interface_v6(v6_only_host(), c, "fd0a::11")) == "eth0 fd0a::11 fd0a::11");
+}
+
+TEST_CASE("IPv6-only: a --public-ipv6 the host does not hold is published, sent from the interface's address",
+          "[iface][v6only]") {
+  // Behind a NAT66 or a load balancer: the default route's interface, its own address as source.
+  CHECK(chose(weft::choose_interface_v6(v6_only_host(), IfaceChoice{}, "2001:db8:ff::9")) ==
+        "eth0 2001:db8:ff::9 2001:db8:1::10");
+  // ...but an interface without a global IPv6 address has nothing to send from.
+  IfaceChoice c;
+  c.iface = {"eth2"};
+  auto unsendable = weft::choose_interface_v6(v6_only_host(), c, "2001:db8:ff::9");
+  REQUIRE_FALSE(unsendable);
+  CHECK_THAT(unsendable.error(), Catch::Contains("--public-ipv6 2001:db8:ff::9") && Catch::Contains("eth2") &&
+                                     Catch::Contains("global IPv6 address"));
+  // There is no IPv4 to fall back on in an IPv6-only cluster: the error must not suggest it.
+  CHECK_THAT(unsendable.error(), !Catch::Contains("IPv4"));
+}
+
+TEST_CASE("IPv6-only: an interface without a global IPv6 address is an error that says what to set",
+          "[iface][v6only]") {
+  IfaceChoice c;
+  c.iface = {"eth2"};
+  auto bare = weft::choose_interface_v6(v6_only_host(), c, "");
+  REQUIRE_FALSE(bare);
+  CHECK_THAT(bare.error(), Catch::Contains("eth2 has no global IPv6 address") && Catch::Contains("--public-ipv6") &&
+                               Catch::Contains("--iface") && Catch::Contains("eth0 (2001:db8:1::10)"));
+  auto host = v6_only_host();
+  host.default_route_index = 4;  // the default route by eth2
+  CHECK_THAT(weft::choose_interface_v6(host, IfaceChoice{}, "").error(),
+             Catch::Contains("eth2 has no global IPv6 address"));
+}
+
+TEST_CASE("IPv6-only: no IPv6 default route is an error naming --iface and --iface-can-reach", "[iface][v6only]") {
+  auto host = v6_only_host();
+  host.default_route_index.reset();
+  auto err = weft::choose_interface_v6(host, IfaceChoice{}, "");
+  REQUIRE_FALSE(err);
+  CHECK_THAT(err.error(), Catch::Contains("no IPv6 default route") && Catch::Contains("--iface") &&
+                              Catch::Contains("--iface-can-reach") && Catch::Contains("eth1 (fd0a::10, fd0a::11)"));
+  // A --public-ipv6 the host holds still names the interface.
+  CHECK(chose(weft::choose_interface_v6(host, IfaceChoice{}, "fd0a::10")) == "eth1 fd0a::10 fd0a::10");
+}
+
+TEST_CASE("IPv6-only: link-local, multicast and malformed --public-ipv6 are refused", "[iface][v6only]") {
+  auto refused = [](const char* flag, const char* why) {
+    auto r = weft::choose_interface_v6(v6_only_host(), IfaceChoice{}, flag);
+    REQUIRE_FALSE(r);
+    CHECK_THAT(r.error(), Catch::Contains("--public-ipv6") && Catch::Contains(why));
+  };
+  refused("fe80::10", "link-local");
+  refused("ff02::1", "multicast");
+  refused("::1", "loopback");
+  refused("192.0.2.10", "--public-ipv6");
+  refused("2001:db8::zz", "--public-ipv6");
+  // A link-local address is never the underlay: --iface by one finds no interface.
+  auto host = v6_only_host();
+  IfaceChoice c;
+  c.iface = {"fe80::10"};
+  CHECK_FALSE(weft::choose_interface_v6(host, c, ""));
+}
+
+TEST_CASE("IPv6-only: a down interface and an unused --public-ip are warnings", "[iface][v6only]") {
+  IfaceChoice c;
+  c.iface = {"eth3"};
+  c.public_ip = "192.0.2.10";
+  auto down = weft::choose_interface_v6(v6_only_host(), c, "");
+  REQUIRE(down);
+  CHECK(chose(down) == "eth3 2001:db8:3::10 2001:db8:3::10");
+  REQUIRE(down->ext.warnings.size() == 2);
+  CHECK_THAT(down->ext.warnings[0], Catch::Contains("eth3 is down"));
+  CHECK_THAT(down->ext.warnings[1], Catch::Contains("--public-ip 192.0.2.10") && Catch::Contains("IPv6-only"));
+}

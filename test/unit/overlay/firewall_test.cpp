@@ -12,6 +12,7 @@ using weft::Ipv6Addr;
 using weft::Ipv6Prefix;
 using weft::test::dual_spec;
 using weft::test::v4_spec;
+using weft::test::v6_only_spec;
 
 namespace {
 
@@ -156,4 +157,34 @@ TEST_CASE("same_rules ignores the allow-lists and nothing else", "[firewall]") {
   CHECK_FALSE(changed([](FirewallSpec& s) { s.network_v6.reset(); }));  // dual stack to IPv4 only
   CHECK_FALSE(changed([](FirewallSpec& s) { s.subnet_v6 = Ipv6Prefix::parse("fd00:10:244:8::/64").value(); }));
   CHECK_FALSE(changed([](FirewallSpec& s) { s.subnet_v6.reset(); }));
+}
+
+TEST_CASE("IPv6-only: no IPv4 table, and the IPv6 table as in dual stack", "[firewall][v6only]") {
+  CHECK(weft::render_table(v6_only_spec()).empty());
+  CHECK(weft::render_table_v6(v6_only_spec()) == kV6Table);
+  auto with_stray_v4_sources = v6_only_spec();  // IPv4 sources without an IPv4 network have no table
+  with_stray_v4_sources.vxlan_sources = {Ipv4Addr::parse("192.0.2.2").value()};
+  CHECK(weft::render_table(with_stray_v4_sources).empty());
+  CHECK(weft::render_table_v6(with_stray_v4_sources) == kV6Table);
+}
+
+TEST_CASE("IPv6-only: the IPv6 table follows the switches without an IPv4 half", "[firewall][v6only]") {
+  auto s = v6_only_spec();
+  s.ip_masq = false;
+  s.vxlan_port = 4789;
+  const auto t = weft::render_table_v6(s);
+  CHECK(t.find("masquerade") == std::string::npos);
+  CHECK(has_line(t, "\tudp dport 4789 ip6 saddr != @vxlan-sources drop"));
+  CHECK(has_line(t, "\telements = { 2001:db8::2, 2001:db8::3 }"));
+  CHECK(t.find(" ip ") == std::string::npos);  // nothing of the IPv4 family
+  CHECK(weft::render_table(s).empty());
+}
+
+TEST_CASE("IPv6-only: same_rules tells an IPv6-only spec from a dual-stack one", "[firewall][v6only]") {
+  CHECK(weft::same_rules(v6_only_spec(), v6_only_spec()));
+  auto other_sources = v6_only_spec();
+  other_sources.vxlan_sources_v6.insert(Ipv6Addr::parse("2001:db8::60").value());
+  CHECK(weft::same_rules(v6_only_spec(), other_sources));
+  CHECK_FALSE(weft::same_rules(v6_only_spec(), dual_spec()));  // IPv4 enabled or disabled
+  CHECK_FALSE(weft::same_rules(dual_spec(), v6_only_spec()));
 }
