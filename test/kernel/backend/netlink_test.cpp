@@ -17,6 +17,7 @@ using weft::test::same_set;
 namespace {
 
 Ipv4Addr ip(const char* text) { return Ipv4Addr::parse(text).value(); }
+Ipv6Addr ip6(const char* text) { return Ipv6Addr::parse(text).value(); }
 Ipv4Prefix prefix(const char* text) { return Ipv4Prefix::parse(text).value(); }
 Mac mac(const char* text) { return Mac::parse(text).value(); }
 
@@ -155,6 +156,21 @@ TEST_CASE("netlink: route lookup tells a directly reachable address from one beh
   REQUIRE(routed);
   CHECK(routed->gateway == ip("192.0.2.254"));
   CHECK_FALSE(lab.nl->lookup_route(ip("203.0.113.1")));  // no default route in the namespace
+}
+
+TEST_CASE("netlink: IPv6 route lookup tells a directly reachable address from one behind a gateway", "[netlink]") {
+  Lab lab;
+  REQUIRE(lab.ns.ip("-6 addr add 2001:db8::1/64 dev ul0 nodad") == 0);
+  REQUIRE(lab.ns.ip("-6 route add 2001:db8:1::/64 via 2001:db8::fe dev ul0") == 0);
+  auto direct = lab.nl->lookup_route6(ip6("2001:db8::2"));
+  REQUIRE(direct);
+  CHECK(direct->ifindex == lab.ul0);
+  CHECK_FALSE(direct->gateway);
+  CHECK(direct->unicast);
+  auto routed = lab.nl->lookup_route6(ip6("2001:db8:1::7"));
+  REQUIRE(routed);
+  CHECK(routed->gateway == ip6("2001:db8::fe"));
+  CHECK_FALSE(lab.nl->lookup_route6(ip6("2001:db8:5::1")));  // no default route in the namespace
 }
 
 TEST_CASE("netlink: the subscription reports a change made by hand, and marks our own", "[netlink]") {

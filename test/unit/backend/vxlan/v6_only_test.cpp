@@ -431,3 +431,53 @@ TEST_CASE("IPv6-only: before any VTEP is watched, only an overflow wakes the bac
   CHECK_FALSE(backend.relevant(KernelEvent{KernelEvent::Kind::link, true, 0, std::nullopt, 0, false, "x"}));
   CHECK(backend.relevant(KernelEvent{KernelEvent::Kind::overflow, false, 0, std::nullopt, 0, false, "x"}));
 }
+
+// DirectRouting over the IPv6 underlay: a peer whose public IPv6 address is on our link gets a
+// plain route via that address on the underlay, no neighbour or FDB entry; one behind a router
+// stays on VXLAN.
+TEST_CASE("v6-only: DirectRouting routes a peer on the underlay's link by its public IPv6 address", "[v6only]") {
+  FakeNetlink nl;
+  const int underlay = nl.add_link(Link{0, "eth0", "veth", mac("0e:00:00:00:aa:01"), 1500, true, std::nullopt});
+  const Write link_address{WriteAction::upsert, Address6{underlay, ip6("fd0a::1"), 64}};
+  const Write to_router{WriteAction::upsert,
+                        Route6{prefix6("fd0b::/64"), ip6("fd0a::fe"), underlay, false, kIpv6RouteMetric}};
+  REQUIRE(nl.write(std::vector<Write>{link_address, to_router}).at(1));
+  VxlanBackend backend{nl, std::nullopt, kNetwork6, true};
+  VtepSpec spec;
+  spec.vni = kVni;
+  spec.local_ip6 = ip6("fd0a::1");
+  spec.underlay_ifindex = underlay;
+  auto vtep = backend.ensure_device_v6(spec);
+  REQUIRE(vtep);
+  REQUIRE(backend.set_lease(own_lease()));
+  Peer near = v6peer("near", 2);  // fd0a::2: on eth0's /64
+  Peer far = v6peer("far", 3);
+  far.public_ip_v6 = ip6("fd0b::3");  // behind fd0a::fe
+  auto r = backend.reconcile(PeerSet{{"near", near}, {"far", far}});
+  REQUIRE(r.ok());
+  CHECK(r.peers_programmed_v6 == 2);
+  const auto& k = nl.state();
+  auto route_to = [&](const Ipv6Prefix& dst) {
+    auto it = std::find_if(k.routes6.begin(), k.routes6.end(), [&](const Route6& x) { return x.dst == dst; });
+    REQUIRE(it != k.routes6.end());
+    return *it;
+  };
+  const Route6 direct = route_to(*near.subnet_v6);
+  CHECK(direct.gateway == ip6("fd0a::2"));
+  CHECK(direct.ifindex == underlay);
+  CHECK_FALSE(direct.onlink);
+  const Route6 tunnelled = route_to(*far.subnet_v6);
+  CHECK(tunnelled.ifindex == vtep->ifindex);
+  CHECK(tunnelled.onlink);
+  // Only the far peer has VXLAN entries.
+  REQUIRE(k.neighbors6.size() == 1);
+  CHECK(k.neighbors6[0].ip == far.subnet_v6->address());
+  REQUIRE(k.fdb.size() == 1);
+  CHECK(k.fdb[0].mac == *far.vtep_mac_v6);
+  // Settled: a second reconcile writes nothing; the near peer moving behind the router puts it on VXLAN.
+  CHECK(backend.reconcile(PeerSet{{"near", near}, {"far", far}}).writes == 0);
+  near.public_ip_v6 = ip6("fd0b::2");
+  REQUIRE(backend.reconcile(PeerSet{{"near", near}, {"far", far}}).ok());
+  CHECK(route_to(*near.subnet_v6).ifindex == vtep->ifindex);
+  CHECK(nl.state().fdb.size() == 2);
+}
