@@ -31,6 +31,7 @@ def unique_name():
 
 class Drill(unittest.TestCase):
     """One 2-node lab per class, removed in a class cleanup even when setup fails."""
+    ipv6_only, vtep = False, VTEP
 
     @classmethod
     def setUpClass(cls):
@@ -40,7 +41,7 @@ class Drill(unittest.TestCase):
 
     @classmethod
     def build_lab(cls):
-        cls.lab.up(2, 1)
+        cls.lab.up(2, 1, ipv6_only=cls.ipv6_only)
 
     def ns(self, node):
         return self.lab.state["nodes"][node]["ns"]
@@ -48,23 +49,26 @@ class Drill(unittest.TestCase):
     def pod(self, key):
         return self.lab.state["pods"][key]
 
+    def pod_ip(self, key):  # an IPv6-only lab's pods have "ip6" alone
+        return self.pod(key)["ip"] or self.pod(key)["ip6"]
+
     def log_of(self, node):
         with open(os.path.join(self.lab.node_dir(node), "weftd.log"), errors="replace") as fh:
             return fh.read()
 
     def ping_once(self, src, dst, wait="1"):
-        return labmod.in_ns(self.pod(src)["ns"], "ping", "-c", "1", "-W", wait, self.pod(dst)["ip"],
+        return labmod.in_ns(self.pod(src)["ns"], "ping", "-c", "1", "-W", wait, self.pod_ip(dst),
                             check=False).returncode == 0
 
     def assert_cross_node_ping(self, count=3):
         for src, dst in (("node1/p1", "node2/p1"), ("node2/p1", "node1/p1")):
             r = labmod.in_ns(self.pod(src)["ns"], "ping", "-c", str(count), "-i", "0.2", "-W", "1",
-                             self.pod(dst)["ip"], check=False, capture=True)
+                             self.pod_ip(dst), check=False, capture=True)
             self.assertEqual(r.returncode, 0, f"{src} -> {dst}:\n{r.stdout}\nnode1's weftd log tail:\n"
                              f"{self.log_of('node1')[-1500:]}")
 
     def vtep_details(self, node):
-        return run("ip", "-d", "-n", self.ns(node), "link", "show", VTEP, check=False).stdout
+        return run("ip", "-d", "-n", self.ns(node), "link", "show", self.vtep, check=False).stdout
 
 
 # ---------------------------------------------------------------------------------------------
@@ -114,7 +118,8 @@ class Recreate(Drill):
         time.sleep(1.0)  # weftd sees the VTEP vanish and retries while eth0 is gone
         self.assertFalse(self.ping_once("node1/p1", "node2/p1", wait="0.5"), "no path while eth0 is gone")
         start = time.monotonic()
-        self.lab.add_underlay_port(ns, "eth0", self.lab.state["nodes"]["node1"]["ip"], "n1")
+        node1 = self.lab.state["nodes"]["node1"]
+        self.lab.add_underlay_port(ns, "eth0", node1["ip"], "n1", node1.get("ip6"))
         new_index = run("ip", "-n", ns, "-o", "link", "show", "eth0").stdout.split(":")[0]
         deadline = start + 30
         while not (self.ping_once("node1/p1", "node2/p1", wait="0.2") and
@@ -129,6 +134,12 @@ class Recreate(Drill):
         self.assertLess(took, RECREATE_BAR)
         self.assertIn("dev eth0", self.vtep_details("node1"))
         self.assert_cross_node_ping()
+
+
+
+class RecreateIpv6Only(Recreate):
+    """The same in an IPv6-only lab: weft-v6.1 follows eth0 (2001:db8::1 alone) by name."""
+    ipv6_only, vtep = True, "weft-v6.1"
 
 
 if __name__ == "__main__":
