@@ -6,11 +6,11 @@
 namespace weft {
 namespace {
 
-// Subnets in the range are numbered 0..count-1 from SubnetMin; numbers are relative to the
-// network's address, so an IPv6 network's /64s fit in 64 bits.
+// Subnets in the range are numbered 0..count-1 from SubnetMin, so an IPv6 range's /64s fit in
+// 64 bits wherever SubnetMin lies in the network.
 struct Range {
-  uint128 base;        // the network's address
-  std::uint64_t first;  // SubnetMin's number
+  uint128 base;         // SubnetMin's address: subnet number 0
+  std::uint64_t first;  // always 0; kept so that numbers read as offsets into the range
   std::uint64_t count;
   unsigned shift;  // host bits of a subnet
 };
@@ -21,14 +21,11 @@ constexpr uint128 kMaxNumber = uint128{1} << 62U;
 template <class Addr>
 Range range_of(const FamilyConfig<Addr>& net) {
   auto shift = static_cast<unsigned>(Addr::kBits - net.subnet_len);
-  uint128 base = net.network.address().to_uint();
-  auto number = [&](const Addr& a) {
-    return static_cast<std::uint64_t>(std::min((uint128{a.to_uint()} - base) >> shift, kMaxNumber));
-  };
+  uint128 base = net.subnet_min.to_uint();
   if (net.subnet_max < net.subnet_min || net.subnet_min < net.network.address()) return {base, 0, 0, shift};
-  std::uint64_t first = number(net.subnet_min);
-  std::uint64_t last = number(net.subnet_max);
-  return {base, first, last - first + 1, shift};
+  // The last number, capped before the +1 so that no width overflows.
+  uint128 last = std::min((uint128{net.subnet_max.to_uint()} - base) >> shift, kMaxNumber - 1);
+  return {base, 0, static_cast<std::uint64_t>(last + 1), shift};
 }
 
 // The taken prefixes as merged, sorted [begin, end) intervals of subnet numbers.
@@ -117,11 +114,11 @@ Result<Prefix<Addr>> pick_free_subnet(const FamilyConfig<Addr>& net, const std::
   return subnet_at<Addr>(r, k);
 }
 
-#define WEFT_ALLOCATOR_INSTANTIATE(Addr)                                                                \
-  template std::uint64_t leasable_count(const FamilyConfig<Addr>&);                                    \
+#define WEFT_ALLOCATOR_INSTANTIATE(Addr)                                                                        \
+  template std::uint64_t leasable_count(const FamilyConfig<Addr>&);                                             \
   template std::vector<Prefix<Addr>> free_subnets(const FamilyConfig<Addr>&, const std::vector<Prefix<Addr>>&); \
-  template std::uint64_t count_free(const FamilyConfig<Addr>&, const std::vector<Prefix<Addr>>&);      \
-  template Result<Prefix<Addr>> pick_free_subnet(const FamilyConfig<Addr>&, const std::vector<Prefix<Addr>>&, \
+  template std::uint64_t count_free(const FamilyConfig<Addr>&, const std::vector<Prefix<Addr>>&);               \
+  template Result<Prefix<Addr>> pick_free_subnet(const FamilyConfig<Addr>&, const std::vector<Prefix<Addr>>&,   \
                                                  std::mt19937_64&);
 WEFT_ALLOCATOR_INSTANTIATE(Ipv4Addr)
 WEFT_ALLOCATOR_INSTANTIATE(Ipv6Addr)

@@ -12,7 +12,7 @@
 namespace weft {
 
 // The leasable range: subnets of length subnet_len from SubnetMin to SubnetMax inside network.
-// For either family (IPv6 in an IPv6-only cluster); at most 2^63 subnets are counted.
+// For either family (IPv6 in an IPv6-only cluster); at most 2^62 subnets (from SubnetMin) are counted.
 template <class Addr>
 std::uint64_t leasable_count(const FamilyConfig<Addr>& net);
 
@@ -39,13 +39,12 @@ Result<Prefix<Addr>> pick_free_subnet(const FamilyConfig<Addr>& net, const std::
 Result<Ipv6Prefix> paired_subnet_v6(const Ipv4Prefix& v4, const FamilyConfig<Ipv4Addr>& net4,
                                     const FamilyConfig<Ipv6Addr>& net6);
 
-#define WEFT_ALLOCATOR_EXTERN(Addr)                                                                           \
-  extern template std::uint64_t leasable_count(const FamilyConfig<Addr>&);                                    \
-  extern template std::vector<Prefix<Addr>> free_subnets(const FamilyConfig<Addr>&,                           \
-                                                         const std::vector<Prefix<Addr>>&);                   \
-  extern template std::uint64_t count_free(const FamilyConfig<Addr>&, const std::vector<Prefix<Addr>>&);      \
-  extern template Result<Prefix<Addr>> pick_free_subnet(const FamilyConfig<Addr>&,                            \
-                                                        const std::vector<Prefix<Addr>>&, std::mt19937_64&);
+#define WEFT_ALLOCATOR_EXTERN(Addr)                                                                                    \
+  extern template std::uint64_t leasable_count(const FamilyConfig<Addr>&);                                             \
+  extern template std::vector<Prefix<Addr>> free_subnets(const FamilyConfig<Addr>&, const std::vector<Prefix<Addr>>&); \
+  extern template std::uint64_t count_free(const FamilyConfig<Addr>&, const std::vector<Prefix<Addr>>&);               \
+  extern template Result<Prefix<Addr>> pick_free_subnet(const FamilyConfig<Addr>&, const std::vector<Prefix<Addr>>&,   \
+                                                        std::mt19937_64&);
 WEFT_ALLOCATOR_EXTERN(Ipv4Addr)
 WEFT_ALLOCATOR_EXTERN(Ipv6Addr)
 #undef WEFT_ALLOCATOR_EXTERN

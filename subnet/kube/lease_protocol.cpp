@@ -93,8 +93,17 @@ struct Family<Ipv6Addr> {
   static const std::string& claim_key(const AnnotationKeys& k) { return k.subnet_v6_claim; }
   static std::optional<Ipv6Prefix>& of(Lease& l) { return l.subnet_v6; }
   static const FamilyConfig<Ipv6Addr>& net(const LeaseSettings& s) { return *s.network_v6; }
+  // IPv6-only: podCIDRs without an IPv6 one come from a single-stack IPv4 controller, which will
+  // never assign one; waiting for it would hang weftd silently.
   static Result<std::optional<Ipv6Prefix>> pod_cidr(const NodeInfo& n, const LeaseSettings& s) {
-    return ipv6_pod_cidr(n, s.network_v6);
+    auto p = ipv6_pod_cidr(n, s.network_v6);
+    if (!p || *p || n.pod_cidrs.empty()) return p;
+    std::string seen;
+    for (const auto& text : n.pod_cidrs) seen += (seen.empty() ? "" : ", ") + text.substr(0, 64);
+    return fail("node " + n.name + " has only IPv4 podCIDRs (" + seen +
+                ") but weft's network is IPv6-only (\"EnableIPv4\": false): run kube-controller-manager with "
+                "--cluster-cidr=<IPv6Network> --node-cidr-mask-size=" +
+                std::to_string(s.network_v6->subnet_len) + ", or enable IPv4 in net-conf.json");
   }
 };
 
@@ -180,7 +189,8 @@ Result<Lease> LeaseProtocol::acquire(const NodeInfo& own, Lease base) {
     base.public_ip_v6.reset();
   }
   if (s_.network) {
-    if (!base.public_ip || !base.vtep_mac) return fail("lease: the IPv4 lease needs an IPv4 public address and VTEP MAC");
+    if (!base.public_ip || !base.vtep_mac)
+      return fail("lease: the IPv4 lease needs an IPv4 public address and VTEP MAC");
     return acquire_in<Ipv4Addr>(own, base);
   }
   if (!s_.network_v6) return fail("lease: net-conf.json enables neither IPv4 nor IPv6");
@@ -428,8 +438,8 @@ Status LeaseProtocol::publish(const NodeInfo& own, const Lease& lease) {
                              : now_mine.subnet_v6_claim == lease.subnet_v6 || now_mine.subnet_v6 == lease.subnet_v6;
     bool still_ours = held || !own.pod_cidrs.empty() || !fresh->pod_cidrs.empty();
     if (!still_ours)
-      return fail("lease: the claim on " + (lease.subnet ? lease.subnet->str() : lease.subnet_v6->str()) +
-                  " of node " + s_.node_name + " was removed by someone else while weft confirmed it");
+      return fail("lease: the claim on " + (lease.subnet ? lease.subnet->str() : lease.subnet_v6->str()) + " of node " +
+                  s_.node_name + " was removed by someone else while weft confirmed it");
     rv = fresh->resource_version;
     now = fresh->annotations;
   }
