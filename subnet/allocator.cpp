@@ -6,11 +6,10 @@
 namespace weft {
 namespace {
 
-// Subnets in the range are numbered 0..count-1 from SubnetMin; numbers are relative to the
-// network's address, so an IPv6 network's /64s fit in 64 bits.
+// Subnets in the range are numbered 0..count-1 from SubnetMin, so an IPv6 range's /64s fit in
+// 64 bits wherever SubnetMin lies in the network.
 struct Range {
-  uint128 base;         // the network's address
-  std::uint64_t first;  // SubnetMin's number
+  uint128 base;  // SubnetMin's address: subnet number 0
   std::uint64_t count;
   unsigned shift;  // host bits of a subnet
 };
@@ -21,14 +20,11 @@ constexpr uint128 kMaxNumber = uint128{1} << 62U;
 template <class Addr>
 Range range_of(const FamilyConfig<Addr>& net) {
   auto shift = static_cast<unsigned>(Addr::kBits - net.subnet_len);
-  uint128 base = net.network.address().to_uint();
-  auto number = [&](const Addr& a) {
-    return static_cast<std::uint64_t>(std::min((uint128{a.to_uint()} - base) >> shift, kMaxNumber));
-  };
-  if (net.subnet_max < net.subnet_min || net.subnet_min < net.network.address()) return {base, 0, 0, shift};
-  std::uint64_t first = number(net.subnet_min);
-  std::uint64_t last = number(net.subnet_max);
-  return {base, first, last - first + 1, shift};
+  uint128 base = net.subnet_min.to_uint();
+  if (net.subnet_max < net.subnet_min || net.subnet_min < net.network.address()) return {base, 0, shift};
+  // The last number, capped before the +1 so that no width overflows.
+  uint128 last = std::min((uint128{net.subnet_max.to_uint()} - base) >> shift, kMaxNumber - 1);
+  return {base, static_cast<std::uint64_t>(last + 1), shift};
 }
 
 // The taken prefixes as merged, sorted [begin, end) intervals of subnet numbers.
@@ -40,9 +36,9 @@ std::vector<std::pair<std::uint64_t, std::uint64_t>> taken_intervals(const Range
   for (const auto& p : taken) {
     uint128 lo_addr = p.address().to_uint(), hi_addr = p.last().to_uint();
     if (hi_addr < r.base) continue;
-    std::uint64_t lo = std::max(number(std::max(lo_addr, r.base)), r.first);
-    std::uint64_t hi = std::min(number(hi_addr) + 1, r.first + r.count);
-    if (lo < hi) spans.emplace_back(lo - r.first, hi - r.first);
+    std::uint64_t lo = number(std::max(lo_addr, r.base));
+    std::uint64_t hi = std::min(number(hi_addr) + 1, r.count);
+    if (lo < hi) spans.emplace_back(lo, hi);
   }
   std::sort(spans.begin(), spans.end());
   std::vector<std::pair<std::uint64_t, std::uint64_t>> merged;
@@ -58,7 +54,7 @@ std::vector<std::pair<std::uint64_t, std::uint64_t>> taken_intervals(const Range
 
 template <class Addr>
 Prefix<Addr> subnet_at(const Range& r, std::uint64_t n) {
-  uint128 a = r.base + (uint128{r.first + n} << r.shift);
+  uint128 a = r.base + (uint128{n} << r.shift);
   return Prefix<Addr>::containing(Addr(static_cast<typename Addr::Uint>(a)), Addr::kBits - static_cast<int>(r.shift));
 }
 

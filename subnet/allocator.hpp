@@ -12,7 +12,7 @@
 namespace weft {
 
 // The leasable range: subnets of length subnet_len from SubnetMin to SubnetMax inside network.
-// For either family (IPv6 in an IPv6-only cluster); at most 2^63 subnets are counted.
+// For either family (IPv6 in an IPv6-only cluster); at most 2^62 subnets (from SubnetMin) are counted.
 template <class Addr>
 std::uint64_t leasable_count(const FamilyConfig<Addr>& net);
 

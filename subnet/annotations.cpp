@@ -303,7 +303,11 @@ Status check_backend_type(const Annotations& a, const AnnotationKeys& keys, cons
 Result<Peer> parse_peer_v6_only(std::string_view name, const Annotations& a, const AnnotationKeys& keys,
                                 const PeerRules& rules) {
   if (auto st = check_backend_type(a, keys, rules); !st) return st.take_error();
-  auto v6 = parse_peer_v6(a, keys, rules);
+  // Without an IPv4 underlay, IPv6 VXLAN rides the IPv6 one whatever the rules say: a peer
+  // without public-ipv6 would have no address to send to at all.
+  PeerRules v6_rules = rules;
+  v6_rules.v6_underlay = true;
+  auto v6 = parse_peer_v6(a, keys, v6_rules);
   if (!v6) return v6.take_error();
   if (!*v6) {
     if (find(a, keys.subnet_v6_claim)) return fail("lease not confirmed yet (only " + keys.subnet_v6_claim + ")");

@@ -93,8 +93,17 @@ struct Family<Ipv6Addr> {
   static const std::string& claim_key(const AnnotationKeys& k) { return k.subnet_v6_claim; }
   static std::optional<Ipv6Prefix>& of(Lease& l) { return l.subnet_v6; }
   static const FamilyConfig<Ipv6Addr>& net(const LeaseSettings& s) { return *s.network_v6; }
+  // IPv6-only: podCIDRs without an IPv6 one come from a single-stack IPv4 controller, which will
+  // never assign one; waiting for it would hang weftd silently.
   static Result<std::optional<Ipv6Prefix>> pod_cidr(const NodeInfo& n, const LeaseSettings& s) {
-    return ipv6_pod_cidr(n, s.network_v6);
+    auto p = ipv6_pod_cidr(n, s.network_v6);
+    if (!p || *p || n.pod_cidrs.empty()) return p;
+    std::string seen;
+    for (const auto& text : n.pod_cidrs) seen += (seen.empty() ? "" : ", ") + text.substr(0, 64);
+    return fail("node " + n.name + " has only IPv4 podCIDRs (" + seen +
+                ") but weft's network is IPv6-only (\"EnableIPv4\": false): run kube-controller-manager with "
+                "--cluster-cidr=<IPv6Network> --node-cidr-mask-size=" +
+                std::to_string(s.network_v6->subnet_len) + ", or enable IPv4 in net-conf.json");
   }
 };
 

@@ -397,3 +397,263 @@ TEST_CASE("flannel's scheme: a node's lease is its podCIDR, published without we
   a["flannel.alpha.coreos.com/kube-subnet-manager"] = "false";
   CHECK(flannel_view(a, {"10.244.7.0/24"}, f).empty());
 }
+
+// IPv6-only clusters ("EnableIPv4": false): the IPv6 half is the whole peer.
+namespace {
+
+const char* kV6OnlyNet = R"({"EnableIPv4":false,"EnableIPv6":true,"IPv6Network":"fd00:10:244::/56"})";
+
+PeerRules v6only_rules() {
+  PeerRules r;
+  r.network = std::nullopt;
+  r.network_v6 = weft::test::v6(kV6OnlyNet);
+  r.own_subnet_v6 = weft::test::pfx6("fd00:10:244:1::/64");
+  r.v6_underlay = true;
+  return r;
+}
+
+Annotations v6only() {
+  return {{"weft.io/backend-type", "vxlan"},
+          {"weft.io/subnet-v6", "fd00:10:244:7::/64"},
+          {"weft.io/backend-v6-data", R"({"VNI":1,"VtepMAC":"0e:8f:12:34:56:79"})"},
+          {"weft.io/public-ipv6", "2001:db8::7"},
+          {"other.io/x", "y"}};
+}
+
+std::string v6only_refused(const Annotations& a, const PeerRules& r = v6only_rules()) {
+  auto p = parse_peer("node7", a, kKeys, r);
+  REQUIRE_FALSE(p);
+  return p.error();
+}
+
+Annotations v6only_with(const std::string& key, const std::string& value) {
+  auto a = v6only();
+  a[key] = value;
+  return a;
+}
+
+Annotations v6only_without(const std::string& key) {
+  auto a = v6only();
+  a.erase(key);
+  return a;
+}
+
+Lease v6only_lease() {
+  Lease l;
+  l.subnet_v6 = weft::test::pfx6("fd00:10:244:7::/64");
+  l.vtep_mac_v6 = *Mac::parse("0e:8f:12:34:56:79");
+  l.public_ip_v6 = *Ipv6Addr::parse("2001:db8::7");
+  return l;
+}
+
+}  // namespace
+
+TEST_CASE("IPv6-only: a peer is its IPv6 half, with no IPv4 values", "[annotations][ipv6only]") {
+  auto p = parse_peer("node7", v6only(), kKeys, v6only_rules());
+  REQUIRE(p);
+  CHECK(p->name == "node7");
+  CHECK(p->subnet_v6 == weft::test::pfx6("fd00:10:244:7::/64"));
+  CHECK(p->vtep_mac_v6->str() == "0e:8f:12:34:56:79");
+  CHECK(p->public_ip_v6->str() == "2001:db8::7");
+  CHECK_FALSE(p->subnet);
+  CHECK_FALSE(p->public_ip);
+  CHECK_FALSE(p->vtep_mac);
+  // The VNI may be left out, as in IPv4's backend-data.
+  CHECK(parse_peer("node7", v6only_with("weft.io/backend-v6-data", R"({"VtepMAC":"0e:8f:12:34:56:79"})"), kKeys,
+                   v6only_rules()));
+}
+
+TEST_CASE("IPv6-only: a node without a confirmed IPv6 lease is refused with the reason", "[annotations][ipv6only]") {
+  CHECK_THAT(v6only_refused({{"weft.io/backend-type", "vxlan"}}), Catch::Contains("no weft.io/subnet-v6 annotation"));
+  auto claim = v6only_without("weft.io/subnet-v6");
+  claim["weft.io/subnet-v6-claim"] = "fd00:10:244:7::/64";
+  CHECK_THAT(v6only_refused(claim), Catch::Contains("lease not confirmed yet (only weft.io/subnet-v6-claim)"));
+  // An IPv4 lease is not an IPv6 one, whatever else the node publishes.
+  CHECK_THAT(v6only_refused(good()),
+             Catch::Contains("an IPv4 subnet only (weft.io/subnet)") && Catch::Contains("IPv6-only"));
+  auto v4_claim = good();
+  v4_claim.erase("weft.io/subnet");
+  v4_claim["weft.io/subnet-claim"] = "10.244.7.0/24";
+  CHECK_THAT(v6only_refused(v4_claim), Catch::Contains("no weft.io/subnet-v6"));
+  CHECK_THAT(v6only_refused(v6only_with("weft.io/subnet-v6", "")), Catch::Contains("no weft.io/subnet-v6"));
+  CHECK_THAT(v6only_refused(v6only_without("weft.io/backend-type")), Catch::Contains("no weft.io/backend-type"));
+  CHECK_THAT(v6only_refused(v6only_with("weft.io/backend-type", "host-gw")), Catch::Contains("ours is vxlan"));
+}
+
+TEST_CASE("IPv6-only: bad IPv6 values cost the whole peer, with the reason", "[annotations][ipv6only]") {
+  auto subnet = [](const std::string& v) { return v6only_refused(v6only_with("weft.io/subnet-v6", v)); };
+  CHECK_THAT(subnet("2001:db8:7::/64"), Catch::Contains("outside network fd00:10:244::/56"));
+  CHECK_THAT(subnet("fd00:10:244::/56"), Catch::Contains("is a /56"));
+  CHECK_THAT(subnet("fd00:10:244:10::/60"), Catch::Contains("is a /60"));
+  CHECK_THAT(subnet("fd00:10:244:7::/80"), Catch::Contains("is a /80"));
+  CHECK_THAT(subnet("fd00:10:244::/64"), Catch::Contains("outside the leasable range"));  // below IPv6SubnetMin
+  CHECK_THAT(subnet("fd00:10:244:1::/64"), Catch::Contains("overlaps our own subnet fd00:10:244:1::/64"));
+  CHECK_THAT(subnet("fd00:10:244:7::1/64"), Catch::Contains("weft.io/subnet-v6"));
+  CHECK_THAT(subnet("10.244.7.0/24"), Catch::Contains("weft.io/subnet-v6"));
+
+  auto ip = [](const std::string& v) { return v6only_refused(v6only_with("weft.io/public-ipv6", v)); };
+  CHECK_THAT(ip("fe80::7"), Catch::Contains("link-local"));
+  CHECK_THAT(ip("::ffff:192.0.2.7"), Catch::Contains("IPv4-mapped"));
+  CHECK_THAT(ip("::1"), Catch::Contains("not a unicast address"));
+  CHECK_THAT(ip("::"), Catch::Contains("not a unicast address"));
+  CHECK_THAT(ip("ff02::1"), Catch::Contains("not a unicast address"));
+  CHECK_THAT(ip("fd00:10:244:7::5"), Catch::Contains("inside the cluster's IPv6 network"));
+  CHECK_THAT(ip("192.0.2.7"), Catch::Contains("weft.io/public-ipv6"));
+  // IPv6 VXLAN needs an IPv6 underlay when there is no IPv4 one.
+  CHECK_THAT(v6only_refused(v6only_without("weft.io/public-ipv6")), Catch::Contains("no weft.io/public-ipv6"));
+  CHECK_THAT(v6only_refused(v6only_with("weft.io/public-ipv6", "")), Catch::Contains("no weft.io/public-ipv6"));
+  // A dual-stack-style public-ip does not stand in for it.
+  auto v4_underlay = v6only_without("weft.io/public-ipv6");
+  v4_underlay["weft.io/public-ip"] = "192.0.2.7";
+  CHECK_THAT(v6only_refused(v4_underlay), Catch::Contains("no weft.io/public-ipv6"));
+
+  auto data = [](const std::string& v) { return v6only_refused(v6only_with("weft.io/backend-v6-data", v)); };
+  CHECK_THAT(data(R"({"VNI":1})"), Catch::Contains("weft.io/backend-v6-data has no \"VtepMAC\""));
+  CHECK_THAT(data(R"({"VNI":1,"VtepMAC":"192.0.2.7"})"), Catch::Contains("not a valid MAC"));
+  CHECK_THAT(data(R"({"VNI":1,"VtepMAC":"01:00:5e:00:00:01"})"), Catch::Contains("not a unicast MAC"));
+  CHECK_THAT(data(R"({"VNI":1,"VtepMAC":"00:00:00:00:00:00"})"), Catch::Contains("not a unicast MAC"));
+  CHECK_THAT(data("not json"), Catch::Contains("not a JSON object"));
+  // Over the IPv6 underlay the v6 VTEP has Backend.VNI itself (no +1: there is no weft.<VNI>).
+  CHECK_THAT(data(R"({"VNI":2,"VtepMAC":"0e:8f:12:34:56:79"})"), Catch::Contains("VNI 2, ours is 1"));
+  CHECK_THAT(v6only_refused(v6only_without("weft.io/backend-v6-data")),
+             Catch::Contains("no weft.io/backend-v6-data annotation"));
+}
+
+TEST_CASE("IPv6-only: public-ipv6 is required even when the rules leave v6_underlay unset", "[annotations][ipv6only]") {
+  // PeerRules' default is an IPv4 underlay; an IPv6-only cluster has none, so a peer without
+  // public-ipv6 would be a peer with no underlay address at all.
+  PeerRules r = v6only_rules();
+  r.v6_underlay = false;
+  CHECK_THAT(v6only_refused(v6only_without("weft.io/public-ipv6"), r), Catch::Contains("no weft.io/public-ipv6"));
+  auto p = parse_peer("node7", v6only(), kKeys, r);
+  REQUIRE(p);
+  CHECK(p->public_ip_v6->str() == "2001:db8::7");
+}
+
+TEST_CASE("IPv6-only: a dual-stack node is a peer by its IPv6 half", "[annotations][ipv6only]") {
+  auto p = parse_peer("node7", dual(), kKeys, v6only_rules());
+  REQUIRE(p);
+  CHECK(p->subnet_v6 == weft::test::pfx6("fd00:10:244:7::/64"));
+  CHECK(p->public_ip_v6->str() == "2001:db8::7");
+  CHECK_FALSE(p->subnet);  // its IPv4 values are not read
+  CHECK_FALSE(p->public_ip);
+  CHECK_FALSE(p->vtep_mac);
+  // Even a broken IPv4 half does not matter here.
+  auto a = dual();
+  a["weft.io/subnet"] = "garbage";
+  a["weft.io/backend-data"] = "garbage";
+  CHECK(parse_peer("node7", a, kKeys, v6only_rules()));
+}
+
+TEST_CASE("IPv6-only: the lease patch writes exactly the IPv6 keys and drops the v6 claim", "[annotations][ipv6only]") {
+  auto patch = lease_patch(v6only_lease(), BackendConfig{}, kKeys, 1767225600123);
+  AnnotationPatch want{{"weft.io/backend-type", "vxlan"},
+                       {"weft.io/claimed-at", "2026-01-01T00:00:00.123Z"},
+                       {"weft.io/subnet-v6", "fd00:10:244:7::/64"},
+                       {"weft.io/backend-v6-data", R"({"VNI":1,"VtepMAC":"0e:8f:12:34:56:79"})"},
+                       {"weft.io/public-ipv6", "2001:db8::7"},
+                       {"weft.io/subnet-v6-claim", std::nullopt}};
+  CHECK(patch == want);
+  for (const char* v4_key : {"weft.io/subnet", "weft.io/subnet-claim", "weft.io/public-ip", "weft.io/backend-data"}) {
+    CAPTURE(v4_key);
+    CHECK_FALSE(patch.count(v4_key));
+  }
+  // A dual-stack lease keeps subnet-v6-claim alone (its v6 half is paired, never claimed).
+  Lease d = v6only_lease();
+  d.subnet = pfx("10.244.7.0/24");
+  d.public_ip = *Ipv4Addr::parse("192.0.2.7");
+  d.vtep_mac = *Mac::parse("0e:8f:12:34:56:78");
+  CHECK_FALSE(lease_patch(d, BackendConfig{}, kKeys, 0).count("weft.io/subnet-v6-claim"));
+
+  // Round trip: the published lease parses back as the same peer and as our own lease.
+  Annotations a;
+  for (const auto& [k, v] : patch) {
+    if (v) a[k] = *v;
+  }
+  auto p = parse_peer("node7", a, kKeys, v6only_rules());
+  REQUIRE(p);
+  CHECK(p->subnet_v6 == v6only_lease().subnet_v6);
+  CHECK(p->vtep_mac_v6 == v6only_lease().vtep_mac_v6);
+  CHECK(p->public_ip_v6 == v6only_lease().public_ip_v6);
+  auto own = parse_own(a, kKeys);
+  CHECK(own.subnet_v6 == v6only_lease().subnet_v6);
+  CHECK(own.public_ip_v6 == v6only_lease().public_ip_v6);
+  CHECK(own.vtep_mac_v6 == v6only_lease().vtep_mac_v6);
+  CHECK(own.claimed_at_ms == 1767225600123);
+  CHECK_FALSE(own.subnet);
+  CHECK_FALSE(own.public_ip);
+  CHECK_FALSE(own.vtep_mac);
+  CHECK_FALSE(own.subnet_v6_claim);
+  CHECK(claim_rank("2026-01-01T00:00:00Z", a, kKeys) == 1767225600123);
+}
+
+TEST_CASE("IPv6-only: parse_own reads the subnet-v6-claim a stopped run left", "[annotations][ipv6only]") {
+  CHECK(kKeys.subnet_v6_claim == "weft.io/subnet-v6-claim");
+  CHECK(AnnotationKeys::with_prefix("example.com/").subnet_v6_claim == "example.com/subnet-v6-claim");
+  auto own = parse_own({{"weft.io/subnet-v6-claim", "fd00:10:244:9::/64"}}, kKeys);
+  CHECK(own.subnet_v6_claim == weft::test::pfx6("fd00:10:244:9::/64"));
+  CHECK_FALSE(own.subnet_v6);
+  CHECK_FALSE(own.subnet_claim);
+  CHECK_FALSE(parse_own({{"weft.io/subnet-v6-claim", "fd00:10:244:9::1/64"}}, kKeys).subnet_v6_claim);
+  CHECK_FALSE(parse_own({{"weft.io/subnet-v6-claim", "10.244.9.0/24"}}, kKeys).subnet_v6_claim);
+  CHECK_FALSE(parse_own({{"weft.io/subnet-v6-claim", ""}}, kKeys).subnet_v6_claim);
+  // An IPv4 claim is not read as an IPv6 one, nor the other way round.
+  CHECK_FALSE(parse_own({{"weft.io/subnet-claim", "fd00:10:244:9::/64"}}, kKeys).subnet_claim);
+  CHECK_FALSE(parse_own({{"weft.io/subnet-claim", "fd00:10:244:9::/64"}}, kKeys).subnet_v6_claim);
+}
+
+TEST_CASE("IPv6-only: a node with only IPv6 lease keys has joined, one with only a v6 claim has not",
+          "[annotations][ipv6only]") {
+  CHECK(has_lease_annotations(v6only(), kKeys));
+  CHECK(has_lease_annotations({{"weft.io/subnet-v6", "fd00:10:244:7::/64"}}, kKeys));
+  CHECK(has_lease_annotations({{"weft.io/public-ipv6", "2001:db8::7"}}, kKeys));
+  CHECK(has_lease_annotations({{"weft.io/backend-v6-data", "{}"}}, kKeys));
+  CHECK_FALSE(has_lease_annotations({{"weft.io/subnet-v6-claim", "fd00:10:244:7::/64"}}, kKeys));
+  CHECK_FALSE(has_lease_annotations({{"weft.io/subnet-v6", ""}}, kKeys));
+  CHECK_FALSE(has_lease_annotations({{"other.io/subnet-v6", "fd00:10:244:7::/64"}}, kKeys));
+}
+
+TEST_CASE("IPv6-only: taken subnets are the v6 leases and claims that fit the network", "[annotations][ipv6only]") {
+  auto net = weft::test::v6(kV6OnlyNet);
+  std::vector<Ipv6Prefix> taken;
+  add_taken_subnets({{"weft.io/subnet-v6", "fd00:10:244:2::/64"}, {"weft.io/subnet-v6-claim", "fd00:10:244:3::/64"}},
+                    kKeys, net, taken);
+  add_taken_subnets({{"weft.io/subnet-v6", "nope"}}, kKeys, net, taken);
+  add_taken_subnets({{"weft.io/subnet-v6", "fd00:10:244::/56"}}, kKeys, net, taken);           // the whole network
+  add_taken_subnets({{"weft.io/subnet-v6-claim", "fd00:10:244:80::/57"}}, kKeys, net, taken);  // half of it
+  add_taken_subnets({{"weft.io/subnet-v6", "fd00:10:244:4::/80"}}, kKeys, net, taken);         // not a /64
+  add_taken_subnets({{"weft.io/subnet-v6", "2001:db8:4::/64"}}, kKeys, net, taken);            // outside
+  add_taken_subnets({{"weft.io/subnet-v6", "fd00:10:244::/64"}}, kKeys, net, taken);           // below IPv6SubnetMin
+  // The IPv4 keys are not IPv6 leases, even with an IPv6 value.
+  add_taken_subnets({{"weft.io/subnet", "fd00:10:244:5::/64"}, {"weft.io/subnet-claim", "fd00:10:244:6::/64"}}, kKeys,
+                    net, taken);
+  CHECK(taken ==
+        std::vector<Ipv6Prefix>{weft::test::pfx6("fd00:10:244:2::/64"), weft::test::pfx6("fd00:10:244:3::/64")});
+}
+
+TEST_CASE("IPv6-only with flannel's keys: the lease is the v6 podCIDR, published without weft's own keys",
+          "[annotations][ipv6only][flannel]") {
+  const AnnotationKeys f = AnnotationKeys::flannel_compat();
+  auto patch = lease_patch(v6only_lease(), BackendConfig{}, f, 1767225600123);
+  AnnotationPatch want{{"flannel.alpha.coreos.com/backend-type", "vxlan"},
+                       {"flannel.alpha.coreos.com/kube-subnet-manager", "true"},
+                       {"flannel.alpha.coreos.com/backend-v6-data", R"({"VNI":1,"VtepMAC":"0e:8f:12:34:56:79"})"},
+                       {"flannel.alpha.coreos.com/public-ipv6", "2001:db8::7"}};
+  CHECK(patch == want);
+  Annotations a;
+  for (const auto& [k, v] : patch) a[k] = *v;
+  auto seen = flannel_view(a, {"fd00:10:244:7::/64"}, f);
+  CHECK(seen.at("flannel.alpha.coreos.com/subnet-v6") == "fd00:10:244:7::/64");
+  CHECK_FALSE(seen.count("flannel.alpha.coreos.com/subnet"));
+  auto p = parse_peer("flannel-node", seen, f, v6only_rules());
+  REQUIRE(p);
+  CHECK(p->subnet_v6 == v6only_lease().subnet_v6);
+  CHECK(p->public_ip_v6 == v6only_lease().public_ip_v6);
+  // Without a v6 podCIDR the node has no subnet to route.
+  auto none = parse_peer("flannel-node", flannel_view(a, {}, f), f, v6only_rules());
+  REQUIRE_FALSE(none);
+  CHECK_THAT(none.error(), Catch::Contains("no flannel.alpha.coreos.com/subnet-v6"));
+  auto v4 = parse_peer("flannel-node", flannel_view(a, {"10.244.7.0/24"}, f), f, v6only_rules());
+  REQUIRE_FALSE(v4);
+  CHECK_THAT(v4.error(), Catch::Contains("an IPv4 subnet only"));
+}

@@ -182,3 +182,73 @@ TEST_CASE("lease: against the double, SubnetSource podCIDR waits until the podCI
   REQUIRE(*got);
   CHECK((*got)->subnet->str() == "10.244.9.0/24");
 }
+
+// IPv6-only clusters over HTTP: the lease is the IPv6 subnet, and no IPv4 key is published.
+namespace {
+
+const char* kV6OnlyLease =
+    R"({"EnableIPv4":false,"EnableIPv6":true,"IPv6Network":"fd00:10:244::/56","SubnetSource":"lease"})";
+
+Lease v6only_base() {
+  Lease base;
+  base.public_ip_v6 = *Ipv6Addr::parse("2001:db8::1");
+  base.vtep_mac_v6 = *Mac::parse("0e:00:00:00:06:01");
+  return base;
+}
+
+void check_no_ipv4_keys(const KubeApiServer& s, const std::string& node) {
+  for (const char* key : {"weft.io/subnet", "weft.io/subnet-claim", "weft.io/public-ip", "weft.io/backend-data",
+                          "weft.io/subnet-v6-claim"}) {
+    CAPTURE(key);
+    CHECK(annotation(s, node, key).empty());
+  }
+}
+
+}  // namespace
+
+TEST_CASE("lease: IPv6-only, annotation mode leases an IPv6 subnet and keeps it over a restart", "[lease][ipv6only]") {
+  KubeApiServer s;
+  s.create_node("n1", "2001:db8::11");
+  s.create_node("other", "2001:db8::12", "",
+                {{"weft.io/subnet-v6", "fd00:10:244:1::/64"},
+                 {"weft.io/public-ipv6", "2001:db8::12"},
+                 {"weft.io/backend-type", "vxlan"},
+                 {"weft.io/backend-v6-data", R"({"VNI":1,"VtepMAC":"0e:00:00:00:06:12"})"}});
+  auto first = real_manager(s, "n1", kV6OnlyLease)->acquire(v6only_base());
+  REQUIRE(first);
+  REQUIRE(first->subnet_v6);
+  CHECK_FALSE(first->subnet);
+  CHECK(first->subnet_v6 != test::pfx6("fd00:10:244:1::/64"));
+  CHECK(annotation(s, "n1", "weft.io/subnet-v6") == first->subnet_v6->str());
+  CHECK(annotation(s, "n1", "weft.io/public-ipv6") == "2001:db8::1");
+  CHECK(annotation(s, "n1", "weft.io/backend-v6-data") == R"({"VNI":1,"VtepMAC":"0e:00:00:00:06:01"})");
+  CHECK_FALSE(annotation(s, "n1", "weft.io/claimed-at").empty());
+  check_no_ipv4_keys(s, "n1");
+  s.reset_stats();
+  auto again = real_manager(s, "n1", kV6OnlyLease)->acquire(v6only_base());
+  REQUIRE(again);
+  CHECK(again->subnet_v6 == first->subnet_v6);
+  CHECK(s.stats().at("patches").get<int>() == 0);  // already published: nothing written
+}
+
+TEST_CASE("lease: IPv6-only, podCIDR mode takes the IPv6 podCIDR and refuses an IPv4 one", "[lease][ipv6only]") {
+  KubeApiServer s;
+  const char* net =
+      R"({"EnableIPv4":false,"EnableIPv6":true,"IPv6Network":"fd00:10:244::/56","SubnetSource":"podCIDR"})";
+  s.create_node("n1", "2001:db8::11", "fd00:10:244:7::/64");
+  auto m = real_manager(s, "n1", net);
+  auto own = m->read_own_node();
+  REQUIRE(own);
+  CHECK_FALSE(own->pod_cidr);  // the IPv4 podCIDR: there is none in an IPv6-only cluster
+  auto l = m->acquire(v6only_base());
+  REQUIRE(l);
+  CHECK(l->subnet_v6 == test::pfx6("fd00:10:244:7::/64"));
+  CHECK(annotation(s, "n1", "weft.io/subnet-v6") == "fd00:10:244:7::/64");
+  check_no_ipv4_keys(s, "n1");
+
+  s.create_node("v4", "2001:db8::12", "10.244.7.0/24");
+  auto refused = real_manager(s, "v4", net)->acquire(v6only_base());
+  REQUIRE_FALSE(refused);
+  CHECK_THAT(refused.error(), Catch::Contains("10.244.7.0/24") && Catch::Contains("IPv6"));
+  CHECK(annotation(s, "v4", "weft.io/subnet-v6").empty());
+}

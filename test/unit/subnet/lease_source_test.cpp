@@ -320,3 +320,350 @@ TEST_CASE("a dual-stack node takes both subnets from spec.podCIDRs, and refuses 
   REQUIRE_FALSE(bad);
   CHECK_THAT(bad.error(), Catch::Contains("is not a /64 of IPv6Network"));
 }
+
+// IPv6-only clusters: the IPv6 subnet is the lease, from the v6 podCIDR or by the same
+// write-then-verify protocol on subnet-v6 / subnet-v6-claim.
+namespace {
+
+const char* kV6OnlyLease =
+    R"({"EnableIPv4":false,"EnableIPv6":true,"IPv6Network":"fd00:10:244::/56","SubnetSource":"lease"})";
+const char* kV6OnlyPodCidr =
+    R"({"EnableIPv4":false,"EnableIPv6":true,"IPv6Network":"fd00:10:244::/56","SubnetSource":"podCIDR"})";
+const char* kV6OnlyAuto = R"({"EnableIPv4":false,"EnableIPv6":true,"IPv6Network":"fd00:10:244::/56"})";
+
+Lease v6only_base(const std::string& public_ipv6 = "2001:db8::1") {
+  Lease base;
+  base.public_ip_v6 = *Ipv6Addr::parse(public_ipv6);
+  base.vtep_mac_v6 = *Mac::parse("0e:00:00:00:06:01");
+  return base;
+}
+
+std::map<std::string, std::string> v6_lease_of(const std::string& subnet_v6) {
+  return {{"weft.io/subnet-v6", subnet_v6},
+          {"weft.io/public-ipv6", "2001:db8::9"},
+          {"weft.io/backend-type", "vxlan"},
+          {"weft.io/backend-v6-data", R"({"VNI":1,"VtepMAC":"0e:00:00:00:06:09"})"}};
+}
+
+// acquire(base) on a thread, bounded: a protocol that waits forever fails the test, not the run.
+Result<Lease> acquire_within(SubnetManager& m, const Lease& base, std::chrono::milliseconds limit = 3s) {
+  std::optional<Result<Lease>> result;
+  std::atomic<bool> done{false};
+  std::thread t([&] {
+    result = m.acquire(base);
+    done = true;
+  });
+  bool finished = eventually([&] { return done.load(); }, static_cast<int>(limit.count()));
+  if (!finished) m.stop();
+  t.join();
+  if (!finished)
+    FAIL("acquire did not return within " << limit.count() << " ms; it waited: " << m.stats().lease_waiting);
+  return std::move(*result);
+}
+
+// The published lease of an IPv6-only node: exactly the IPv6 keys, no IPv4 one, no claim left.
+void check_v6only_published(const std::map<std::string, std::string>& a, const Lease& l) {
+  REQUIRE(l.subnet_v6);
+  CHECK(a.at("weft.io/subnet-v6") == l.subnet_v6->str());
+  CHECK(a.at("weft.io/public-ipv6") == "2001:db8::1");
+  CHECK(a.at("weft.io/backend-type") == "vxlan");
+  CHECK(a.at("weft.io/backend-v6-data") == R"({"VNI":1,"VtepMAC":"0e:00:00:00:06:01"})");  // over IPv6: VNI itself
+  CHECK(a.count("weft.io/claimed-at") == 1);
+  for (const char* key : {"weft.io/subnet", "weft.io/subnet-claim", "weft.io/public-ip", "weft.io/backend-data",
+                          "weft.io/subnet-v6-claim"}) {
+    CAPTURE(key);
+    CHECK_FALSE(a.count(key));
+  }
+  CHECK(a.size() == 5);
+}
+
+}  // namespace
+
+TEST_CASE("IPv6-only podCIDR: the node's IPv6 podCIDR is the lease, published without IPv4 keys", "[lease][ipv6only]") {
+  auto c = std::make_shared<Cluster>();
+  c->add_node("n1", {}, {"fd00:10:244:9::/64"});
+  auto l = acquire_within(*manager(c, "n1", kV6OnlyPodCidr), v6only_base());
+  REQUIRE(l);
+  CHECK(l->subnet_v6 == test::pfx6("fd00:10:244:9::/64"));
+  CHECK_FALSE(l->subnet);
+  CHECK_FALSE(l->public_ip);
+  CHECK_FALSE(l->vtep_mac);
+  CHECK(l->public_ip_v6->str() == "2001:db8::1");
+  check_v6only_published(annotations(c, "n1"), *l);
+
+  // A dual-stack controller's podCIDRs: the IPv6 entry is taken, in either order.
+  c->add_node("n2", {}, {"10.244.3.0/24", "fd00:10:244:3::/64"});
+  auto l2 = acquire_within(*manager(c, "n2", kV6OnlyPodCidr), v6only_base());
+  REQUIRE(l2);
+  CHECK(l2->subnet_v6 == test::pfx6("fd00:10:244:3::/64"));
+  CHECK_FALSE(l2->subnet);
+  CHECK_FALSE(annotations(c, "n2").count("weft.io/subnet"));
+
+  // The controller's first subnet is below IPv6SubnetMin: taken all the same.
+  c->add_node("n0", {}, {"fd00:10:244::/64"});
+  auto l0 = acquire_within(*manager(c, "n0", kV6OnlyAuto), v6only_base());
+  REQUIRE(l0);
+  CHECK(l0->subnet_v6 == test::pfx6("fd00:10:244::/64"));
+}
+
+TEST_CASE("IPv6-only podCIDR: waits for the controller, then takes the podCIDR", "[lease][ipv6only]") {
+  auto c = std::make_shared<Cluster>();
+  c->add_node("n1");
+  auto m = manager(c, "n1", kV6OnlyPodCidr);
+  std::optional<Result<Lease>> got;
+  std::atomic<bool> done{false};
+  std::thread t([&] {
+    got = m->acquire(v6only_base());
+    done = true;
+  });
+  REQUIRE(eventually([&] { return !m->stats().lease_waiting.empty(); }));
+  CHECK_THAT(m->stats().lease_waiting, Catch::Contains("waiting for spec.podCIDR of node n1"));
+  CHECK(annotations(c, "n1").empty());
+  c->set_pod_cidrs("n1", {"fd00:10:244:5::/64"});
+  bool finished = eventually([&] { return done.load(); });
+  if (!finished) m->stop();
+  t.join();
+  REQUIRE(finished);
+  REQUIRE(*got);
+  CHECK((*got)->subnet_v6 == test::pfx6("fd00:10:244:5::/64"));
+}
+
+TEST_CASE("IPv6-only podCIDR: an IPv4-only or wrong podCIDR is a clear error, nothing is published",
+          "[lease][ipv6only]") {
+  auto c = std::make_shared<Cluster>();
+  // The controller runs single-stack IPv4: it will never add an IPv6 podCIDR.
+  c->add_node("v4only", {}, {"10.244.6.0/24"});
+  for (const char* netconf : {kV6OnlyPodCidr, kV6OnlyAuto, kV6OnlyLease}) {
+    CAPTURE(netconf);
+    auto refused = acquire_within(*manager(c, "v4only", netconf), v6only_base());
+    REQUIRE_FALSE(refused);
+    CHECK_THAT(refused.error(), Catch::Contains("10.244.6.0/24") && Catch::Contains("IPv6"));
+    CHECK(annotations(c, "v4only").empty());
+  }
+
+  c->add_node("wide", {}, {"fd00:10:244:10::/60"});
+  auto wide = acquire_within(*manager(c, "wide", kV6OnlyPodCidr), v6only_base());
+  REQUIRE_FALSE(wide);
+  CHECK_THAT(wide.error(), Catch::Contains("fd00:10:244:10::/60") && Catch::Contains("/64"));
+  CHECK(annotations(c, "wide").empty());
+
+  c->add_node("outside", {}, {"2001:db8:7::/64"});
+  auto outside = acquire_within(*manager(c, "outside", kV6OnlyPodCidr), v6only_base());
+  REQUIRE_FALSE(outside);
+  CHECK_THAT(outside.error(), Catch::Contains("2001:db8:7::/64") && Catch::Contains("fd00:10:244::/56"));
+  CHECK(annotations(c, "outside").empty());
+
+  // An IPv6-only lease needs the IPv6 underlay address.
+  c->add_node("noip", {}, {"fd00:10:244:8::/64"});
+  Lease no_ip = v6only_base();
+  no_ip.public_ip_v6.reset();
+  auto r = acquire_within(*manager(c, "noip", kV6OnlyPodCidr), no_ip);
+  REQUIRE_FALSE(r);
+  CHECK_THAT(r.error(), Catch::Contains("--public-ipv6"));
+}
+
+TEST_CASE("IPv6-only lease: a subnet-v6 is claimed, verified, published and kept across restarts",
+          "[lease][ipv6only]") {
+  auto c = std::make_shared<Cluster>();
+  c->add_node("n1");
+  auto l = acquire_within(*manager(c, "n1", kV6OnlyLease), v6only_base());
+  REQUIRE(l);
+  REQUIRE(l->subnet_v6);
+  CHECK(fits_network(*l->subnet_v6, test::v6(kV6OnlyLease)));
+  CHECK_FALSE(l->subnet);
+  auto first = annotations(c, "n1");
+  check_v6only_published(first, *l);
+  // The protocol wrote a claim first (subnet-v6-claim), then the lease.
+  bool claimed = false;
+  {
+    std::lock_guard<std::mutex> lock(c->mu);
+    for (const auto& [rv, e] : c->history) {
+      if (e.node.name == "n1" && e.node.annotations.count("weft.io/subnet-v6-claim") &&
+          !e.node.annotations.count("weft.io/subnet-v6"))
+        claimed = e.node.annotations.at("weft.io/subnet-v6-claim") == l->subnet_v6->str();
+    }
+  }
+  CHECK(claimed);
+
+  std::this_thread::sleep_for(5ms);
+  auto again_m = manager(c, "n1", kV6OnlyLease);
+  auto again = acquire_within(*again_m, v6only_base());
+  REQUIRE(again);
+  CHECK(again->subnet_v6 == l->subnet_v6);
+  CHECK(annotations(c, "n1") == first);  // claimed-at too
+  CHECK(again_m->stats().lease_attempts == 0);
+
+  // Kept even when another Node has since published it (it is the later claim).
+  c->add_node("copier", v6_lease_of(l->subnet_v6->str()));
+  auto kept = acquire_within(*manager(c, "n1", kV6OnlyAuto), v6only_base());
+  REQUIRE(kept);
+  CHECK(kept->subnet_v6 == l->subnet_v6);
+}
+
+TEST_CASE("IPv6-only lease: avoids other Nodes' v6 leases, claims and podCIDRs, then the network is full",
+          "[lease][ipv6only]") {
+  // fd00:10:244::/62: four /64s, IPv6SubnetMin at the network.
+  const char* net =
+      R"({"EnableIPv4":false,"EnableIPv6":true,"IPv6Network":"fd00:10:244::/62","IPv6SubnetMin":"fd00:10:244::",)"
+      R"("SubnetSource":"lease"})";
+  for (int rep = 0; rep < 10; ++rep) {
+    auto c = std::make_shared<Cluster>();
+    c->add_node("leased", v6_lease_of("fd00:10:244::/64"));
+    c->add_node("claiming", {{"weft.io/subnet-v6-claim", "fd00:10:244:1::/64"}});
+    c->add_node("controller", {}, {"10.244.3.0/24", "fd00:10:244:3::/64"});
+    // IPv4 values do not make IPv6 subnets taken.
+    c->add_node("v4", lease_of("10.244.2.0/24"));
+    c->add_node("me");
+    auto l = acquire_within(*manager(c, "me", net), v6only_base());
+    REQUIRE(l);
+    CHECK(l->subnet_v6 == test::pfx6("fd00:10:244:2::/64"));
+  }
+  auto c = std::make_shared<Cluster>();
+  for (int i = 0; i < 4; ++i) c->add_node("n" + std::to_string(i), v6_lease_of(fmt::format("fd00:10:244:{}::/64", i)));
+  c->add_node("me");
+  auto full = acquire_within(*manager(c, "me", net), v6only_base());
+  REQUIRE_FALSE(full);
+  CHECK_THAT(full.error(), Catch::Contains("fd00:10:244::/62 is full") && Catch::Contains("IPv6Network"));
+  CHECK(annotations(c, "me").empty());
+}
+
+TEST_CASE("IPv6-only lease: a subnet-v6-claim left by a stopped run is verified, then confirmed or withdrawn",
+          "[lease][ipv6only]") {
+  auto c = std::make_shared<Cluster>();
+  c->add_node("n1", {{"weft.io/subnet-v6-claim", "fd00:10:244:77::/64"}});
+  auto l = acquire_within(*manager(c, "n1", kV6OnlyLease), v6only_base());
+  REQUIRE(l);
+  CHECK(l->subnet_v6 == test::pfx6("fd00:10:244:77::/64"));
+  check_v6only_published(annotations(c, "n1"), *l);
+
+  // Two crashed runs claimed one subnet: the first to verify sees the other's claim, withdraws
+  // its own and leases another; the other then confirms the subnet. One winner.
+  c->add_node("a", {{"weft.io/subnet-v6-claim", "fd00:10:244:42::/64"}});
+  c->add_node("b", {{"weft.io/subnet-v6-claim", "fd00:10:244:42::/64"}});
+  auto ma = manager(c, "a", kV6OnlyLease);
+  auto la = acquire_within(*ma, v6only_base());
+  REQUIRE(la);
+  CHECK(la->subnet_v6 != test::pfx6("fd00:10:244:42::/64"));
+  CHECK(ma->stats().lease_conflicts == 1);
+  CHECK(annotations(c, "b").at("weft.io/subnet-v6-claim") == "fd00:10:244:42::/64");  // b's untouched
+  bool withdrawn = false;  // a's node was once without any v6 claim or lease
+  {
+    std::lock_guard<std::mutex> lock(c->mu);
+    for (const auto& [rv, e] : c->history) {
+      if (e.node.name == "a" && e.type == WatchEventType::Modified && !e.node.annotations.count("weft.io/subnet-v6") &&
+          !e.node.annotations.count("weft.io/subnet-v6-claim"))
+        withdrawn = true;
+    }
+  }
+  CHECK(withdrawn);
+  auto lb = acquire_within(*manager(c, "b", kV6OnlyLease), v6only_base());
+  REQUIRE(lb);
+  CHECK(lb->subnet_v6 == test::pfx6("fd00:10:244:42::/64"));
+  CHECK_FALSE(annotations(c, "b").count("weft.io/subnet-v6-claim"));
+
+  // A leftover claim on a subnet another Node has confirmed since: withdrawn, never published.
+  c->add_node("late", {{"weft.io/subnet-v6-claim", "fd00:10:244:77::/64"}});
+  auto ml = manager(c, "late", kV6OnlyLease);
+  auto ll = acquire_within(*ml, v6only_base());
+  REQUIRE(ll);
+  CHECK(ll->subnet_v6 != test::pfx6("fd00:10:244:77::/64"));
+  CHECK(ml->stats().lease_conflicts == 1);
+}
+
+TEST_CASE("IPv6-only lease: a lagging watch cache never makes two nodes share a subnet", "[lease][ipv6only]") {
+  // me alone in a cache frozen before seven Nodes took seven of the eight /64s.
+  const char* net =
+      R"({"EnableIPv4":false,"EnableIPv6":true,"IPv6Network":"fd00:10:244::/61","IPv6SubnetMin":"fd00:10:244::",)"
+      R"("SubnetSource":"lease"})";
+  for (int rep = 0; rep < 5; ++rep) {
+    auto c = std::make_shared<Cluster>();
+    c->add_node("me");
+    c->freeze_cache();
+    for (int i = 0; i < 7; ++i)
+      c->add_node("o" + std::to_string(i), v6_lease_of(fmt::format("fd00:10:244:{}::/64", i)));
+    auto l = acquire_within(*manager(c, "me", net), v6only_base());
+    REQUIRE(l);
+    CHECK(l->subnet_v6 == test::pfx6("fd00:10:244:7::/64"));
+    CHECK_FALSE(annotations(c, "me").count("weft.io/subnet-v6-claim"));
+  }
+}
+
+TEST_CASE("IPv6-only lease: thirty managers racing never share a subnet", "[lease][ipv6only]") {
+  const char* net = R"({"EnableIPv4":false,"EnableIPv6":true,"IPv6Network":"fd00:10:244::/59","SubnetSource":"lease"})";
+  for (int rep = 0; rep < 3; ++rep) {
+    auto c = std::make_shared<Cluster>();
+    const int n = 30;  // 31 leasable /64s
+    for (int i = 0; i < n; ++i) c->add_node("n" + std::to_string(i));
+    std::vector<std::unique_ptr<SubnetManager>> ms;
+    for (int i = 0; i < n; ++i) ms.push_back(manager(c, "n" + std::to_string(i), net));
+    std::vector<std::optional<Ipv6Prefix>> leases(n);
+    std::vector<std::thread> ts;
+    for (int i = 0; i < n; ++i) {
+      ts.emplace_back([&, i] {
+        auto l = ms[static_cast<std::size_t>(i)]->acquire(v6only_base());
+        if (l) leases[static_cast<std::size_t>(i)] = l->subnet_v6;
+      });
+    }
+    for (auto& t : ts) t.join();
+    std::set<Ipv6Prefix> distinct;
+    for (int i = 0; i < n; ++i) {
+      REQUIRE(leases[static_cast<std::size_t>(i)]);
+      distinct.insert(*leases[static_cast<std::size_t>(i)]);
+      auto a = annotations(c, "n" + std::to_string(i));
+      CHECK(a.at("weft.io/subnet-v6") == leases[static_cast<std::size_t>(i)]->str());
+      CHECK_FALSE(a.count("weft.io/subnet-v6-claim"));
+      CHECK_FALSE(a.count("weft.io/subnet"));
+    }
+    CHECK(distinct.size() == static_cast<std::size_t>(n));
+  }
+}
+
+TEST_CASE("IPv6-only auto: podCIDR when any Node has one, a lease in a cluster of leases or after the wait",
+          "[lease][ipv6only]") {
+  // An empty cluster: a lease after auto_wait.
+  auto c = std::make_shared<Cluster>();
+  c->add_node("first");
+  auto t0 = std::chrono::steady_clock::now();
+  auto first = acquire_within(*manager(c, "first", kV6OnlyAuto, 100ms), v6only_base());
+  REQUIRE(first);
+  CHECK(std::chrono::steady_clock::now() - t0 >= 100ms);
+  REQUIRE(first->subnet_v6);
+  // A cluster of (IPv6) leases: a lease at once.
+  c->add_node("second");
+  t0 = std::chrono::steady_clock::now();
+  auto second = acquire_within(*manager(c, "second", kV6OnlyAuto, 10s), v6only_base());
+  REQUIRE(second);
+  CHECK(std::chrono::steady_clock::now() - t0 < 2s);
+  CHECK(second->subnet_v6 != first->subnet_v6);
+  // A kept lease stays, even when a podCIDR appears later.
+  c->set_pod_cidrs("second", {"fd00:10:244:99::/64"});
+  auto kept_m = manager(c, "second", kV6OnlyAuto);
+  auto kept = acquire_within(*kept_m, v6only_base());
+  REQUIRE(kept);
+  CHECK(kept->subnet_v6 == second->subnet_v6);
+  CHECK_THAT(kept_m->stats().lease_problem, Catch::Contains("spec.podCIDR is fd00:10:244:99::/64"));
+
+  // A Node with a podCIDR: wait for ours, never lease.
+  auto d = std::make_shared<Cluster>();
+  d->add_node("cp", {}, {"fd00:10:244::/64"});
+  d->add_node("n1");
+  auto m = manager(d, "n1", kV6OnlyAuto);
+  std::optional<Result<Lease>> got;
+  std::atomic<bool> done{false};
+  std::thread t([&] {
+    got = m->acquire(v6only_base());
+    done = true;
+  });
+  REQUIRE(eventually([&] { return !m->stats().lease_waiting.empty(); }));
+  CHECK_THAT(m->stats().lease_waiting, Catch::Contains("node cp has a podCIDR"));
+  std::this_thread::sleep_for(60ms);
+  CHECK_FALSE(done);
+  CHECK(annotations(d, "n1").empty());
+  d->set_pod_cidrs("n1", {"fd00:10:244:1::/64"});
+  bool finished = eventually([&] { return done.load(); });
+  if (!finished) m->stop();
+  t.join();
+  REQUIRE(finished);
+  REQUIRE(*got);
+  CHECK((*got)->subnet_v6 == test::pfx6("fd00:10:244:1::/64"));
+}

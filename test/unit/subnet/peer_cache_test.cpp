@@ -270,3 +270,164 @@ TEST_CASE("with flannel's keys a peer's subnet is its podCIDR and kube-subnet-ma
   CHECK(c.peers().empty());
   CHECK_THAT(c.skip_reasons().at("flannel-node"), Catch::Contains("flannel.alpha.coreos.com/subnet"));
 }
+
+// IPv6-only clusters: the IPv6 half is the whole peer, ranked and checked as IPv4 subnets are.
+namespace {
+
+PeerRules v6only_rules() {
+  PeerRules r;
+  r.network = std::nullopt;
+  r.network_v6 = test::v6(R"({"EnableIPv4":false,"EnableIPv6":true,"IPv6Network":"fd00:10:244::/56"})");
+  r.own_subnet_v6 = test::pfx6("fd00:10:244:1::/64");
+  r.v6_underlay = true;
+  return r;
+}
+
+// Our claim ranks at 2026-01-01T00:00:<own_created>Z.
+PeerCache v6only_cache(int own_created = 0) {
+  return PeerCache("me", kKeys, v6only_rules(), 1767225600000LL + own_created * 1000LL);
+}
+
+NodeInfo v6_node(const std::string& name, const std::string& subnet_v6, int created = 1,
+                 const std::string& mac = "0e:00:00:00:06:01") {
+  NodeInfo n;
+  n.name = name;
+  n.resource_version = "1";
+  n.creation_timestamp = format_rfc3339_ms(1767225600000LL + created * 1000LL);
+  n.annotations = {{"weft.io/backend-type", "vxlan"},
+                   {"weft.io/subnet-v6", subnet_v6},
+                   {"weft.io/public-ipv6", "2001:db8::" + std::to_string(created)},
+                   {"weft.io/backend-v6-data", R"({"VNI":1,"VtepMAC":")" + mac + "\"}"}};
+  return n;
+}
+
+}  // namespace
+
+TEST_CASE("IPv6-only: peers are their IPv6 halves and come and go with their Nodes", "[peers][ipv6only]") {
+  auto c = v6only_cache();
+  CHECK(c.replace({v6_node("me", "fd00:10:244:1::/64"), v6_node("a", "fd00:10:244:2::/64", 2)}));
+  REQUIRE(c.peers().size() == 1);
+  const Peer& a = c.peers().at("a");
+  CHECK(a.subnet_v6 == test::pfx6("fd00:10:244:2::/64"));
+  CHECK(a.public_ip_v6->str() == "2001:db8::2");
+  CHECK(a.vtep_mac_v6->str() == "0e:00:00:00:06:01");
+  CHECK_FALSE(a.subnet);
+  CHECK_FALSE(a.public_ip);
+  CHECK_FALSE(a.vtep_mac);
+  CHECK(c.apply(ev(WatchEventType::Added, v6_node("b", "fd00:10:244:3::/64", 3))));
+  CHECK(c.apply(ev(WatchEventType::Modified, v6_node("b", "fd00:10:244:3::/64", 3, "0e:00:00:00:06:02"))));
+  CHECK(c.peers().at("b").vtep_mac_v6->str() == "0e:00:00:00:06:02");
+  CHECK_FALSE(c.apply(ev(WatchEventType::Modified, v6_node("b", "fd00:10:244:3::/64", 3, "0e:00:00:00:06:02"))));
+  CHECK(c.apply(ev(WatchEventType::Deleted, v6_node("a", "fd00:10:244:2::/64", 2))));
+  CHECK(c.peers().size() == 1);
+  CHECK(c.skipped() == 0);
+  CHECK(c.v6_skip_reasons().empty());  // that map is for dual-stack peers' v6 halves
+  // A Node with only a v6 claim has not joined yet; an IPv4-only one is skipped with the reason.
+  NodeInfo claiming = v6_node("c", "", 4);
+  claiming.annotations = {{"weft.io/subnet-v6-claim", "fd00:10:244:4::/64"}};
+  CHECK_FALSE(c.apply(ev(WatchEventType::Added, claiming)));
+  CHECK(c.unjoined() == 1);
+  CHECK_FALSE(c.apply(ev(WatchEventType::Added, node("v4", "10.244.5.0/24"))));
+  CHECK(c.skipped() == 1);
+  CHECK_THAT(c.skip_reasons().at("v4"), Catch::Contains("an IPv4 subnet only"));
+}
+
+TEST_CASE("IPv6-only: a bad or overlapping IPv6 half costs the whole peer", "[peers][ipv6only]") {
+  auto c = v6only_cache();
+  CHECK(c.replace({v6_node("a", "fd00:10:244:2::/64")}));
+  REQUIRE(c.peers().count("a"));
+  CHECK(c.apply(ev(WatchEventType::Modified, v6_node("a", "fd00:10:244:1::/64"))));  // over ours
+  CHECK(c.peers().empty());
+  CHECK_THAT(c.skip_reasons().at("a"), Catch::Contains("overlaps our own"));
+  CHECK(c.outranked() == 0);        // not a later claim: an overlap with us
+  CHECK(c.own_conflict().empty());  // our claim ranks first
+  CHECK_FALSE(c.apply(ev(WatchEventType::Modified, v6_node("a", "2001:db8:2::/64"))));
+  CHECK_THAT(c.skip_reasons().at("a"), Catch::Contains("outside network fd00:10:244::/56"));
+  NodeInfo no_ip = v6_node("a", "fd00:10:244:2::/64");
+  no_ip.annotations.erase("weft.io/public-ipv6");
+  CHECK_FALSE(c.apply(ev(WatchEventType::Modified, no_ip)));
+  CHECK_THAT(c.skip_reasons().at("a"), Catch::Contains("no weft.io/public-ipv6"));
+  CHECK(c.apply(ev(WatchEventType::Modified, v6_node("a", "fd00:10:244:2::/64"))));  // fixed
+  CHECK(c.peers().count("a"));
+  CHECK(c.skipped() == 0);
+}
+
+TEST_CASE("IPv6-only: two Nodes with one IPv6 subnet: the earlier claim keeps it, the later is outranked",
+          "[peers][ipv6only][ownership]") {
+  auto c = v6only_cache();
+  CHECK(c.replace({v6_node("new", "fd00:10:244:2::/64", 5), v6_node("old", "fd00:10:244:2::/64", 1),
+                   v6_node("other", "fd00:10:244:3::/64", 3)}));
+  CHECK(c.peers().count("old"));
+  CHECK(c.peers().count("other"));
+  CHECK_FALSE(c.peers().count("new"));
+  CHECK(c.outranked() == 1);
+  CHECK(c.skipped() == 1);
+  CHECK_THAT(c.skip_reasons().at("new"), Catch::Contains("is also node old's") && Catch::Contains("earlier claim"));
+  // A third, later still: outranked too, by the same owner.
+  CHECK_FALSE(c.apply(ev(WatchEventType::Added, v6_node("newer", "fd00:10:244:2::/64", 9))));
+  CHECK(c.outranked() == 2);
+  CHECK_THAT(c.skip_reasons().at("newer"), Catch::Contains("is also node old's"));
+  // The owner leaves: the next claim in rank takes the subnet, the later one stays outranked.
+  CHECK(c.apply(ev(WatchEventType::Deleted, v6_node("old", "fd00:10:244:2::/64", 1))));
+  REQUIRE(c.peers().count("new"));
+  CHECK(c.peers().at("new").subnet_v6 == test::pfx6("fd00:10:244:2::/64"));
+  CHECK_FALSE(c.peers().count("newer"));
+  CHECK(c.outranked() == 1);
+  CHECK_THAT(c.skip_reasons().at("newer"), Catch::Contains("is also node new's"));
+  // The newcomer moves away: both are routed.
+  CHECK(c.apply(ev(WatchEventType::Modified, v6_node("newer", "fd00:10:244:4::/64", 9))));
+  CHECK(c.peers().size() == 3);
+  CHECK(c.outranked() == 0);
+  CHECK(c.skipped() == 0);
+  // Same rank: the smaller name keeps it.
+  CHECK(c.apply(ev(WatchEventType::Added, v6_node("b-twin", "fd00:10:244:7::/64", 7))));
+  CHECK(c.apply(ev(WatchEventType::Added, v6_node("a-twin", "fd00:10:244:7::/64", 7))));
+  CHECK(c.peers().count("a-twin"));
+  CHECK_FALSE(c.peers().count("b-twin"));
+}
+
+TEST_CASE("IPv6-only: an earlier claim on our own IPv6 subnet is reported", "[peers][ipv6only][ownership]") {
+  auto c = v6only_cache(5);  // we claimed at :05
+  CHECK_FALSE(c.replace({v6_node("late", "fd00:10:244:1::/64", 9)}));
+  CHECK(c.own_conflict().empty());  // a later claim: it is the one skipped
+  CHECK_THAT(c.skip_reasons().at("late"), Catch::Contains("overlaps our own"));
+  CHECK(c.apply(ev(WatchEventType::Added, v6_node("early", "fd00:10:244:1::/64", 2))));
+  CHECK_THAT(c.own_conflict(), Catch::Contains("node early claimed fd00:10:244:1::/64") &&
+                                   Catch::Contains("before this node's fd00:10:244:1::/64") &&
+                                   Catch::Contains("weft.io/subnet-v6") && Catch::Contains("restart weftd"));
+  CHECK(c.peers().empty());  // we never route our own subnet elsewhere
+  CHECK(c.apply(ev(WatchEventType::Deleted, v6_node("early", "fd00:10:244:1::/64", 2))));
+  CHECK(c.own_conflict().empty());
+  // A dual-stack cache never reports its v6 half this way: its subnets are paired with the v4 lease.
+  auto d = dual_cache();
+  CHECK(d.replace({dual_node("early", "10.244.2.0/24", "fd00:10:244:1::/64", 0)}));
+  CHECK(d.own_conflict().empty());
+}
+
+TEST_CASE("IPv6-only: a dual-stack Node's annotations are a peer by their IPv6 half", "[peers][ipv6only]") {
+  auto c = v6only_cache();
+  NodeInfo dual = node("dual", "10.244.2.0/24", "0e:00:00:00:00:02", 1);
+  dual.annotations["weft.io/subnet-v6"] = "fd00:10:244:2::/64";
+  dual.annotations["weft.io/public-ipv6"] = "2001:db8::2";
+  dual.annotations["weft.io/backend-v6-data"] = R"({"VNI":1,"VtepMAC":"0e:00:00:00:06:02"})";
+  CHECK(c.replace({dual}));
+  REQUIRE(c.peers().count("dual"));
+  const Peer& p = c.peers().at("dual");
+  CHECK(p.subnet_v6 == test::pfx6("fd00:10:244:2::/64"));
+  CHECK(p.public_ip_v6->str() == "2001:db8::2");
+  CHECK(p.vtep_mac_v6->str() == "0e:00:00:00:06:02");
+  CHECK_FALSE(p.subnet);
+  CHECK_FALSE(p.public_ip);
+  CHECK_FALSE(p.vtep_mac);
+  // One over the IPv4 underlay (no public-ipv6, VNI + 1) cannot reach us.
+  CHECK(c.apply(ev(WatchEventType::Modified, dual_node("dual", "10.244.2.0/24", "fd00:10:244:2::/64"))));
+  CHECK(c.peers().empty());
+  CHECK_THAT(c.skip_reasons().at("dual"), Catch::Contains("no weft.io/public-ipv6"));
+  // And its v6 subnet against an IPv6-only Node's: ranked by claim as any other.
+  dual.creation_timestamp = format_rfc3339_ms(1767225600000LL + 9000);
+  CHECK(c.apply(ev(WatchEventType::Modified, dual)));
+  CHECK(c.apply(ev(WatchEventType::Added, v6_node("v6", "fd00:10:244:2::/64", 1))));
+  CHECK(c.peers().count("v6"));
+  CHECK_FALSE(c.peers().count("dual"));
+  CHECK(c.outranked() == 1);
+}
