@@ -158,8 +158,8 @@ Result<std::optional<Ipv6Prefix>> ipv6_pod_cidr(const NodeInfo& node,
     if (!net->network.contains(*p) || p->length() != net->subnet_len) {
       return fail("node " + node.name + "'s IPv6 podCIDR " + p->str() + " is not a /" +
                   std::to_string(net->subnet_len) + " of IPv6Network " + net->network.str() +
-                  ": make kube-controller-manager's --cluster-cidr and --node-cidr-mask-size-ipv6 agree with "
-                  "net-conf.json");
+                  ": make kube-controller-manager's --cluster-cidr and --node-cidr-mask-size-ipv6 (dual stack; "
+                  "--node-cidr-mask-size for IPv6 alone) agree with net-conf.json");
     }
     return std::optional<Ipv6Prefix>(*p);
   }

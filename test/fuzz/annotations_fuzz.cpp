@@ -22,128 +22,17 @@
 
 #include "subnet/annotations.hpp"
 #include "test/fuzz/check.hpp"
+#include "test/fuzz/peer_invariant.hpp"
 
 namespace {
 
 using weft::AnnotationKeys;
 using weft::Annotations;
-using weft::FamilyConfig;
-using weft::Ipv4Addr;
-using weft::Ipv4Prefix;
-using weft::Ipv6Addr;
-using weft::Ipv6Prefix;
-using weft::PeerRules;
-
-const AnnotationKeys& cluster_keys() {
-  static const AnnotationKeys keys = AnnotationKeys::with_prefix("weft.io/");
-  return keys;
-}
-
-FamilyConfig<Ipv6Addr> v6_network() {
-  FamilyConfig<Ipv6Addr> v6;
-  v6.network = Ipv6Prefix::parse("fd00:10:244::/56").value();
-  v6.subnet_len = 64;
-  v6.subnet_min = Ipv6Addr::parse("fd00:10:244:1::").value();
-  v6.subnet_max = Ipv6Addr::parse("fd00:10:244:ff::").value();
-  return v6;
-}
-
-// Dual stack: 10.244.0.0/16 in /24s, ours 10.244.1.0/24, VNI 1; the v6 network as below.
-const PeerRules& cluster_rules() {
-  static const PeerRules rules = [] {
-    PeerRules r;
-    FamilyConfig<Ipv4Addr> v4;
-    v4.network = Ipv4Prefix::parse("10.244.0.0/16").value();
-    v4.subnet_len = 24;
-    v4.subnet_min = Ipv4Addr::parse("10.244.1.0").value();
-    v4.subnet_max = Ipv4Addr::parse("10.244.255.0").value();
-    r.network = v4;
-    r.own_subnet = Ipv4Prefix::parse("10.244.1.0/24").value();
-    r.network_v6 = v6_network();
-    r.own_subnet_v6 = Ipv6Prefix::parse("fd00:10:244:1::/64").value();
-    r.v6_underlay = true;  // the corpus's dual-stack nodes publish public-ipv6
-    return r;
-  }();
-  return rules;
-}
-
-// IPv6-only: no IPv4 network. `underlay`: the rules' v6_underlay, which must not matter.
-const PeerRules& v6only_rules(bool underlay) {
-  static const auto make = [](bool u) {
-    PeerRules r;
-    r.network_v6 = v6_network();
-    r.own_subnet_v6 = Ipv6Prefix::parse("fd00:10:244:1::/64").value();
-    r.v6_underlay = u;
-    return r;
-  };
-  static const PeerRules with = make(true), without = make(false);
-  return underlay ? with : without;
-}
-
-bool routable_v6(const Ipv6Addr& ip) {
-  const auto top = static_cast<unsigned>(ip.to_uint() >> 112U);
-  const bool mapped = (ip.to_uint() >> 32U) == 0xffffU;
-  return (top & 0xffc0U) != 0xfe80U && (top >> 8U) != 0xffU && ip.to_uint() > 1 && !mapped;
-}
-
-void check_v6_half(const std::string& shown, const Ipv6Prefix& subnet, const weft::Mac& mac,
-                   const std::optional<Ipv6Addr>& ip, const PeerRules& rules) {
-  FUZZ_CHECK(weft::fits_network(subnet, *rules.network_v6), "v6 subnet not one of the network's: " + shown);
-  FUZZ_CHECK(subnet.length() == rules.network_v6->subnet_len, "v6 subnet not a /IPv6SubnetLen: " + shown);
-  FUZZ_CHECK(!rules.own_subnet_v6->overlaps(subnet), "v6 subnet overlaps our own: " + shown);
-  FUZZ_CHECK(mac.is_unicast() && !mac.is_zero(), "v6 VTEP MAC not unicast: " + shown);
-  if (ip) {
-    FUZZ_CHECK(routable_v6(*ip), "v6 public IP not a routable unicast address: " + shown);
-    FUZZ_CHECK(!rules.network_v6->network.contains(*ip), "v6 public IP inside the network: " + shown);
-  }
-}
-
-// parse_peer under the dual-stack cluster: an accepted peer routes inside the network only,
-// never over our subnet, with a unicast MAC and a usable public IP; its v6 half likewise.
-void check_peer(std::string_view name, const Annotations& a, const AnnotationKeys& keys = cluster_keys()) {
-  const PeerRules& rules = cluster_rules();
-  auto half = weft::parse_peer_v6(a, keys, rules);
-  if (!half) {
-    FUZZ_CHECK(!half.error().empty(), "a refused v6 half must say why");
-  } else if (half->has_value()) {
-    const auto& h = **half;
-    check_v6_half(h.subnet.str(), h.subnet, h.vtep_mac, h.public_ip, rules);
-  }
-  auto peer = weft::parse_peer(name, a, keys, rules);
-  if (!peer) {
-    FUZZ_CHECK(!peer.error().empty(), "a refused peer must say why");
-    return;
-  }
-  FUZZ_CHECK(peer->subnet && peer->public_ip && peer->vtep_mac, "a dual-stack peer without its IPv4 half");
-  const std::string shown =
-      std::string(name) + " " + peer->subnet->str() + " via " + peer->public_ip->str() + " " + peer->vtep_mac->str();
-  FUZZ_CHECK(peer->name == name, shown);
-  FUZZ_CHECK(rules.network->network.contains(*peer->subnet), "peer subnet outside the network: " + shown);
-  FUZZ_CHECK(!rules.own_subnet->overlaps(*peer->subnet), "peer subnet overlaps our own: " + shown);
-  FUZZ_CHECK(peer->subnet->length() == rules.network->subnet_len, "peer subnet not a /SubnetLen: " + shown);
-  FUZZ_CHECK(weft::fits_network(*peer->subnet, *rules.network), "peer subnet outside SubnetMin..SubnetMax: " + shown);
-  FUZZ_CHECK(peer->vtep_mac->is_unicast() && !peer->vtep_mac->is_zero(), "peer VTEP MAC not unicast: " + shown);
-  FUZZ_CHECK(!peer->public_ip->is_unspecified(), "peer public IP unspecified: " + shown);
-  FUZZ_CHECK(!rules.network->network.contains(*peer->public_ip), "peer public IP inside the network: " + shown);
-}
-
-// parse_peer under the IPv6-only cluster, with either v6_underlay.
-void check_peer_v6only(std::string_view name, const Annotations& a, const AnnotationKeys& keys = cluster_keys()) {
-  for (bool underlay : {true, false}) {
-    const PeerRules& rules = v6only_rules(underlay);
-    auto peer = weft::parse_peer(name, a, keys, rules);
-    if (!peer) {
-      FUZZ_CHECK(!peer.error().empty(), "a refused IPv6-only peer must say why");
-      continue;
-    }
-    FUZZ_CHECK(peer->name == name, "IPv6-only peer renamed");
-    FUZZ_CHECK(!peer->subnet && !peer->public_ip && !peer->vtep_mac, "an IPv6-only peer with IPv4 values");
-    FUZZ_CHECK(peer->subnet_v6 && peer->vtep_mac_v6, "an IPv6-only peer without its IPv6 subnet or MAC");
-    const std::string shown = std::string(name) + " " + peer->subnet_v6->str() + " " + peer->vtep_mac_v6->str();
-    FUZZ_CHECK(peer->public_ip_v6.has_value(), "an IPv6-only peer without public-ipv6: " + shown);
-    check_v6_half(shown, *peer->subnet_v6, *peer->vtep_mac_v6, peer->public_ip_v6, rules);
-  }
-}
+using weft::fuzz::check_peer;
+using weft::fuzz::check_peer_v6only;
+using weft::fuzz::cluster_keys;
+using weft::fuzz::cluster_rules;
+using weft::fuzz::v6_network;
 
 Annotations from_lines(std::string_view text, const std::string& prefix = "weft.io/") {
   Annotations a;
@@ -245,8 +134,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
   // IPv6-only mode.
   check_peer_v6only("node-fuzz", a);
-  std::vector<Ipv6Prefix> taken6;
-  const FamilyConfig<Ipv6Addr> net6 = v6_network();
+  std::vector<weft::Ipv6Prefix> taken6;
+  const weft::FamilyConfig<weft::Ipv6Addr> net6 = v6_network();
   weft::add_taken_subnets(a, keys, net6, taken6);
   for (const std::string* key : {&keys.subnet_v6, &keys.subnet_v6_claim, &keys.public_ip_v6, &keys.backend_type,
                                  &keys.backend_v6_data, &keys.subnet, &keys.public_ip, &keys.claimed_at}) {
