@@ -39,13 +39,25 @@ std::optional<InterfaceAddr> by_name_or_ip(const HostInterfaces& host, const std
   return std::nullopt;
 }
 
-Result<std::optional<InterfaceAddr>> by_regex(const HostInterfaces& host, const std::string& pattern) {
-  std::regex re;
+std::string joined(const std::vector<std::string>& values) {
+  std::string out;
+  for (const auto& v : values) out += (out.empty() ? "" : ", ") + v;
+  return out;
+}
+
+// An --iface-regex pattern, compiled (POSIX extended, as flannel's Go regexp accepts it).
+Result<std::regex> iface_regex(const std::string& pattern) {
   try {
-    re = std::regex(pattern, std::regex::extended);
+    return std::regex(pattern, std::regex::extended);
   } catch (const std::regex_error& e) {
     return fail("--iface-regex \"" + pattern + "\" is not a valid regular expression: " + e.what());
   }
+}
+
+Result<std::optional<InterfaceAddr>> by_regex(const HostInterfaces& host, const std::string& pattern) {
+  auto compiled = iface_regex(pattern);
+  if (!compiled) return compiled.take_error();
+  const std::regex& re = *compiled;
   for (const auto& a : host.addrs) {
     if (!a.loopback && std::regex_search(a.addr.str(), re)) return std::optional{a};
   }
@@ -74,9 +86,7 @@ Result<InterfaceAddr> pick(const HostInterfaces& host, const IfaceChoice& choice
     if (auto a = by_name_or_ip(host, wanted)) return *a;
   }
   if (!choice.iface.empty() && choice.iface_regex.empty()) {
-    std::string asked;
-    for (const auto& w : choice.iface) asked += (asked.empty() ? "" : ", ") + w;
-    return fail("no interface matches --iface " + asked + "; interfaces: " + known_interfaces(host));
+    return fail("no interface matches --iface " + joined(choice.iface) + "; interfaces: " + known_interfaces(host));
   }
   for (const auto& pattern : choice.iface_regex) {
     auto a = by_regex(host, pattern);
@@ -216,12 +226,9 @@ Picked6 by_name_or_ip6(const HostInterfaces6& host, const std::string& wanted) {
 }
 
 Result<Picked6> by_regex6(const HostInterfaces6& host, const std::string& pattern) {
-  std::regex re;
-  try {
-    re = std::regex(pattern, std::regex::extended);
-  } catch (const std::regex_error& e) {
-    return fail("--iface-regex \"" + pattern + "\" is not a valid regular expression: " + e.what());
-  }
+  auto compiled = iface_regex(pattern);
+  if (!compiled) return compiled.take_error();
+  const std::regex& re = *compiled;
   for (const auto& a : host.addrs) {
     const LinkInfo* l = link_by_index(host, a.index);
     if (l && !l->loopback && std::regex_search(a.addr.str(), re)) return Picked6{l, a.addr};
@@ -230,12 +237,6 @@ Result<Picked6> by_regex6(const HostInterfaces6& host, const std::string& patter
     if (!l.loopback && std::regex_search(l.name, re)) return Picked6{&l, std::nullopt};
   }
   return Picked6{};
-}
-
-std::string joined(const std::vector<std::string>& values) {
-  std::string out;
-  for (const auto& v : values) out += (out.empty() ? "" : ", ") + v;
-  return out;
 }
 
 Result<Picked6> pick_v6(const HostInterfaces6& host, const IfaceChoice& choice, const std::string& public_ipv6) {

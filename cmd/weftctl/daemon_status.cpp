@@ -136,28 +136,19 @@ UnderlayStatus parse_underlay(const json& u) {
   return s;
 }
 
-// The IPv6 family (dual stack, IPv6-only): weft-v6.<VNI> and the IPv6 network (the IPv6 routes
-// doctor checks lie in that network).
-Status parse_ipv6(const json& j, DaemonStatus& d) {
-  auto v = j.find("vtep6");
+// One family's VTEP and network: weft.<VNI> and "network" (absent in an IPv6-only weftd's
+// answer), or weft-v6.<VNI> and "network_v6" (dual stack, IPv6-only; doctor checks the IPv6
+// routes in that network).
+template <class P>
+Status parse_family(const json& j, const char* vtep_key, const char* network_key, std::optional<P>& network,
+                    std::optional<VtepStatus>& vtep) {
+  auto v = j.find(vtep_key);
   if (v == j.end()) return ok_status();
-  if (!v->is_object()) return fail("weftd's /status: \"vtep6\" is not an object");
-  auto network = field<Ipv6Prefix>(j, "network_v6", "weftd's /status");
-  if (!network) return network.take_error();
-  d.network_v6 = *network;
-  d.vtep6 = parse_vtep(*v);
-  return ok_status();
-}
-
-// The IPv4 family: weft.<VNI> and the IPv4 network; absent in an IPv6-only weftd's answer.
-Status parse_ipv4(const json& j, DaemonStatus& d) {
-  auto v = j.find("vtep");
-  if (v == j.end()) return ok_status();
-  if (!v->is_object()) return fail("weftd's /status: \"vtep\" is not an object");
-  auto network = field<Ipv4Prefix>(j, "network", "weftd's /status");
-  if (!network) return network.take_error();
-  d.network = *network;
-  d.vtep = parse_vtep(*v);
+  if (!v->is_object()) return fail(std::string("weftd's /status: \"") + vtep_key + "\" is not an object");
+  auto parsed = field<P>(j, network_key, "weftd's /status");
+  if (!parsed) return parsed.take_error();
+  network = *parsed;
+  vtep = parse_vtep(*v);
   return ok_status();
 }
 
@@ -186,8 +177,8 @@ Result<DaemonStatus> parse_datapath_status(const std::string& body) {
   DaemonStatus d;
   d.ready = flag(j, "ready");
   d.subnet_file = text(j, "subnet_file");
-  if (Status st = parse_ipv4(j, d); !st) return st.take_error();
-  if (Status st = parse_ipv6(j, d); !st) return st.take_error();
+  if (Status st = parse_family(j, "vtep", "network", d.network, d.vtep); !st) return st.take_error();
+  if (Status st = parse_family(j, "vtep6", "network_v6", d.network_v6, d.vtep6); !st) return st.take_error();
   if (auto l = j.find("lease"); l != j.end() && l->is_object()) {
     if (Status st = parse_lease(*l, d); !st) return st.take_error();
   }

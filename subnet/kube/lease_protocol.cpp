@@ -169,18 +169,6 @@ Result<std::optional<Ipv6Prefix>> ipv6_pod_cidr(const NodeInfo& node,
 LeaseProtocol::LeaseProtocol(KubeClient& client, const RetryContext& retry, LeaseSettings settings)
     : client_(client), retry_(retry), s_(std::move(settings)), rng_(std::random_device{}()) {}
 
-Result<Lease> LeaseProtocol::acquire(const NodeInfo& own, Ipv4Addr public_ip, Mac vtep_mac,
-                                     const std::optional<LeaseV6Request>& v6) {
-  Lease base;
-  base.public_ip = public_ip;
-  base.vtep_mac = vtep_mac;
-  if (v6) {
-    base.vtep_mac_v6 = v6->vtep_mac;
-    base.public_ip_v6 = v6->public_ip;
-  }
-  return acquire(own, std::move(base));
-}
-
 Result<Lease> LeaseProtocol::acquire(const NodeInfo& own, Lease base) {
   base.subnet.reset();
   base.subnet_v6.reset();

@@ -63,8 +63,6 @@ class LeaseProtocol {
   // the IPv6 subnet is the lease: from the v6 podCIDR or through the same annotation protocol on
   // subnet-v6 / subnet-v6-claim.
   Result<Lease> acquire(const NodeInfo& own, Lease base);
-  Result<Lease> acquire(const NodeInfo& own, Ipv4Addr public_ip, Mac vtep_mac,
-                        const std::optional<LeaseV6Request>& v6 = std::nullopt);
 
   std::uint64_t attempts() const { return attempts_; }
   // The last Node list the lease was decided on (annotation mode), for the watch to start

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "backend/netlink/netlink_impl.hpp"
+#include "test/kernel/backend/open_in_netns.hpp"
 #include "test/support/netns.hpp"
 #include "test/unit/backend/printers.hpp"
 
@@ -31,13 +32,8 @@ struct Lab {
     REQUIRE(ns.ip("addr add 192.0.2.1/24 dev ul0") == 0);
     REQUIRE(ns.ip("link set ul0 up") == 0);
     REQUIRE(ns.ip("link set ul1 up") == 0);
-    auto opened = NetlinkImpl::open(ns.path());
-    REQUIRE(opened);
-    nl = std::move(opened).value();
-    auto link = nl->get_link("ul0");
-    REQUIRE(link);
-    REQUIRE(link->has_value());
-    ul0 = (*link)->ifindex;
+    nl = weft::test::open_in(ns);
+    ul0 = weft::test::require_link(*nl, "ul0").ifindex;
   }
   int make_vtep(const std::string& name = "weft.7") {
     VxlanLinkSpec spec{name, {7, 8472, ip("192.0.2.1"), ul0, false, false}, 1450, mac("0e:00:00:00:00:07")};

@@ -7,6 +7,7 @@
 
 #include "backend/netlink/netlink_impl.hpp"
 #include "backend/vxlan/vxlan_backend.hpp"
+#include "test/kernel/backend/open_in_netns.hpp"
 #include "test/kernel/backend/repair_loop.hpp"
 #include "test/support/netns.hpp"
 
@@ -28,17 +29,13 @@ struct Node {
 
   // Opens netlink inside the namespace and brings up the VTEP on the underlay ul0.
   void start(const char* public_ip, const char* subnet, bool direct_routing = false) {
-    auto opened = NetlinkImpl::open(ns.path());
-    REQUIRE(opened);
-    nl = std::move(opened).value();
+    nl = weft::test::open_in(ns);
     backend = std::make_unique<VxlanBackend>(*nl, kNetwork, direct_routing);
-    auto ul = nl->get_link("ul0");
-    REQUIRE(ul);
-    REQUIRE(ul->has_value());
+    const Link ul = weft::test::require_link(*nl, "ul0");
     VtepSpec spec;
     spec.local_ip = Ipv4Addr::parse(public_ip).value();
-    spec.underlay_ifindex = (*ul)->ifindex;
-    spec.underlay_mtu = (*ul)->mtu;
+    spec.underlay_ifindex = ul.ifindex;
+    spec.underlay_mtu = ul.mtu;
     auto v = backend->ensure_device(spec);
     REQUIRE(v);
     vtep = *v;

@@ -10,6 +10,7 @@
 
 #include "backend/netlink/netlink_impl.hpp"
 #include "backend/vxlan/vxlan_backend.hpp"
+#include "test/kernel/backend/open_in_netns.hpp"
 #include "test/kernel/backend/repair_loop.hpp"
 #include "test/support/netns.hpp"
 
@@ -44,17 +45,13 @@ struct V6OnlyNode {
   // n: 1 or 2; ul0 already holds fd0a::<n>/64. As the agent starts an IPv6-only node.
   void start(int n) {
     const std::string i = std::to_string(n);
-    auto opened = NetlinkImpl::open(ns.path());
-    REQUIRE(opened);
-    nl = std::move(opened).value();
+    nl = weft::test::open_in(ns);
     backend = std::make_unique<VxlanBackend>(*nl, std::nullopt, kNetwork6, false);
-    auto ul = nl->get_link("ul0");
-    REQUIRE(ul);
-    REQUIRE(ul->has_value());
+    const Link ul = weft::test::require_link(*nl, "ul0");
     VtepSpec spec;
     spec.local_ip6 = v6("fd0a::" + i);
-    spec.underlay_ifindex = (*ul)->ifindex;
-    spec.underlay_mtu = (*ul)->mtu;
+    spec.underlay_ifindex = ul.ifindex;
+    spec.underlay_mtu = ul.mtu;
     auto v = backend->ensure_device_v6(spec);
     if (!v) FAIL(v.error());
     vtep6 = *v;

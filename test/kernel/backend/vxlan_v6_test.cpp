@@ -8,6 +8,7 @@
 
 #include "backend/netlink/netlink_impl.hpp"
 #include "backend/vxlan/vxlan_backend.hpp"
+#include "test/kernel/backend/open_in_netns.hpp"
 #include "test/kernel/backend/repair_loop.hpp"
 #include "test/support/netns.hpp"
 
@@ -32,17 +33,13 @@ struct DualNode {
   void start(int n, bool v6_underlay = true) {
     const std::string i = std::to_string(n);
     REQUIRE(ns.ip("-6 addr add fd0a::" + i + "/64 dev ul0 nodad") == 0);
-    auto opened = NetlinkImpl::open(ns.path());
-    REQUIRE(opened);
-    nl = std::move(opened).value();
+    nl = weft::test::open_in(ns);
     backend = std::make_unique<VxlanBackend>(*nl, kNetwork, kNetwork6, false);
-    auto ul = nl->get_link("ul0");
-    REQUIRE(ul);
-    REQUIRE(ul->has_value());
+    const Link ul = weft::test::require_link(*nl, "ul0");
     VtepSpec spec;
     spec.local_ip = Ipv4Addr::parse(("192.0.2." + i).c_str()).value();
-    spec.underlay_ifindex = (*ul)->ifindex;
-    spec.underlay_mtu = (*ul)->mtu;
+    spec.underlay_ifindex = ul.ifindex;
+    spec.underlay_mtu = ul.mtu;
     auto v = backend->ensure_device(spec);
     REQUIRE(v);
     vtep = *v;

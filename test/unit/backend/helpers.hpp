@@ -3,6 +3,7 @@
 
 #include <string>
 
+#include "backend/netlink/types.hpp"
 #include "core/lease.hpp"
 
 namespace weft::test {
@@ -34,6 +35,15 @@ inline PeerSet peer_set(std::initializer_list<Peer> peers) {
   PeerSet set;
   for (const auto& p : peers) set[p.name] = p;
   return set;
+}
+
+// A deleted IPv6 address, neighbour or route (dst6) as the kernel monitor reports it.
+inline KernelEvent deleted6(KernelEvent::Kind kind, int ifindex, std::optional<Ipv6Prefix> dst6 = std::nullopt,
+                            std::uint8_t protocol = 3) {
+  KernelEvent e{kind, true, ifindex, std::nullopt, protocol, false, "x"};
+  e.ipv6 = true;
+  e.dst6 = dst6;
+  return e;
 }
 
 }  // namespace weft::test

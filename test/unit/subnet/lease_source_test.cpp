@@ -63,15 +63,22 @@ const char* kPodCidrMode = R"({"Network":"10.244.0.0/16","SubnetSource":"podCIDR
 const char* kAuto = R"({"Network":"10.244.0.0/16"})";
 const char* kLease = R"({"Network":"10.244.0.0/16","SubnetSource":"lease"})";
 
-// Acquires on a thread; the test assigns the podCIDR meanwhile.
+Lease v4_base() {
+  Lease base;
+  base.public_ip = kIp;
+  base.vtep_mac = kMac;
+  return base;
+}
+
+// Acquires `base` on a thread; the test assigns the podCIDR meanwhile.
 struct Acquiring {
   std::unique_ptr<SubnetManager> m;
   std::optional<Result<Lease>> result;  // read only once `done`
   std::atomic<bool> done{false};
   std::thread t;
-  explicit Acquiring(std::unique_ptr<SubnetManager> mgr)
-      : m(std::move(mgr)), t([this] {
-          result = m->acquire(kIp, kMac);
+  explicit Acquiring(std::unique_ptr<SubnetManager> mgr, Lease base = v4_base())
+      : m(std::move(mgr)), t([this, base] {
+          result = m->acquire(base);
           done = true;
         }) {}
   ~Acquiring() {
@@ -409,23 +416,14 @@ TEST_CASE("IPv6-only podCIDR: the node's IPv6 podCIDR is the lease, published wi
 TEST_CASE("IPv6-only podCIDR: waits for the controller, then takes the podCIDR", "[lease][ipv6only]") {
   auto c = std::make_shared<Cluster>();
   c->add_node("n1");
-  auto m = manager(c, "n1", kV6OnlyPodCidr);
-  std::optional<Result<Lease>> got;
-  std::atomic<bool> done{false};
-  std::thread t([&] {
-    got = m->acquire(v6only_base());
-    done = true;
-  });
-  REQUIRE(eventually([&] { return !m->stats().lease_waiting.empty(); }));
-  CHECK_THAT(m->stats().lease_waiting, Catch::Contains("waiting for spec.podCIDR of node n1"));
+  Acquiring a(manager(c, "n1", kV6OnlyPodCidr), v6only_base());
+  REQUIRE(eventually([&] { return !a.m->stats().lease_waiting.empty(); }));
+  CHECK_THAT(a.m->stats().lease_waiting, Catch::Contains("waiting for spec.podCIDR of node n1"));
   CHECK(annotations(c, "n1").empty());
   c->set_pod_cidrs("n1", {"fd00:10:244:5::/64"});
-  bool finished = eventually([&] { return done.load(); });
-  if (!finished) m->stop();
-  t.join();
-  REQUIRE(finished);
-  REQUIRE(*got);
-  CHECK((*got)->subnet_v6 == test::pfx6("fd00:10:244:5::/64"));
+  REQUIRE(eventually([&] { return a.done.load(); }));
+  REQUIRE(*a.result);
+  CHECK((*a.result)->subnet_v6 == test::pfx6("fd00:10:244:5::/64"));
 }
 
 TEST_CASE("IPv6-only podCIDR: an IPv4-only or wrong podCIDR is a clear error, nothing is published",
@@ -647,23 +645,14 @@ TEST_CASE("IPv6-only auto: podCIDR when any Node has one, a lease in a cluster o
   auto d = std::make_shared<Cluster>();
   d->add_node("cp", {}, {"fd00:10:244::/64"});
   d->add_node("n1");
-  auto m = manager(d, "n1", kV6OnlyAuto);
-  std::optional<Result<Lease>> got;
-  std::atomic<bool> done{false};
-  std::thread t([&] {
-    got = m->acquire(v6only_base());
-    done = true;
-  });
-  REQUIRE(eventually([&] { return !m->stats().lease_waiting.empty(); }));
-  CHECK_THAT(m->stats().lease_waiting, Catch::Contains("node cp has a podCIDR"));
+  Acquiring a(manager(d, "n1", kV6OnlyAuto), v6only_base());
+  REQUIRE(eventually([&] { return !a.m->stats().lease_waiting.empty(); }));
+  CHECK_THAT(a.m->stats().lease_waiting, Catch::Contains("node cp has a podCIDR"));
   std::this_thread::sleep_for(60ms);
-  CHECK_FALSE(done);
+  CHECK_FALSE(a.done);
   CHECK(annotations(d, "n1").empty());
   d->set_pod_cidrs("n1", {"fd00:10:244:1::/64"});
-  bool finished = eventually([&] { return done.load(); });
-  if (!finished) m->stop();
-  t.join();
-  REQUIRE(finished);
-  REQUIRE(*got);
-  CHECK((*got)->subnet_v6 == test::pfx6("fd00:10:244:1::/64"));
+  REQUIRE(eventually([&] { return a.done.load(); }));
+  REQUIRE(*a.result);
+  CHECK((*a.result)->subnet_v6 == test::pfx6("fd00:10:244:1::/64"));
 }

@@ -303,26 +303,20 @@ TEST_CASE("the monitor passes on IPv6 changes on weft-v6.<VNI> and inside the IP
   std::vector<KernelChange> posted;
   REQUIRE(n.backend.watch([&](const KernelChange& c) { posted.push_back(c); }));
   using K = KernelEvent::Kind;
-  auto event6 = [](K kind, int ifindex, std::optional<Ipv6Prefix> dst6 = std::nullopt, std::uint8_t proto = 3) {
-    KernelEvent e{kind, true, ifindex, std::nullopt, proto, false, "x"};
-    e.ipv6 = true;
-    e.dst6 = dst6;
-    return e;
-  };
   const int vtep6 = n.vtep6.ifindex;
-  n.nl.emit(event6(K::route, vtep6, prefix6("fd10:244:0:2::/64")));                           // deleted by hand
-  n.nl.emit(event6(K::route, n.underlay, prefix6("fd10:244:0:5::/64"), kWeftRouteProtocol));  // weft's elsewhere
-  n.nl.emit(event6(K::neighbor, vtep6));
-  n.nl.emit(event6(K::address, vtep6));
+  n.nl.emit(deleted6(K::route, vtep6, prefix6("fd10:244:0:2::/64")));                           // deleted by hand
+  n.nl.emit(deleted6(K::route, n.underlay, prefix6("fd10:244:0:5::/64"), kWeftRouteProtocol));  // weft's elsewhere
+  n.nl.emit(deleted6(K::neighbor, vtep6));
+  n.nl.emit(deleted6(K::address, vtep6));
   n.nl.emit(KernelEvent{K::fdb, true, vtep6, std::nullopt, 0, false, "x"});
   n.nl.emit(KernelEvent{K::link, true, vtep6, std::nullopt, 0, false, "x"});
   CHECK(posted.size() == 6);
 
   posted.clear();
-  n.nl.emit(event6(K::route, vtep6, prefix6("fd99::/64")));                // outside the IPv6 network
-  n.nl.emit(event6(K::route, n.underlay, prefix6("fd10:244:0:50::/64")));  // someone else's
-  n.nl.emit(event6(K::address, n.vtep.ifindex));                           // weft.1's link-local address
-  n.nl.emit(event6(K::neighbor, n.underlay));
+  n.nl.emit(deleted6(K::route, vtep6, prefix6("fd99::/64")));                // outside the IPv6 network
+  n.nl.emit(deleted6(K::route, n.underlay, prefix6("fd10:244:0:50::/64")));  // someone else's
+  n.nl.emit(deleted6(K::address, n.vtep.ifindex));                           // weft.1's link-local address
+  n.nl.emit(deleted6(K::neighbor, n.underlay));
   n.nl.emit(KernelEvent{K::neighbor, true, vtep6, std::nullopt, 0, false, "x"});  // ARP on the IPv6 VTEP
   CHECK(posted.empty());
 }

@@ -385,27 +385,21 @@ TEST_CASE("IPv6-only: the monitor reports changes to weft-v6.<VNI> with only the
   std::vector<KernelChange> posted;
   REQUIRE(n.backend.watch([&](const KernelChange& c) { posted.push_back(c); }));
   using K = KernelEvent::Kind;
-  auto event6 = [](K kind, int ifindex, std::optional<Ipv6Prefix> dst6 = std::nullopt, std::uint8_t proto = 3) {
-    KernelEvent e{kind, true, ifindex, std::nullopt, proto, false, "x"};
-    e.ipv6 = true;
-    e.dst6 = dst6;
-    return e;
-  };
   const int v6 = n.vtep6.ifindex;
-  n.nl.emit(event6(K::route, v6, prefix6("fd10:244:0:2::/64")));                              // deleted by hand
-  n.nl.emit(event6(K::route, n.underlay, prefix6("fd10:244:0:5::/64"), kWeftRouteProtocol));  // weft's, elsewhere
-  n.nl.emit(event6(K::neighbor, v6));
-  n.nl.emit(event6(K::address, v6));
+  n.nl.emit(deleted6(K::route, v6, prefix6("fd10:244:0:2::/64")));                              // deleted by hand
+  n.nl.emit(deleted6(K::route, n.underlay, prefix6("fd10:244:0:5::/64"), kWeftRouteProtocol));  // weft's, elsewhere
+  n.nl.emit(deleted6(K::neighbor, v6));
+  n.nl.emit(deleted6(K::address, v6));
   n.nl.emit(KernelEvent{K::fdb, true, v6, std::nullopt, 0, false, "x"});
   n.nl.emit(KernelEvent{K::link, true, v6, std::nullopt, 0, false, "x"});
   n.nl.emit(KernelEvent{K::overflow, false, 0, std::nullopt, 0, false, "x"});
   CHECK(posted.size() == 7);
 
   posted.clear();
-  n.nl.emit(event6(K::route, v6, prefix6("fd99::/64")));                   // outside the IPv6 network
-  n.nl.emit(event6(K::route, n.underlay, prefix6("fd10:244:0:50::/64")));  // someone else's
-  n.nl.emit(event6(K::neighbor, n.underlay));
-  KernelEvent own_write = event6(K::route, v6, prefix6("fd10:244:0:2::/64"));
+  n.nl.emit(deleted6(K::route, v6, prefix6("fd99::/64")));                   // outside the IPv6 network
+  n.nl.emit(deleted6(K::route, n.underlay, prefix6("fd10:244:0:50::/64")));  // someone else's
+  n.nl.emit(deleted6(K::neighbor, n.underlay));
+  KernelEvent own_write = deleted6(K::route, v6, prefix6("fd10:244:0:2::/64"));
   own_write.own = true;
   n.nl.emit(own_write);
   // IPv4 events: there is no IPv4 network or VTEP, so none is weft's (ifindex 0 is no device).
